@@ -1,0 +1,1 @@
+"""ComfyUI custom nodes for ptgen (thin classes over preferthinker and generation)."""

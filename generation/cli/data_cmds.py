@@ -1,0 +1,9 @@
+"""`ptgen` commands of this group. Filled in by the issue that owns it."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the `ptgen` app."""

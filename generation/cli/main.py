@@ -1,0 +1,78 @@
+"""The typer app, its error handling, and the registration of every command group.
+
+Each `*_cmds.py` module owns one group of commands and exposes `register(app)`. Errors are
+turned into one-line messages and exit codes here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+from preferthinker.errors import PTGenError
+
+app = typer.Typer(
+    name="ptgen",
+    help="Personalized text-to-image generation with the PreferThinker assessor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register_all() -> None:
+    from generation.cli import assess_cmds, data_cmds, eval_cmds, generate_cmds, serve_cmds
+
+    for module in (assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds):
+        module.register(app)
+
+
+_register_all()
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    """Print `error: message` on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of the `ptgen` console script; callable from tests with an argv list."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except PTGenError as error:
+        typer.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as error:  # click usage errors and the like
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            return error.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

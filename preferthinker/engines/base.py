@@ -1,0 +1,91 @@
+"""The engine interface: turn chat conversations (text + PIL images) into text.
+
+A conversation is a list of messages in the chat format that Hugging Face processors and the
+OpenAI API both understand, with images as PIL objects:
+
+    [{"role": "system", "content": [{"type": "text", "text": "..."}]},
+     {"role": "user", "content": [{"type": "text", "text": "Image A"},
+                                  {"type": "image", "image": <PIL.Image>}]}]
+
+Each backend converts this to what it needs (processor inputs, base64 data URLs).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Optional
+
+Message = dict[str, Any]
+Conversation = list[Message]
+
+# The authors' evaluation settings: greedy decoding, repetition penalty 1.15, up to 4096 new tokens.
+DEFAULT_MAX_NEW_TOKENS = 4096
+DEFAULT_REPETITION_PENALTY = 1.15
+
+
+@dataclass
+class GenerationConfig:
+    """Decoding settings shared by every engine. temperature 0 means greedy."""
+
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = DEFAULT_REPETITION_PENALTY
+    seed: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass
+class EngineOutput:
+    """One completion with its cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+def count_images(conversation: Conversation) -> int:
+    return sum(
+        1
+        for message in conversation
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if part.get("type") == "image"
+    )
+
+
+class Engine(ABC):
+    """A model that answers chat conversations. Subclasses implement `generate`.
+
+    `concurrent` is True when `generate` runs its conversations in parallel (HTTP servers), so
+    callers should hand it whole rounds of work at once rather than one conversation at a time.
+    """
+
+    name: str = "engine"
+    concurrent: bool = False
+
+    @abstractmethod
+    def generate(
+        self, conversations: list[Conversation], config: Optional[GenerationConfig] = None
+    ) -> list[EngineOutput]:
+        """Return one output per conversation, in order."""
+
+    def close(self) -> None:
+        """Release resources (HTTP sessions, GPU memory). Safe to call twice."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,149 @@
+"""The visual preference profile: five elements, each holding one or more vocabulary terms.
+
+A `Profile` is one side (what a user likes, or what they dislike); a `UserProfile` pairs the
+preference profile with the non-preference profile, as the PreferThinker model writes them.
+Text forms: the authors' tag format (`to_tag_text`, parsed back by `preferthinker.parser`) and
+JSON (`to_dict` / `from_dict`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+# Order follows the authors' profile lines: "Art Styles", "Color", "Artistic Medium", "Saturation", "Detail".
+ELEMENTS: tuple[str, ...] = ("art_style", "color", "art_medium", "saturation", "detail")
+
+# The key the authors' format uses for each element.
+ELEMENT_LABELS: dict[str, str] = {
+    "art_style": "Art Styles",
+    "color": "Color",
+    "art_medium": "Artistic Medium",
+    "saturation": "Saturation",
+    "detail": "Detail",
+}
+
+# Human names, used in the per-element assessment lines ("1. Artistic style: ...").
+ELEMENT_NAMES: dict[str, str] = {
+    "art_style": "Artistic style",
+    "color": "Color",
+    "art_medium": "Artistic medium",
+    "saturation": "Saturation",
+    "detail": "Detail",
+}
+
+
+def _clean_terms(value: Any, element: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"Profile.{element} must be a string or a list of strings, got {type(value).__name__}")
+    terms: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"Profile.{element} terms must be strings, got {item!r}")
+        for part in item.split(","):
+            term = part.strip().strip('"').strip()
+            if term and term.lower() not in {t.lower() for t in terms}:
+                terms.append(term)
+    return tuple(terms)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Terms per element. Each element is a tuple of terms (several for multi-preference users)."""
+
+    art_style: tuple[str, ...] = ()
+    color: tuple[str, ...] = ()
+    art_medium: tuple[str, ...] = ()
+    saturation: tuple[str, ...] = ()
+    detail: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for element in ELEMENTS:
+            object.__setattr__(self, element, _clean_terms(getattr(self, element), element))
+
+    def terms(self, element: str) -> tuple[str, ...]:
+        if element not in ELEMENTS:
+            raise KeyError(f"unknown profile element {element!r}; valid: {', '.join(ELEMENTS)}")
+        return getattr(self, element)
+
+    def items(self) -> Iterable[tuple[str, tuple[str, ...]]]:
+        return ((element, getattr(self, element)) for element in ELEMENTS)
+
+    def is_empty(self) -> bool:
+        return not any(terms for _, terms in self.items())
+
+    def all_terms(self) -> list[str]:
+        return [term for _, terms in self.items() for term in terms]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {element: list(terms) for element, terms in self.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Profile":
+        """Build from `{"color": ["Pink"], ...}`; keys may also be the authors' labels."""
+        from preferthinker.parser import normalize_element_key  # one place knows the key variants
+
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            element = normalize_element_key(key)
+            if element is None:
+                raise KeyError(f"unknown profile element {key!r}; valid: {', '.join(ELEMENTS)}")
+            values[element] = value
+        return cls(**values)
+
+    def to_text(self) -> str:
+        """The authors' one-line form: `"Art Styles": "Pixel Art", "Color": "Pink, Teal", ...`."""
+        return ", ".join(f'"{ELEMENT_LABELS[e]}": "{", ".join(t)}"' for e, t in self.items())
+
+    def describe(self) -> str:
+        """Plain prose for embedding similarity and prompts: `art style: Pixel Art; color: Pink`."""
+        return "; ".join(
+            f"{ELEMENT_LABELS[e].lower()}: {', '.join(t)}" for e, t in self.items() if t
+        )
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What a user likes (`liked`) and what they dislike (`disliked`)."""
+
+    liked: Profile = field(default_factory=Profile)
+    disliked: Profile = field(default_factory=Profile)
+
+    def to_tag_text(self) -> str:
+        return (
+            "<visual preference profile>\n"
+            f"{self.liked.to_text()}\n"
+            "</visual preference profile>\n"
+            "<visual non-preference profile>\n"
+            f"{self.disliked.to_text()}\n"
+            "</visual non-preference profile>"
+        )
+
+    @classmethod
+    def from_tag_text(cls, text: str) -> "UserProfile":
+        """Parse the tag format (tolerantly). Raises `ParseError` when no profile is present."""
+        from preferthinker.parser import parse_profiles
+
+        return parse_profiles(text)
+
+    def to_dict(self) -> dict[str, dict[str, list[str]]]:
+        return {"liked": self.liked.to_dict(), "disliked": self.disliked.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "UserProfile":
+        return cls(
+            liked=Profile.from_dict(data.get("liked") or {}),
+            disliked=Profile.from_dict(data.get("disliked") or {}),
+        )
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "UserProfile":
+        return cls.from_dict(json.loads(text))
