@@ -1,0 +1,396 @@
+"""The assessor: predict a user's profile, and judge which of two images fits the user better.
+
+`Assessor` ties an engine (the model), the prompt builders and the parser together:
+
+    profile prediction   liked (+ disliked) images -> ProfilePrediction
+    comparison           two candidates + (a known profile | the reference images) -> Comparison
+
+Model output is never trusted to be well formed: unparseable answers are retried a bounded number
+of times (sampling, since greedy decoding would repeat the same text) and then reported as an
+undecided `Comparison` or a "failed" `ProfilePrediction`, which callers handle.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+from preferthinker.engines import Conversation, Engine, EngineOutput, GenerationConfig, count_images, create_engine
+from preferthinker.errors import InputError, ParseError
+from preferthinker.profile import ELEMENTS, UserProfile
+from preferthinker.results import Comparison, ElementScore, ParsedOutput, ProfilePrediction, Usage
+
+logger = logging.getLogger(__name__)
+
+# The paper's base model, until ptgen publishes its own PreferThinker checkpoint.
+DEFAULT_ASSESSOR = "Qwen/Qwen2.5-VL-7B-Instruct"
+
+ImageLike = Any  # PIL.Image.Image, or a path that preferthinker.images can load
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AssessorConfig:
+    """How to build and drive an assessor.
+
+    Args:
+        assessor: a model id or local path (in-process transformers), an `http(s)://.../v1` URL
+            (OpenAI-compatible server such as vLLM), or `analytic` (pixel measurements, no model).
+        assessor_model: the served model name, for URLs (None: ask the server).
+        device, dtype: for in-process models (None: chosen from the hardware).
+        max_new_tokens, temperature, repetition_penalty: decoding (authors' defaults: greedy, 1.15).
+        debias: judge every pair in both orders and combine (counters position bias).
+        max_retries: extra attempts for an unparseable output, sampled at `retry_temperature`.
+        max_pixels: images are downscaled to this many pixels before they reach the model.
+        timeout, max_concurrency: for HTTP engines.
+        batch_size: conversations per forward pass, for in-process engines.
+    """
+
+    assessor: str = DEFAULT_ASSESSOR
+    assessor_model: Optional[str] = None
+    device: Optional[str] = None
+    dtype: Optional[str] = None
+    max_new_tokens: int = 4096
+    temperature: float = 0.0
+    repetition_penalty: float = 1.15
+    debias: bool = False
+    max_retries: int = 1
+    retry_temperature: float = 0.7
+    max_pixels: int = 1024 * 1024
+    timeout: float = 600.0
+    max_concurrency: int = 8
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.assessor or not isinstance(self.assessor, str):
+            raise ValueError(f"assessor must be a model id, path or URL, got {self.assessor!r}")
+        for name in ("max_new_tokens", "max_pixels", "max_concurrency", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        # GenerationConfig validates the decoding fields.
+        self.generation_config()
+
+    def generation_config(self, temperature: Optional[float] = None) -> GenerationConfig:
+        return GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature if temperature is None else temperature,
+            repetition_penalty=self.repetition_penalty,
+        )
+
+    def engine_options(self) -> dict[str, Any]:
+        """The options `create_engine` passes to the backend this config names."""
+        from preferthinker.engines import backend_for
+
+        backend = backend_for(self.assessor)
+        if backend == "openai":
+            return {"timeout": self.timeout, "max_concurrency": self.max_concurrency}
+        if backend == "transformers":
+            return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size}
+        return {}
+
+
+def _load(images: Optional[Sequence[ImageLike]], max_pixels: int, what: str) -> list:
+    """PIL images from PIL images or paths, downscaled to the pixel budget."""
+    if not images:
+        return []
+    from preferthinker.images import load_image
+
+    if isinstance(images, (str, Path)):
+        raise InputError(f"{what} must be a list of images or paths, got a single {type(images).__name__}")
+    return [load_image(image, max_pixels=max_pixels) for image in images]
+
+
+def _swap_back(parsed: ParsedOutput) -> ParsedOutput:
+    """Map a judgement of (B, A) back onto the caller's (A, B)."""
+    flip = {"A": "B", "B": "A", None: None}
+    return replace(
+        parsed,
+        scores=[
+            ElementScore(s.element, s.score_b, s.score_a, s.rationale_b, s.rationale_a)
+            for s in parsed.scores
+        ],
+        total_a=parsed.total_b,
+        total_b=parsed.total_a,
+        answer=flip[parsed.answer],
+        stated_answer=flip[parsed.stated_answer],
+    )
+
+
+def _usage(conversation: Conversation, output: EngineOutput) -> Usage:
+    return Usage(
+        calls=1,
+        images=count_images(conversation),
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        seconds=output.seconds,
+    )
+
+
+@dataclass
+class _Attempt:
+    """The outcome of one conversation after retries."""
+
+    parsed: Optional[ParsedOutput]
+    text: str
+    attempts: int
+    usage: Usage = field(default_factory=Usage)
+    error: str = ""
+
+
+class Assessor:
+    """Predicts profiles and compares candidates with a PreferThinker-style model.
+
+    Args:
+        engine: any `Engine` (in-process transformers, OpenAI-compatible HTTP, analytic, scripted).
+        config: decoding, retry and debiasing settings.
+
+    Example:
+        >>> assessor = Assessor.from_config(AssessorConfig(assessor="http://127.0.0.1:8000/v1"))
+        >>> prediction = assessor.predict_profile(liked_images, disliked_images)
+        >>> comparison = assessor.compare(image_a, image_b, profile=prediction.profile)
+        >>> comparison.winner
+        'B'
+    """
+
+    def __init__(self, engine: Engine, config: Optional[AssessorConfig] = None):
+        if not isinstance(engine, Engine):
+            raise InputError(f"engine must be a preferthinker Engine, got {type(engine).__name__}")
+        self.engine = engine
+        self.config = config or AssessorConfig()
+
+    @classmethod
+    def from_config(cls, config: AssessorConfig) -> "Assessor":
+        """Build the engine that `config.assessor` names and wrap it."""
+        engine = create_engine(config.assessor, model=config.assessor_model, **config.engine_options())
+        return cls(engine, config)
+
+    @property
+    def name(self) -> str:
+        """The model behind this assessor (used in cache keys and reports)."""
+        return getattr(self.engine, "model_name", None) or self.engine.name
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> "Assessor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- running conversations with retries -------------------------------------------------
+
+    def _run(
+        self,
+        conversations: list[Conversation],
+        parse: Callable[[str], ParsedOutput],
+        progress: Optional[Progress] = None,
+    ) -> list[_Attempt]:
+        """Generate and parse every conversation; re-ask those that fail, up to max_retries."""
+        results: list[Optional[_Attempt]] = [None] * len(conversations)
+        pending = list(range(len(conversations)))
+        done = 0
+        chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
+        for attempt in range(self.config.max_retries + 1):
+            temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
+            config = self.config.generation_config(temperature)
+            failed: list[int] = []
+            for start in range(0, len(pending), chunk):
+                indices = pending[start : start + chunk]
+                outputs = self.engine.generate([conversations[i] for i in indices], config)
+                if len(outputs) != len(indices):
+                    raise ParseError(
+                        f"engine {self.engine.name} returned {len(outputs)} outputs for {len(indices)} conversations"
+                    )
+                for index, output in zip(indices, outputs):
+                    previous = results[index]
+                    usage = (previous.usage if previous else Usage()).add(_usage(conversations[index], output))
+                    try:
+                        parsed = parse(output.text)
+                        results[index] = _Attempt(parsed, output.text, attempt + 1, usage)
+                    except ParseError as error:
+                        results[index] = _Attempt(None, output.text, attempt + 1, usage, error.reason)
+                        failed.append(index)
+                        logger.info("unparseable output (attempt %d): %s", attempt + 1, error.reason)
+                    if index not in failed or attempt == self.config.max_retries:
+                        done += 1
+                        if progress:
+                            progress(done, len(conversations))
+            pending = failed
+            if not pending:
+                break
+        return [r for r in results if r is not None]
+
+    # -- profile prediction -----------------------------------------------------------------
+
+    def predict_profile(
+        self, liked: Sequence[ImageLike], disliked: Optional[Sequence[ImageLike]] = None
+    ) -> ProfilePrediction:
+        """Predict the visual preference (and non-preference) profile from reference images.
+
+        Args:
+            liked: images the user likes (PIL images or paths); at least one.
+            disliked: images the user dislikes, optional.
+
+        Returns:
+            A `ProfilePrediction`: status "ok" (every element predicted), "partial" or "failed"
+            (no profile could be read after all retries; the profile is then empty).
+        """
+        from preferthinker.parser import parse_profiles
+        from preferthinker.prompts import build_profile_messages
+
+        liked_images = _load(liked, self.config.max_pixels, "liked images")
+        if not liked_images:
+            raise InputError("predict_profile needs at least one liked image")
+        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
+        conversation = build_profile_messages(liked_images, disliked_images or None)
+
+        def parse(text: str) -> ParsedOutput:
+            return ParsedOutput(profile=parse_profiles(text))
+
+        (result,) = self._run([conversation], parse)
+        if result.parsed is None or result.parsed.profile is None:
+            return ProfilePrediction(
+                profile=UserProfile(),
+                status="failed",
+                raw_text=result.text,
+                issues=[result.error or "no profile in the output"],
+                attempts=result.attempts,
+                usage=result.usage,
+            )
+        profile = result.parsed.profile
+        issues = [f"no {element} predicted" for element in ELEMENTS if not profile.liked.terms(element)]
+        if disliked_images and profile.disliked.is_empty():
+            issues.append("no non-preference profile predicted")
+        return ProfilePrediction(
+            profile=profile,
+            status="partial" if issues else "ok",
+            raw_text=result.text,
+            issues=issues,
+            attempts=result.attempts,
+            usage=result.usage,
+        )
+
+    # -- comparisons ------------------------------------------------------------------------
+
+    def compare(
+        self,
+        a: ImageLike,
+        b: ImageLike,
+        *,
+        profile: Optional[UserProfile] = None,
+        liked: Optional[Sequence[ImageLike]] = None,
+        disliked: Optional[Sequence[ImageLike]] = None,
+    ) -> Comparison:
+        """Judge which of two candidates the user prefers.
+
+        With `profile`, the model sees the profile as text and only the two candidates
+        (cheap; the profile is predicted once and reused). Without it, the model sees the
+        reference images and predicts the profile itself (the authors' full prompt).
+
+        Example:
+            >>> assessor.compare(img1, img2, profile=profile).winner
+            'A'
+        """
+        return self.compare_many([(a, b)], profile=profile, liked=liked, disliked=disliked)[0]
+
+    def compare_many(
+        self,
+        pairs: Sequence[tuple[ImageLike, ImageLike]],
+        *,
+        profile: Optional[UserProfile] = None,
+        liked: Optional[Sequence[ImageLike]] = None,
+        disliked: Optional[Sequence[ImageLike]] = None,
+        progress: Optional[Progress] = None,
+    ) -> list[Comparison]:
+        """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
+        batch them. With `config.debias`, each pair is also judged in the swapped order.
+
+        Returns one `Comparison` per pair, in order; `winner` is None when undecided.
+        """
+        from preferthinker.parser import parse_output
+        from preferthinker.prompts import build_assess_messages, build_known_profile_messages
+
+        if profile is not None and not isinstance(profile, UserProfile):
+            raise InputError(f"profile must be a UserProfile, got {type(profile).__name__}")
+        liked_images = _load(liked, self.config.max_pixels, "liked images")
+        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
+        if profile is None and not liked_images:
+            raise InputError("compare needs either a profile or liked reference images")
+
+        loaded: list[tuple[Any, Any]] = []
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise InputError(f"pair {index} must be two images, got {type(pair).__name__}")
+            a, b = _load(list(pair), self.config.max_pixels, f"pair {index}")
+            loaded.append((a, b))
+
+        def build(a: Any, b: Any) -> Conversation:
+            if profile is not None:
+                return build_known_profile_messages(profile, a, b)
+            return build_assess_messages(liked_images, disliked_images or None, a, b)
+
+        orders = [(0, False), (1, True)] if self.config.debias else [(0, False)]
+        conversations = []
+        for a, b in loaded:
+            for _, swapped in orders:
+                conversations.append(build(b, a) if swapped else build(a, b))
+
+        expect_profile = profile is None
+
+        def parse(text: str) -> ParsedOutput:
+            parsed = parse_output(text, expect_profile=expect_profile)
+            if parsed.answer is None:
+                raise ParseError("no answer could be recovered", text)
+            return parsed
+
+        attempts = self._run(conversations, parse, progress)
+        per_pair = len(orders)
+        return [
+            self._combine(attempts[i * per_pair : (i + 1) * per_pair], profile)
+            for i in range(len(loaded))
+        ]
+
+    def _combine(self, attempts: list[_Attempt], profile: Optional[UserProfile]) -> Comparison:
+        """One Comparison from the judgement(s) of one pair (one order, or both with debiasing)."""
+        usage = Usage()
+        parsed: list[ParsedOutput] = []
+        issues: list[str] = []
+        for order, attempt in enumerate(attempts):
+            usage.add(attempt.usage)
+            if attempt.parsed is None:
+                issues.append(f"order {'BA' if order else 'AB'}: {attempt.error}")
+                continue
+            parsed.append(_swap_back(attempt.parsed) if order == 1 else attempt.parsed)
+            issues.extend(attempt.parsed.issues)
+        raw_texts = [attempt.text for attempt in attempts]
+        found_profile = profile or next((p.profile for p in parsed if p.profile), None)
+        if not parsed:
+            return Comparison(None, [], raw_texts, found_profile, None, issues, usage)
+        if len(attempts) == 1 or len(parsed) == 1:
+            return Comparison(parsed[0].answer, parsed, raw_texts, found_profile, None, issues, usage)
+        agree = parsed[0].answer == parsed[1].answer
+        winner = parsed[0].answer if agree else self._tiebreak(parsed)
+        if not agree:
+            issues.append(
+                "position bias: the answer changed when A and B were swapped"
+                + ("" if winner else "; undecided")
+            )
+        return Comparison(winner, parsed, raw_texts, found_profile, agree, issues, usage)
+
+    @staticmethod
+    def _tiebreak(parsed: list[ParsedOutput]) -> Optional[str]:
+        """When the two orders disagree, the summed totals of both orders decide; equal -> None."""
+        if any(p.total_a is None or p.total_b is None for p in parsed):
+            return None
+        total_a = sum(p.total_a for p in parsed)  # type: ignore[misc]
+        total_b = sum(p.total_b for p in parsed)  # type: ignore[misc]
+        if total_a == total_b:
+            return None
+        return "A" if total_a > total_b else "B"
