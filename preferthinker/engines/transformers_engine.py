@@ -1,0 +1,313 @@
+"""In-process engine: any Hugging Face image-text-to-text model, by hub id or local path.
+
+Loads with `AutoProcessor` + `AutoModelForImageTextToText` (Qwen2.5-VL first, but nothing here is
+Qwen-specific), safetensors only, never `trust_remote_code` unless asked. Generation is batched
+with left padding, greedy by default with the authors' repetition penalty (see `GenerationConfig`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
+from preferthinker.errors import EngineError, InputError, ModelNotFoundError
+
+_DTYPE_NAMES = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
+}
+
+
+def resolve_device(device: Optional[str] = None) -> str:
+    """The device to run on: the one asked for, else cuda, else mps, else cpu.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+    """
+    if device not in (None, "", "auto"):
+        return str(device)
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: Any, device: str):
+    """A torch dtype from a name ("bf16", "float16", "auto", None) or a torch dtype.
+
+    None/"auto": bfloat16 on CUDA with bf16 support, float16 on other CUDA GPUs and on MPS,
+    float32 on CPU (half precision on CPU is slow and numerically poor).
+
+    Example:
+        >>> str(resolve_dtype("bf16", "cpu"))
+        'torch.bfloat16'
+    """
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "", "auto"):
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.startswith("mps"):
+            return torch.float16
+        return torch.float32
+    name = _DTYPE_NAMES.get(str(dtype).lower().removeprefix("torch."))
+    if name is None:
+        raise InputError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
+    return getattr(torch, name)
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything else (./x, /x, ~/x, a/b/c, C:\\x) is a path."""
+    return model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or (len(model) > 1 and model[1] == ":")
+
+
+def _not_found_message(model: str, error: BaseException) -> str:
+    """One line that says why a model could not be loaded and how to fix it."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    hint = "pass --assessor /path/to/local/model (a folder saved with save_pretrained), or an http://host:port/v1 server URL"
+    if isinstance(error, GatedRepoError):
+        return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
+    if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
+        return f"model {model!r} does not exist on the Hugging Face hub; check the id, or {hint}"
+    text = str(error)
+    if "safetensors" in text.lower() or "use_safetensors" in text:
+        return f"model {model!r} has no safetensors weights (ptgen loads safetensors only); convert it, or {hint}"
+    return f"model {model!r} could not be found locally and the Hugging Face hub is unreachable; {hint}"
+
+
+class TransformersEngine(Engine):
+    """Runs a Hugging Face image-text-to-text model in this process.
+
+    Args:
+        model: hub id (e.g. "Qwen/Qwen2.5-VL-7B-Instruct") or local folder.
+        device: "cuda", "cuda:1", "mps", "cpu"; None picks cuda, then mps, then cpu.
+        dtype: "auto"/None, "bf16", "fp16", "fp32" or a torch dtype (see `resolve_dtype`).
+        batch_size: conversations generated together (left-padded).
+        trust_remote_code: run code shipped with the model; off unless you trust the source.
+        local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
+        attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
+
+    Raises:
+        ModelNotFoundError: the model is neither a local folder nor reachable on the hub.
+
+    Example:
+        >>> engine = TransformersEngine("/tmp/t/assessor", device="cpu")  # doctest: +SKIP
+        >>> engine.generate([[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]])[0].text  # doctest: +SKIP
+    """
+
+    concurrent = False
+
+    def __init__(
+        self,
+        model: Union[str, Path],
+        device: Optional[str] = None,
+        dtype: Any = None,
+        batch_size: int = 4,
+        trust_remote_code: bool = False,
+        local_files_only: Optional[bool] = None,
+        attn_implementation: Optional[str] = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.name = str(model)
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.model, self.processor = self._load(
+            str(model), trust_remote_code, local_files_only, attn_implementation
+        )
+        # Decoder-only generation needs the padding on the left so every row ends at its prompt.
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer = tokenizer
+
+    # -- loading -----------------------------------------------------------------------------
+    def _load(self, model: str, trust_remote_code: bool, local_files_only: Optional[bool],
+              attn_implementation: Optional[str]):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        local = Path(model).expanduser()
+        if local.exists():
+            if not (local / "config.json").is_file():
+                raise ModelNotFoundError(
+                    f"{local} is not a model folder (no config.json); give a folder saved with save_pretrained or a hub id"
+                )
+            model = str(local)
+        elif _looks_like_path(model):
+            raise ModelNotFoundError(f"model folder not found: {model}; check the path given to --assessor")
+        if local_files_only is None:
+            local_files_only = _hub_offline()
+        common: dict[str, Any] = dict(trust_remote_code=trust_remote_code, local_files_only=local_files_only)
+        model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
+        if attn_implementation:
+            model_kwargs["attn_implementation"] = attn_implementation
+        try:
+            processor = AutoProcessor.from_pretrained(model, **common)
+            network = AutoModelForImageTextToText.from_pretrained(model, **model_kwargs)
+        except ModelNotFoundError:
+            raise
+        except ValueError as error:
+            # transformers raises ValueError for an architecture it has no image-text-to-text class for.
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ModelNotFoundError(f"model {model!r} cannot be loaded as an image-text-to-text model: {first}") from None
+        except OSError as error:  # not found, offline, no safetensors (hub errors are OSErrors)
+            raise ModelNotFoundError(_not_found_message(model, error)) from None
+        except Exception as error:  # network libraries' own errors (httpx/requests) when not offline
+            if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
+                raise ModelNotFoundError(_not_found_message(model, error)) from None
+            raise
+        network.to(self.device)
+        network.eval()
+        return network, processor
+
+    # -- conversion --------------------------------------------------------------------------
+    @staticmethod
+    def _split(conversation: Conversation) -> tuple[list[dict], list[Any]]:
+        """Our conversation -> (messages for the chat template, images in order).
+
+        The template only needs to know where images go ({"type": "image"}); the pixels go to the
+        processor separately, in the same order.
+        """
+        messages, images = [], []
+        for message in conversation:
+            content = message.get("content")
+            if isinstance(content, str):
+                messages.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+                continue
+            parts = []
+            for part in content or []:
+                kind = part.get("type")
+                if kind == "image":
+                    image = part.get("image")
+                    if image is None:
+                        raise InputError("an image part has no 'image' (a PIL image) in the conversation")
+                    images.append(image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image)
+                    parts.append({"type": "image"})
+                elif kind == "text":
+                    parts.append({"type": "text", "text": part.get("text", "")})
+                else:
+                    raise InputError(f"unknown message part type {kind!r}; use 'text' or 'image'")
+            messages.append({"role": message["role"], "content": parts})
+        return messages, images
+
+    def _generation_kwargs(self, config: GenerationConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=config.max_new_tokens,
+            repetition_penalty=config.repetition_penalty,
+            pad_token_id=self._tokenizer.pad_token_id,
+        )
+        if config.temperature == 0:
+            # Greedy; clear sampling settings a checkpoint's generation_config may carry.
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+        return kwargs
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._tokenizer.eos_token_id
+        if eos is None:
+            return set()
+        return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+
+    # -- generation --------------------------------------------------------------------------
+    def generate(
+        self, conversations: list[Conversation], config: Optional[GenerationConfig] = None
+    ) -> list[EngineOutput]:
+        """Generate one completion per conversation, `batch_size` conversations at a time.
+
+        Each output's `seconds` is its batch's wall time divided by the batch size, so the sum
+        over outputs is the total time spent.
+
+        Example:
+            >>> outputs = engine.generate(conversations, GenerationConfig(max_new_tokens=256))  # doctest: +SKIP
+        """
+        import torch
+
+        config = config or GenerationConfig()
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        outputs: list[EngineOutput] = []
+        for start in range(0, len(conversations), self.batch_size):
+            outputs.extend(self._generate_batch(conversations[start:start + self.batch_size], config))
+        return outputs
+
+    def _generate_batch(self, batch: list[Conversation], config: GenerationConfig) -> list[EngineOutput]:
+        import torch
+
+        started = time.perf_counter()
+        texts, images = [], []
+        for conversation in batch:
+            messages, conversation_images = self._split(conversation)
+            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            images.append(conversation_images)
+        processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")
+        if any(images):
+            processor_kwargs["images"] = images  # one list per conversation, in order
+        try:
+            inputs = self.processor(**processor_kwargs).to(self.device)
+            if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
+                inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+            with torch.inference_mode():
+                sequences = self.model.generate(**inputs, **self._generation_kwargs(config))
+        except torch.cuda.OutOfMemoryError:
+            raise EngineError(
+                f"out of GPU memory generating {len(batch)} conversations with {self.name}; "
+                "lower batch_size (--batch-size) or max_pixels"
+            ) from None
+        prompt_length = inputs["input_ids"].shape[1]
+        new_tokens = sequences[:, prompt_length:].cpu()
+        eos_ids = self._eos_ids()
+        prompt_counts = inputs["attention_mask"].sum(dim=1).tolist()
+        texts_out = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        seconds = (time.perf_counter() - started) / len(batch)
+        results = []
+        for row, text in enumerate(texts_out):
+            tokens = new_tokens[row].tolist()
+            # Count up to and including the first end-of-sequence token; the rest is padding.
+            count = next((index + 1 for index, token in enumerate(tokens) if token in eos_ids), len(tokens))
+            results.append(
+                EngineOutput(
+                    text=text,
+                    prompt_tokens=int(prompt_counts[row]),
+                    completion_tokens=count,
+                    seconds=seconds,
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Drop the model and free accelerator memory. Safe to call twice."""
+        if getattr(self, "model", None) is None:
+            return
+        self.model = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # freeing memory is best effort
+            pass

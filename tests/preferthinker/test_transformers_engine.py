@@ -1,0 +1,96 @@
+"""The in-process engine on the tiny random Qwen2.5-VL, loaded the real way (from_pretrained)."""
+
+from __future__ import annotations
+
+import pytest
+
+from preferthinker.engines import GenerationConfig, create_engine
+from preferthinker.engines.transformers_engine import TransformersEngine, resolve_dtype
+from preferthinker.errors import InputError, ModelNotFoundError
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_assessor_path):
+    engine = TransformersEngine(str(tiny_assessor_path), device="cpu", batch_size=2)
+    yield engine
+    engine.close()
+
+
+def conversation(text, images):
+    content = [{"type": "text", "text": text}]
+    for label, image in zip("ABCDEFG", images):
+        content += [{"type": "text", "text": f"Image {label}"}, {"type": "image", "image": image}]
+    return [{"role": "system", "content": [{"type": "text", "text": "You judge images."}]},
+            {"role": "user", "content": content}]
+
+
+def test_batched_generate_returns_one_output_per_conversation(engine, make_images):
+    images = make_images(4, size=(60, 44))
+    conversations = [
+        conversation("which do you prefer?", images[:2]),
+        conversation("a longer prompt with three images to force padding", images[:3]),
+        conversation("one image", [images[3].convert("L")]),  # non-RGB images are converted
+        [{"role": "user", "content": "text only, as a plain string"}],
+        conversation("odd batch out", images[1:3]),
+    ]
+    outputs = engine.generate(conversations, GenerationConfig(max_new_tokens=6))
+    assert len(outputs) == 5
+    for output in outputs:
+        assert isinstance(output.text, str)
+        assert output.prompt_tokens > 0 and 1 <= output.completion_tokens <= 6 and output.seconds > 0
+    # More images and more text mean a longer prompt: counts come from the real inputs, not padding.
+    assert outputs[1].prompt_tokens > outputs[0].prompt_tokens > outputs[3].prompt_tokens
+
+
+def test_greedy_is_deterministic_and_independent_of_batching(engine, make_images):
+    images = make_images(2, pattern="stripes")
+    conv = conversation("compare", images)
+    config = GenerationConfig(max_new_tokens=8, repetition_penalty=1.0)
+    first = engine.generate([conv], config)[0]
+    second = engine.generate([conv, conversation("another, longer conversation in the batch", images[::-1])], config)[0]
+    assert first.text == second.text
+    assert first.completion_tokens == second.completion_tokens
+
+
+def test_sampling_with_a_seed_repeats(engine, make_images):
+    conv = conversation("sample", make_images(1))
+    config = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=7)
+    assert engine.generate([conv], config)[0].text == engine.generate([conv], config)[0].text
+
+
+def test_create_engine_picks_backends(tiny_assessor_path):
+    engine = create_engine(str(tiny_assessor_path), device="cpu")
+    assert isinstance(engine, TransformersEngine) and engine.name == str(tiny_assessor_path)
+    assert not engine.concurrent
+    from preferthinker.engines.openai_engine import OpenAIEngine
+
+    http = create_engine("http://127.0.0.1:9/v1", model="m", max_retries=0)
+    assert isinstance(http, OpenAIEngine) and http.concurrent and http.name == "m"
+    with pytest.raises(InputError, match="valid engines"):
+        from preferthinker.engines import get_engine_class
+
+        get_engine_class("nope")
+
+
+def test_missing_model_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        TransformersEngine("nobody-ptgen/no-such-model-xyz", device="cpu")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "no-such-model-xyz" in message and "could not be found locally" in message and "--assessor" in message
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        TransformersEngine(str(tmp_path / "missing" / "model"), device="cpu")
+    with pytest.raises(ModelNotFoundError, match="config.json"):
+        TransformersEngine(str(tmp_path), device="cpu")
+
+
+def test_dtype_names():
+    import torch
+
+    assert resolve_dtype("bf16", "cpu") is torch.bfloat16
+    assert resolve_dtype("float16", "cpu") is torch.float16
+    assert resolve_dtype(None, "cpu") is torch.float32
+    assert resolve_dtype("auto", "cpu") is torch.float32
+    with pytest.raises(InputError, match="dtype"):
+        resolve_dtype("int3", "cpu")
