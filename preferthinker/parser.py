@@ -1,0 +1,800 @@
+"""A tolerant parser for predict-then-assess output, and the writer of the canonical format.
+
+The authors' format (tags, quoted keys, no braces):
+
+    <visual preference profile>
+    "Art Styles": "Pixel Art", "Color": "Pink", "Artistic Medium": "...", "Saturation": "...", "Detail": "..."
+    </visual preference profile>
+    <visual non-preference profile> ...same keys... </visual non-preference profile>
+    <think> 1. Artistic style: Image A(2) - rationale; Image B(5) - rationale ... 5. Detail: ...
+    Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22 </think>
+    <answer>Image B</answer>
+
+Real models drift from it, so every part is found independently: key spellings vary, tags go
+missing or unclosed, profiles come as JSON, scores as "Image A (2/5)" or "Image A: 2", the answer
+as "B", "**Image B**" or "Image B is better".
+
+Reconciliation rules (recorded in `ParsedOutput.issues` whenever they fire):
+- Totals: when all five elements carry both scores, the per-element sums win over stated totals
+  that disagree with them (arithmetic slips are the common failure). With fewer scored elements,
+  the stated totals win when present, else the partial sums are used.
+- Answer: the explicit answer (the `<answer>` block, else a clear answer sentence) wins over the
+  totals, because it is what the authors' evaluation and accuracy reward read; a contradiction
+  with the totals is recorded and makes the output incomplete. With no explicit answer the
+  higher total decides; a tie leaves the answer undecided (None).
+- Scores outside 0-5 are clamped, fractions rounded, "x/10" rescaled to 0-5; each is recorded.
+
+`parse_output` raises `ParseError` (and no other exception type) when nothing usable is present.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from preferthinker.errors import ParseError
+from preferthinker.profile import ELEMENT_LABELS, ELEMENT_NAMES, ELEMENTS, Profile, UserProfile
+from preferthinker.results import ElementScore, ParsedOutput
+
+MIN_SCORE = 0
+MAX_SCORE = 5
+
+# ---------------------------------------------------------------------------------------------
+# Element keys
+
+# Compact spellings (lower case, no spaces/underscores/hyphens/brackets) of each element.
+_KEY_ALIASES: dict[str, str] = {}
+for _element, _aliases in {
+    "art_style": [
+        "artstyle", "artstyles", "artisticstyle", "artisticstyles", "style", "styles",
+        "visualstyle", "artstyling",
+    ],
+    "color": [
+        "color", "colors", "colour", "colours", "colorpalette", "colourpalette", "palette",
+        "colorscheme", "colourscheme", "dominantcolor", "dominantcolors",
+    ],
+    "art_medium": [
+        "artmedium", "artmediums", "artmedia", "artisticmedium", "artisticmediums",
+        "artisticmedia", "medium", "mediums", "media",
+    ],
+    "saturation": ["saturation", "saturations", "colorsaturation", "coloursaturation",
+                   "saturationlevel"],
+    "detail": ["detail", "details", "detailing", "detaillevel", "levelofdetail", "detailed"],
+}.items():
+    for _alias in _aliases:
+        _KEY_ALIASES[_alias] = _element
+
+
+def normalize_element_key(key: Any) -> Optional[str]:
+    """Map a profile or assessment key spelling to its element, or None when it is no element.
+
+    Case, spaces, underscores, hyphens, quotes, markdown and a plural "(s)" are ignored.
+
+    Args:
+        key: the key as written ("Art Styles", "ArtisticMedium", "colour", "art_style", ...).
+
+    Returns:
+        One of `ELEMENTS`, or None.
+
+    Example:
+        >>> normalize_element_key("Artistic Medium"), normalize_element_key("Mood")
+        ('art_medium', None)
+    """
+    if not isinstance(key, str):
+        return None
+    compact = re.sub(r"[^a-z]", "", key.lower().replace("(s)", "s"))
+    return _KEY_ALIASES.get(compact)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks (tags)
+
+_PROFILE_TAG = re.compile(
+    r"<\s*(?P<close>/)?\s*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile\s*>",
+    re.I,
+)
+# Headings without angle brackets: "Visual preference profile:" / "## Non-preference profile".
+_PROFILE_HEADING = re.compile(
+    r"(?:^|\n)[ \t#*>-]*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile[ \t*]*:?",
+    re.I,
+)
+_THINK_OPEN = re.compile(r"<\s*think\s*>", re.I)
+_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.I)
+_ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.I)
+_ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\s*>", re.I)
+_ANY_TAG = re.compile(
+    r"<\s*/?\s*(?:think|answer|(?:visual[\s_-]*)?(?:non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile)\s*>",
+    re.I,
+)
+
+
+@dataclass
+class _Block:
+    start: int  # start of the opening marker
+    content_start: int
+    content_end: int
+    end: int  # end of the closing marker (or content_end when unclosed)
+    closed: bool
+
+
+def _block_after(text: str, open_match: re.Match, close_re: Optional[re.Pattern]) -> _Block:
+    """The block opened by `open_match`: up to its closing tag, else up to the next known tag."""
+    start = open_match.end()
+    next_tag = _ANY_TAG.search(text, start)
+    if close_re is not None:
+        close = close_re.search(text, start)
+        if close and (next_tag is None or close.start() <= next_tag.start()):
+            return _Block(open_match.start(), start, close.start(), close.end(), True)
+    end = next_tag.start() if next_tag else len(text)
+    return _Block(open_match.start(), start, end, end, False)
+
+
+def _find_profile_blocks(text: str) -> dict[str, _Block]:
+    """Map "liked"/"disliked" to their blocks (first occurrence of each)."""
+    blocks: dict[str, _Block] = {}
+    for match in _PROFILE_TAG.finditer(text):
+        if match.group("close"):
+            continue
+        side = "disliked" if match.group("neg") else "liked"
+        if side in blocks:
+            continue
+        neg = bool(match.group("neg"))
+
+        def _closes(m: re.Match, neg: bool = neg) -> bool:
+            return bool(m.group("close")) and bool(m.group("neg")) == neg
+
+        start = match.end()
+        close = next((m for m in _PROFILE_TAG.finditer(text, start) if _closes(m)), None)
+        next_tag = _ANY_TAG.search(text, start)
+        if close and (next_tag is None or close.start() <= next_tag.start()):
+            blocks[side] = _Block(match.start(), start, close.start(), close.end(), True)
+        else:
+            end = next_tag.start() if next_tag else len(text)
+            blocks[side] = _Block(match.start(), start, end, end, False)
+    if blocks:
+        return blocks
+    headings = list(_PROFILE_HEADING.finditer(text))
+    stops = [m.start() for m in headings] + [
+        m.start() for m in _ANY_TAG.finditer(text)
+    ]
+    for match in headings:
+        side = "disliked" if match.group("neg") else "liked"
+        if side in blocks:
+            continue
+        later = [s for s in stops if s > match.start()]
+        # A heading block also stops at a blank line followed by the assessment.
+        end = min(later) if later else len(text)
+        assess = _ASSESS_START.search(text, match.end(), end)
+        if assess:
+            end = assess.start()
+        blocks[side] = _Block(match.start(), match.end(), end, end, False)
+    return blocks
+
+
+_ASSESS_START = re.compile(r"\n\s*(?:\d+\s*[.)]\s*)?[*_]*(?:artistic|art)\s+style[*_]*\s*:[^\n]*image", re.I)
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles
+
+_EMPTY_VALUES = {"", "none", "n/a", "na", "null", "nil", "-", "--", "unknown", "not specified",
+                 "nothing", "no preference", "[]"}
+
+# A candidate key: after start/comma/brace/newline/semicolon, optional bullets and quotes, a short
+# name, then ":" or "=". Whether it is an element key is decided by normalize_element_key.
+_KEY_RE = re.compile(
+    r"(?:^|[,{\n;])[ \t]*(?:[-*•#]+[ \t]*|\d+[.)][ \t]*)?[*_]*[\"']?"
+    r"(?P<key>[A-Za-z][A-Za-z _()/'-]{0,40}?)[\"']?[*_]*[ \t]*[:=]"
+)
+
+
+def _split_terms(value: Any) -> list[str]:
+    """Turn a profile value (string, list, nested) into clean terms."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _split_terms(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _split_terms(item)]
+    if not isinstance(value, str):
+        value = str(value)
+    terms = []
+    for part in re.split(r"[,;\n]", value):
+        term = part.strip().strip("[]{}()\"'*_`").strip().rstrip(".").strip()
+        term = re.sub(r"\s+", " ", term)
+        if term and term.lower() not in _EMPTY_VALUES:
+            terms.append(term)
+    return terms
+
+
+def _profile_from_mapping(data: dict, issues: list[str], where: str) -> Profile:
+    values: dict[str, list[str]] = {}
+    for key, value in data.items():
+        element = normalize_element_key(key)
+        if element is None:
+            issues.append(f"unknown key {str(key)[:40]!r} in the {where} ignored")
+            continue
+        values.setdefault(element, []).extend(_split_terms(value))
+    return Profile(**values)
+
+
+def _try_json_object(content: str) -> Optional[dict]:
+    """Decode `content` as a JSON object, with or without its braces; None when it is not one."""
+    stripped = content.strip().strip("`").strip()
+    if stripped.lower().startswith("json"):
+        stripped = stripped[4:].strip()
+    candidates = [stripped] if stripped.startswith("{") else [
+        "{" + stripped.rstrip(",").strip() + "}"
+    ]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _parse_profile_content(content: str, issues: list[str], where: str) -> Profile:
+    """One profile block: JSON (braces optional) first, else "key: value" scanning."""
+    data = _try_json_object(content)
+    if data is not None:
+        return _profile_from_mapping(data, issues, where)
+    matches = [m for m in _KEY_RE.finditer(content) if normalize_element_key(m.group("key"))]
+    values: dict[str, list[str]] = {}
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(content)
+        element = normalize_element_key(match.group("key"))
+        raw = content[match.end():end].strip().rstrip(",;}").strip()
+        values.setdefault(element, []).extend(_split_terms(raw))
+    return Profile(**values)
+
+
+def _find_json_objects(text: str) -> list[Any]:
+    """Every top-level JSON object embedded in `text` (outermost first, non-overlapping)."""
+    decoder = json.JSONDecoder()
+    found, index = [], 0
+    while True:
+        index = text.find("{", index)
+        if index < 0:
+            return found
+        try:
+            obj, end = decoder.raw_decode(text, index)
+        except (ValueError, RecursionError):
+            index += 1
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+        index = end
+
+
+def _side_of_key(key: Any) -> Optional[str]:
+    if not isinstance(key, str):
+        return None
+    compact = re.sub(r"[^a-z]", "", key.lower())
+    if compact in {"disliked", "dislikes", "dislike", "negative", "nonpreference", "dispreference",
+                   "visualnonpreferenceprofile", "nonpreferenceprofile", "dispreferenceprofile",
+                   "visualdispreferenceprofile", "nonpreferred", "avoid"}:
+        return "disliked"
+    if compact in {"liked", "likes", "like", "positive", "preference", "visualpreferenceprofile",
+                   "preferenceprofile", "preferred"}:
+        return "liked"
+    return None
+
+
+def _profiles_from_json(text: str, issues: list[str]) -> Optional[UserProfile]:
+    """A profile given as a JSON object outside any tag ({"liked": {...}, "disliked": {...}})."""
+    for obj in _find_json_objects(text):
+        sides = {_side_of_key(k): v for k, v in obj.items() if _side_of_key(k)}
+        if sides and all(isinstance(v, dict) for v in sides.values()):
+            return UserProfile(
+                liked=_profile_from_mapping(sides.get("liked") or {}, issues, "preference profile"),
+                disliked=_profile_from_mapping(
+                    sides.get("disliked") or {}, issues, "non-preference profile"
+                ),
+            )
+        if any(normalize_element_key(k) for k in obj):
+            issues.append("a bare JSON profile was read as the preference profile")
+            return UserProfile(liked=_profile_from_mapping(obj, issues, "preference profile"))
+    return None
+
+
+def _extract_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfile], list[_Block]]:
+    blocks = _find_profile_blocks(text)
+    if not blocks:
+        return _profiles_from_json(text, issues), []
+    profiles = {}
+    for side, where in (("liked", "preference profile"), ("disliked", "non-preference profile")):
+        block = blocks.get(side)
+        if block is None:
+            issues.append(f"no {where} block")
+            profiles[side] = Profile()
+            continue
+        if not block.closed:
+            issues.append(f"the {where} block is not closed")
+        profiles[side] = _parse_profile_content(text[block.content_start:block.content_end], issues, where)
+    return UserProfile(**profiles), list(blocks.values())
+
+
+def parse_profiles(text: str) -> UserProfile:
+    """Read the preference and non-preference profiles from model output or tag text.
+
+    Accepts the tag format (`UserProfile.to_tag_text`), headings without tags, and JSON
+    (`{"liked": {...}, "disliked": {...}}` or the profile keys directly).
+
+    Args:
+        text: model output or a stored profile text.
+
+    Returns:
+        The `UserProfile` (a missing side is an empty `Profile`).
+
+    Raises:
+        ParseError: when no profile is present.
+
+    Example:
+        >>> parse_profiles('<visual preference profile>"Color": "Pink"</visual preference profile>').liked.color
+        ('Pink',)
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"expected model output text, got {type(text).__name__}", str(text)[:200])
+    profile, _ = _extract_profiles(text, [])
+    if profile is None or (profile.liked.is_empty() and profile.disliked.is_empty()):
+        raise ParseError(
+            "no visual preference profile found: expected <visual preference profile> tags or a "
+            "JSON profile", text
+        )
+    return profile
+
+
+# ---------------------------------------------------------------------------------------------
+# The answer
+
+_STRIP_MARKUP = re.compile(r"<\s*/?\s*answer\s*>|[*_`#\"“”]", re.I)
+_LETTER = r"(?:image|img|picture|candidate|option)\s*[-#]?\s*(?P<L>[ab])(?![a-z0-9])"
+_ANSWER_WHOLE = re.compile(
+    r"^(?:(?:the\s+)?(?:final\s+)?(?:answer|choice|winner|verdict|preference)\s*(?:is)?\s*[:=-]?\s*)?"
+    r"(?:(?:image|img|picture|candidate|option)\s*[-#]?\s*)?[(\[]?(?P<L>[ab])[)\]]?\s*[.!]?$",
+    re.I,
+)
+_ANSWER_EXPLICIT = re.compile(
+    r"(?:answer|choice|winner|verdict|prefer(?:s|red|ence)?|choose|chooses|select|pick)\s*"
+    r"(?:is|would\s+be|will\s+be|:|=|-|for|the)?\s*(?:is|would\s+be|:|=|-|for|the)?\s*" + _LETTER,
+    re.I,
+)
+_ANSWER_LETTER_AFTER_LABEL = re.compile(r"\banswer\s*[:=]\s*[(\[]?(?P<L>[AB])(?![A-Za-z0-9])")
+_ANSWER_BETTER = re.compile(
+    _LETTER + r"\s*(?:is|was|would\s+be|seems|appears|looks|wins|,)?\s*(?:clearly\s+|much\s+|"
+    r"slightly\s+|the\s+|a\s+|overall\s+)*(?:better|preferred|winner|wins|superior|stronger|"
+    r"more\s+(?:aligned|suitable|appealing|consistent|likely|preferred))",
+    re.I,
+)
+_MENTION = re.compile(_LETTER, re.I)
+
+
+def parse_answer(text: Any) -> Optional[str]:
+    """Read "A" or "B" from an answer: "B", "Image B", "**Image B**", "Answer: B", "Image B is better".
+
+    Args:
+        text: the answer block or a short answer sentence.
+
+    Returns:
+        "A", "B", or None when no single answer can be read.
+
+    Example:
+        >>> parse_answer("image b is better"), parse_answer("Answer: A"), parse_answer("unsure")
+        ('B', 'A', None)
+    """
+    if not isinstance(text, str):
+        return None
+    clean = _STRIP_MARKUP.sub("", text).strip()
+    if not clean:
+        return None
+    match = _ANSWER_WHOLE.match(clean)
+    if match:
+        return match.group("L").upper()
+    for pattern in (_ANSWER_EXPLICIT, _ANSWER_LETTER_AFTER_LABEL, _ANSWER_BETTER):
+        found = {m.group("L").upper() for m in pattern.finditer(clean)}
+        if len(found) == 1:
+            return found.pop()
+    mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
+    if len(mentioned) == 1:
+        return mentioned.pop()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores and totals
+
+# An assessment header: "1. Artistic style:", "**Color**:", "Detail -" at a line start, or a
+# numbered one anywhere (the authors write all five on one line). The name is checked afterwards.
+_HEADER_RE = re.compile(
+    r"(?:(?:^|\n)[ \t>#*-]*(?:\d+\s*[.)]\s*)?|(?<![\w.])\d\s*[.)]\s*)[*_]*"
+    r"(?P<name>[A-Za-z][A-Za-z _()]{0,30}?)[*_]*\s*(?::|\s-\s|\s–\s)",
+)
+_TOTAL_RE = re.compile(
+    r"(?:(?i:image|img)\s*[AB]\s*(?:'s)?\s*)?(?i:\b(?:total|sum|overall)(?:[ \t_]*scores?)?)"
+    r"[*_]*\s*(?:[:=]|\(|is\b)"
+)
+_SCORE_RE = re.compile(
+    r"(?:(?i:\b(?:image|img|picture|candidate)\s*(?P<l1>[ab]))|(?<![A-Za-z])(?P<l2>[AB])(?=\s*[(:=]))"
+    r"(?![A-Za-z0-9])[*_]*\s*[(\[:=\-–]*\s*"
+    r"(?i:(?:score[sd]?|gets?|receives?|rated|earns?|with|a|of|is|total_score)\s*[:=]?\s*){0,3}"
+    r"[(\[]?\s*(?P<num>-?\d+(?:\.\d+)?)(?:\s*(?:/|(?i:out\s+of))\s*(?P<den>\d+(?:\.\d+)?))?"
+    r"(?![\d.]*\d)(?![A-Za-z])\s*[)\]]?"
+)
+_LETTER_MENTION = re.compile(r"(?i:\b(?:image|img|picture|candidate)\s*(?P<l1>[ab]))(?![A-Za-z0-9])|(?<![A-Za-z])(?P<l2>[AB])(?![A-Za-z0-9])")
+
+
+def _letter(match: re.Match) -> str:
+    return (match.group("l1") or match.group("l2")).upper()
+
+
+def _score_value(match: re.Match, element: str, letter: str, issues: list[str]) -> int:
+    value = float(match.group("num"))
+    den = match.group("den")
+    label = f"{ELEMENT_NAMES.get(element, element)} score of Image {letter}"
+    if den is not None and float(den) not in (0.0, float(MAX_SCORE)):
+        scaled = value * MAX_SCORE / float(den)
+        issues.append(f"{label} given as {match.group('num')}/{den}; rescaled to 0-{MAX_SCORE}")
+        value = scaled
+    if value != int(value):
+        issues.append(f"{label} {value:g} is not a whole number; rounded")
+    score = int(round(value))
+    if score < MIN_SCORE or score > MAX_SCORE:
+        clamped = min(max(score, MIN_SCORE), MAX_SCORE)
+        issues.append(f"{label} {score} is outside {MIN_SCORE}-{MAX_SCORE}; clamped to {clamped}")
+        score = clamped
+    return score
+
+
+def _clean_rationale(text: str) -> str:
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" \t\n)]-–—:;,|*").strip()
+
+
+def _parse_segment(segment: str, element: str, issues: list[str]) -> Optional[ElementScore]:
+    """Scores and rationales of one element from its assessment text."""
+    first: dict[str, re.Match] = {}
+    for match in _SCORE_RE.finditer(segment):
+        first.setdefault(_letter(match), match)
+    if not first:
+        return None
+    result = ElementScore(element=element)
+    ordered = sorted(first.items(), key=lambda kv: kv[1].start())
+    for i, (letter, match) in enumerate(ordered):
+        end = ordered[i + 1][1].start() if i + 1 < len(ordered) else len(segment)
+        rationale = _clean_rationale(segment[match.end():end])
+        score = _score_value(match, element, letter, issues)
+        if letter == "A":
+            result.score_a, result.rationale_a = score, rationale
+        else:
+            result.score_b, result.rationale_b = score, rationale
+    return result
+
+
+def _stated_total(part: str) -> Optional[int]:
+    """The total in "Image A: total_score=2+1+2+3+3=11" / "A = 11" / "Image A: 2+1+2" parts."""
+    part = re.sub(r"/\s*\d+", "", part)
+    if "=" in part:
+        after = re.search(r"-?\d+", part.rsplit("=", 1)[1])
+        if after:
+            return int(after.group())
+    expression = re.search(r"\d+(?:\s*\+\s*\d+)+", part)
+    if expression:
+        return sum(int(n) for n in re.findall(r"\d+", expression.group()))
+    number = re.search(r"-?\d+(?:\.\d+)?", part)
+    return int(round(float(number.group()))) if number else None
+
+
+def _parse_totals(region: str) -> dict[str, int]:
+    mentions = [m for m in _LETTER_MENTION.finditer(region)]
+    totals: dict[str, int] = {}
+    for i, match in enumerate(mentions):
+        letter = _letter(match)
+        if letter in totals:
+            continue
+        end = mentions[i + 1].start() if i + 1 < len(mentions) else len(region)
+        value = _stated_total(region[match.end():end])
+        if value is not None:
+            totals[letter] = value
+    return totals
+
+
+def _parse_assessment(region: str, issues: list[str]) -> tuple[list[ElementScore], dict[str, int]]:
+    """Per-element scores (in the order written) and the stated totals from the reasoning text."""
+    headers = [m for m in _HEADER_RE.finditer(region) if normalize_element_key(m.group("name"))]
+    total_from = headers[-1].end() if headers else 0
+    total = _TOTAL_RE.search(region, total_from)
+    total_start = total.start() if total else len(region)
+    headers = [h for h in headers if h.start() < total_start]
+    scores: list[ElementScore] = []
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        element = normalize_element_key(header.group("name"))
+        end = headers[i + 1].start() if i + 1 < len(headers) else total_start
+        if element in seen:
+            issues.append(f"{ELEMENT_NAMES[element]} assessed twice; the first one is kept")
+            continue
+        score = _parse_segment(region[header.end():end], element, issues)
+        if score is not None:
+            seen.add(element)
+            scores.append(score)
+    totals = _parse_totals(region[total_start:]) if total else {}
+    return scores, totals
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole output
+
+
+def _winner(total_a: Optional[int], total_b: Optional[int]) -> Optional[str]:
+    if total_a is None or total_b is None or total_a == total_b:
+        return None
+    return "A" if total_a > total_b else "B"
+
+
+def _strip_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    pieces, last = [], 0
+    for start, end in sorted(spans):
+        if start >= last:
+            pieces.append(text[last:start])
+            pieces.append("\n")
+            last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def parse_output(text: str, expect_profile: bool = True) -> ParsedOutput:
+    """Parse one predict-then-assess output (or an assessment-only one) into a `ParsedOutput`.
+
+    Args:
+        text: the model's output.
+        expect_profile: True for full predict-then-assess output (the profiles are part of a
+            complete answer); False for assess-with-a-known-profile output, which is complete
+            without profiles (any profile present is still read).
+
+    Returns:
+        The recovered parts, the final `answer` (see the module docstring for the rules),
+        `issues` (each repair or inconsistency, in words) and `complete`.
+
+    Raises:
+        ParseError: when the output holds no profile, no score, no total and no answer.
+
+    Example:
+        >>> parse_output("<think>...</think><answer>Image B</answer>", expect_profile=False).answer
+        'B'
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"expected model output text, got {type(text).__name__}", str(text)[:200])
+    if not text.strip():
+        raise ParseError("empty model output", text)
+    try:
+        return _parse_output(text, expect_profile)
+    except ParseError:
+        raise
+    except Exception as error:  # the contract: malformed text never escapes as another type
+        raise ParseError(f"unparseable model output ({type(error).__name__}: {error})", text) from error
+
+
+def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
+    issues: list[str] = []
+    consistent = True
+
+    # 1. Profiles.
+    profile, profile_blocks = _extract_profiles(text, issues)
+    if profile is not None and profile.liked.is_empty() and profile.disliked.is_empty():
+        issues.append("the profile blocks hold no recognisable element")
+        profile = None
+
+    # 2. The answer block.
+    stated: Optional[str] = None
+    answer_open = _ANSWER_OPEN.search(text)
+    answer_block = _block_after(text, answer_open, _ANSWER_CLOSE) if answer_open else None
+    if answer_block is not None:
+        if not answer_block.closed:
+            issues.append("the <answer> block is not closed")
+        answer_text = text[answer_block.content_start:answer_block.content_end]
+        stated = parse_answer(answer_text)
+        if stated is None:
+            issues.append(f"no A/B answer in the <answer> block: {answer_text.strip()[:60]!r}")
+
+    # 3. The reasoning: the <think> block, else everything that is not a profile or the answer.
+    think_open = _THINK_OPEN.search(text)
+    if think_open:
+        think = _block_after(text, think_open, _THINK_CLOSE)
+        if not think.closed:
+            issues.append("the <think> block is not closed")
+        region = text[think.content_start:think.content_end]
+        tail_start = think.end
+    else:
+        spans = [(b.start, b.end) for b in profile_blocks]
+        if answer_block is not None:
+            spans.append((answer_block.start, answer_block.end))
+        region = _strip_spans(text, spans)
+        tail_start = None
+    scores, stated_totals = _parse_assessment(region, issues)
+
+    # 4. No answer block: a clear answer sentence after the reasoning (or anywhere when there is
+    #    no reasoning to confuse it with).
+    if answer_block is None:
+        if tail_start is not None:
+            tail = text[tail_start:]
+        elif scores or stated_totals:
+            tail = _after_last_score(region)
+        else:
+            tail = _strip_spans(text, [(b.start, b.end) for b in profile_blocks])
+        stated = parse_answer(tail[-2000:]) if tail.strip() else None
+        if stated is not None:
+            issues.append("no <answer> block; the answer was read from the text")
+
+    # 5. Totals: per-element sums win when all five elements are scored.
+    full = len(scores) == len(ELEMENTS) and all(
+        s.score_a is not None and s.score_b is not None for s in scores
+    )
+    total_a = total_b = None
+    sums = {
+        "A": sum(s.score_a for s in scores if s.score_a is not None),
+        "B": sum(s.score_b for s in scores if s.score_b is not None),
+    }
+    if full:
+        total_a, total_b = sums["A"], sums["B"]
+        for letter, total in (("A", total_a), ("B", total_b)):
+            if letter in stated_totals and stated_totals[letter] != total:
+                consistent = False
+                issues.append(
+                    f"stated total of Image {letter} ({stated_totals[letter]}) disagrees with the "
+                    f"per-element sum ({total}); the sum is used"
+                )
+    elif stated_totals:
+        total_a, total_b = stated_totals.get("A"), stated_totals.get("B")
+    elif scores:
+        total_a, total_b = sums["A"], sums["B"]
+        issues.append(f"no stated totals; summed the {len(scores)} scored element(s)")
+    if scores and not full:
+        missing = [ELEMENT_NAMES[e] for e in ELEMENTS if e not in {s.element for s in scores}]
+        partial = [ELEMENT_NAMES[s.element] for s in scores if s.score_a is None or s.score_b is None]
+        if missing:
+            issues.append(f"no scores for: {', '.join(missing)}")
+        if partial:
+            issues.append(f"only one image scored for: {', '.join(partial)}")
+
+    # 6. The answer: the explicit one wins; a contradiction with the totals is recorded.
+    by_totals = _winner(total_a, total_b)
+    answer = stated
+    if stated is not None and by_totals is not None and stated != by_totals:
+        consistent = False
+        issues.append(
+            f"the stated answer Image {stated} contradicts the totals (A {total_a} vs B {total_b}); "
+            "the stated answer is kept"
+        )
+    if stated is None and by_totals is not None:
+        answer = by_totals
+        issues.append(f"no readable answer; Image {by_totals} taken from the totals")
+    elif stated is None and total_a is not None and total_a == total_b:
+        issues.append(f"no readable answer and the totals tie ({total_a}); undecided")
+
+    if profile is None and not scores and not stated_totals and answer is None:
+        raise ParseError(
+            "no profile, scores, totals or answer found in the model output (expected "
+            "<visual preference profile>, <think> with per-element scores, <answer>Image A|B</answer>)",
+            text,
+        )
+
+    has_profile = profile is not None and not profile.liked.is_empty()
+    complete = (
+        (has_profile or not expect_profile)
+        and full
+        and set(stated_totals) == {"A", "B"}
+        and stated is not None
+        and consistent
+    )
+    return ParsedOutput(
+        profile=profile,
+        scores=scores,
+        total_a=total_a,
+        total_b=total_b,
+        answer=answer,
+        stated_answer=stated,
+        issues=issues,
+        complete=complete,
+    )
+
+
+def _after_last_score(region: str) -> str:
+    """The text after the totals / last score, where an answer sentence would follow."""
+    total = None
+    for total in _TOTAL_RE.finditer(region):
+        pass
+    start = total.end() if total else 0
+    # Skip past the totals' own line so "Image A: 11 Image B: 22" is not read as an answer.
+    newline = region.find("\n", start)
+    last_score = None
+    for last_score in _SCORE_RE.finditer(region, start):
+        pass
+    cut = max(newline if newline >= 0 else len(region), last_score.end() if last_score else 0)
+    return region[cut:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the canonical format
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text or "")).strip()
+
+
+def format_output(
+    profile: Optional[UserProfile],
+    scores: Sequence[ElementScore],
+    answer: Optional[str] = None,
+) -> str:
+    """Write the canonical predict-then-assess text (the authors' format).
+
+    Used for CoT training targets, the analytic engine, the system prompt's examples and tests;
+    `parse_output(format_output(...))` gives the same profile, scores, totals and answer back.
+
+    Args:
+        profile: the user profile; None writes the assessment only (known-profile output).
+        scores: one `ElementScore` per element, in the order to write, each with both scores 0-5.
+            Rationales are written on one line.
+        answer: "A"/"B" (or "Image A"/"Image B"); None takes the higher total.
+
+    Returns:
+        The text, ending with `<answer>Image X</answer>`.
+
+    Raises:
+        ValueError: for an unknown element, a missing or out-of-range score, a bad answer, or
+            answer None with tied totals.
+
+    Example:
+        >>> s = [ElementScore("color", 1, 4, "grey", "pink")]
+        >>> format_output(None, s, "B").splitlines()[-1]
+        '<answer>Image B</answer>'
+    """
+    lines: list[str] = []
+    if profile is not None:
+        lines.append(profile.to_tag_text())
+    steps, values_a, values_b = [], [], []
+    for number, score in enumerate(scores, start=1):
+        element = normalize_element_key(score.element) or score.element
+        if element not in ELEMENTS:
+            raise ValueError(f"ElementScore.element must be one of {', '.join(ELEMENTS)}, got {score.element!r}")
+        parts = []
+        for letter, value, rationale in (
+            ("A", score.score_a, score.rationale_a), ("B", score.score_b, score.rationale_b)
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not MIN_SCORE <= value <= MAX_SCORE:
+                raise ValueError(
+                    f"score_{letter.lower()} of {element} must be an int in {MIN_SCORE}-{MAX_SCORE}, got {value!r}"
+                )
+            rationale = _one_line(rationale)
+            parts.append(f"Image {letter}({value})" + (f" - {rationale}" if rationale else ""))
+        values_a.append(score.score_a)
+        values_b.append(score.score_b)
+        steps.append(f"{number}. {ELEMENT_NAMES[element]}: {'; '.join(parts)}")
+    total_a, total_b = sum(values_a), sum(values_b)
+    if answer is None:
+        answer = _winner(total_a, total_b)
+        if answer is None:
+            raise ValueError(f"answer is None and the totals tie ({total_a}); pass answer='A' or 'B'")
+    letter = parse_answer(answer) if isinstance(answer, str) else None
+    if letter is None:
+        raise ValueError(f"answer must be 'A' or 'B' (or 'Image A'/'Image B'), got {answer!r}")
+    if steps:
+        expr_a = "+".join(map(str, values_a))
+        expr_b = "+".join(map(str, values_b))
+        steps.append(
+            f"Total: Image A: total_score={expr_a}={total_a}  Image B: total_score={expr_b}={total_b}"
+        )
+    lines.append("<think>\n" + "\n".join(steps) + "\n</think>")
+    lines.append(f"<answer>Image {letter}</answer>")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "MAX_SCORE", "MIN_SCORE", "format_output", "normalize_element_key", "parse_answer",
+    "parse_output", "parse_profiles",
+]
