@@ -22,7 +22,8 @@ Reconciliation rules (recorded in `ParsedOutput.issues` whenever they fire):
   totals, because it is what the authors' evaluation and accuracy reward read; a contradiction
   with the totals is recorded and makes the output incomplete. With no explicit answer the
   higher total decides; a tie leaves the answer undecided (None).
-- Scores outside 0-5 are clamped, fractions rounded, "x/10" rescaled to 0-5; each is recorded.
+- Scores outside 0-5 are clamped, fractions rounded, "x/10" rescaled to 0-5; each repair is
+  recorded and makes the output incomplete (it did not follow the format).
 
 `parse_output` raises `ParseError` (and no other exception type) when nothing usable is present.
 """
@@ -104,6 +105,7 @@ _THINK_OPEN = re.compile(r"<\s*think\s*>", re.I)
 _THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.I)
 _ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.I)
 _ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\s*>", re.I)
+_THINK_STOP = re.compile(r"<\s*/?\s*answer\s*>|<\s*think\s*>", re.I)
 _ANY_TAG = re.compile(
     r"<\s*/?\s*(?:think|answer|(?:visual[\s_-]*)?(?:non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile)\s*>",
     re.I,
@@ -119,10 +121,12 @@ class _Block:
     closed: bool
 
 
-def _block_after(text: str, open_match: re.Match, close_re: Optional[re.Pattern]) -> _Block:
-    """The block opened by `open_match`: up to its closing tag, else up to the next known tag."""
+def _block_after(
+    text: str, open_match: re.Match, close_re: Optional[re.Pattern], stop_re: re.Pattern = None
+) -> _Block:
+    """The block opened by `open_match`: up to its closing tag, else up to the next `stop_re` tag."""
     start = open_match.end()
-    next_tag = _ANY_TAG.search(text, start)
+    next_tag = (stop_re or _ANY_TAG).search(text, start)
     if close_re is not None:
         close = close_re.search(text, start)
         if close and (next_tag is None or close.start() <= next_tag.start()):
@@ -155,6 +159,7 @@ def _find_profile_blocks(text: str) -> dict[str, _Block]:
             blocks[side] = _Block(match.start(), start, end, end, False)
     if blocks:
         return blocks
+    # No tags: "Visual preference profile:" headings (markdown or plain).
     headings = list(_PROFILE_HEADING.finditer(text))
     stops = [m.start() for m in headings] + [
         m.start() for m in _ANY_TAG.finditer(text)
@@ -169,7 +174,8 @@ def _find_profile_blocks(text: str) -> dict[str, _Block]:
         assess = _ASSESS_START.search(text, match.end(), end)
         if assess:
             end = assess.start()
-        blocks[side] = _Block(match.start(), match.end(), end, end, False)
+        # Headings have no closing marker by nature: not reported as unclosed tags.
+        blocks[side] = _Block(match.start(), match.end(), end, end, True)
     return blocks
 
 
@@ -420,7 +426,7 @@ _TOTAL_RE = re.compile(
 )
 _SCORE_RE = re.compile(
     r"(?:(?i:\b(?:image|img|picture|candidate)\s*(?P<l1>[ab]))|(?<![A-Za-z])(?P<l2>[AB])(?=\s*[(:=]))"
-    r"(?![A-Za-z0-9])[*_]*\s*[(\[:=\-–]*\s*"
+    r"(?![A-Za-z0-9])[*_]*\s*(?:[(\[:=–]|-(?!\d))*\s*"
     r"(?i:(?:score[sd]?|gets?|receives?|rated|earns?|with|a|of|is|total_score)\s*[:=]?\s*){0,3}"
     r"[(\[]?\s*(?P<num>-?\d+(?:\.\d+)?)(?:\s*(?:/|(?i:out\s+of))\s*(?P<den>\d+(?:\.\d+)?))?"
     r"(?![\d.]*\d)(?![A-Za-z])\s*[)\]]?"
@@ -433,21 +439,26 @@ def _letter(match: re.Match) -> str:
 
 
 def _score_value(match: re.Match, element: str, letter: str, issues: list[str]) -> int:
+    """The score as an int in 0-5; every repair is recorded in `issues` (and `_REPAIRED`)."""
     value = float(match.group("num"))
     den = match.group("den")
     label = f"{ELEMENT_NAMES.get(element, element)} score of Image {letter}"
     if den is not None and float(den) not in (0.0, float(MAX_SCORE)):
         scaled = value * MAX_SCORE / float(den)
-        issues.append(f"{label} given as {match.group('num')}/{den}; rescaled to 0-{MAX_SCORE}")
+        issues.append(f"{label} given as {match.group('num')}/{den}; rescaled to 0-{MAX_SCORE}{_REPAIRED}")
         value = scaled
     if value != int(value):
-        issues.append(f"{label} {value:g} is not a whole number; rounded")
+        issues.append(f"{label} {value:g} is not a whole number; rounded{_REPAIRED}")
     score = int(round(value))
     if score < MIN_SCORE or score > MAX_SCORE:
         clamped = min(max(score, MIN_SCORE), MAX_SCORE)
-        issues.append(f"{label} {score} is outside {MIN_SCORE}-{MAX_SCORE}; clamped to {clamped}")
+        issues.append(f"{label} {score} is outside {MIN_SCORE}-{MAX_SCORE}; clamped to {clamped}{_REPAIRED}")
         score = clamped
     return score
+
+
+# Suffix of the issues that repaired a score: such an output did not follow the format.
+_REPAIRED = " (score repaired)"
 
 
 def _clean_rationale(text: str) -> str:
@@ -604,10 +615,17 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     # 3. The reasoning: the <think> block, else everything that is not a profile or the answer.
     think_open = _THINK_OPEN.search(text)
     if think_open:
-        think = _block_after(text, think_open, _THINK_CLOSE)
+        # Profiles written inside <think> do not end it; only </think> or <answer> do.
+        think = _block_after(text, think_open, _THINK_CLOSE, _THINK_STOP)
         if not think.closed:
             issues.append("the <think> block is not closed")
-        region = text[think.content_start:think.content_end]
+        inner = [
+            (max(b.start, think.content_start), min(b.end, think.content_end))
+            for b in profile_blocks
+            if b.start < think.content_end and b.end > think.content_start
+        ]
+        region = _strip_spans(text[think.content_start:think.content_end],
+                              [(a - think.content_start, b - think.content_start) for a, b in inner])
         tail_start = think.end
     else:
         spans = [(b.start, b.end) for b in profile_blocks]
@@ -641,6 +659,8 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     }
     if full:
         total_a, total_b = sums["A"], sums["B"]
+        if not stated_totals:
+            issues.append("no stated totals; the per-element sums are used")
         for letter, total in (("A", total_a), ("B", total_b)):
             if letter in stated_totals and stated_totals[letter] != total:
                 consistent = False
@@ -690,6 +710,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         and set(stated_totals) == {"A", "B"}
         and stated is not None
         and consistent
+        and not any(issue.endswith(_REPAIRED) for issue in issues)
     )
     return ParsedOutput(
         profile=profile,

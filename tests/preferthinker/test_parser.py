@@ -1,0 +1,427 @@
+"""The parser: the authors' two worked examples, malformed variants, properties (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from preferthinker.errors import ParseError
+from preferthinker.parser import (
+    format_output,
+    normalize_element_key,
+    parse_answer,
+    parse_output,
+    parse_profiles,
+)
+from preferthinker.profile import ELEMENTS, Profile, UserProfile
+from preferthinker.results import ElementScore
+
+PROFILES = """<visual preference profile>
+"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green", "Artistic Medium": "Digital Painting", "Saturation": "Intense", "Detail": "Fine"
+</visual preference profile>
+<visual non-preference profile>
+"Art Styles": "Romanticism", "Color": "Charcoal Gray", "ArtisticMedium": "Coiling", "Saturation": "Muted", "Detail": "Smooth"
+</visual non-preference profile>"""
+
+THINK_B = (
+    "<think> 1. Artistic style: Image A(2) - a soft romantic landscape, not pixel art; "
+    "Image B(5) - crisp pixel art sprites. 2. Color: Image A(1) - dominated by charcoal gray; "
+    "Image B(5) - pink and jungle green. 3. Artistic medium: Image A(2) - looks like oil on canvas; "
+    "Image B(4) - digital painting. 4. Saturation: Image A(3) - rather muted; Image B(4) - intense. "
+    "5. Detail: Image A(3) - smooth surfaces; Image B(4) - fine edges.\n"
+    "Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22 </think>"
+)
+# The authors' worked example: Image B wins 22 vs 11.
+EXAMPLE_B = f"{PROFILES}\n{THINK_B}\n<answer>Image B</answer>"
+
+# A second worked example in their format, where Image A wins 21 vs 7.
+EXAMPLE_A = """<visual preference profile>
+"Art Styles": "Oceanic Art", "Color": "Alloy Silver", "Artistic Medium": "Silkscreen", "Saturation": "Pastel", "Detail": "Selective, Realistic"
+</visual preference profile>
+<visual non-preference profile>
+"Art Styles": "Mesoamerican Art", "Color": "Pink", "Artistic Medium": "3D Modeling", "Saturation": "Intense", "Detail": "Smooth"
+</visual non-preference profile>
+<think> 1. Artistic style: Image A(4) - flat Oceanic patterns; Image B(1) - stepped Mesoamerican motifs 2. Color: Image A(4) - silvery tones; Image B(2) - hot pink dominates 3. Artistic medium: Image A(5) - visible silkscreen layers; Image B(1) - glossy 3D render 4. Saturation: Image A(4) - soft pastel tints; Image B(1) - intense hues 5. Detail: Image A(4) - sharp focus on the subject only; Image B(2) - uniformly smooth
+Total: Image A: total_score=4+4+5+4+4=21  Image B: total_score=1+2+1+1+2=7 </think>
+<answer>Image A</answer>"""
+
+MULTILINE_SCORES = """<think>
+**1. Artistic style**
+- Image A (2/5): a soft romantic landscape.
+- Image B (5/5): crisp pixel art.
+**2. Color**
+- Image A (1/5): charcoal gray.
+- Image B (5/5): pink and green.
+**3. Artistic medium**
+- Image A (2/5): oil.
+- Image B (4/5): digital painting.
+**4. Saturation**
+- Image A (3/5): muted.
+- Image B (4/5): intense.
+**5. Detail**
+- Image A (3/5): smooth.
+- Image B (4/5): fine.
+**Total**: Image A = 11, Image B = 22
+</think>"""
+
+COLON_SCORES = """<think>
+Art style: Image A: 2, rather romantic. Image B: 5, pixel art.
+Colour: Image A: 1, gray. Image B: 5, pink.
+Medium: Image A: 2, oil. Image B: 4, digital.
+Saturation: Image A: 3, muted. Image B: 4, intense.
+Details: Image A: 3, smooth. Image B: 4, fine.
+Total scores: Image A: 11, Image B: 22
+</think>"""
+
+
+def test_worked_example_b_wins():
+    parsed = parse_output(EXAMPLE_B)
+    assert parsed.complete, parsed.issues
+    assert parsed.issues == []
+    assert parsed.answer == parsed.stated_answer == "B"
+    assert (parsed.total_a, parsed.total_b) == (11, 22)
+    assert [s.element for s in parsed.scores] == list(ELEMENTS)
+    assert [s.score_a for s in parsed.scores] == [2, 1, 2, 3, 3]
+    assert [s.score_b for s in parsed.scores] == [5, 5, 4, 4, 4]
+    assert parsed.scores[0].rationale_a == "a soft romantic landscape, not pixel art"
+    assert parsed.scores[1].rationale_b == "pink and jungle green."
+    assert parsed.profile.liked.color == ("Pink", "Jungle Green")
+    assert parsed.profile.disliked.art_medium == ("Coiling",)  # "ArtisticMedium" key variant
+
+
+def test_worked_example_a_wins():
+    parsed = parse_output(EXAMPLE_A)
+    assert parsed.complete, parsed.issues
+    assert parsed.answer == "A"
+    assert (parsed.total_a, parsed.total_b) == (21, 7)
+    assert parsed.profile.liked.detail == ("Selective", "Realistic")
+    assert parsed.profile.disliked.art_medium == ("3D Modeling",)
+    assert parsed.scores[4].rationale_a == "sharp focus on the subject only"
+
+
+def _replace(old: str, new: str, text: str = EXAMPLE_B) -> str:
+    assert old in text, old
+    return text.replace(old, new)
+
+
+BODY_B = f"{THINK_B}\n<answer>Image B</answer>"
+
+# (name, text, expected answer or ParseError)
+VARIANTS = [
+    ("no profile tags", BODY_B, "B"),
+    ("unclosed think", _replace("</think>", ""), "B"),
+    ("unclosed answer", _replace("</answer>", ""), "B"),
+    ("no answer tag, answer line", _replace("<answer>Image B</answer>", "Answer: Image B"), "B"),
+    ("no answer tag, final answer bold", _replace("<answer>Image B</answer>", "**Final answer: Image B**"), "B"),
+    ("bare letter answer", _replace("<answer>Image B</answer>", "<answer>B</answer>"), "B"),
+    ("bold answer", _replace("<answer>Image B</answer>", "<answer>**Image B**</answer>"), "B"),
+    ("sentence answer", _replace("<answer>Image B</answer>", "<answer>image b is better</answer>"), "B"),
+    ("answer with reason", _replace("<answer>Image B</answer>", "<answer>The user prefers Image B because of the pixel art.</answer>"), "B"),
+    ("upper-case tags", EXAMPLE_B.replace("think>", "THINK>").replace("answer>", "ANSWER>"), "B"),
+    ("spaces in tags", EXAMPLE_B.replace("<answer>", "< answer >").replace("</answer>", "</ answer>"), "B"),
+    ("extra text around", "Sure! Here is my assessment.\n\n" + EXAMPLE_B + "\n\nI hope this helps.", "B"),
+    ("code fence", "```\n" + EXAMPLE_B + "\n```", "B"),
+    ("multi-line (x/5) scores", MULTILINE_SCORES + "\n<answer>Image B</answer>", "B"),
+    ("colon scores, no tags for answer", COLON_SCORES + "\nTherefore, Image B is better.", "B"),
+    ("totals disagree with sums", _replace("=2+1+2+3+3=11", "=2+1+2+3+3=15"), "B"),
+    ("answer contradicts totals", _replace("<answer>Image B</answer>", "<answer>Image A</answer>"), "A"),
+    ("no answer at all", _replace("<answer>Image B</answer>", ""), "B"),
+    ("empty answer block", _replace("<answer>Image B</answer>", "<answer></answer>"), "B"),
+    ("no totals line", _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", ""), "B"),
+    ("totals as A = x, B = y", _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", "Total: A = 11, B = 22"), "B"),
+    ("JSON profile with braces", EXAMPLE_B.replace(
+        '"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green"',
+        '{"Art Styles": ["Pixel Art"], "Color": ["Pink", "Jungle Green"]'
+    ).replace('"Detail": "Fine"', '"Detail": "Fine"}'), "B"),
+    ("JSON profile outside tags", json.dumps({"liked": {"art_style": ["Pixel Art"]}, "disliked": {"color": "Gray"}}) + "\n" + BODY_B, "B"),
+    ("key variants", EXAMPLE_B.replace('"Art Styles"', '"Art Style"').replace('"Color"', '"Colour"').replace('"Detail"', '"Details"'), "B"),
+    ("markdown profile lines", "Visual preference profile:\n- **Art Style:** Pixel Art\n- **Color:** Pink\n\nVisual non-preference profile:\n- Art Style: Romanticism\n" + BODY_B, "B"),
+    ("score out of range", _replace("Image B(5) - crisp", "Image B(7) - crisp"), "B"),
+    ("fractional score", _replace("Image A(2) - a soft", "Image A(2.5) - a soft"), "B"),
+    ("score out of 10", _replace("Image B(5) - crisp", "Image B(10/10) - crisp"), "B"),
+    ("missing element", _replace("4. Saturation: Image A(3) - rather muted; Image B(4) - intense. ", ""), "B"),
+    ("swapped order in a line", _replace("Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+                                         "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape."), "B"),
+    ("rationale mentions the other image", _replace("a soft romantic landscape, not pixel art", "less blocky than Image B, more like Image B's opposite"), "B"),
+    ("truncated mid-reasoning", EXAMPLE_B[: EXAMPLE_B.index("4. Saturation")], "B"),
+    ("profile inside think", "<think>" + PROFILES + THINK_B[len("<think>"):] + "<answer>Image B</answer>", "B"),
+    ("answer only", "<answer>Image A</answer>", "A"),
+    ("bare B", "B", "B"),
+    ("Image B sentence", "Image B is better.", "B"),
+    ("Answer: A line", "Answer: A", "A"),
+    ("repeated answer tag, first wins", "<answer>Image A</answer> and later <answer>Image B</answer>", "A"),
+    ("empty", "", ParseError),
+    ("whitespace", "  \n\t ", ParseError),
+    ("gibberish", "lorem ipsum dolor sit amet", ParseError),
+    ("undecidable prose", "<think>Both images are nice.</think><answer>Both are equally good</answer>", ParseError),
+    ("only closing tags", "</think></answer></visual preference profile>", ParseError),
+    ("tags without content", "<visual preference profile></visual preference profile><think></think><answer></answer>", ParseError),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_malformed_variants(name, text, expected):
+    if expected is ParseError:
+        with pytest.raises(ParseError) as info:
+            parse_output(text)
+        assert info.value.reason
+        return
+    parsed = parse_output(text)
+    assert parsed.answer == expected, (name, parsed.issues)
+
+
+def test_at_least_30_malformed_variants():
+    assert len(VARIANTS) >= 30
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"<answer>Image A</answer>", ["B"]])
+def test_non_text_is_a_parse_error(bad):
+    with pytest.raises(ParseError):
+        parse_output(bad)
+
+
+def test_totals_disagreeing_use_sums_and_record_it():
+    parsed = parse_output(_replace("=2+1+2+3+3=11", "=2+1+2+3+3=15"))
+    assert parsed.total_a == 11
+    assert not parsed.complete
+    assert any("disagrees with the per-element sum" in issue for issue in parsed.issues)
+
+
+def test_stated_answer_wins_over_totals_and_is_recorded():
+    parsed = parse_output(_replace("<answer>Image B</answer>", "<answer>Image A</answer>"))
+    assert parsed.answer == parsed.stated_answer == "A"
+    assert (parsed.total_a, parsed.total_b) == (11, 22)
+    assert not parsed.complete
+    assert any("contradicts the totals" in issue for issue in parsed.issues)
+
+
+def test_answer_from_totals_when_none_is_given():
+    parsed = parse_output(_replace("<answer>Image B</answer>", ""))
+    assert parsed.answer == "B" and parsed.stated_answer is None
+    assert not parsed.complete
+
+
+def test_tied_totals_without_answer_are_undecided():
+    tied = format_output(None, [ElementScore(e, 3, 3) for e in ELEMENTS], "A")
+    parsed = parse_output(tied.replace("<answer>Image A</answer>", ""), expect_profile=False)
+    assert parsed.answer is None
+    assert (parsed.total_a, parsed.total_b) == (15, 15)
+    assert any("tie" in issue for issue in parsed.issues)
+
+
+def test_multiline_and_colon_scores():
+    for text in (MULTILINE_SCORES, COLON_SCORES):
+        parsed = parse_output(text + "<answer>Image B</answer>", expect_profile=False)
+        assert [s.score_a for s in parsed.scores] == [2, 1, 2, 3, 3]
+        assert [s.score_b for s in parsed.scores] == [5, 5, 4, 4, 4]
+        assert (parsed.total_a, parsed.total_b) == (11, 22)
+        assert parsed.complete, parsed.issues
+    assert parse_output(MULTILINE_SCORES).scores[0].rationale_a == "a soft romantic landscape."
+
+
+def test_swapped_order_assigns_scores_to_the_right_image():
+    text = _replace("Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+                    "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.")
+    first = parse_output(text).scores[0]
+    assert (first.score_a, first.score_b) == (2, 5)
+    assert first.rationale_b == "crisp pixel art sprites"
+    assert first.rationale_a == "a soft romantic landscape."
+
+
+def test_scores_are_clamped_rounded_and_rescaled_with_issues():
+    parsed = parse_output(_replace("Image B(5) - crisp", "Image B(7) - crisp"))
+    assert parsed.scores[0].score_b == 5
+    assert any("clamped" in issue for issue in parsed.issues)
+    assert not parsed.complete
+    parsed = parse_output(_replace("Image A(2) - a soft", "Image A(-1) - a soft"))
+    assert parsed.scores[0].score_a == 0
+    parsed = parse_output(_replace("Image B(5) - crisp", "Image B(6/10) - crisp"))
+    assert parsed.scores[0].score_b == 3
+    assert any("rescaled" in issue for issue in parsed.issues)
+    parsed = parse_output(_replace("Image A(2) - a soft", "Image A(2.6) - a soft"))
+    assert parsed.scores[0].score_a == 3
+    assert any("rounded" in issue for issue in parsed.issues)
+
+
+def test_missing_totals_line_is_recorded():
+    parsed = parse_output(_replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", ""))
+    assert (parsed.total_a, parsed.total_b) == (11, 22)
+    assert not parsed.complete
+    assert any("no stated totals" in issue for issue in parsed.issues)
+
+
+def test_truncated_output_is_partial():
+    parsed = parse_output(EXAMPLE_B[: EXAMPLE_B.index("4. Saturation")])
+    assert len(parsed.scores) == 3
+    assert not parsed.complete
+    assert any("no scores for" in issue for issue in parsed.issues)
+    assert any("not closed" in issue for issue in parsed.issues)
+
+
+def test_profile_only_output():
+    parsed = parse_output(PROFILES)
+    assert parsed.answer is None and parsed.scores == []
+    assert parsed.profile.liked.art_style == ("Pixel Art",)
+    assert not parsed.complete
+
+
+def test_known_profile_output_is_complete_without_profiles():
+    assert parse_output(BODY_B, expect_profile=False).complete
+    assert not parse_output(BODY_B).complete
+
+
+def test_profile_inside_think_is_read_and_not_taken_for_scores():
+    text = "<think>" + PROFILES + THINK_B[len("<think>"):] + "<answer>Image B</answer>"
+    parsed = parse_output(text)
+    assert parsed.profile.liked.art_style == ("Pixel Art",)
+    assert parsed.complete, parsed.issues
+
+
+def test_json_profiles():
+    parsed = parse_output(
+        json.dumps({"liked": {"Art Styles": "Pixel Art", "colour": ["Pink", "Teal"]},
+                    "disliked": {"Medium": "Coiling"}}) + "\n" + BODY_B
+    )
+    assert parsed.profile.liked.color == ("Pink", "Teal")
+    assert parsed.profile.disliked.art_medium == ("Coiling",)
+    tagged = parse_profiles(
+        '<visual preference profile>{"ArtStyle": "Cubism", "Details": ["Fine"]}</visual preference profile>'
+    )
+    assert tagged.liked.art_style == ("Cubism",) and tagged.liked.detail == ("Fine",)
+
+
+def test_parse_profiles_needs_a_profile():
+    with pytest.raises(ParseError, match="no visual preference profile"):
+        parse_profiles("<answer>Image A</answer>")
+    with pytest.raises(ParseError):
+        parse_profiles(None)
+
+
+def test_markdown_headings_profile():
+    profile = parse_profiles(
+        "## Visual preference profile\n- **Art Style:** Pixel Art\n- Color: Pink, Teal\n\n"
+        "## Visual non-preference profile\n- Saturation: None\n- Detail: Smooth\n"
+    )
+    assert profile.liked.art_style == ("Pixel Art",)
+    assert profile.liked.color == ("Pink", "Teal")
+    assert profile.disliked.saturation == ()
+    assert profile.disliked.detail == ("Smooth",)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("B", "B"), ("b", "B"), ("Image B", "B"), ("image b is better", "B"), ("**Image B**", "B"),
+        ("Answer: B", "B"), ("Answer: Image A.", "A"), ("The answer is Image A", "A"),
+        ("(A)", "A"), ("I prefer Image B over Image A.", "B"), ("Image A is clearly better than Image B", "A"),
+        ("Final answer: **Image A**", "A"), ("<answer>Image B</answer>", "B"), ("ImageB", "B"),
+        ("Image A is worse than Image B", None), ("neither", None), ("", None), (None, None),
+        ("Both Image A and Image B are fine", None),
+    ],
+)
+def test_parse_answer(text, expected):
+    assert parse_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "key,element",
+    [
+        ("Art Styles", "art_style"), ("Art Style", "art_style"), ("ArtStyle", "art_style"),
+        ("art_style", "art_style"), ("Artistic style", "art_style"), ("Style", "art_style"),
+        ("Color(s)", "color"), ("Colour", "color"), ("colors", "color"),
+        ("Artistic Medium", "art_medium"), ("ArtisticMedium", "art_medium"), ("Art Medium", "art_medium"),
+        ("medium", "art_medium"), ("art-medium", "art_medium"), ("SATURATION", "saturation"),
+        ("Detail", "detail"), ("Details", "detail"), ("  detail ", "detail"), ("**Detail**", "detail"),
+        ("Mood", None), ("", None), (None, None), ("Total", None),
+    ],
+)
+def test_normalize_element_key(key, element):
+    assert normalize_element_key(key) == element
+
+
+def test_format_output_validates():
+    with pytest.raises(ValueError, match="score_b"):
+        format_output(None, [ElementScore("color", 1, 6)], "A")
+    with pytest.raises(ValueError, match="element"):
+        format_output(None, [ElementScore("mood", 1, 2)], "A")
+    with pytest.raises(ValueError, match="answer"):
+        format_output(None, [ElementScore("color", 1, 2)], "C")
+    with pytest.raises(ValueError, match="tie"):
+        format_output(None, [ElementScore("color", 2, 2)], None)
+    assert format_output(None, [ElementScore("color", 1, 2)], None).endswith("<answer>Image B</answer>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400))
+def test_never_raises_anything_but_parse_error(text):
+    try:
+        parsed = parse_output(text)
+    except ParseError:
+        return
+    assert parsed.answer in ("A", "B", None)
+    for score in parsed.scores:
+        assert score.score_a is None or 0 <= score.score_a <= 5
+        assert score.score_b is None or 0 <= score.score_b <= 5
+
+
+_FRAGMENTS = st.sampled_from([
+    "<think>", "</think>", "<answer>", "</answer>", "<visual preference profile>",
+    "</visual preference profile>", "<visual non-preference profile>", "Image A(", "Image B(",
+    ")", " - ", "; ", "1. Artistic style: ", "2. Color: ", "Total: ", "total_score=", "=", "+",
+    "3", "5", "12", "-1", "2.5", "/5", '"Color": "Pink"', '{"Art Styles": ["Cubism"]}', "\n",
+    "Image B is better", "Answer: ", "A", "B", "{", "}", "[", '"', "Detail:", "7/10",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=40).map("".join))
+def test_format_fragments_never_raise_anything_but_parse_error(text):
+    try:
+        parse_output(text)
+    except ParseError:
+        pass
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+_TERM = st.lists(_WORD, min_size=1, max_size=3).map(lambda ws: " ".join(ws).title())
+_TERMS = st.lists(_TERM, max_size=3, unique_by=str.lower)
+_PROFILE = st.builds(Profile, art_style=_TERMS, color=_TERMS, art_medium=_TERMS, saturation=_TERMS,
+                     detail=_TERMS)
+_RATIONALE = st.lists(_WORD, max_size=8).map(" ".join)
+
+
+@st.composite
+def _scores(draw):
+    elements = list(ELEMENTS)
+    return [
+        ElementScore(e, draw(st.integers(0, 5)), draw(st.integers(0, 5)), draw(_RATIONALE), draw(_RATIONALE))
+        for e in elements
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(liked=_PROFILE, disliked=_PROFILE, scores=_scores(), answer=st.sampled_from(["A", "B", None]),
+       with_profile=st.booleans())
+def test_round_trip(liked, disliked, scores, answer, with_profile):
+    total_a = sum(s.score_a for s in scores)
+    total_b = sum(s.score_b for s in scores)
+    if answer is None and total_a == total_b:
+        answer = "A"
+    profile = UserProfile(liked, disliked) if with_profile else None
+    text = format_output(profile, scores, answer)
+    parsed = parse_output(text, expect_profile=with_profile and not liked.is_empty())
+    assert parsed.scores == scores
+    assert (parsed.total_a, parsed.total_b) == (total_a, total_b)
+    expected = answer or ("A" if total_a > total_b else "B")
+    assert parsed.answer == parsed.stated_answer == expected
+    consistent = total_a == total_b or (expected == "A") == (total_a > total_b)
+    assert parsed.complete == consistent
+    if with_profile and not (liked.is_empty() and disliked.is_empty()):
+        assert parsed.profile == profile
