@@ -147,4 +147,8 @@ def make_tiny_generator(directory: Union[str, Path], seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pipeline = build_tiny_pipeline(seed)
     pipeline.save_pretrained(directory, safe_serialization=True)
+    # Recommended settings, read by DiffusersGenerator: 2 steps at the UNet's native 64 px.
+    (directory / "ptgen_defaults.json").write_text(
+        json.dumps({"steps": 2, "guidance": 5.0, "size": TINY_SAMPLE_SIZE}), encoding="utf-8"
+    )
     return directory

@@ -1,0 +1,450 @@
+"""Text-to-image generators: the `Generator` protocol and `DiffusersGenerator`, any diffusers pipeline.
+
+`DiffusersGenerator` loads a pipeline by hub id or local path (`DiffusionPipeline.from_pretrained`:
+SD 1.5, SD 2, SDXL, SD3, Flux, turbo/lightning/LCM variants), picks device and dtype, fills in
+steps / guidance / size from the model family when not given, and generates candidates in batches.
+
+Reproducibility: every image gets its own `torch.Generator`, on the CPU, seeded with that image's
+seed. The initial noise of an image therefore depends only on its seed, never on the batch it was
+drawn in or the device, so "same seed, same image" holds across batch sizes (up to float rounding
+of batched kernels).
+
+On a CUDA out-of-memory error the batch is halved and retried (and the smaller batch size kept for
+the rest of the run); only a failure at batch size 1 is an error.
+
+Example:
+    >>> gen = DiffusersGenerator(GeneratorConfig(model="/tmp/t/generator"))
+    >>> images = gen.generate("a castle", seeds=[0, 1, 2, 3])
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
+
+from preferthinker.errors import EngineError, InputError, ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+# Fast, open (Apache-2.0) and strong at prompt following; 4 steps, no classifier-free guidance.
+DEFAULT_GENERATOR = "black-forest-labs/FLUX.1-schnell"
+# What a CPU-only user should pick for real images: 1-4 steps at 512 px, ~1B parameters.
+CPU_GENERATOR = "stabilityai/sd-turbo"
+
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICES = ("cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class FamilyDefaults:
+    """Sampling defaults of a model family. None: leave it to the pipeline's own default."""
+
+    family: str
+    steps: Optional[int]
+    guidance: Optional[float]
+    size: Optional[int]
+    dtype: str = "float16"  # on CUDA
+
+
+# Distilled models (turbo, lightning, schnell, LCM) want few steps and little or no guidance;
+# the base families use their model cards' recommended settings.
+FAMILIES: dict[str, FamilyDefaults] = {
+    "sd15": FamilyDefaults("sd15", 30, 7.5, None),
+    "sd2": FamilyDefaults("sd2", 30, 7.5, None),
+    "sd-turbo": FamilyDefaults("sd-turbo", 2, 0.0, 512),
+    "sdxl": FamilyDefaults("sdxl", 30, 5.0, None),
+    "sdxl-turbo": FamilyDefaults("sdxl-turbo", 2, 0.0, 512),
+    "sdxl-lightning": FamilyDefaults("sdxl-lightning", 4, 0.0, 1024),
+    "lcm": FamilyDefaults("lcm", 4, 1.0, None),
+    "sd3": FamilyDefaults("sd3", 28, 7.0, 1024, "bfloat16"),
+    "sd3-turbo": FamilyDefaults("sd3-turbo", 4, 0.0, 1024, "bfloat16"),
+    "flux": FamilyDefaults("flux", 28, 3.5, 1024, "bfloat16"),
+    "flux-schnell": FamilyDefaults("flux-schnell", 4, 0.0, 1024, "bfloat16"),
+    "unknown": FamilyDefaults("unknown", None, None, None),
+}
+
+# A pipeline folder may recommend its own settings (fine-tunes, the tiny test pipeline):
+# {"steps": 2, "guidance": 5.0, "size": 64}; they override the family defaults.
+DEFAULTS_FILE = "ptgen_defaults.json"
+
+
+def folder_defaults(model: str, family: FamilyDefaults) -> FamilyDefaults:
+    """`family`, with the values a local pipeline folder's `ptgen_defaults.json` recommends."""
+    path = Path(model).expanduser() / DEFAULTS_FILE
+    if not path.is_file():
+        return family
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelNotFoundError(f"{path} is not valid JSON ({error}); fix or delete it") from None
+    known = {"steps", "guidance", "size"}
+    unknown = set(data) - known
+    if unknown:
+        raise ModelNotFoundError(f"{path}: unknown keys {sorted(unknown)}; valid: {sorted(known)}")
+    return FamilyDefaults(
+        family.family,
+        data.get("steps", family.steps),
+        data.get("guidance", family.guidance),
+        data.get("size", family.size),
+        family.dtype,
+    )
+
+
+def detect_family(class_name: str, model_id: str = "") -> str:
+    """The model family from the pipeline class name and the model id or path.
+
+    Example:
+        >>> detect_family("FluxPipeline", "black-forest-labs/FLUX.1-schnell")
+        'flux-schnell'
+        >>> detect_family("StableDiffusionXLPipeline", "stabilityai/sdxl-turbo")
+        'sdxl-turbo'
+    """
+    name = class_name.lower()
+    ident = model_id.lower()
+    fast = any(word in ident for word in ("turbo", "lightning", "hyper", "schnell"))
+    if "lcm" in ident or "latentconsistency" in name:
+        return "lcm"
+    if "flux" in name or "flux" in ident:
+        return "flux-schnell" if "schnell" in ident else "flux"
+    if "stablediffusion3" in name or "stable-diffusion-3" in ident:
+        return "sd3-turbo" if fast else "sd3"
+    if "xl" in name or "sdxl" in ident or "-xl" in ident:
+        if "lightning" in ident or "hyper" in ident:
+            return "sdxl-lightning"
+        return "sdxl-turbo" if fast else "sdxl"
+    if "stablediffusion" in name:
+        if fast:
+            return "sd-turbo"
+        return "sd2" if "stable-diffusion-2" in ident else "sd15"
+    return "unknown"
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Anything that draws images for a prompt, one per seed (same seed -> same image)."""
+
+    name: str
+
+    def generate(self, prompt: str, negative_prompt: str = "", seeds: Sequence[int] = (0,)) -> list:
+        """Return one PIL image per seed, in the order of `seeds`."""
+        ...
+
+
+@dataclass
+class GeneratorConfig:
+    """How to load and run a diffusers pipeline.
+
+    Args:
+        model: hub id or local folder of a diffusers pipeline (`model_index.json`).
+        steps, guidance, width, height: sampling settings; None takes the family default
+            (see `FAMILIES`) or, for unknown families, the pipeline's own default.
+        batch_size: images per pipeline call (halved automatically on CUDA out-of-memory).
+        device: "cuda", "cpu" or "mps"; None picks CUDA, then MPS, then CPU.
+        dtype: "float16", "bfloat16" or "float32"; None: the family's half type on GPUs, float32 on CPU.
+        cpu_offload: move each sub-model to the GPU only while it runs (less memory, slower).
+        progress_bar: show diffusers' own per-step progress bar.
+    """
+
+    model: str = DEFAULT_GENERATOR
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    batch_size: int = 4
+    device: Optional[str] = None
+    dtype: Optional[str] = None
+    cpu_offload: bool = False
+    progress_bar: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.model or not isinstance(self.model, str):
+            raise ValueError(f"model must be a diffusers pipeline id or path, got {self.model!r}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.guidance is not None and self.guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {self.guidance}")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is not None and (value < 8 or value % 8):
+                raise ValueError(f"{name} must be a multiple of 8 and >= 8, got {value}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.device is not None and self.device.split(":")[0] not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+def _is_oom(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _pick_device(requested: Optional[str]) -> str:
+    import torch
+
+    if requested:
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {requested!r} asked for but CUDA is not available; use --device cpu")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _local_class_name(model: str) -> str:
+    """The pipeline class a local folder declares (before loading), or ""."""
+    index = Path(model).expanduser() / "model_index.json"
+    if index.is_file():
+        try:
+            return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+        except (OSError, ValueError):
+            return ""
+    return ""
+
+
+def load_pipeline(model: str, dtype: Any = None):
+    """`DiffusionPipeline.from_pretrained(model)`, with one-line errors that say how to fix them.
+
+    Raises:
+        ModelNotFoundError: not a local pipeline folder and not loadable from the hub.
+    """
+    from diffusers import DiffusionPipeline
+
+    path = Path(model).expanduser()
+    looks_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_local:
+        if not path.exists():
+            raise ModelNotFoundError(f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator")
+        if not (path / "model_index.json").is_file():
+            raise ModelNotFoundError(
+                f"{model} is not a diffusers pipeline folder (no model_index.json); "
+                "save one with pipeline.save_pretrained(DIR) or pass a hub id"
+            )
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        import diffusers
+        from packaging.version import Version
+
+        # diffusers 0.42 renamed torch_dtype to dtype (the old name warns); older ones know only torch_dtype.
+        new_name = Version(diffusers.__version__).release >= (0, 42)
+        kwargs["dtype" if new_name else "torch_dtype"] = dtype
+    try:
+        return DiffusionPipeline.from_pretrained(str(path) if looks_local else model, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as error:
+        if looks_local:
+            raise ModelNotFoundError(f"cannot load generator {model}: {str(error).splitlines()[0]}") from None
+        raise ModelNotFoundError(
+            f"cannot load generator {model!r}: it is not in the local Hugging Face cache and the hub is "
+            "unreachable; download it where the hub is reachable, or pass --generator /path/to/pipeline "
+            "(`ptgen make-tiny DIR` writes a tiny one)"
+        ) from None
+
+
+@dataclass
+class GenerationTimings:
+    """Seconds spent in the pipeline, and how the batches went."""
+
+    seconds: float = 0.0
+    images: int = 0
+    calls: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class DiffusersGenerator:
+    """A `Generator` over any diffusers text-to-image pipeline.
+
+    Args:
+        config: what to load and how to sample.
+        pipeline: an already loaded pipeline (for creative tools that hold one, and for tests);
+            `config.model` is then only its name.
+
+    Example:
+        >>> gen = DiffusersGenerator(GeneratorConfig(model="stabilityai/sdxl-turbo"))
+        >>> gen.generate("a castle at dusk", seeds=range(8))  # 8 PIL images, batched
+    """
+
+    def __init__(self, config: Optional[GeneratorConfig] = None, pipeline: Any = None):
+        import torch
+
+        self.config = config or GeneratorConfig()
+        self.name = self.config.model
+        family_guess = detect_family(_local_class_name(self.config.model), self.config.model)
+        self.device = _pick_device(self.config.device)
+        dtype_name = self.config.dtype
+        if dtype_name is None:
+            on_gpu = self.device.startswith(("cuda", "mps"))
+            dtype_name = FAMILIES[family_guess].dtype if on_gpu else "float32"
+        self.dtype_name = dtype_name
+        self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, getattr(torch, dtype_name))
+        self.family = detect_family(type(self.pipeline).__name__, self.config.model)
+        self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
+        if pipeline is None:
+            self._place()
+        if hasattr(self.pipeline, "set_progress_bar_config"):
+            self.pipeline.set_progress_bar_config(disable=not self.config.progress_bar)
+        self.batch_size = self.config.batch_size
+        self.timings = GenerationTimings()
+        self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
+
+    def _place(self) -> None:
+        if self.config.cpu_offload:
+            if not self.device.startswith("cuda"):
+                raise InputError(f"cpu_offload needs a CUDA device, got device {self.device!r}; drop --cpu-offload")
+            self.pipeline.enable_model_cpu_offload(device=self.device)
+        else:
+            self.pipeline.to(self.device)
+
+    # -- what the rewriter needs to know -----------------------------------------------------
+
+    @property
+    def prompt_tokenizer(self) -> Any:
+        """The tokenizer of the text encoder that reads the whole prompt (T5 for Flux/SD3, else CLIP)."""
+        if self.family.startswith("flux"):
+            return getattr(self.pipeline, "tokenizer_2", None) or getattr(self.pipeline, "tokenizer", None)
+        if self.family.startswith("sd3"):
+            return getattr(self.pipeline, "tokenizer_3", None) or getattr(self.pipeline, "tokenizer", None)
+        return getattr(self.pipeline, "tokenizer", None)
+
+    @property
+    def prompt_token_limit(self) -> int:
+        """Tokens of prompt text the encoder reads (special tokens excluded)."""
+        if self.family.startswith("flux"):
+            return (256 if self.family == "flux-schnell" else 512) - 1
+        if self.family.startswith("sd3") and getattr(self.pipeline, "tokenizer_3", None) is not None:
+            return 256 - 1
+        tokenizer = getattr(self.pipeline, "tokenizer", None)
+        limit = getattr(tokenizer, "model_max_length", 77) or 77
+        return (limit if limit < 100_000 else 77) - 2
+
+    @property
+    def supports_negative_prompt(self) -> bool:
+        return "negative_prompt" in self._call_parameters
+
+    def settings(self) -> dict[str, Any]:
+        """The sampling settings actually used (config, else family default), for reports."""
+        size = self.defaults.size
+        return {
+            "model": self.name,
+            "pipeline": type(self.pipeline).__name__,
+            "family": self.family,
+            "steps": self.config.steps if self.config.steps is not None else self.defaults.steps,
+            "guidance": self.config.guidance if self.config.guidance is not None else self.defaults.guidance,
+            "width": self.config.width or size,
+            "height": self.config.height or size,
+            "device": self.device,
+            "dtype": self.dtype_name,
+            "cpu_offload": self.config.cpu_offload,
+            "batch_size": self.batch_size,
+        }
+
+    # -- generation --------------------------------------------------------------------------
+
+    def _call_kwargs(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> dict[str, Any]:
+        import torch
+
+        settings = self.settings()
+        kwargs: dict[str, Any] = {
+            "prompt": [prompt] * len(seeds),
+            # CPU generators: the noise depends only on the seed, not on the device or the batch.
+            "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
+            "output_type": "pil",
+        }
+        optional = {
+            "num_inference_steps": settings["steps"],
+            "guidance_scale": settings["guidance"],
+            "width": settings["width"],
+            "height": settings["height"],
+        }
+        for key, value in optional.items():
+            if value is not None and key in self._call_parameters:
+                kwargs[key] = value
+        if negative_prompt and self.supports_negative_prompt:
+            kwargs["negative_prompt"] = [negative_prompt] * len(seeds)
+        if self.family == "flux-schnell" and "max_sequence_length" in self._call_parameters:
+            kwargs["max_sequence_length"] = 256
+        return kwargs
+
+    def _run_batch(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> list:
+        start = time.perf_counter()
+        output = self.pipeline(**self._call_kwargs(prompt, negative_prompt, seeds))
+        images = list(output.images if hasattr(output, "images") else output[0])
+        if len(images) != len(seeds):
+            raise EngineError(f"pipeline {self.name} returned {len(images)} images for {len(seeds)} seeds")
+        self.timings.seconds += time.perf_counter() - start
+        self.timings.images += len(images)
+        self.timings.calls += 1
+        self.timings.batch_sizes.append(len(seeds))
+        return [image.convert("RGB") for image in images]
+
+    def generate(
+        self,
+        prompt: str,
+        negative_prompt: str = "",
+        seeds: Sequence[int] = (0,),
+        progress: Optional[Callable[[int, int], None]] = None,
+    ) -> list:
+        """Draw one image per seed, `batch_size` at a time.
+
+        Args:
+            prompt: the text prompt.
+            negative_prompt: what to avoid (ignored by pipelines without negative prompts).
+            seeds: one seed per image; the same seed gives the same image.
+            progress: called with (images done, total) after each batch.
+
+        Returns:
+            PIL RGB images, in the order of `seeds`.
+
+        Example:
+            >>> gen.generate("a castle", "blurry", seeds=[7, 8])
+        """
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InputError(f"prompt must be a non-empty string, got {prompt!r}")
+        seeds = [int(seed) for seed in seeds]
+        if not seeds:
+            raise InputError("seeds must hold at least one seed")
+        images: list = []
+        while len(images) < len(seeds):
+            batch = seeds[len(images) : len(images) + self.batch_size]
+            try:
+                images.extend(self._run_batch(prompt, negative_prompt, batch))
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if not _is_oom(error):
+                    raise
+                _free_memory()
+                if self.batch_size == 1:
+                    raise EngineError(
+                        f"out of GPU memory generating one {self.settings()['width']}x{self.settings()['height']} "
+                        f"image with {self.name}; try cpu_offload (--cpu-offload), a smaller size, or a smaller model"
+                    ) from None
+                self.batch_size = max(1, self.batch_size // 2)
+                logger.warning("out of GPU memory at batch %d; retrying with batch %d", len(batch), self.batch_size)
+                continue
+            if progress:
+                progress(len(images), len(seeds))
+        return images
+
+    def close(self) -> None:
+        """Drop the pipeline and free GPU memory."""
+        self.pipeline = None
+        _free_memory()
