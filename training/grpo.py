@@ -1,0 +1,157 @@
+"""GRPO: TRL's GRPOTrainer from the SFT checkpoint with the PreferThinker rewards.
+
+Rewards (training/rewards.py), weighted through `reward_weights` in this order:
+accuracy (1.0), format (0.3), prediction (0.7) - the paper's weights. TRL logs each term as
+`rewards/<name>/mean`; the prediction reward also logs its parts as `prediction/s_text` and
+`prediction/s_img`.
+
+Defaults follow the authors' run where they published it: 2 generations per prompt, beta 0.04,
+completions up to 2048 tokens. Generation with vLLM is TRL's own (`use_vllm: true`,
+`vllm_mode: colocate | server`); ptgen passes those fields through unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from trl import GRPOConfig
+
+from training import modeling
+from training.rewards import RewardConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 512 * 512
+
+
+@dataclass
+class GRPOTrainingConfig(GRPOConfig):
+    """TRL's GRPOConfig plus the model, the data, LoRA and the reward settings.
+
+    Our fields (all others are GRPOConfig / TrainingArguments: learning_rate, num_generations,
+    beta, max_completion_length, use_vllm, vllm_mode, bf16, save_steps, deepspeed, ...):
+
+        model_name_or_path: the SFT final folder (or any Qwen2.5-VL checkpoint).
+        dataset_path, dataset_split, max_samples, max_pixels, freeze_vision: as for SFT.
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora, final_dir:
+            as for SFT.
+        reward_weights: [accuracy, format, prediction], default the paper's [1.0, 0.3, 0.7].
+        reward_text_weight / reward_image_weight: w_text / w_img inside the prediction reward.
+        reward_similarity_model: SBERT model (None = bundled all-MiniLM-L6-v2).
+        reward_image_generator: "procedural", a diffusers pipeline id/path, or None (text only).
+        reward_generator_options: GeneratorConfig fields for a diffusers generator.
+        reward_image_similarity: "auto", "dreamsim" or "fallback".
+        reward_image_seeds: seeds rendered per profile.
+        reward_cache_dir / reward_cache_size: the rendered-image cache.
+
+    Example:
+        >>> cfg = GRPOTrainingConfig(output_dir="runs/grpo", model_name_or_path="runs/sft/final",
+        ...                          dataset_path="data", use_cpu=True, bf16=False)  # doctest: +SKIP
+    """
+
+    model_name_or_path: str = ""
+    dataset_path: str = ""
+    dataset_split: str = "train"
+    max_samples: Optional[int] = None
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
+    freeze_vision: bool = True
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: Union[str, list] = "all-linear"
+    merge_lora: bool = True
+    final_dir: Optional[str] = None
+    reward_text_weight: float = 0.5
+    reward_image_weight: float = 0.5
+    reward_similarity_model: Optional[str] = None
+    reward_image_generator: Optional[str] = None
+    reward_generator_options: dict = field(default_factory=dict)
+    reward_image_similarity: str = "auto"
+    reward_image_seeds: list = field(default_factory=lambda: [0])
+    reward_cache_dir: Optional[str] = None
+    reward_cache_size: int = 256
+    # The authors' settings (GRPOConfig's own defaults differ).
+    reward_weights: Optional[list] = field(default_factory=lambda: [1.0, 0.3, 0.7])
+    num_generations: Optional[int] = 2
+    beta: float = 0.04
+    max_completion_length: Optional[int] = 2048
+
+    def __post_init__(self) -> None:
+        modeling.check_lora_fields(self)
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
+        if self.reward_weights is None or len(self.reward_weights) != 3:
+            raise ValueError(
+                f"reward_weights must hold 3 numbers [accuracy, format, prediction], got {self.reward_weights!r}"
+            )
+        self.reward_config()  # validates the reward_* fields with their own messages
+        super().__post_init__()
+
+    def reward_config(self) -> RewardConfig:
+        """The RewardConfig these fields describe."""
+        accuracy, fmt, prediction = (float(w) for w in self.reward_weights)
+        return RewardConfig(
+            accuracy_weight=accuracy,
+            format_weight=fmt,
+            prediction_weight=prediction,
+            text_weight=self.reward_text_weight,
+            image_weight=self.reward_image_weight,
+            similarity_model=self.reward_similarity_model,
+            image_generator=self.reward_image_generator,
+            generator_options=dict(self.reward_generator_options or {}),
+            image_similarity=self.reward_image_similarity,
+            image_seeds=list(self.reward_image_seeds),
+            cache_dir=self.reward_cache_dir,
+            cache_size=self.reward_cache_size,
+        )
+
+
+def train_grpo(config: GRPOTrainingConfig, callbacks: Optional[Sequence[Any]] = None,
+               reward_components: Optional[dict] = None) -> Path:
+    """Run GRPO and save the final model; returns the final folder.
+
+    Args:
+        config: the GRPOTrainingConfig (usually `load_config(GRPOTrainingConfig, "grpo.yaml")`).
+        callbacks: extra transformers TrainerCallbacks.
+        reward_components: ready parts for the prediction reward (`generator`, `similarity`,
+            `image_similarity`), e.g. to share an already loaded SBERT model.
+
+    Example:
+        >>> from preferthinker.config import load_config
+        >>> final = train_grpo(load_config(GRPOTrainingConfig, "training/configs/tiny-cpu-grpo.yaml"))  # doctest: +SKIP
+    """
+    from trl import GRPOTrainer
+
+    from training.dataset import load_training_split
+    from training.rewards import create_reward_funcs
+
+    # 1. Data: prompts with images, plus the columns the rewards read (answer, profile, subject).
+    train = load_training_split(config.dataset_path, config.dataset_split, mode="grpo",
+                                max_pixels=config.max_pixels, max_samples=config.max_samples)
+    # 2. Rewards, in the order of reward_weights.
+    reward_funcs, _ = create_reward_funcs(config.reward_config(), **(reward_components or {}))
+    # 3. Model and processor.
+    processor = modeling.load_processor(config.model_name_or_path)
+    model = modeling.load_model(config)
+    # 4. Train (resuming when asked).
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=train,
+        processing_class=processor,
+        peft_config=modeling.lora_config(config),
+        callbacks=list(callbacks or []),
+    )
+    logger.info("GRPO on %d prompts from %s, rewards %s weighted %s", len(train), config.dataset_path,
+                [getattr(f, "__name__", type(f).__name__) for f in reward_funcs], config.reward_weights)
+    trainer.train(resume_from_checkpoint=modeling.resume_checkpoint(config))
+    # 5. Final save.
+    return modeling.save_final(trainer, processor, config, stage="grpo")
+
+
+__all__ = ["GRPOTrainingConfig", "train_grpo"]

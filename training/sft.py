@@ -1,0 +1,118 @@
+"""Cold-start SFT: TRL's SFTTrainer on the CoT dataset `ptgen data build` writes.
+
+Each sample is the predict-then-assess conversation (system prompt, liked and disliked
+references, the two candidates) with the CoT as the assistant turn; TRL computes the loss on the
+completion only. Full fine-tuning or LoRA, checkpoints and resume are TRL/transformers' own; the
+final folder (merged weights + processor by default) loads in `ptgen assess --assessor <dir>`.
+
+Multi-GPU: launch the same command through accelerate, e.g.
+`accelerate launch --config_file training/configs/accelerate-zero3.yaml -m generation.cli train sft --config ...`
+(see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from trl import SFTConfig
+
+from training import modeling
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 512 * 512  # ~330 visual tokens per image for Qwen2.5-VL; 12 images per sample
+
+
+@dataclass
+class SFTTrainingConfig(SFTConfig):
+    """TRL's SFTConfig plus what ptgen needs to find the model and the data.
+
+    Our fields (everything else is SFTConfig / TrainingArguments, e.g. learning_rate,
+    num_train_epochs, per_device_train_batch_size, gradient_accumulation_steps, bf16,
+    save_steps, resume_from_checkpoint, deepspeed):
+
+        model_name_or_path: base model, hub id or local folder (Qwen/Qwen2.5-VL-7B-Instruct).
+        dataset_path: the folder `ptgen data build` wrote.
+        dataset_split / eval_split: data files to train / evaluate on ("train", "test").
+        max_samples: use only the first N training samples (smoke tests).
+        max_pixels: downscale reference and candidate images above this many pixels.
+        freeze_vision: keep the vision encoder frozen (default, as the authors' recipe).
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: PEFT LoRA.
+        merge_lora: merge the adapter into the final weights (default) or save the adapter alone.
+        final_dir: where the final model goes (default: <output_dir>/final).
+
+    `max_length` defaults to None here so image tokens are never cut.
+
+    Example:
+        >>> cfg = SFTTrainingConfig(output_dir="runs/sft", model_name_or_path="tiny", dataset_path="data",
+        ...                         use_cpu=True, bf16=False)  # doctest: +SKIP
+    """
+
+    model_name_or_path: str = ""
+    dataset_path: str = ""
+    dataset_split: str = "train"
+    eval_split: Optional[str] = None
+    max_samples: Optional[int] = None
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
+    freeze_vision: bool = True
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: Union[str, list] = "all-linear"
+    merge_lora: bool = True
+    final_dir: Optional[str] = None
+    max_length: Optional[int] = None  # SFTConfig's 1024 would cut the image tokens
+
+    def __post_init__(self) -> None:
+        modeling.check_lora_fields(self)
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
+        super().__post_init__()
+
+
+def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = None) -> Path:
+    """Run cold-start SFT and save the final model; returns the final folder.
+
+    Args:
+        config: the SFTTrainingConfig (usually `load_config(SFTTrainingConfig, "sft.yaml")`).
+        callbacks: extra transformers TrainerCallbacks (progress, early stopping, ...).
+
+    Example:
+        >>> from preferthinker.config import load_config
+        >>> final = train_sft(load_config(SFTTrainingConfig, "training/configs/tiny-cpu-sft.yaml"))  # doctest: +SKIP
+    """
+    from trl import SFTTrainer
+
+    from training.dataset import load_training_split
+
+    # 1. Data.
+    train = load_training_split(config.dataset_path, config.dataset_split, mode="sft",
+                                max_pixels=config.max_pixels, max_samples=config.max_samples)
+    evaluation = None
+    if config.eval_split:
+        evaluation = load_training_split(config.dataset_path, config.eval_split, mode="sft",
+                                         max_pixels=config.max_pixels)
+    # 2. Model and processor.
+    processor = modeling.load_processor(config.model_name_or_path)
+    model = modeling.load_model(config)
+    # 3. Train (resuming when asked).
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=processor,
+        peft_config=modeling.lora_config(config),
+        callbacks=list(callbacks or []),
+    )
+    logger.info("SFT on %d samples from %s", len(train), config.dataset_path)
+    trainer.train(resume_from_checkpoint=modeling.resume_checkpoint(config))
+    # 4. Final save the assessor loads directly.
+    return modeling.save_final(trainer, processor, config, stage="sft")
+
+
+__all__ = ["SFTTrainingConfig", "train_sft"]
