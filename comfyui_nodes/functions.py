@@ -1,0 +1,318 @@
+"""What each node does, as plain functions over library calls (testable without ComfyUI).
+
+Every function takes the node's inputs as keyword arguments (IMAGE inputs as ComfyUI tensors)
+and returns a tuple with one value per output. The first paragraph of each docstring is the
+node's description in ComfyUI. Heavy work happens in `preferthinker` and `generation`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from comfyui_nodes.engine_cache import ENGINES
+from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
+from preferthinker.errors import InputError
+from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
+
+AUTO = "auto"
+DEVICES = (AUTO, "cuda", "cpu", "mps")
+DTYPES = (AUTO, "bfloat16", "float16", "float32")
+STRATEGIES = ("knockout", "round-robin", "swiss")
+PROFILE_FORMATS = ("tags", "json", "prose")
+
+
+def _progress(total: int):
+    """A callback(done, total) that drives ComfyUI's progress bar when running inside ComfyUI."""
+    try:
+        from comfy.utils import ProgressBar  # only inside ComfyUI
+    except Exception:  # noqa: BLE001 - outside ComfyUI there is simply no bar
+        return None
+    bar = ProgressBar(max(total, 1))
+
+    def update(done: int, planned: int) -> None:
+        bar.update_absolute(done, planned)
+
+    return update
+
+
+def _batch(images: Any, what: str) -> Any:
+    """The IMAGE as a 4-D batch (a single (H, W, C) image becomes a batch of one)."""
+    if images is None or not hasattr(images, "ndim"):
+        raise InputError(f"{what}: expected an IMAGE tensor, got {type(images).__name__}")
+    return images[None] if images.ndim == 3 else images
+
+
+def _references(liked: Any, disliked: Any) -> tuple[Optional[list], Optional[list]]:
+    liked_pils = tensor_to_pils(liked, "liked") if liked is not None else None
+    disliked_pils = tensor_to_pils(disliked, "disliked") if disliked is not None else None
+    return liked_pils, disliked_pils
+
+
+# -- assessor ---------------------------------------------------------------------------------
+
+
+def load_assessor(
+    assessor: str,
+    model_name: str = "",
+    device: str = AUTO,
+    dtype: str = AUTO,
+    debias: bool = False,
+    max_retries: int = 1,
+    max_new_tokens: int = 4096,
+    timeout: float = 600.0,
+) -> tuple:
+    """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL (e.g. `ptgen serve`), or `analytic`.
+
+    The loaded engine is cached and shared by every assessor node with the same model settings,
+    so a workflow loads a model once. For servers that need a key, set OPENAI_API_KEY in the
+    environment of ComfyUI (a key typed into a node would be saved inside the workflow file).
+
+    Example:
+        >>> (assessor,) = load_assessor("http://127.0.0.1:8000/v1", model_name="preferthinker")  # doctest: +SKIP
+    """
+    from preferthinker.assessor import Assessor, AssessorConfig
+    from preferthinker.engines import backend_for
+
+    spec = (assessor or "").strip()
+    if not spec:
+        raise InputError("assessor: give a model id, a local folder, an http(s)://.../v1 URL, or analytic")
+    config = AssessorConfig(
+        assessor=spec,
+        assessor_model=model_name.strip() or None,
+        device=None if device == AUTO else device,
+        dtype=None if dtype == AUTO else dtype,
+        debias=debias,
+        max_retries=max_retries,
+        max_new_tokens=max_new_tokens,
+        timeout=timeout,
+    )
+    # Only the URL form has a served model name; the others ignore it (and must not split the cache).
+    model = config.assessor_model if backend_for(spec) == "openai" else None
+    engine = ENGINES.get(spec, model=model, **config.engine_options())
+    return (Assessor(engine, config),)
+
+
+# -- profiles ---------------------------------------------------------------------------------
+
+
+def predict_profile(assessor: Any, liked: Any, disliked: Any = None) -> tuple:
+    """Predict a user's visual preference profile (art style, color, medium, saturation, detail) from liked and, optionally, disliked images.
+
+    Returns the profile, its text in the authors' tag format, and the status ("ok", "partial"
+    or "failed" when the model's answer held no profile).
+    """
+    liked_pils, disliked_pils = _references(liked, disliked)
+    prediction = assessor.predict_profile(liked_pils, disliked_pils)
+    return prediction.profile, prediction.profile.to_tag_text(), prediction.status
+
+
+def profile_text(profile: UserProfile, format: str = "tags") -> tuple:  # noqa: A002 - the widget's name
+    """Write a profile as text: the authors' tag format, JSON, or short prose."""
+    _check_profile(profile)
+    if format == "tags":
+        return (profile.to_tag_text(),)
+    if format == "json":
+        return (profile.to_json(indent=2),)
+    if format == "prose":
+        liked = profile.liked.describe() or "nothing predicted"
+        disliked = profile.disliked.describe() or "nothing predicted"
+        return (f"likes: {liked}\ndislikes: {disliked}",)
+    raise InputError(f"format must be one of {', '.join(PROFILE_FORMATS)}, got {format!r}")
+
+
+def _check_profile(profile: Any) -> None:
+    if not isinstance(profile, UserProfile):
+        raise InputError(f"profile must come from a PTGen Predict Profile node, got {type(profile).__name__}")
+
+
+def personalize_prompt(
+    profile: UserProfile,
+    prompt: str,
+    strength: int = 5,
+    negative: str = "",
+    token_limit: int = 75,
+) -> tuple:
+    """Rewrite a prompt for the user: the prompt first, then the liked terms; the disliked terms become the negative prompt.
+
+    `strength` is how many profile elements go in (0-5, most image-changing first); fragments
+    that do not fit the text encoder's `token_limit` (CLIP: 75) are left out. Connect the two
+    outputs to CLIP Text Encode nodes.
+    """
+    from generation.rewrite import rewrite_prompt
+
+    _check_profile(profile)
+    try:
+        result = rewrite_prompt(prompt, profile, strength=strength, token_limit=token_limit, base_negative=negative)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return result.prompt, result.negative_prompt
+
+
+# -- judging ----------------------------------------------------------------------------------
+
+
+def _scores_dict(comparison: Any) -> dict[str, Any]:
+    """Per-element scores of the first judged order: {element: {"a", "b"}, "total": {...}}."""
+    scores: dict[str, Any] = {}
+    for score in comparison.scores:
+        scores[score.element] = {"a": score.score_a, "b": score.score_b}
+    parsed = comparison.parsed[0] if comparison.parsed else None
+    if parsed is not None:
+        scores["total"] = {"a": parsed.total_a, "b": parsed.total_b}
+    return scores
+
+
+def comparison_reasoning(comparison: Any, name_a: str = "A", name_b: str = "B") -> str:
+    """The assessor's element-by-element rationale for one comparison, as readable lines."""
+    lines = []
+    for score in comparison.scores:
+        label = ELEMENT_NAMES.get(score.element, score.element)
+        lines.append(
+            f"{label}: {name_a} {score.score_a} - {score.rationale_a.strip()}; "
+            f"{name_b} {score.score_b} - {score.rationale_b.strip()}"
+        )
+    parsed = comparison.parsed[0] if comparison.parsed else None
+    if parsed is not None and parsed.total_a is not None:
+        lines.append(f"Total: {name_a} {parsed.total_a}, {name_b} {parsed.total_b}")
+    if comparison.swap_agrees is False:
+        lines.append("The two presentation orders disagreed.")
+    winner = {"A": name_a, "B": name_b}.get(comparison.winner or "", "undecided")
+    lines.append(f"Preferred: {winner}")
+    if not comparison.scores and comparison.raw_texts:
+        lines.insert(0, comparison.raw_texts[-1].strip())
+    return "\n".join(lines)
+
+
+def compare_pair(
+    assessor: Any,
+    image_a: Any,
+    image_b: Any,
+    profile: Optional[UserProfile] = None,
+    liked: Any = None,
+    disliked: Any = None,
+) -> tuple:
+    """Judge which of two images the user prefers, from a profile or from liked/disliked reference images.
+
+    Returns the winner ("A", "B" or "undecided"), the preferred image (image A when undecided),
+    the per-element scores as JSON and the reasoning.
+    """
+    if profile is not None:
+        _check_profile(profile)
+    image_a, image_b = _batch(image_a, "image_a"), _batch(image_b, "image_b")
+    # A batch on either input: its first image is the one judged.
+    (a,) = tensor_to_pils(image_a[:1], "image_a")
+    (b,) = tensor_to_pils(image_b[:1], "image_b")
+    liked_pils, disliked_pils = _references(liked, disliked)
+    if profile is None and not liked_pils:
+        raise InputError("Compare Pair needs a profile or liked reference images")
+    comparison = assessor.compare(a, b, profile=profile, liked=liked_pils, disliked=disliked_pils)
+    winner_image = image_b[:1] if comparison.winner == "B" else image_a[:1]
+    return (
+        comparison.winner or "undecided",
+        winner_image,
+        json.dumps(_scores_dict(comparison)),
+        comparison_reasoning(comparison),
+    )
+
+
+def rerank_images(
+    assessor: Any,
+    images: Any,
+    strategy: str = "knockout",
+    top_k: int = 0,
+    profile: Optional[UserProfile] = None,
+    liked: Any = None,
+    disliked: Any = None,
+) -> tuple:
+    """Best-of-N: rank a batch of images for the user with pairwise assessments and return the best one, the batch sorted best first, the scores and the reasoning.
+
+    Judges from a profile (cheap: two images per comparison) or, without one, from liked and
+    disliked reference images. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
+    (every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
+    """
+    from generation.rerank import expected_comparisons, rerank
+
+    if profile is not None:
+        _check_profile(profile)
+    if strategy not in STRATEGIES:
+        raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if top_k < 0:
+        raise InputError(f"top_k must be >= 0, got {top_k}")
+    images = _batch(images, "images")
+    candidates = tensor_to_pils(images, "images")
+    liked_pils, disliked_pils = _references(liked, disliked)
+    if profile is None and not liked_pils:
+        raise InputError("Rerank Images needs a profile or liked reference images")
+    ranking = rerank(
+        candidates,
+        assessor,
+        strategy=strategy,
+        profile=profile,
+        liked=liked_pils,
+        disliked=disliked_pils,
+        progress=_progress(expected_comparisons(len(candidates), strategy)),
+    )
+    order = ranking.order[: top_k or len(ranking.order)]
+    summary = {
+        "strategy": ranking.strategy,
+        "order": ranking.order,
+        "best": ranking.winner,
+        "candidates": ranking.to_dict()["candidates"],
+        "comparisons": [
+            {"round": m.round, "a": m.a, "b": m.b, "winner": m.winner,
+             "total_a": m.totals()[0], "total_b": m.totals()[1]}
+            for m in ranking.matches
+        ],
+        "undecided": ranking.undecided,
+    }
+    return (
+        select(images, [ranking.winner]),
+        select(images, order),
+        json.dumps(summary),
+        _ranking_reasoning(ranking),
+        ranking.winner,
+    )
+
+
+def _ranking_reasoning(ranking: Any) -> str:
+    """One line per match, then the rationale of the winner's last match."""
+    lines = [f"{ranking.strategy}: best is image {ranking.winner} (batch index, 0-based)"]
+    for match in ranking.matches:
+        outcome = f"image {match.winner}" if match.winner is not None else "undecided"
+        total_a, total_b = match.totals()
+        totals = f" ({total_a} vs {total_b})" if total_a is not None else ""
+        lines.append(f"round {match.round}: image {match.a} vs image {match.b} -> {outcome}{totals}")
+    decisive = [m for m in ranking.matches if ranking.winner in (m.a, m.b)]
+    if decisive:
+        last = decisive[-1]
+        lines.append("")
+        lines.append(comparison_reasoning(last.comparison, f"image {last.a}", f"image {last.b}"))
+    return "\n".join(lines)
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+def load_image_folder(folder: str, max_images: int = 0, width: int = 0, height: int = 0) -> tuple:
+    """Load every image of a folder (sorted by name) as one IMAGE batch, for reranking or as references.
+
+    A batch needs one size: images are scaled to cover `width` x `height` and center-cropped
+    (0 takes the first image's size). `max_images` keeps the first n (0 keeps all).
+    """
+    from preferthinker.images import load_images
+
+    path = (folder or "").strip()
+    if not path:
+        raise InputError("folder: give the path of a folder of images")
+    pils = load_images(path, max_pixels=None, what=f"images in {path}")
+    if max_images > 0:
+        pils = pils[:max_images]
+    size = (width or pils[0].width, height or pils[0].height)
+    return pils_to_tensor(pils, size=size), len(pils)
+
+
+__all__ = [
+    "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
+    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS",
+]

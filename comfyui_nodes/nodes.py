@@ -1,0 +1,136 @@
+"""The ptgen nodes, each declared once as a `NodeSpec` over a function of `comfyui_nodes.functions`."""
+
+from __future__ import annotations
+
+from comfyui_nodes import functions as f
+from comfyui_nodes.spec import (
+    ASSESSOR, BOOLEAN, COMBO, FLOAT, IMAGE, INT, PROFILE, STRING, NodeSpec, Port,
+)
+from preferthinker.assessor import DEFAULT_ASSESSOR
+
+ASSESSOR_IN = Port("assessor", ASSESSOR, "From a PTGen Assessor node.")
+PROFILE_OUT = Port("profile", PROFILE, "The predicted profile (liked and disliked).")
+LIKED = Port("liked", IMAGE, "Images the user likes (a batch; up to 5 are typical).")
+DISLIKED_OPT = Port("disliked", IMAGE, "Images the user dislikes (optional).", optional=True)
+
+NODE_SPECS: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        key="PTGenAssessor",
+        display_name="PreferThinker Assessor",
+        function=f.load_assessor,
+        inputs=(
+            Port("assessor", STRING, "Model id, local folder, http(s)://host:port/v1 URL, or analytic.",
+                 default=DEFAULT_ASSESSOR),
+            Port("model_name", STRING, "Served model name, for URLs (empty: ask the server).", default=""),
+            Port("device", COMBO, "Where an in-process model runs.", options=f.DEVICES, default=f.AUTO),
+            Port("dtype", COMBO, "Weights dtype of an in-process model.", options=f.DTYPES, default=f.AUTO),
+            Port("debias", BOOLEAN, "Judge each pair in both orders (twice the cost, less position bias).",
+                 default=False),
+            Port("max_retries", INT, "Extra attempts when an answer cannot be parsed.", default=1, min=0, max=5),
+            Port("max_new_tokens", INT, "Completion budget per judgement.", default=4096, min=64, max=16384,
+                 step=64),
+            Port("timeout", FLOAT, "Seconds per request to a server.", default=600.0, min=1.0, max=7200.0,
+                 step=1.0),
+        ),
+        outputs=(Port("assessor_out", ASSESSOR, "The assessor, for the other PTGen nodes."),),
+    ),
+    NodeSpec(
+        key="PTGenPredictProfile",
+        display_name="PTGen Predict Profile",
+        function=f.predict_profile,
+        inputs=(ASSESSOR_IN, LIKED, DISLIKED_OPT),
+        outputs=(
+            PROFILE_OUT,
+            Port("profile_text", STRING, "The profile in the authors' tag format."),
+            Port("status", STRING, "ok, partial, or failed."),
+        ),
+    ),
+    NodeSpec(
+        key="PTGenPersonalizePrompt",
+        display_name="PTGen Personalize Prompt",
+        function=f.personalize_prompt,
+        inputs=(
+            Port("profile", PROFILE, "From PTGen Predict Profile."),
+            Port("prompt", STRING, "What to depict.", multiline=True, default=""),
+            Port("strength", INT, "Profile elements to inject (0-5).", default=5, min=0, max=5),
+            Port("negative", STRING, "Your own negative prompt, kept first.", multiline=True, default="",
+                 optional=True),
+            Port("token_limit", INT, "Tokens the text encoder reads (CLIP: 75).", default=75, min=8, max=512,
+                 optional=True),
+        ),
+        outputs=(
+            Port("positive", STRING, "Prompt with the liked terms, for CLIP Text Encode."),
+            Port("negative_prompt", STRING, "Disliked terms, for the negative CLIP Text Encode."),
+        ),
+    ),
+    NodeSpec(
+        key="PTGenRerankImages",
+        display_name="PTGen Rerank Images (best of N)",
+        function=f.rerank_images,
+        inputs=(
+            ASSESSOR_IN,
+            Port("images", IMAGE, "The candidates (a batch)."),
+            Port("strategy", COMBO, "knockout: N-1 comparisons; swiss; round-robin: every pair.",
+                 options=f.STRATEGIES, default="knockout"),
+            Port("top_k", INT, "How many of the best to keep in the sorted batch (0: all).", default=0, min=0,
+                 max=4096),
+            Port("profile", PROFILE, "Judge from this profile (else from the reference images).", optional=True),
+            Port("liked", IMAGE, "Liked references, used when no profile is connected.", optional=True),
+            Port("disliked", IMAGE, "Disliked references (optional).", optional=True),
+        ),
+        outputs=(
+            Port("best", IMAGE, "The best image."),
+            Port("ranked", IMAGE, "The batch sorted best first (top_k of it)."),
+            Port("scores", STRING, "JSON: order, per-candidate score/rank/wins, every comparison."),
+            Port("reasoning", STRING, "The matches and the winner's element-by-element rationale."),
+            Port("best_index", INT, "Batch index (0-based) of the best image."),
+        ),
+    ),
+    NodeSpec(
+        key="PTGenComparePair",
+        display_name="PTGen Compare Pair",
+        function=f.compare_pair,
+        inputs=(
+            ASSESSOR_IN,
+            Port("image_a", IMAGE, "Candidate A (first image of the batch)."),
+            Port("image_b", IMAGE, "Candidate B (first image of the batch)."),
+            Port("profile", PROFILE, "Judge from this profile (else from the reference images).", optional=True),
+            Port("liked", IMAGE, "Liked references, used when no profile is connected.", optional=True),
+            Port("disliked", IMAGE, "Disliked references (optional).", optional=True),
+        ),
+        outputs=(
+            Port("winner", STRING, "A, B, or undecided."),
+            Port("winner_image", IMAGE, "The preferred image (A when undecided)."),
+            Port("scores", STRING, "JSON: per-element scores of A and B, and the totals."),
+            Port("reasoning", STRING, "The element-by-element rationale."),
+        ),
+    ),
+    NodeSpec(
+        key="PTGenProfileToText",
+        display_name="PTGen Profile to Text",
+        function=f.profile_text,
+        inputs=(
+            Port("profile", PROFILE, "From PTGen Predict Profile."),
+            Port("format", COMBO, "tags (authors' format), json, or prose.", options=f.PROFILE_FORMATS,
+                 default="tags"),
+        ),
+        outputs=(Port("text", STRING, "The profile as text."),),
+    ),
+    NodeSpec(
+        key="PTGenLoadImageFolder",
+        display_name="PTGen Load Image Folder",
+        function=f.load_image_folder,
+        inputs=(
+            Port("folder", STRING, "Path of a folder of images (PNG, JPEG, WebP).", default=""),
+            Port("max_images", INT, "Keep the first n, by file name (0: all).", default=0, min=0, max=4096),
+            Port("width", INT, "Batch width (0: the first image's).", default=0, min=0, max=8192, step=8),
+            Port("height", INT, "Batch height (0: the first image's).", default=0, min=0, max=8192, step=8),
+        ),
+        outputs=(
+            Port("images_out", IMAGE, "The images as one batch."),
+            Port("count", INT, "How many images were loaded."),
+        ),
+    ),
+)
+
+NODE_SPECS_BY_KEY = {spec.key: spec for spec in NODE_SPECS}
