@@ -6,9 +6,10 @@ is visible and measurable from the pixels:
 - color: the dominant hue (named-color hues of `preferthinker.measure.COLOR_HUES`);
 - saturation: HSV saturation and lightness of the palette (`SATURATION_LEVELS`);
 - detail: number and size of forms plus fine texture (`DETAIL_LEVELS`; edge density grows with it);
-- art medium: a rendering treatment (pixel blocks, watercolor bleed, pencil hatching, flat
-  silkscreen layers with misregistration, mosaic tiles, ...);
-- art style: the composition grammar (geometric facets, organic curves, minimal forms, ...).
+- art medium: a rendering treatment (watercolor bleed, colored-pencil hatching, flat silkscreen
+  layers with misregistration, mosaic tiles, lead-lined stained glass, ...);
+- art style: the composition grammar (geometric facets, organic curves, minimal forms, ...);
+  "Pixel Art" (a style in the vocabulary) draws grid-aligned blocks and pixelates the result.
 
 Subject words pick a layout (centred figure, horizon, towers, scatter, diagonal). Elements not
 given are drawn at random from the seed, so references and candidates vary. `ProceduralGenerator`
@@ -41,20 +42,20 @@ from preferthinker.profile import ELEMENTS
 # the hue wheel; a liked and a disliked term closer than `MIN_HUE_GAP` would look alike.
 SUPPORTED_TERMS: dict[str, tuple[str, ...]] = {
     "art_style": (
-        "Minimalism", "Cubism", "Bauhaus", "Art Nouveau", "Pop Art", "Op Art", "Pointillism",
+        "Pixel Art", "Minimalism", "Cubism", "Bauhaus", "Art Nouveau", "Pop Art", "Op Art", "Pointillism",
         "Abstract Expressionism", "Art Deco", "Impressionism",
     ),
     "color": (
-        "Red", "Orange", "Yellow", "Lime Green", "Jungle Green", "Teal", "Royal Blue", "Purple",
+        "Scarlet", "Orange", "Lemon Yellow", "Lime Green", "Jungle Green", "Teal", "Royal Blue", "Purple",
         "Magenta", "Pink",
     ),
     "art_medium": (
-        "Pixel Art", "Watercolor", "Pencil", "Silkscreen", "Mosaic", "Oil Painting",
+        "Watercolor", "Colored Pencil", "Silkscreen", "Mosaic", "Oil Painting",
         "Digital Painting", "3D Modeling", "Stained Glass",
     ),
-    "saturation": ("Muted", "Pastel", "Mid-tone", "Intense", "Vibrant", "Desaturated", "Soft", "Deep"),
+    "saturation": ("Muted", "Pastel", "Mid-tone", "Intense", "Vibrant", "Desaturated", "Soft", "Rich"),
     "detail": (
-        "Smooth", "Minimal", "Simplified", "Selective", "Moderate", "Realistic", "Fine", "Intricate",
+        "Smooth", "Minimal", "Simplified", "Selective", "Realistic", "Textured", "Fine", "Intricate",
     ),
 }
 MIN_HUE_GAP = 40.0
@@ -83,7 +84,7 @@ def terms_distinct(element: str, a: str, b: str) -> bool:
     simulated user's disliked term is visibly unlike the liked ones (`sample_users(compatible=)`).
 
     Example:
-        >>> terms_distinct("color", "Red", "Pink")
+        >>> terms_distinct("color", "Scarlet", "Teal")
         True
     """
     if a.lower() == b.lower():
@@ -199,6 +200,8 @@ class ProceduralRenderer:
         lab = np.asarray(labels)
         rgb = palette[lab]
         rgb = _MEDIA[attrs["art_medium"]](rgb, lab, scene, level, palette)
+        if attrs["art_style"] == "Pixel Art":
+            rgb = _pixelate(rgb, lab, scene, level, palette)
         image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
         info = {"subject": subject, "layout": layout, "seed": seed, **attrs}
         image.info["synthpref"] = json.dumps(info)
@@ -364,8 +367,16 @@ def _style_impressionism(draw, rng, layout, n, level):
         draw.ellipse([x * n - w, y * n - h, x * n + w, y * n + h], fill=_form_label(rng))
 
 
+def _style_pixel(draw, rng, layout, n, level):
+    grid = n // 32  # forms on the pixel grid; `_pixelate` then turns everything into blocks
+    for x, y in _place(rng, layout, _count(10, level)):
+        w, h = int(rng.integers(2, 8)), int(rng.integers(2, 8))
+        cx, cy = int(x * 32), int(y * 32)
+        draw.rectangle([cx * grid, cy * grid, (cx + w) * grid - 1, (cy + h) * grid - 1], fill=_form_label(rng))
+
+
 _STYLES = {
-    "Minimalism": _style_minimalism, "Cubism": _style_cubism, "Bauhaus": _style_bauhaus,
+    "Pixel Art": _style_pixel, "Minimalism": _style_minimalism, "Cubism": _style_cubism, "Bauhaus": _style_bauhaus,
     "Art Nouveau": _style_nouveau, "Pop Art": _style_pop, "Op Art": _style_op,
     "Pointillism": _style_pointillism, "Abstract Expressionism": _style_expressionism,
     "Art Deco": _style_deco, "Impressionism": _style_impressionism,
@@ -397,7 +408,7 @@ def _smooth_if_low(rgb, level):
     return _blur(rgb, 1.2) if level < 0.1 else rgb
 
 
-def _pixel_art(rgb, lab, rng, level, palette):
+def _pixelate(rgb, lab, rng, level, palette):
     n = rgb.shape[0]
     block = n // 32
     small = rgb.reshape(32, block, 32, block, 3).mean(axis=(1, 3))
@@ -490,7 +501,7 @@ def _stained_glass(rgb, lab, rng, level, palette):
 
 
 _MEDIA = {
-    "Pixel Art": _pixel_art, "Watercolor": _watercolor, "Pencil": _pencil,
+    "Watercolor": _watercolor, "Colored Pencil": _pencil,
     "Silkscreen": _silkscreen, "Mosaic": _mosaic, "Oil Painting": _oil,
     "Digital Painting": _digital, "3D Modeling": _modeling, "Stained Glass": _stained_glass,
 }

@@ -41,7 +41,7 @@ SATURATION_LEVELS: dict[str, tuple[float, float]] = {
     "Vibrant": (0.82, 1.00),
     "Desaturated": (0.20, 0.68),
     "Soft": (0.42, 0.88),
-    "Deep": (0.85, 0.50),
+    "Rich": (0.85, 0.50),
     "Dull": (0.25, 0.42),
     "Bright": (0.65, 1.00),
     "Neon": (1.00, 1.00),
@@ -51,15 +51,14 @@ SATURATION_LEVELS: dict[str, tuple[float, float]] = {
 # Detail terms -> level in [0, 1]: few large smooth forms (0) to many fine textured ones (1).
 DETAIL_LEVELS: dict[str, float] = {
     "Smooth": 0.0,
-    "Minimal": 0.08,
-    "Simplified": 0.18,
-    "Selective": 0.32,
-    "Moderate": 0.45,
-    "Realistic": 0.6,
-    "Textured": 0.7,
+    "Minimal": 0.1,
+    "Simplified": 0.22,
+    "Selective": 0.36,
+    "Realistic": 0.5,
+    "Textured": 0.64,
     "Fine": 0.8,
-    "Intricate": 0.9,
-    "Hyper-detailed": 1.0,
+    "Intricate": 0.92,
+    "Highly Detailed": 1.0,
 }
 
 
