@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from preferthinker.errors import ParseError
+from preferthinker.parser import EMPTY_TERMS
 from preferthinker.parser import (
     format_output,
     normalize_element_key,
@@ -391,9 +392,7 @@ def test_format_fragments_never_raise_anything_but_parse_error(text):
 
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 # Words the parser reads as "no term" ("None", "N/A", ...) are not vocabulary terms.
-_TERM = st.lists(_WORD, min_size=1, max_size=3).map(lambda ws: " ".join(ws).title()).filter(
-    lambda t: t.lower() not in {"none", "na", "null", "nil", "unknown", "nothing"}
-)
+_TERM = st.lists(_WORD, min_size=1, max_size=3).map(lambda ws: " ".join(ws).title()).filter(lambda t: t and t.lower() not in EMPTY_TERMS)
 _TERMS = st.lists(_TERM, max_size=3, unique_by=str.lower)
 _PROFILE = st.builds(Profile, art_style=_TERMS, color=_TERMS, art_medium=_TERMS, saturation=_TERMS,
                      detail=_TERMS)
