@@ -75,12 +75,37 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within `timeout` seconds.
+
+    Without this probe an unreachable hub costs minutes: huggingface_hub retries every file with
+    backoff. Behind an HTTP(S) proxy a direct connection proves nothing, so the hub is assumed
+    reachable there.
+
+    Example:
+        >>> hub_reachable(timeout=0.5) in (True, False)
+        True
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _looks_like_path(model: str) -> bool:
     """A hub id is `name` or `owner/name`; anything else (./x, /x, ~/x, a/b/c, C:\\x) is a path."""
     return model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or (len(model) > 1 and model[1] == ":")
 
 
-def _not_found_message(model: str, error: BaseException) -> str:
+def _not_found_message(model: str, error: BaseException, offline_reason: str = "") -> str:
     """One line that says why a model could not be loaded and how to fix it."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -92,7 +117,7 @@ def _not_found_message(model: str, error: BaseException) -> str:
     text = str(error)
     if "safetensors" in text.lower() or "use_safetensors" in text:
         return f"model {model!r} has no safetensors weights (ptgen loads safetensors only); convert it, or {hint}"
-    return f"model {model!r} could not be found locally and the Hugging Face hub is unreachable; {hint}"
+    return f"model {model!r} could not be found locally and the Hugging Face hub is unreachable{offline_reason}; {hint}"
 
 
 class TransformersEngine(Engine):
@@ -157,8 +182,13 @@ class TransformersEngine(Engine):
             model = str(local)
         elif _looks_like_path(model):
             raise ModelNotFoundError(f"model folder not found: {model}; check the path given to --assessor")
+        offline_reason = " (local_files_only is set)" if local_files_only else ""
         if local_files_only is None:
-            local_files_only = _hub_offline()
+            if _hub_offline():
+                local_files_only, offline_reason = True, " (HF_HUB_OFFLINE is set)"
+            elif not hub_reachable():
+                # Use the local cache only: a model downloaded earlier still loads, a missing one fails fast.
+                local_files_only = True
         common: dict[str, Any] = dict(trust_remote_code=trust_remote_code, local_files_only=local_files_only)
         model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
         if attn_implementation:
@@ -173,10 +203,10 @@ class TransformersEngine(Engine):
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ModelNotFoundError(f"model {model!r} cannot be loaded as an image-text-to-text model: {first}") from None
         except OSError as error:  # not found, offline, no safetensors (hub errors are OSErrors)
-            raise ModelNotFoundError(_not_found_message(model, error)) from None
+            raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
         except Exception as error:  # network libraries' own errors (httpx/requests) when not offline
             if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
-                raise ModelNotFoundError(_not_found_message(model, error)) from None
+                raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
             raise
         network.to(self.device)
         network.eval()

@@ -94,3 +94,41 @@ def test_dtype_names():
     assert resolve_dtype("auto", "cpu") is torch.float32
     with pytest.raises(InputError, match="dtype"):
         resolve_dtype("int3", "cpu")
+
+
+def test_pickle_only_weights_are_refused(tiny_assessor_path, tmp_path):
+    """Safetensors only: a folder with just pytorch_model.bin is not loaded (pickles run code)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "bin_only"
+    shutil.copytree(tiny_assessor_path, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelNotFoundError, match="safetensors") as info:
+        TransformersEngine(str(folder), device="cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_hub_probe_is_fast_and_honest(monkeypatch):
+    import socket
+    import time
+
+    from preferthinker.engines.transformers_engine import hub_reachable
+
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        assert hub_reachable(timeout=2)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    assert not hub_reachable(timeout=2)
+    assert time.monotonic() - started < 2.5
