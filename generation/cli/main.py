@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import Optional
 
 import typer
@@ -49,8 +50,14 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # One line per warning (e.g. a skipped non-image file), not Python's source excerpt.
+    typer.echo(f"warning: {message}", err=True)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the `ptgen` console script; callable from tests with an argv list."""
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, standalone_mode=False)
     except PTGenError as error:
