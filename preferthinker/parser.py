@@ -114,9 +114,12 @@ def parse_answer(text: Any) -> Optional[str]:
 # An assessment header: "1. Artistic style:", "**Color**:", "Detail -" at a line start, or a
 # numbered one anywhere (the authors write all five on one line). The name is checked afterwards.
 _HEADER_RE = re.compile(
-    r"(?:(?:^|\n)[ \t>#*-]*(?:\d+\s*[.)]\s*)?|(?<![\w.])\d\s*[.)]\s*)[*_]*"
-    r"(?P<name>[A-Za-z][A-Za-z _()]{0,30}?)[*_]*\s*(?::|\s-\s|\s–\s)",
+    r"(?:(?:^|\n)[ \t>#*-]*(?:\d+[ \t]*[.)][ \t]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*)[*_]*"
+    r"(?P<name>[A-Za-z][A-Za-z _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\))?[*_]*"
+    r"\s*(?::|\s-\s|\s–\s)",
 )
+# A score cell of a markdown table: "2", "2/5", "**4**".
+_CELL_SCORE = re.compile(r"[*_\s]*(?P<num>-?\d+(?:\.\d+)?)(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?")
 _TOTAL_RE = re.compile(
     r"(?:(?i:image|img)\s*[AB]\s*(?:'s)?\s*)?(?i:\b(?:total|sum|overall)(?:[ \t_]*scores?)?)"
     r"[*_]*\s*(?:[:=]|\(|is\b)"
@@ -218,11 +221,17 @@ def _parse_assessment(region: str, issues: list[str]) -> tuple[list[ElementScore
     total = _TOTAL_RE.search(region, total_from)
     total_start = total.start() if total else len(region)
     headers = [h for h in headers if h.start() < total_start]
+    # An in-line number that is not the element's position ("Image B gets a 5. Color: ...") is a
+    # score of the previous element, not the header's numbering: leave it in that segment.
+    starts = [
+        h.start("name") if h.group("num") and int(h.group("num")) != i + 1 else h.start()
+        for i, h in enumerate(headers)
+    ]
     scores: list[ElementScore] = []
     seen: set[str] = set()
     for i, header in enumerate(headers):
         element = normalize_element_key(header.group("name"))
-        end = headers[i + 1].start() if i + 1 < len(headers) else total_start
+        end = starts[i + 1] if i + 1 < len(headers) else total_start
         if element in seen:
             issues.append(f"{ELEMENT_NAMES[element]} assessed twice; the first one is kept")
             continue
@@ -231,6 +240,48 @@ def _parse_assessment(region: str, issues: list[str]) -> tuple[list[ElementScore
             seen.add(element)
             scores.append(score)
     totals = _parse_totals(region[total_start:]) if total else {}
+    if not scores:
+        scores, table_totals = _parse_table(region, issues)
+        totals = totals or table_totals
+    return scores, totals
+
+
+def _parse_table(region: str, issues: list[str]) -> tuple[list[ElementScore], dict[str, int]]:
+    """Scores written as a markdown table: | Element | Image A | Image B | (rationale columns ignored)."""
+    columns: dict[str, int] = {}
+    scores: list[ElementScore] = []
+    totals: dict[str, int] = {}
+    for line in region.splitlines():
+        if not line.strip().startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not columns:
+            for j, cell in enumerate(cells[1:], start=1):
+                letter = re.fullmatch(r"[*_ ]*(?:(?:image|img|candidate)\s*)?([ab])\b.*", cell, re.I)
+                if letter:
+                    columns.setdefault(letter.group(1).upper(), j)
+            if set(columns) != {"A", "B"}:
+                columns = {}
+            continue
+        label = re.sub(r"\([^)]*\)|[*_]", "", cells[0]).strip()
+        element = normalize_element_key(label)
+        values = {}
+        for letter, j in columns.items():
+            match = _CELL_SCORE.match(cells[j]) if j < len(cells) else None
+            values[letter] = match
+        if element is not None and element not in {s.element for s in scores}:
+            score = ElementScore(element=element)
+            for letter, match in values.items():
+                if match:
+                    value = _score_value(match, element, letter, issues)
+                    if letter == "A":
+                        score.score_a = value
+                    else:
+                        score.score_b = value
+            if score.score_a is not None or score.score_b is not None:
+                scores.append(score)
+        elif re.match(r"(?i)(?:total|sum|overall)", label):
+            totals = {k: int(round(float(m.group("num")))) for k, m in values.items() if m}
     return scores, totals
 
 

@@ -140,6 +140,19 @@ _KNOWN_PROFILE_FORMAT = (
 )
 
 
+def _prompt_version() -> str:
+    import hashlib
+
+    texts = [SYSTEM_PROMPT, _LIKED_INSTRUCTION, _DISLIKED_INSTRUCTION, _NO_DISLIKED,
+             _CANDIDATES_INSTRUCTION, _FULL_FORMAT, _PROFILE_FORMAT, _KNOWN_PROFILE_INTRO,
+             _KNOWN_PROFILE_FORMAT, str(MAX_REFERENCES)]
+    return "p1-" + hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:10]
+
+
+# Changes whenever any prompt text changes: caches of predicted profiles key on it.
+PROMPT_VERSION = _prompt_version()
+
+
 def _text(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
@@ -312,6 +325,6 @@ def build_known_profile_messages(profile: UserProfile, image_a: Any, image_b: An
 
 
 __all__ = [
-    "MAX_REFERENCES", "SYSTEM_PROMPT", "build_assess_messages", "build_known_profile_messages",
+    "MAX_REFERENCES", "PROMPT_VERSION", "SYSTEM_PROMPT", "build_assess_messages", "build_known_profile_messages",
     "build_liked_only_messages", "build_profile_messages",
 ]

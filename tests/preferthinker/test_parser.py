@@ -223,6 +223,49 @@ def test_multiline_and_colon_scores():
     assert parse_output(MULTILINE_SCORES).scores[0].rationale_a == "a soft romantic landscape."
 
 
+# Layouts other models write: all must give the worked example's scores.
+OTHER_LAYOUTS = {
+"paren header": """<think>
+1. Artistic style (preferred: Pixel Art): Image A (2) - painterly; Image B (5) - pixel art.
+2. Color (Pink): Image A (1) - gray; Image B (5) - pink.
+3. Artistic Medium (Digital Painting): Image A (2); Image B (4).
+4. Saturation (Intense): Image A (3); Image B (4).
+5. Detail (Fine): Image A (3); Image B (4).
+Total: Image A = 11, Image B = 22
+</think><answer>Image B</answer>""",
+"table": """<think>
+| Element | Image A | Image B |
+|---|---|---|
+| Art style | 2 | 5 |
+| Color | 1 | 5 |
+| Artistic medium | 2 | 4 |
+| Saturation | 3 | 4 |
+| Detail | 3 | 4 |
+| **Total** | **11** | **22** |
+</think><answer>Image B</answer>""",
+"scores words": """<think>
+Artistic style: Image A scores 2 because it is painterly. Image B scores 5 because it is pixel art.
+Color: Image A gets a 1; Image B gets a 5.
+Artistic medium: Image A is rated 2, Image B is rated 4.
+Saturation: Image A: 3/5. Image B: 4/5.
+Detail: Image A - 3, Image B - 4.
+Image A total: 11
+Image B total: 22
+</think>
+<answer>Image B</answer>""",
+"one line words": "<think>1. Artistic style: Image A gets a 2. Image B gets a 5. 2. Color: Image A gets a 1. Image B gets a 5. 3. Artistic medium: Image A gets a 2. Image B gets a 4. 4. Saturation: Image A gets a 3. Image B gets a 4. 5. Detail: Image A gets a 3. Image B gets a 4. Total: Image A: 11, Image B: 22</think><answer>Image B</answer>",
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_LAYOUTS))
+def test_other_score_layouts(name):
+    parsed = parse_output(OTHER_LAYOUTS[name], expect_profile=False)
+    assert [s.score_a for s in parsed.scores] == [2, 1, 2, 3, 3]
+    assert [s.score_b for s in parsed.scores] == [5, 5, 4, 4, 4]
+    assert (parsed.total_a, parsed.total_b, parsed.answer) == (11, 22, "B")
+    assert parsed.complete, parsed.issues
+
+
 def test_swapped_order_assigns_scores_to_the_right_image():
     text = _replace("Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
                     "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.")

@@ -10,6 +10,7 @@ from preferthinker.parser import parse_output
 from preferthinker.profile import Profile, UserProfile
 from preferthinker.prompts import (
     MAX_REFERENCES,
+    PROMPT_VERSION,
     SYSTEM_PROMPT,
     build_assess_messages,
     build_known_profile_messages,
@@ -124,3 +125,10 @@ def test_system_prompt_examples_parse_and_cover_both_answers():
     assert sorted(answers) == ["A", "B"]
     for key in ("Art Styles", "Color", "Artistic Medium", "Saturation", "Detail"):
         assert f'"{key}"' in SYSTEM_PROMPT
+
+
+def test_prompt_version_is_a_stable_short_string():
+    import preferthinker.prompts as prompts
+
+    assert PROMPT_VERSION.startswith("p1-") and len(PROMPT_VERSION) == 13
+    assert prompts._prompt_version() == PROMPT_VERSION
