@@ -7,7 +7,8 @@ Each side's fingerprints are sorted: a reference set is a set, the folder order 
 
 Entries are JSON files `<key>.json` in `~/.cache/ptgen/profiles` (or `$PTGEN_CACHE_DIR`, or the
 folder given), written atomically (temporary file + rename) so a crash never leaves half a file.
-Failed predictions are never cached.
+Every prediction is cached, failed ones included: the assessor decodes greedily, so the same
+references give the same unusable output again; `--no-cache` (LoopConfig.cache=False) re-predicts.
 
 Example:
     >>> cache = ProfileCache()
@@ -122,9 +123,7 @@ class ProfileCache:
             return None
 
     def put(self, key: str, prediction: ProfilePrediction, meta: Optional[dict] = None) -> ProfilePrediction:
-        """Store `prediction` (unless it failed) atomically; returns it unchanged."""
-        if prediction.status == "failed":
-            return prediction
+        """Store `prediction` atomically; returns it unchanged."""
         data = prediction.to_dict()
         data["key"] = key
         data["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

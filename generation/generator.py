@@ -37,6 +37,7 @@ DEFAULT_GENERATOR = "black-forest-labs/FLUX.1-schnell"
 CPU_GENERATOR = "stabilityai/sd-turbo"
 
 DTYPES = ("float32", "float16", "bfloat16")
+DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "auto": None}
 DEVICES = ("cpu", "cuda", "mps")
 
 
@@ -176,6 +177,8 @@ class GeneratorConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.device is not None and self.device.split(":")[0] not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        if self.dtype is not None:
+            self.dtype = DTYPE_ALIASES.get(str(self.dtype).lower(), self.dtype)
         if self.dtype is not None and self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 

@@ -1,9 +1,276 @@
-"""`ptgen` commands of this group. Filled in by the issue that owns it."""
+"""`ptgen generate` and `ptgen rerank`: the personalized loop, from the command line.
+
+Thin: each command builds an `AssessorConfig`, a `GeneratorConfig` and a `LoopConfig`
+(defaults < `--config` YAML < flags), calls `PersonalizedGenerator`, and writes the run folder.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Callable, Optional
+
 import typer
+
+from generation.cli.options import (
+    AssessorModelOption,
+    AssessorOption,
+    ConfigOption,
+    DebiasOption,
+    DeviceOption,
+    DislikedOption,
+    DtypeOption,
+    MaxNewTokensOption,
+    MaxPixelsOption,
+    RefsOption,
+    assessor_config,
+    console,
+    out,
+)
+
+OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
+                         "Default: a new numbered folder under --out-root.")
+OutRootOption = typer.Option(Path("ptgen-runs"), "--out-root", help="Where numbered run folders go.")
+ForceOption = typer.Option(False, "--force", help="Allow a non-empty --out (its earlier run files are replaced).")
+StrategyOption = typer.Option(None, "--strategy", help="Tournament: knockout (N-1 comparisons), round-robin, swiss.")
+ModeOption = typer.Option(None, "--mode", help="profile: predict the profile once and reuse it (default); "
+                          "full: the authors' full prompt with all references in every comparison.")
+NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
+CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
+
+
+def loop_config(config_path: Optional[Path], **flags: Any):
+    """A `LoopConfig` from defaults < the YAML file < the flags the user gave."""
+    from preferthinker.config import load_config
+
+    from generation.loop import LoopConfig
+
+    return load_config(LoopConfig, config_path, flags)
+
+
+def generator_config(config_path: Optional[Path], **flags: Any):
+    """A `GeneratorConfig` from defaults < the YAML file < the flags (`model:` names the generator)."""
+    from preferthinker.config import load_config
+
+    from generation.generator import GeneratorConfig
+
+    return load_config(GeneratorConfig, config_path, flags)
+
+
+class StageProgress:
+    """Rich progress bars, one per stage, fed by the loop's `StageEvent` callback."""
+
+    LABELS = {"references": "loading references", "profile": "predicting the profile",
+              "rewrite": "rewriting the prompt", "generate": "generating candidates",
+              "rerank": "ranking candidates"}
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"), console=console, transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "StageProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        task = self.tasks.get(event.stage)
+        if task is None:
+            task = self.progress.add_task(self.LABELS.get(event.stage, event.stage), total=event.total, note="")
+            self.tasks[event.stage] = task
+        note = event.message if len(event.message) < 70 else event.message[:67] + "..."
+        self.progress.update(task, completed=event.done, total=event.total, note=note)
+
+
+def _quiet_loading() -> None:
+    """Hide the per-file loading bars of transformers and diffusers: the stage bars say enough."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
+def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
+    """Run with progress bars; on Ctrl-C write the partial result, then exit 130."""
+    from generation.loop import RunInterrupted
+    from generation.report import write_run
+
+    try:
+        with StageProgress() as progress:
+            result = action(progress)
+    except RunInterrupted as interrupted:
+        write_run(interrupted.result, folder)
+        console.print(f"[red]interrupted[/red]: partial run written to {folder}")
+        raise typer.Exit(130)
+    write_run(result, folder)
+    return result
+
+
+def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> None:
+    from rich.table import Table
+
+    ranking = result.ranking
+    table = Table(title="candidates, best first" if ranking else "candidates")
+    for column in ("rank", "candidate", "score", "wins", "file"):
+        table.add_column(column)
+    from generation.report import candidate_filename
+
+    shown = result.ranked[: top_k or None]
+    for position, candidate in enumerate(shown, start=1):
+        i = candidate.index
+        table.add_row(
+            str(ranking.ranks[i] if ranking else position),
+            f"#{i}" + (f" seed {candidate.seed}" if candidate.seed is not None else ""),
+            f"{ranking.scores[i]:+.2f}" if ranking else "-",
+            f"{ranking.wins[i]:g}/{ranking.games[i]}" if ranking else "-",
+            candidate.source or candidate_filename(candidate),
+        )
+    out.print(table)
+    for issue in result.issues:
+        console.print(f"[yellow]note[/yellow]: {issue}")
+    out.print(f"report: {folder / 'report.html'}")
+
+
+def generate(
+    prompt: str = typer.Argument(..., help="What to draw."),
+    refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
+    disliked: Optional[Path] = DislikedOption,
+    n: Optional[int] = typer.Option(None, "-n", "--n", help="Candidates to generate (default 8)."),
+    out_dir: Optional[Path] = OutOption,
+    out_root: Path = OutRootOption,
+    force: bool = ForceOption,
+    assessor: Optional[str] = AssessorOption,
+    assessor_model: Optional[str] = AssessorModelOption,
+    generator: Optional[str] = typer.Option(None, "--generator", help="diffusers pipeline id or local path. "
+                                            "Default: black-forest-labs/FLUX.1-schnell."),
+    strategy: Optional[str] = StrategyOption,
+    mode: Optional[str] = ModeOption,
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
+    no_personalize: bool = typer.Option(False, "--no-personalize", help="Plain prompt, no profile, rewrite or ranking."),
+    strength: Optional[int] = typer.Option(None, "--strength", help="Profile elements injected into the prompt (0-5)."),
+    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Your own negative prompt."),
+    rewriter: Optional[str] = typer.Option(None, "--rewriter", help="template (default) or llm."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps (default: per model family)."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Guidance scale (default: per model family)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Image width (default: per model family)."),
+    height: Optional[int] = typer.Option(None, "--height", help="Image height (default: per model family)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per pipeline call (default 4)."),
+    cpu_offload: Optional[bool] = typer.Option(None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."),
+    config: Optional[Path] = ConfigOption,
+    device: Optional[str] = DeviceOption,
+    dtype: Optional[str] = DtypeOption,
+    max_new_tokens: Optional[int] = MaxNewTokensOption,
+    max_pixels: Optional[int] = MaxPixelsOption,
+    debias: Optional[bool] = DebiasOption,
+    no_cache: Optional[bool] = NoCacheOption,
+    cache_dir: Optional[str] = CacheDirOption,
+) -> None:
+    """Generate N candidates personalized to the images in --refs, rank them, and write a report.
+
+    Example: ptgen generate "a castle" --refs ./liked/ --disliked ./disliked/ -n 8
+    """
+    from preferthinker.errors import InputError
+
+    from generation.generator import DiffusersGenerator
+    from generation.loop import PersonalizedGenerator
+    from generation.report import prepare_run_dir
+
+    loop_cfg = loop_config(
+        config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
+        rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
+        personalize=False if no_personalize else None,
+    )
+    if loop_cfg.personalize and refs is None:
+        raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
+    gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,
+                               batch_size=batch_size, device=device, dtype=dtype, cpu_offload=cpu_offload)
+    folder = prepare_run_dir(out_dir, out_root, force)
+    _quiet_loading()
+    assessor_obj = None
+    if loop_cfg.personalize:
+        from preferthinker.assessor import Assessor
+
+        cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
+                              max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias)
+        with console.status(f"loading the assessor {cfg.assessor}"):
+            assessor_obj = Assessor.from_config(cfg)
+    try:
+        with console.status(f"loading the generator {gen_cfg.model}"):
+            generator_obj = DiffusersGenerator(gen_cfg)
+        loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
+        result = _run_and_write(lambda progress: loop.run(prompt, refs, disliked, callback=progress), folder)
+    finally:
+        if assessor_obj is not None:
+            assessor_obj.close()
+    _print_ranking(result, folder)
+
+
+def rerank(
+    images: list[Path] = typer.Argument(..., help="Images to rank (files or folders)."),
+    refs: Path = RefsOption,
+    disliked: Optional[Path] = DislikedOption,
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Show only the K best."),
+    out_dir: Optional[Path] = OutOption,
+    out_root: Path = OutRootOption,
+    force: bool = ForceOption,
+    assessor: Optional[str] = AssessorOption,
+    assessor_model: Optional[str] = AssessorModelOption,
+    strategy: Optional[str] = StrategyOption,
+    mode: Optional[str] = ModeOption,
+    config: Optional[Path] = ConfigOption,
+    device: Optional[str] = DeviceOption,
+    dtype: Optional[str] = DtypeOption,
+    max_new_tokens: Optional[int] = MaxNewTokensOption,
+    max_pixels: Optional[int] = MaxPixelsOption,
+    debias: Optional[bool] = DebiasOption,
+    no_cache: Optional[bool] = NoCacheOption,
+    cache_dir: Optional[str] = CacheDirOption,
+) -> None:
+    """Rank images you already have for the user behind --refs (best-of-N), and write a report.
+
+    Example: ptgen rerank shots/*.png --refs ./liked/ --top-k 3
+    """
+    from preferthinker.assessor import Assessor
+    from preferthinker.errors import InputError
+    from preferthinker.images import IMAGE_EXTENSIONS, image_paths, load_image
+
+    from generation.loop import PersonalizedGenerator
+    from generation.report import prepare_run_dir
+
+    if top_k is not None and top_k < 1:
+        raise InputError(f"--top-k must be >= 1, got {top_k}")
+    loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
+    cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
+                          max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias)
+    # Folders may hold other files; files named one by one must be images (load_image says why not).
+    paths = [path for source in images for path in image_paths(source)
+             if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS]
+    if not paths:
+        raise InputError("no images to rank; give PNG, JPEG or WebP files or folders of them")
+    loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
+    folder = prepare_run_dir(out_dir, out_root, force)
+    _quiet_loading()
+    with console.status(f"loading the assessor {cfg.assessor}"):
+        assessor_obj = Assessor.from_config(cfg)
+    try:
+        loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
+        result = _run_and_write(
+            lambda progress: loop.rerank(loaded, refs, disliked, callback=progress, sources=[str(p) for p in paths]),
+            folder,
+        )
+    finally:
+        assessor_obj.close()
+    _print_ranking(result, folder, top_k)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the `ptgen` app."""
+    """Add `generate` and `rerank` to the `ptgen` app."""
+    app.command("generate")(generate)
+    app.command("rerank")(rerank)

@@ -31,15 +31,15 @@ def test_key_depends_on_content_not_order_and_on_assessor(tmp_path):
     assert key != cache.key([a, b], None, "m", "v1")
 
 
-def test_put_get_roundtrip_and_failed_not_cached(tmp_path):
+def test_put_get_roundtrip_including_failed(tmp_path):
     cache = ProfileCache(tmp_path / "c")
     assert cache.get("k") is None
     cache.put("k", _prediction(), {"assessor": "m"})
     got = cache.get("k")
     assert got.profile.liked.color == ("Pink",) and got.status == "ok" and got.usage.calls == 0
     cache.put("f", _prediction("failed"))
-    assert cache.get("f") is None
-    assert [p.name for p in (tmp_path / "c").iterdir()] == ["k.json"]  # no temp files left
+    assert cache.get("f").status == "failed"
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["f.json", "k.json"]  # no temp files left
 
 
 def test_corrupt_entry_is_a_miss(tmp_path):

@@ -1,0 +1,330 @@
+"""Run folders: candidate PNGs with metadata, `result.json`, and a self-contained `report.html`.
+
+A run never overwrites an earlier one: without `out`, each run gets a new numbered folder under
+the output root (`ptgen-runs/run-001`, `run-002`, ...); with `out`, the folder must be empty
+unless `force` is given (then the files of the earlier run are replaced).
+
+Example:
+    >>> folder = prepare_run_dir(None, "ptgen-runs")
+    >>> write_run(result, folder)        # candidate-00-seed0.png ..., result.json, report.html
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from preferthinker.errors import OutputExistsError
+from preferthinker.profile import ELEMENT_LABELS, ELEMENTS
+
+RESULT_FORMAT = 1
+RUN_PREFIX = "run-"
+OUR_FILES = ("result.json", "report.html")
+
+
+def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] = "ptgen-runs", force: bool = False) -> Path:
+    """The folder a run writes to, created.
+
+    Args:
+        out: an explicit folder (must be empty or absent unless `force`), or None.
+        out_root: where numbered folders go when `out` is None.
+        force: allow a non-empty `out`; files of an earlier ptgen run there are deleted first.
+
+    Raises:
+        OutputExistsError: `out` is not empty and `force` is False.
+
+    Example:
+        >>> prepare_run_dir(None, "/tmp/runs")
+        PosixPath('/tmp/runs/run-001')
+    """
+    if out is not None:
+        folder = Path(out).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise OutputExistsError(f"--out {folder} is a file; give a folder")
+        if folder.is_dir() and any(folder.iterdir()):
+            if not force:
+                raise OutputExistsError(f"--out {folder} is not empty; pick a new folder or pass --force to overwrite")
+            for path in list(folder.glob("candidate-*.png")) + [folder / name for name in OUR_FILES]:
+                path.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    root = Path(out_root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name[len(RUN_PREFIX):]) for p in root.glob(f"{RUN_PREFIX}*") if p.name[len(RUN_PREFIX):].isdigit()]
+    number = max(numbers, default=0) + 1
+    while True:  # mkdir without exist_ok claims the number even against a concurrent run
+        folder = root / f"{RUN_PREFIX}{number:03d}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            number += 1
+
+
+def versions() -> dict[str, Optional[str]]:
+    """Versions of ptgen and the packages that shape its output (without importing them)."""
+    found: dict[str, Optional[str]] = {"python": platform.python_version()}
+    for package in ("ptgen", "torch", "diffusers", "transformers", "accelerate", "pillow"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def candidate_filename(candidate: Any) -> str:
+    if candidate.seed is not None:
+        return f"candidate-{candidate.index:02d}-seed{candidate.seed}.png"
+    return f"candidate-{candidate.index:02d}.png"
+
+
+def save_candidate(candidate: Any, folder: Path, model: Optional[str], settings: dict) -> Path:
+    """Save one candidate as PNG with prompt, seed and model in its text chunks (plus an
+    A1111-style `parameters` chunk, which many image tools display)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    fields = {
+        "prompt": candidate.prompt,
+        "negative_prompt": candidate.negative_prompt,
+        "seed": "" if candidate.seed is None else str(candidate.seed),
+        "model": model or "",
+        "source": candidate.source or "",
+        "software": f"ptgen {versions().get('ptgen') or ''}".strip(),
+    }
+    for key, value in fields.items():
+        if value:
+            info.add_itxt(key, value)
+    if candidate.seed is not None:
+        params = [f"Steps: {settings.get('steps')}", f"CFG scale: {settings.get('guidance')}",
+                  f"Seed: {candidate.seed}", f"Model: {model}"]
+        text = candidate.prompt + (f"\nNegative prompt: {candidate.negative_prompt}" if candidate.negative_prompt else "")
+        info.add_itxt("parameters", text + "\n" + ", ".join(params))
+    path = folder / candidate_filename(candidate)
+    candidate.image.save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so readers never see half a file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; reports are ordinary files
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
+    """The `result.json` content of a run (complete or partial)."""
+    from dataclasses import asdict
+
+    ranking = result.ranking.to_dict() if result.ranking else None
+    candidates = []
+    for candidate in result.candidates:
+        entry = {"index": candidate.index, "file": files.get(candidate.index), "seed": candidate.seed,
+                 "source": candidate.source}
+        if ranking:
+            entry.update(rank=result.ranking.ranks[candidate.index], score=round(result.ranking.scores[candidate.index], 4))
+        candidates.append(entry)
+    best = result.best
+    return {
+        "format": RESULT_FORMAT,
+        "status": result.status,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "prompt": result.prompt,
+        "rewritten_prompt": result.rewrite.prompt if result.rewrite else result.prompt,
+        "negative_prompt": result.rewrite.negative_prompt if result.rewrite else result.config.negative_prompt,
+        "rewrite": result.rewrite.to_dict() if result.rewrite else None,
+        "mode": result.mode,
+        "profile": result.profile.to_dict() if result.profile else None,
+        "profile_from_cache": result.profile_from_cache,
+        "profile_cache_key": result.profile_key,
+        "references": {"liked": len(result.liked), "disliked": len(result.disliked)},
+        "candidates": candidates,
+        "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
+        "ranking": ranking,
+        "models": {"assessor": result.assessor, "generator": result.generator},
+        "generator_settings": result.generator_settings,
+        "config": asdict(result.config),
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
+        "model_seconds": {k: round(v, 4) for k, v in result.model_seconds.items()},
+        "usage": asdict(result.usage),
+        "issues": list(result.issues),
+        "versions": versions(),
+    }
+
+
+def write_run(result: Any, folder: Union[str, Path]) -> dict[str, Any]:
+    """Write every candidate PNG, `result.json` and `report.html` into `folder`.
+
+    Returns:
+        The `result.json` content.
+
+    Example:
+        >>> data = write_run(result, prepare_run_dir("/tmp/run1"))
+        >>> data["status"], data["best"]["file"]
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[int, str] = {}
+    for candidate in result.candidates:
+        files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
+    data = result_to_dict(result, files)
+    _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
+    _atomic_write(folder / "report.html", render_html(result, data))
+    return data
+
+
+# -- the HTML report ------------------------------------------------------------------------
+
+
+def _data_url(image: Any, max_side: int, quality: int = 88) -> str:
+    """A JPEG data URL of a downscaled copy (the full-size PNGs sit next to the report)."""
+    copy = image.convert("RGB")
+    copy.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+.muted{color:#666;font-size:13px} .status-partial{color:#b3261e;font-weight:600}
+table{border-collapse:collapse;font-size:13px;background:#fff} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+.grid{display:flex;flex-wrap:wrap;gap:12px} .card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:8px;width:236px}
+.card img{width:220px;height:auto;border-radius:4px;display:block} .card.best{border:2px solid #1a7f37}
+.thumb{width:48px;height:48px;vertical-align:middle;background-size:cover;background-position:center;border-radius:4px;display:inline-block;border:1px solid #ccc}
+.refs img{width:72px;height:72px;object-fit:cover;border-radius:4px;margin:2px}
+details{background:#fff;border:1px solid #ddd;border-radius:6px;margin:6px 0;padding:6px 10px}
+summary{cursor:pointer} .win{color:#1a7f37;font-weight:600} code{font-size:12px;white-space:pre-wrap}
+"""
+
+
+def _profile_section(result: Any) -> str:
+    if result.profile is None:
+        return "<p class='muted'>No profile (not personalized).</p>"
+    prediction = result.profile
+    rows = "".join(
+        f"<tr><th>{_esc(ELEMENT_LABELS[e])}</th><td>{_esc(', '.join(prediction.profile.liked.terms(e)))}</td>"
+        f"<td>{_esc(', '.join(prediction.profile.disliked.terms(e)))}</td></tr>"
+        for e in ELEMENTS
+    )
+    source = "from the cache" if result.profile_from_cache else "predicted this run"
+    issues = "".join(f"<li>{_esc(i)}</li>" for i in prediction.issues)
+    return (
+        f"<p class='muted'>status: {_esc(prediction.status)}, {source}</p>"
+        f"<table id='profile'><tr><th>element</th><th>liked</th><th>disliked</th></tr>{rows}</table>"
+        + (f"<ul class='muted'>{issues}</ul>" if issues else "")
+        + f"<details><summary>raw model output</summary><code>{_esc(prediction.raw_text)}</code></details>"
+    )
+
+
+def _comparison_html(match: Any, number: int) -> str:
+    comparison = match.comparison
+    winner = match.winner
+    verdict = "undecided" if winner is None else f"#{winner} wins"
+    verdict_class = "muted" if winner is None else "win"
+    head = (
+        f"<summary>round {match.round}: <span class='thumb c{match.a}'></span> #{match.a} (A) vs "
+        f"<span class='thumb c{match.b}'></span> #{match.b} (B) &rarr; <span class='{verdict_class}'>{verdict}</span></summary>"
+    )
+    body = []
+    for order, parsed in enumerate(comparison.parsed):
+        label = "A-B order" if order == 0 else "swapped order (mapped back)"
+        rows = "".join(
+            f"<tr><td>{_esc(ELEMENT_LABELS.get(s.element, s.element))}</td><td>{_esc(s.score_a)}</td>"
+            f"<td>{_esc(s.rationale_a)}</td><td>{_esc(s.score_b)}</td><td>{_esc(s.rationale_b)}</td></tr>"
+            for s in parsed.scores
+        )
+        body.append(
+            f"<p class='muted'>{label}: totals A {_esc(parsed.total_a)} / B {_esc(parsed.total_b)}, answer {_esc(parsed.answer)}</p>"
+            f"<table><tr><th>element</th><th>A #{match.a}</th><th>rationale</th><th>B #{match.b}</th><th>rationale</th></tr>{rows}</table>"
+        )
+    if comparison.issues:
+        body.append("<ul class='muted'>" + "".join(f"<li>{_esc(i)}</li>" for i in comparison.issues) + "</ul>")
+    raw = "".join(f"<code>{_esc(t)}</code><hr>" for t in comparison.raw_texts)
+    body.append(f"<details><summary>raw model output</summary>{raw}</details>")
+    return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
+
+
+def render_html(result: Any, data: dict[str, Any]) -> str:
+    """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
+    ranking = result.ranking
+    small = "".join(
+        f".c{c.index}{{background-image:url({_data_url(c.image, 128, 80)})}}" for c in result.candidates
+    )
+    cards = []
+    for candidate in result.ranked:
+        i = candidate.index
+        score = ""
+        if ranking is not None:
+            score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {ranking.scores[i]:+.2f} &middot; "
+                     f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
+        best = " best" if ranking is not None and i == ranking.winner else ""
+        caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")
+        if candidate.source:
+            caption += f"<br><span class='muted'>{_esc(Path(candidate.source).name)}</span>"
+        cards.append(
+            f"<div class='card{best}'><img alt='candidate {i}' src='{_data_url(candidate.image, 512)}'>"
+            f"<div>{caption}</div><div>{score}</div><div class='muted'>{_esc(data['candidates'][i]['file'] if i < len(data['candidates']) else '')}</div></div>"
+        )
+    comparisons = "".join(_comparison_html(m, k) for k, m in enumerate(ranking.matches)) if ranking else ""
+    refs = "".join(f"<img alt='liked' src='{_data_url(im, 96, 75)}'>" for im in result.liked)
+    drefs = "".join(f"<img alt='disliked' src='{_data_url(im, 96, 75)}'>" for im in result.disliked)
+    status = data["status"]
+    rewrite = result.rewrite
+    rows = [
+        ("prompt", data["prompt"] or "(ranking given images)"),
+        ("rewritten prompt", data["rewritten_prompt"]),
+        ("negative prompt", data["negative_prompt"]),
+        ("assessor", data["models"]["assessor"]),
+        ("generator", data["models"]["generator"]),
+        ("mode / strategy", f"{data['mode']} / {result.config.strategy}"),
+    ]
+    if rewrite is not None and rewrite.cut:
+        rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
+    usage = data["usage"]
+    rows.append(("assessor cost", f"{usage['calls']} calls, {usage['images']} images, "
+                 f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens"))
+    rows.append(("timings (s)", ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items())))
+    summary = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    issues = "".join(f"<li>{_esc(i)}</li>" for i in data["issues"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ptgen report: {_esc(data['prompt'] or 'rerank')}</title>
+<style>{CSS}{small}</style></head><body>
+<h1>ptgen report</h1>
+<p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> &middot; {_esc(data['created'])}
+ &middot; ptgen {_esc(data['versions'].get('ptgen'))}</p>
+<table id="summary">{summary}</table>
+{f"<ul class='muted'>{issues}</ul>" if issues else ""}
+<h2>References</h2><div class="refs">liked: {refs or '<span class="muted">none</span>'}</div>
+<div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
+<h2>Profile</h2>{_profile_section(result)}
+<h2>Candidates, best first</h2><div class="grid" id="candidates">{''.join(cards)}</div>
+<h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
+</body></html>
+"""
