@@ -1,9 +1,110 @@
-"""`ptgen` commands of this group. Filled in by the issue that owns it."""
+"""`ptgen eval` (an assessor on a benchmark) and `ptgen synthpref build` (a SynthPref set)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from generation.cli.options import (
+    AssessorModelOption,
+    ConfigOption,
+    DebiasOption,
+    DeviceOption,
+    DtypeOption,
+    MaxNewTokensOption,
+    MaxPixelsOption,
+    assessor_config,
+    console,
+    out,
+)
+
+synthpref_app = typer.Typer(help="Build SynthPref simulated-user benchmarks.", no_args_is_help=True)
+
+
+def eval_command(
+    data: Path = typer.Option(..., "--data", help="Benchmark JSON/JSONL (the authors' PreferImg-Bench or SynthPref), or a SynthPref folder."),
+    image_root: Optional[Path] = typer.Option(None, "--image-root", help="Folder the benchmark's image paths start from (default: the file's folder)."),
+    assessor: Optional[str] = typer.Option(
+        None, "--assessor",
+        help="Model id or path, http(s)://HOST:PORT/v1 URL, 'analytic', or 'random' (the random baseline).",
+    ),
+    assessor_model: Optional[str] = AssessorModelOption,
+    config: Optional[Path] = ConfigOption,
+    device: Optional[str] = DeviceOption,
+    dtype: Optional[str] = DtypeOption,
+    max_new_tokens: Optional[int] = MaxNewTokensOption,
+    max_pixels: Optional[int] = MaxPixelsOption,
+    debias: Optional[bool] = DebiasOption,
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N items."),
+    mode: str = typer.Option("full", "--mode", help="full: references -> profile -> assess; profile: ground-truth profile given as text."),
+    position_bias: bool = typer.Option(True, "--position-bias/--no-position-bias", help="Also judge each pair swapped to measure position bias (2x cost)."),
+    similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="SBERT similarity of predicted vs. true profiles."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the JSON result here (and the Markdown table next to it, .md)."),
+) -> None:
+    """Evaluate an assessor on a benchmark: accuracy (overall, per split), parse failures,
+    position bias, profile similarity, per-element agreement, tokens and time per item."""
+    from preferthinker.assessor import Assessor
+    from preferthinker.benchmark import load_benchmark
+    from preferthinker.evaluation import EvalConfig, evaluate, markdown_table
+
+    items = load_benchmark(data, image_root=image_root)
+    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias, similarity=similarity)
+    total = min(len(items), limit or len(items))
+    with console.status(f"evaluating {total} items") as status:
+        def progress(done: int, all_: int) -> None:
+            status.update(f"evaluated {done}/{all_} items")
+
+        if assessor == "random":
+            result = evaluate(items, None, eval_config, baseline="random", progress=progress)
+        else:
+            cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
+                                  dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
+                                  debias=debias)
+            with Assessor.from_config(cfg) as model:
+                result = evaluate(items, model, eval_config, progress=progress)
+    result["data"] = str(data)
+    table = markdown_table([result])
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        out_file.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
+        console.print(f"wrote {out_file} and {out_file.with_suffix('.md')}")
+    out.print(table, markup=False, highlight=False, soft_wrap=True)
+
+
+@synthpref_app.command("build")
+def build_command(
+    out_dir: Path = typer.Argument(..., help="Output folder (benchmark.json, train.json, images/, users.json)."),
+    seed: int = typer.Option(0, "--seed", help="Everything follows from this seed."),
+    users: int = typer.Option(10, "--users", help="Users per evaluation split (seen-SP, seen-MP, unseen-SP, unseen-MP)."),
+    train_users: int = typer.Option(0, "--train-users", help="Users of the train split (seen terms)."),
+    refs: int = typer.Option(3, "--refs", help="Liked (and disliked) references per user."),
+    pairs: int = typer.Option(2, "--pairs", help="Candidate pairs per user."),
+    size: int = typer.Option(256, "--size", help="Image side in pixels (multiple of 32)."),
+    held_out: float = typer.Option(0.25, "--held-out", help="Share of each element's terms held out (unseen)."),
+    mismatch: Optional[int] = typer.Option(None, "--mismatch", help="Elements on which the other candidate differs (default: 1-5 at random)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty folder."),
+) -> None:
+    """Build a SynthPref set with the procedural renderer (a simulator for evaluation)."""
+    from generation.synthpref import SynthPrefConfig, build_synthpref
+
+    try:
+        cfg = SynthPrefConfig(seed=seed, users=users, train_users=train_users, refs=refs, pairs=pairs,
+                              size=size, held_out_fraction=held_out, mismatch=mismatch)
+    except ValueError as error:
+        from preferthinker.errors import ConfigError
+
+        raise ConfigError(str(error)) from None
+    with console.status("rendering") as status:
+        summary = build_synthpref(out_dir, cfg, overwrite=overwrite,
+                                  progress=lambda d, t: status.update(f"rendered {d}/{t} users"))
+    console.print(f"wrote {out_dir}: " + ", ".join(f"{k} {v} pairs" for k, v in summary["counts"].items()))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the `ptgen` app."""
+    """Add `eval` and `synthpref build` to the `ptgen` app."""
+    app.command("eval")(eval_command)
+    app.add_typer(synthpref_app, name="synthpref")

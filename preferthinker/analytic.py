@@ -1,0 +1,260 @@
+"""The analytic assessor: an `Engine` that measures color, saturation and detail from pixels.
+
+No model: it reads the images of a conversation (liked references, disliked references, the two
+candidates, or a profile given as text in known-profile prompts), measures each image
+(`preferthinker.measure.measure_image`), and writes its answer in the same predict-then-assess
+text the VLM writes (`preferthinker.parser.format_output`), so it goes through the same
+`Assessor` and parser. It says "unknown" for art style and art medium, which pixels statistics
+cannot name, and scores both candidates 2 there.
+
+Useful as a baseline and as a fast pre-filter before VLM reranking (milliseconds per pair).
+
+Example:
+    >>> from preferthinker.assessor import Assessor, AssessorConfig
+    >>> assessor = Assessor.from_config(AssessorConfig(assessor="analytic"))
+    >>> assessor.compare(img_a, img_b, liked=[ref1, ref2], disliked=[ref3]).winner
+    'A'
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Optional, Sequence
+
+from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
+from preferthinker.measure import (
+    COLOR_HUES,
+    DETAIL_LEVELS,
+    SATURATION_LEVELS,
+    _SAT_SCALE,
+    _VAL_SHIFT,
+    hue_distance,
+    measure_image,
+)
+from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, Profile, UserProfile
+from preferthinker.results import ElementScore
+
+UNKNOWN = "unknown"
+MEASURED = ("color", "saturation", "detail")
+
+
+def _vocabulary_names() -> dict[str, list[str]]:
+    """Names the engine may write: the vocabulary's terms it can measure (all known ones when the
+    vocabulary cannot be loaded)."""
+    tables = {"color": COLOR_HUES, "saturation": SATURATION_LEVELS, "detail": DETAIL_LEVELS}
+    try:
+        from preferthinker.vocabulary import load_vocabulary
+
+        vocab = load_vocabulary()
+        names = {e: [t for t in vocab.terms(e) if t in tables[e]] for e in MEASURED}
+        if all(names.values()):
+            return names
+    except Exception:  # the vocabulary is optional here; measuring works without it
+        pass
+    return {e: list(tables[e]) for e in MEASURED}
+
+
+def _classify_images(conversation: Conversation) -> tuple[dict[str, list[Any]], Optional[UserProfile]]:
+    """Sort the user turn's images into liked / disliked / A / B by the text before them, and
+    read a profile written as text (known-profile prompts)."""
+    groups: dict[str, list[Any]] = {"liked": [], "disliked": [], "A": [], "B": []}
+    profile: Optional[UserProfile] = None
+    current = "liked"
+    for message in conversation:
+        if message.get("role") != "user" or not isinstance(message.get("content"), list):
+            continue
+        for part in message["content"]:
+            if part.get("type") == "text":
+                text = part.get("text", "")
+                low = text.strip().lower()
+                if "<visual preference profile>" in low:
+                    from preferthinker.parser import parse_profiles
+
+                    try:
+                        profile = parse_profiles(text)
+                    except Exception:
+                        profile = None
+                if low in ("image a", "image a:"):
+                    current = "A"
+                elif low in ("image b", "image b:"):
+                    current = "B"
+                elif "images that this user dislikes" in low or "non-preferred images" in low:
+                    current = "disliked"
+                elif "images that this user likes" in low or "preferred images" in low:
+                    current = "liked"
+            elif part.get("type") == "image":
+                groups[current].append(part.get("image"))
+    if not groups["A"] and not groups["B"] and len(groups["liked"]) >= 2 and profile is not None:
+        groups["A"], groups["B"] = [groups["liked"][-2]], [groups["liked"][-1]]
+        groups["liked"] = groups["liked"][:-2]
+    return groups, profile
+
+
+class AnalyticEngine(Engine):
+    """Pixel-measuring assessor engine (see the module docstring).
+
+    Args:
+        colors, saturations, details: the terms it may name (default: the vocabulary's
+            measurable terms).
+        **options: accepted and ignored, so `create_engine("analytic", **any_options)` works.
+
+    Example:
+        >>> engine = AnalyticEngine()
+        >>> engine.generate([conversation])[0].text.endswith("</answer>")
+        True
+    """
+
+    name = "analytic"
+    concurrent = False
+
+    def __init__(
+        self,
+        colors: Optional[Sequence[str]] = None,
+        saturations: Optional[Sequence[str]] = None,
+        details: Optional[Sequence[str]] = None,
+        **options: Any,
+    ):
+        defaults = _vocabulary_names()
+        self.names = {
+            "color": list(colors) if colors else defaults["color"],
+            "saturation": list(saturations) if saturations else defaults["saturation"],
+            "detail": list(details) if details else defaults["detail"],
+        }
+        self._cache: dict[int, dict[str, Any]] = {}
+
+    # -- measurements ---------------------------------------------------------------------------
+    def measure(self, image: Any) -> dict[str, Any]:
+        key = id(image)
+        if key not in self._cache:  # references repeat across a user's pairs
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[key] = measure_image(
+                image, self.names["color"], self.names["saturation"], self.names["detail"]
+            )
+        return self._cache[key]
+
+    def profile_from_images(self, images: Sequence[Any]) -> Profile:
+        """Name the color(s), saturation and detail shared by `images`; style and medium unknown."""
+        if not images:
+            return Profile()
+        measures = [self.measure(img) for img in images]
+        colors = Counter(m["color"] for m in measures if m["color"])
+        top = colors.most_common()
+        # Several colors only when each recurs (multi-preference users); else the most common.
+        chosen = [c for c, n in top if n >= max(2, top[0][1] // 2)] if len(images) >= 3 else []
+        chosen = chosen or [c for c, _ in top[:1]]
+        sat = Counter(m["saturation"] for m in measures if m["saturation"]).most_common(1)
+        level = sum(m["detail_level"] for m in measures) / len(measures)
+        detail = min(self.names["detail"], key=lambda n: abs(DETAIL_LEVELS[n] - level))
+        return Profile(
+            art_style=(UNKNOWN,), color=tuple(chosen[:3]),
+            art_medium=(UNKNOWN,), saturation=(sat[0][0],) if sat else (), detail=(detail,),
+        )
+
+    # -- targets and scores ---------------------------------------------------------------------
+    @staticmethod
+    def _term_targets(profile: Profile) -> dict[str, list[Any]]:
+        targets: dict[str, list[Any]] = {e: [] for e in MEASURED}
+        for term in profile.color:
+            if term in COLOR_HUES:
+                targets["color"].append(COLOR_HUES[term])
+        for term in profile.saturation:
+            if term in SATURATION_LEVELS:
+                s, v = SATURATION_LEVELS[term]
+                targets["saturation"].append((_SAT_SCALE * s, min(1.0, v + _VAL_SHIFT)))
+        for term in profile.detail:
+            if term in DETAIL_LEVELS:
+                targets["detail"].append(DETAIL_LEVELS[term])
+        return targets
+
+    def _image_targets(self, images: Sequence[Any]) -> dict[str, list[Any]]:
+        measures = [self.measure(img) for img in images]
+        return {
+            "color": [m["hue"] for m in measures if m["hue"] is not None],
+            "saturation": [(m["saturation_value"], m["lightness"]) for m in measures],
+            "detail": [m["detail_level"] for m in measures],
+        }
+
+    @staticmethod
+    def _similarity(element: str, m: dict[str, Any], targets: list[Any]) -> Optional[float]:
+        """Closeness in [0, 1] of a measured image to the nearest target (None: no target)."""
+        if not targets:
+            return None
+        if element == "color":
+            if m["hue"] is None:
+                return 0.0
+            return max(max(0.0, 1 - hue_distance(m["hue"], t) / 60.0) for t in targets)
+        if element == "saturation":
+            s, v = m["saturation_value"], m["lightness"]
+            return max(max(0.0, 1 - ((s - ts) ** 2 + 0.5 * (v - tv) ** 2) ** 0.5 / 0.3) for ts, tv in targets)
+        return max(max(0.0, 1 - abs(m["detail_level"] - t) / 0.4) for t in targets)
+
+    def assess(
+        self, a: Any, b: Any, liked: dict[str, list[Any]], disliked: dict[str, list[Any]]
+    ) -> tuple[list[ElementScore], str]:
+        """Per-element scores (0-5) of both candidates and the answer."""
+        ma, mb = self.measure(a), self.measure(b)
+        scores: list[ElementScore] = []
+        exact = {"A": 0.0, "B": 0.0}
+        for element in ELEMENTS:
+            if element not in MEASURED:
+                scores.append(ElementScore(element, 2, 2, f"{ELEMENT_NAMES[element].lower()} not measurable from pixels", "not measurable from pixels"))
+                continue
+            values, notes = {}, {}
+            for letter, m in (("A", ma), ("B", mb)):
+                like = self._similarity(element, m, liked[element])
+                dislike = self._similarity(element, m, disliked[element])
+                raw = 2.5 + 2.5 * ((like or 0.0) - (dislike or 0.0)) if (like is not None or dislike is not None) else 2.5
+                exact[letter] += raw
+                values[letter] = int(round(min(5.0, max(0.0, raw))))
+                notes[letter] = _describe(element, m)
+            scores.append(ElementScore(element, values["A"], values["B"], notes["A"], notes["B"]))
+        total_a = sum(s.score_a for s in scores)
+        total_b = sum(s.score_b for s in scores)
+        if total_a != total_b:
+            answer = "A" if total_a > total_b else "B"
+        else:
+            answer = "A" if exact["A"] >= exact["B"] else "B"
+        return scores, answer
+
+    # -- the Engine ---------------------------------------------------------------------------
+    def respond(self, conversation: Conversation) -> str:
+        from preferthinker.parser import format_output
+
+        groups, given = _classify_images(conversation)
+        if given is not None:
+            predicted = None
+            liked_t, disliked_t = self._term_targets(given.liked), self._term_targets(given.disliked)
+        else:
+            predicted = UserProfile(
+                liked=self.profile_from_images(groups["liked"]),
+                disliked=self.profile_from_images(groups["disliked"]),
+            )
+            liked_t, disliked_t = self._image_targets(groups["liked"]), self._image_targets(groups["disliked"])
+        if not groups["A"] or not groups["B"]:
+            return predicted.to_tag_text() if predicted is not None else "<answer>unknown</answer>"
+        scores, answer = self.assess(groups["A"][0], groups["B"][0], liked_t, disliked_t)
+        return format_output(predicted, scores, answer)
+
+    def generate(
+        self, conversations: list[Conversation], config: Optional[GenerationConfig] = None
+    ) -> list[EngineOutput]:
+        outputs = []
+        for conversation in conversations:
+            start = time.perf_counter()
+            text = self.respond(conversation)
+            # No tokens: nothing is tokenized. Reported as 0 so cost tables stay honest.
+            outputs.append(EngineOutput(text=text, seconds=time.perf_counter() - start))
+        return outputs
+
+
+def _describe(element: str, m: dict[str, Any]) -> str:
+    if element == "color":
+        return f"dominant hue {m['hue']:.0f} deg ({m['color']})" if m["hue"] is not None else "no dominant hue"
+    if element == "saturation":
+        return f"saturation {m['saturation_value']:.2f}, lightness {m['lightness']:.2f} ({m['saturation']})"
+    return f"edge density {m['edge_density']:.3f} ({m['detail']})"
+
+
+__all__ = ["AnalyticEngine", "UNKNOWN", "measure_image"]
