@@ -193,6 +193,10 @@ class TransformersEngine(Engine):
         model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
+        if self.device != "cpu":
+            # Load straight onto the accelerator: a 7B model staged in CPU memory first costs
+            # ~15 GB of RAM and a slow copy.
+            model_kwargs["device_map"] = self.device
         try:
             processor = AutoProcessor.from_pretrained(model, **common)
             network = AutoModelForImageTextToText.from_pretrained(model, **model_kwargs)
@@ -208,7 +212,8 @@ class TransformersEngine(Engine):
             if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
                 raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
             raise
-        network.to(self.device)
+        if self.device == "cpu":
+            network.to(self.device)
         network.eval()
         return network, processor
 

@@ -92,6 +92,14 @@ def test_cmyk_converts(tmp_path):
     assert r > 230 and g < 30 and b < 30
 
 
+def test_animated_image_uses_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (8, 8), (250, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 250))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    r, g, b = load_image(path).getpixel((4, 4))
+    assert r > 200 and b < 50
+
+
 def test_exif_orientation_is_applied(tmp_path):
     # A 40x20 image whose left half is red, stored with orientation 6 (rotate 90 CW to display).
     raw = Image.new("RGB", (40, 20), (0, 0, 255))

@@ -85,6 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     reply: tuple[int, str] = (200, "{}")
     calls = 0
+    delay = 0.0
+    in_flight = 0
+    most_in_flight = 0
+    lock = threading.Lock()
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -101,15 +105,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}))
 
     def do_POST(self):
-        type(self).calls += 1
+        cls = type(self)
+        with cls.lock:
+            cls.calls += 1
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status, body = type(self).reply
-        self._send(status, body)
+        time.sleep(cls.delay)
+        with cls.lock:
+            cls.in_flight -= 1
+        status, body = cls.reply
+        try:
+            self._send(status, body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+            pass
 
 
 @pytest.fixture
 def fake_server():
-    handler = type("Handler", (_Handler,), {"calls": 0})
+    handler = type("Handler", (_Handler,), {"calls": 0, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -149,19 +163,45 @@ def test_5xx_is_retried_and_4xx_is_not(fake_server):
     assert handler.calls == 1
 
 
-def test_usage_and_text_from_a_good_reply(fake_server, make_images):
-    handler, url = fake_server
-    handler.reply = (200, json.dumps({
+GOOD_REPLY = json.dumps({
         "id": "1", "object": "chat.completion", "created": 0, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "<answer>Image A</answer>"},
                      "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 321, "completion_tokens": 9, "total_tokens": 330},
-    }))
+})
+
+
+def test_usage_and_text_from_a_good_reply(fake_server, make_images):
+    handler, url = fake_server
+    handler.reply = (200, GOOD_REPLY)
     engine = OpenAIEngine(url, model="m", max_concurrency=4)
     outputs = engine.generate([conversation("q", make_images(2))] * 5)
     assert [output.text for output in outputs] == ["<answer>Image A</answer>"] * 5
     assert outputs[0].prompt_tokens == 321 and outputs[0].completion_tokens == 9
     assert handler.calls == 5
+
+
+def test_concurrency_is_bounded(fake_server):
+    handler, url = fake_server
+    handler.reply = (200, GOOD_REPLY)
+    handler.delay = 0.2
+    engine = OpenAIEngine(url, model="m", max_concurrency=2)
+    started = time.monotonic()
+    outputs = engine.generate([[{"role": "user", "content": f"q{i}"}] for i in range(6)])
+    elapsed = time.monotonic() - started
+    assert len(outputs) == 6 and handler.most_in_flight == 2
+    assert 0.55 < elapsed < 3  # 3 rounds of 2 in parallel, not 6 in a row and not all at once
+
+
+def test_timeout_is_an_engine_error_after_retries(fake_server):
+    handler, url = fake_server
+    handler.reply = (200, GOOD_REPLY)
+    handler.delay = 1.0
+    engine = OpenAIEngine(url, model="m", timeout=0.2, max_retries=1, backoff=0.01)
+    with pytest.raises(EngineError, match="did not answer within 0.2 s") as info:
+        engine.generate([[{"role": "user", "content": "hi"}]])
+    assert not isinstance(info.value, ServerUnreachableError)
+    assert handler.calls == 2
 
 
 def test_helpers():

@@ -66,8 +66,13 @@ def test_create_engine_picks_backends(tiny_assessor_path):
 
     http = create_engine("http://127.0.0.1:9/v1", model="m", max_retries=0)
     assert isinstance(http, OpenAIEngine) and http.concurrent and http.name == "m"
+    from preferthinker.engines import backend_for, get_engine_class
+
+    assert backend_for("https://example.org/v1") == "openai"
+    assert backend_for("analytic") == "analytic"
+    assert backend_for("Qwen/Qwen2.5-VL-7B-Instruct") == "transformers"
+    assert backend_for("/models/assessor") == "transformers"
     with pytest.raises(InputError, match="valid engines"):
-        from preferthinker.engines import get_engine_class
 
         get_engine_class("nope")
 
