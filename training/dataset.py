@@ -9,7 +9,8 @@ its README card, and `preferthinker.benchmark.load_benchmark(folder)` reads `ben
       benchmark.jsonl          all records, for load_benchmark / ptgen eval
       manifest.json            config, counts, filter report (written by training.data)
       samples/<id>.json        the finished samples, one file each (written atomically)
-      images/<id>/...png       references, candidates
+      images/<user>/refs/*.png references (shared by the user's pairs)
+      images/<id>/{a,b}.png    candidates
 
 A record holds the authors' benchmark fields (`imageA`, `imageB`, `prefered_images`,
 `non_prefered_images`, `conversations` = [{"from": "gpt", "value": "Image A"}]) and ours:
@@ -94,22 +95,27 @@ def _placeholders(conversation: list[dict]) -> tuple[list[dict], list[Any]]:
 
 
 def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
-    """Write the sample's images under `root/images/<id>/` and return its JSONL record.
+    """Write the sample's images (references under `images/<user>/refs/`, candidates under
+    `images/<id>/`) and return its JSONL record.
 
     Example:
         >>> record = sample_record(sample, Path("out"))  # doctest: +SKIP
     """
     from preferthinker.prompts import build_assess_messages
 
-    folder = root / "images" / sample.sample_id
+    def save(image: Any, folder: str, name: str, keep_existing: bool = False) -> str:
+        relative = f"images/{folder}/{name}"
+        if not (keep_existing and (root / relative).is_file()):
+            _save_png(image, root / relative)
+        return relative
 
-    def save(image: Any, name: str) -> str:
-        _save_png(image, folder / name)
-        return f"images/{sample.sample_id}/{name}"
-
-    liked = [save(img, f"liked_{i}.png") for i, img in enumerate(sample.liked)]
-    disliked = [save(img, f"disliked_{i}.png") for i, img in enumerate(sample.disliked)]
-    path_a, path_b = save(sample.image_a, "a.png"), save(sample.image_b, "b.png")
+    # References are the user's, shared by all of the user's pairs: written once, then kept
+    # (a resumed build renders the same images, so an existing file is already right).
+    refs = f"{sample.user_id}/refs"
+    liked = [save(img, refs, f"liked_{i}.png", True) for i, img in enumerate(sample.liked)]
+    disliked = [save(img, refs, f"disliked_{i}.png", True) for i, img in enumerate(sample.disliked)]
+    path_a = save(sample.image_a, sample.sample_id, "a.png")
+    path_b = save(sample.image_b, sample.sample_id, "b.png")
     # Build the conversation with the real images, then map each image to its file, in order.
     paths_by_id = {id(img): p for img, p in zip(
         [*sample.liked, *sample.disliked, sample.image_a, sample.image_b],

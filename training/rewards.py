@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from preferthinker.errors import ParseError
-from preferthinker.profile import ELEMENTS, ELEMENT_LABELS, UserProfile
+from preferthinker.profile import UserProfile
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,22 @@ def to_user_profile(value: Any) -> UserProfile:
     raise TypeError(f"profile must be a UserProfile, dict or JSON string, got {type(value).__name__}")
 
 
+_ANSWER_BLOCK = re.compile(r"<\s*answer\s*>(.*?)(?:<\s*/\s*answer\s*>|$)", re.I | re.S)
+
+
+def stated_answer(text: str) -> Optional[str]:
+    """The letter in the last `<answer>...</answer>` block ("A"/"B"), None without one.
+
+    Example:
+        >>> stated_answer("<think>A is nice, B is not</think><answer>Image B</answer>")
+        'B'
+    """
+    from preferthinker.parser import parse_answer
+
+    blocks = _ANSWER_BLOCK.findall(text or "")
+    return parse_answer(blocks[-1]) if blocks else None
+
+
 def _safe(term: str, fn: Callable[[], float]) -> float:
     try:
         return float(fn())
@@ -119,19 +136,18 @@ def format_reward(completions: Sequence[Completion], **kwargs: Any) -> list[floa
 
 
 def accuracy_reward(completions: Sequence[Completion], answer: Sequence[Any], **kwargs: Any) -> list[float]:
-    """1.0 when the stated `<answer>` names the preferred image (`answer` column), else 0.0.
+    """1.0 when the stated `<answer>` block names the preferred image (`answer` column), else 0.0
+    (also 0.0 without an answer block).
 
     Example:
         >>> accuracy_reward(["<answer>Image B</answer>", "<answer>Image A</answer>"], answer=["B", "B"])
         [1.0, 0.0]
     """
-    from preferthinker.parser import parse_answer
-
     def score(completion: Completion, truth: Any) -> float:
         expected = normalize_answer(truth)
         if expected is None:
             raise ValueError(f"answer column value {truth!r} is not A or B")
-        return 1.0 if parse_answer(completion_text(completion)) == expected else 0.0
+        return 1.0 if stated_answer(completion_text(completion)) == expected else 0.0
 
     return [_safe("accuracy_reward", lambda c=c, t=t: score(c, t)) for c, t in zip(completions, answer)]
 
@@ -197,37 +213,19 @@ class RewardConfig:
 
 
 def profile_prompt(subject: str, profile: UserProfile) -> tuple[str, str]:
-    """The (prompt, negative prompt) that renders `subject` in the style of `profile`.
-
-    Uses `generation.rewrite` when it offers a rewriter for profiles; otherwise joins the liked
-    terms into the prompt and the disliked ones into the negative prompt.
+    """The (prompt, negative prompt) that renders `subject` in the style of `profile`: the
+    template rewrite of `generation.rewrite` (liked terms into the prompt, disliked ones into
+    the negative prompt), the same rewrite the personalized loop uses.
 
     Example:
         >>> from preferthinker.profile import Profile
-        >>> profile_prompt("a cat", UserProfile(liked=Profile(color=("Pink",))))[0]
-        'a cat, color: Pink'
+        >>> profile_prompt("a cat", UserProfile(liked=Profile(color=("Pink",))))
+        ('a cat, Pink color palette', '')
     """
-    try:
-        from generation import rewrite  # owned by the generation engineer; optional here
+    from generation.rewrite import rewrite_prompt
 
-        rewrite_fn = getattr(rewrite, "rewrite_prompt", None)
-        if callable(rewrite_fn):
-            result = rewrite_fn(subject, profile)
-            prompt = getattr(result, "prompt", None)
-            negative = getattr(result, "negative_prompt", "")
-            if isinstance(result, tuple) and len(result) == 2:
-                prompt, negative = result
-            if isinstance(prompt, str) and prompt:
-                return prompt, negative or ""
-    except ImportError:
-        pass
-    except Exception as error:  # a rewriter problem should not take the reward down
-        logger.debug("generation.rewrite failed (%s); using the plain profile prompt", error)
-    liked = ", ".join(
-        f"{ELEMENT_LABELS[e].lower()}: {', '.join(profile.liked.terms(e))}" for e in ELEMENTS if profile.liked.terms(e)
-    )
-    negative = ", ".join(profile.disliked.all_terms())
-    return (f"{subject}, {liked}" if liked else subject), negative
+    result = rewrite_prompt(subject, profile)
+    return result.prompt, result.negative_prompt
 
 
 def create_generator(spec: str, options: Optional[dict] = None):

@@ -54,6 +54,14 @@ def make_sample(index: int, split: str = "train"):
 
 
 @pytest.fixture(scope="session")
+def handmade():
+    """The hand-made users and helpers (test modules cannot import conftest by name)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(USERS=USERS, attributes=attributes, make_sample=make_sample)
+
+
+@pytest.fixture(scope="session")
 def handmade_dataset(tmp_path_factory) -> Path:
     """A dataset folder in the `ptgen data build` layout: 4 train samples, 2 test samples."""
     from training.dataset import finalize_dataset, write_sample
