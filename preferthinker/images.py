@@ -58,7 +58,7 @@ def image_paths(source: Union[str, Path, Sequence[Union[str, Path]]]) -> list[Pa
     for entry in entries:
         path = Path(entry).expanduser()
         if not path.exists():
-            raise InputError(f"image path not found: {path}; check the path or give an existing file or folder")
+            raise InputError(f"image path not found: {path}; give an existing file or folder")
         if path.is_dir():
             paths.extend(
                 sorted(
@@ -186,9 +186,12 @@ def load_image(source: ImageSource, max_pixels: Optional[int] = DEFAULT_MAX_PIXE
             raise InputError(f"{path} is a folder, not an image; use load_images for folders")
         try:
             image = _open(path, max_pixels)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+                Image.DecompressionBombError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise InputError(f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file") from None
+            raise InputError(
+                f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file"
+            ) from None
     else:
         raise InputError(f"an image must be a path or a PIL image, got {type(source).__name__}")
     return fit_pixels(to_rgb(image), max_pixels)
@@ -234,7 +237,10 @@ def load_images(
             except InputError as error:
                 warnings.warn(f"skipping {path}: {error}", ImageSkippedWarning, stacklevel=2)
     if not images:
-        described = sources if isinstance(sources, (str, Path)) else [str(e) if not isinstance(e, Image.Image) else "<PIL image>" for e in entries]
+        if isinstance(sources, (str, Path)):
+            described: object = sources
+        else:
+            described = [str(e) if not isinstance(e, Image.Image) else "<PIL image>" for e in entries]
         raise InputError(f"no usable image in {what} {described}; give PNG, JPEG or WebP files")
     return images
 

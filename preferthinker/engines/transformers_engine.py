@@ -109,7 +109,8 @@ def _not_found_message(model: str, error: BaseException, offline_reason: str = "
     """One line that says why a model could not be loaded and how to fix it."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    hint = "pass --assessor /path/to/local/model (a folder saved with save_pretrained), or an http://host:port/v1 server URL"
+    hint = ("pass --assessor /path/to/local/model (a folder saved with save_pretrained), "
+            "or an http://host:port/v1 server URL")
     if isinstance(error, GatedRepoError):
         return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
