@@ -34,6 +34,15 @@ class ImageSkippedWarning(UserWarning):
     """A file that was skipped because it is not a readable image."""
 
 
+class UnreadableImageError(InputError):
+    """A file that exists but is not a readable image; `reason` says why (for the skip warning)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file")
+        self.path = path
+        self.reason = reason
+
+
 def image_paths(source: Union[str, Path, Sequence[Union[str, Path]]]) -> list[Path]:
     """The files a source names: a folder's files (sorted by name, not recursive, hidden files
     ignored), a single file, or each entry of a list (folders expanded the same way).
@@ -186,12 +195,11 @@ def load_image(source: ImageSource, max_pixels: Optional[int] = DEFAULT_MAX_PIXE
             raise InputError(f"{path} is a folder, not an image; use load_images for folders")
         try:
             image = _open(path, max_pixels)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-                Image.DecompressionBombError) as error:
+        except UnidentifiedImageError:
+            raise UnreadableImageError(path, "not an image format Pillow knows") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise InputError(
-                f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file"
-            ) from None
+            raise UnreadableImageError(path, reason) from None
     else:
         raise InputError(f"an image must be a path or a PIL image, got {type(source).__name__}")
     return fit_pixels(to_rgb(image), max_pixels)
@@ -234,8 +242,9 @@ def load_images(
         for path in image_paths(entry):
             try:
                 images.append(load_image(path, max_pixels))
-            except InputError as error:
-                warnings.warn(f"skipping {path}: {error}", ImageSkippedWarning, stacklevel=2)
+            except UnreadableImageError as error:
+                warnings.warn(f"skipping {path}: not a readable image ({error.reason})",
+                              ImageSkippedWarning, stacklevel=2)
     if not images:
         if isinstance(sources, (str, Path)):
             described: object = sources
@@ -264,6 +273,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageSkippedWarning",
+    "UnreadableImageError",
     "fit_pixels",
     "image_fingerprint",
     "image_paths",
