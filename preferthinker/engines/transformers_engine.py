@@ -213,6 +213,13 @@ class TransformersEngine(Engine):
             if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
                 raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
             raise
+        template = getattr(processor, "chat_template", None) or getattr(
+            getattr(processor, "tokenizer", None), "chat_template", None
+        )
+        if not template:
+            raise ModelNotFoundError(
+                f"model {model!r} has no chat template; use an instruction-tuned (chat) model"
+            )
         if self.device == "cpu":
             network.to(self.device)
         network.eval()
@@ -283,6 +290,8 @@ class TransformersEngine(Engine):
         """
         import torch
 
+        if self.model is None:
+            raise EngineError(f"the engine for {self.name} is closed; create a new one")
         config = config or GenerationConfig()
         if config.seed is not None:
             torch.manual_seed(config.seed)
@@ -305,6 +314,10 @@ class TransformersEngine(Engine):
             processor_kwargs["images"] = images  # one list per conversation, in order
         try:
             inputs = self.processor(**processor_kwargs).to(self.device)
+        except ValueError as error:  # e.g. image placeholders and images that do not match
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise EngineError(f"{self.name} cannot prepare these conversations: {first}") from None
+        try:
             if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
             with torch.inference_mode():

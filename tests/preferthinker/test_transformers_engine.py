@@ -137,3 +137,27 @@ def test_hub_probe_is_fast_and_honest(monkeypatch):
     started = time.monotonic()
     assert not hub_reachable(timeout=2)
     assert time.monotonic() - started < 2.5
+
+
+def test_model_without_chat_template_is_refused(tiny_assessor_path, tmp_path):
+    import shutil
+
+    folder = tmp_path / "no_template"
+    shutil.copytree(tiny_assessor_path, folder)
+    (folder / "chat_template.jinja").unlink()
+    with pytest.raises(ModelNotFoundError, match="no chat template"):
+        TransformersEngine(str(folder), device="cpu")
+
+
+def test_closed_engine_and_bad_parts(tiny_assessor_path, make_images):
+    from preferthinker.errors import EngineError
+
+    engine = TransformersEngine(str(tiny_assessor_path), device="cpu")
+    with pytest.raises(InputError, match="video"):
+        engine.generate([[{"role": "user", "content": [{"type": "video", "video": None}]}]])
+    with pytest.raises(InputError, match="no 'image'"):
+        engine.generate([[{"role": "user", "content": [{"type": "image"}]}]])
+    engine.close()
+    engine.close()  # twice is fine
+    with pytest.raises(EngineError, match="closed"):
+        engine.generate([conversation("hi", make_images(1))])
