@@ -161,3 +161,23 @@ def test_closed_engine_and_bad_parts(tiny_assessor_path, make_images):
     engine.close()  # twice is fine
     with pytest.raises(EngineError, match="closed"):
         engine.generate([conversation("hi", make_images(1))])
+
+
+@pytest.mark.gpu
+def test_real_checkpoint_on_gpu(make_images):
+    """Tier 3: the paper's base model on a CUDA GPU (needs the weights in the local HF cache,
+    or PTGEN_ASSESSOR pointing at a local copy). Run with: pytest -m gpu tests/preferthinker"""
+    import os
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    engine = TransformersEngine(os.environ.get("PTGEN_ASSESSOR", "Qwen/Qwen2.5-VL-7B-Instruct"), batch_size=2)
+    assert engine.device == "cuda" and engine.dtype in (torch.bfloat16, torch.float16)
+    red, _, blue = make_images(3, size=(224, 224))
+    question = "What colour is this image? Answer with one word."
+    outputs = engine.generate([conversation(question, [red]), conversation(question, [blue])],
+                              GenerationConfig(max_new_tokens=8))
+    assert "red" in outputs[0].text.lower() and "blue" in outputs[1].text.lower()
+    engine.close()
