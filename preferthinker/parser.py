@@ -44,6 +44,7 @@ from preferthinker.profile_parser import (
     EMPTY_TERMS,
     _block_after,
     _extract_profiles,
+    _squeeze_whitespace,
     normalize_element_key,
     parse_profiles,
 )
@@ -92,7 +93,7 @@ def parse_answer(text: Any) -> Optional[str]:
     """
     if not isinstance(text, str):
         return None
-    clean = _STRIP_MARKUP.sub("", text).strip()
+    clean = _STRIP_MARKUP.sub("", _squeeze_whitespace(text)).strip()
     if not clean:
         return None
     match = _ANSWER_WHOLE.match(clean)
@@ -114,8 +115,9 @@ def parse_answer(text: Any) -> Optional[str]:
 # An assessment header: "1. Artistic style:", "**Color**:", "Detail -" at a line start, or a
 # numbered one anywhere (the authors write all five on one line). The name is checked afterwards.
 _HEADER_RE = re.compile(
-    r"(?:(?:^|\n)[ \t>#*-]*(?:\d+[ \t]*[.)][ \t]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*)[*_]*"
-    r"(?P<name>[A-Za-z][A-Za-z _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\))?[*_]*"
+    r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
+    # No two unbounded runs of the same characters may touch (quadratic backtracking on "____").
+    r"(?P<name>[A-Za-z][A-Za-z _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
     r"\s*(?::|\s-\s|\s–\s)",
 )
 # A score cell of a markdown table: "2", "2/5", "**4**".
@@ -341,6 +343,7 @@ def parse_output(text: str, expect_profile: bool = True) -> ParsedOutput:
 def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     issues: list[str] = []
     consistent = True
+    original, text = text, _squeeze_whitespace(text)
 
     # 1. Profiles.
     profile, profile_blocks = _extract_profiles(text, issues)
@@ -448,7 +451,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         raise ParseError(
             "no profile, scores, totals or answer found in the model output (expected "
             "<visual preference profile>, <think> with per-element scores, <answer>Image A|B</answer>)",
-            text,
+            original,
         )
 
     has_profile = profile is not None and not profile.liked.is_empty()

@@ -165,7 +165,7 @@ EMPTY_TERMS = {"", "none", "n/a", "na", "null", "nil", "-", "--", "unknown", "no
 # A candidate key: after start/comma/brace/newline/semicolon, optional bullets and quotes, a short
 # name, then ":" or "=". Whether it is an element key is decided by normalize_element_key.
 _KEY_RE = re.compile(
-    r"(?:^|[,{\n;])[ \t]*(?:[-*•#]+[ \t]*|\d+[.)][ \t]*)?[*_]*[\"']?"
+    r"(?:^|[,{\n;])[ \t]*(?:[-*•#_]+[ \t]*){0,2}(?:\d+[.)][ \t]*[*_]*)?[\"']?"
     r"(?P<key>[A-Za-z][A-Za-z _()/'-]{0,40}?)[\"']?[*_]*[ \t]*[:=]"
 )
 
@@ -233,22 +233,31 @@ def _parse_profile_content(content: str, issues: list[str], where: str) -> Profi
     return Profile(**values)
 
 
+# Where a JSON object with keys can start. Failed decodes cost O(position) each (the error
+# message counts lines), so only these spots are tried, and at most _MAX_JSON_TRIES of them.
+_JSON_START = re.compile(r'\{\s*"')
+_MAX_JSON_TRIES = 64
+
+
 def _find_json_objects(text: str) -> list[Any]:
-    """Every top-level JSON object embedded in `text` (outermost first, non-overlapping)."""
+    """The top-level JSON objects embedded in `text` (in order, non-overlapping)."""
     decoder = json.JSONDecoder()
-    found, index = [], 0
-    while True:
-        index = text.find("{", index)
-        if index < 0:
-            return found
+    found: list[Any] = []
+    index, tries = 0, 0
+    while tries < _MAX_JSON_TRIES:
+        match = _JSON_START.search(text, index)
+        if match is None:
+            break
+        tries += 1
         try:
-            obj, end = decoder.raw_decode(text, index)
+            obj, end = decoder.raw_decode(text, match.start())
         except (ValueError, RecursionError):
-            index += 1
+            index = match.start() + 1
             continue
         if isinstance(obj, dict):
             found.append(obj)
         index = end
+    return found
 
 
 def _side_of_key(key: Any) -> Optional[str]:
@@ -299,6 +308,19 @@ def _extract_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfil
     return UserProfile(**profiles), list(blocks.values())
 
 
+def _squeeze_whitespace(text: str) -> str:
+    """Each whitespace run becomes one space, or one newline when it holds a newline.
+
+    Nothing below depends on how much whitespace there is, and with single whitespace characters
+    the patterns' adjacent `\\s*` cannot backtrack polynomially on degenerate output (a model
+    repeating spaces for thousands of tokens).
+    """
+    return _WHITESPACE_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text)
+
+
+_WHITESPACE_RUN = re.compile(r"\s{2,}|[\t\r\f\v]")
+
+
 def parse_profiles(text: str) -> UserProfile:
     """Read the preference and non-preference profiles from model output or tag text.
 
@@ -320,7 +342,7 @@ def parse_profiles(text: str) -> UserProfile:
     """
     if not isinstance(text, str):
         raise ParseError(f"expected model output text, got {type(text).__name__}", str(text)[:200])
-    profile, _ = _extract_profiles(text, [])
+    profile, _ = _extract_profiles(_squeeze_whitespace(text), [])
     if profile is None or (profile.liked.is_empty() and profile.disliked.is_empty()):
         raise ParseError(
             "no visual preference profile found: expected <visual preference profile> tags or a "

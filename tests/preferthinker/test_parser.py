@@ -470,3 +470,29 @@ def test_round_trip(liked, disliked, scores, answer, with_profile):
     assert parsed.complete == consistent
     if with_profile and not (liked.is_empty() and disliked.is_empty()):
         assert parsed.profile == profile
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Image A" + " " * 20000 + "x",
+        "Image A" + "_" * 20000,
+        "*" * 20000,
+        "{" * 20000,
+        "\n- " + "*" * 20000,
+        "<think>1. Color:" + "<" * 20000,
+        "<think>" + "1. Artistic style: Image A(2) - good; " * 500,
+    ],
+    ids=["spaces", "underscores", "stars", "braces", "bullet-stars", "angles", "repetition"],
+)
+def test_degenerate_output_parses_fast(text):
+    import time
+
+    start = time.perf_counter()
+    for parse in (parse_output, parse_profiles, parse_answer):
+        try:
+            parse(text)
+        except ParseError:
+            pass
+    # Each of these took tens of seconds to minutes before the patterns were made linear.
+    assert time.perf_counter() - start < 3.0
