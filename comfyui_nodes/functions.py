@@ -126,6 +126,27 @@ def _check_profile(profile: Any) -> None:
         raise InputError(f"profile must come from a PTGen Predict Profile node, got {type(profile).__name__}")
 
 
+def _usable_profile(profile: Optional[UserProfile], liked_pils: Optional[list], node: str) -> Optional[UserProfile]:
+    """The profile to judge with, or None to judge from the references.
+
+    A failed prediction yields an empty profile; judging with it would be meaningless, so the
+    node falls back to the liked references when they are connected, and says so otherwise.
+    """
+    if profile is None:
+        if not liked_pils:
+            raise InputError(f"{node} needs a profile or liked reference images")
+        return None
+    _check_profile(profile)
+    if profile.liked.is_empty() and profile.disliked.is_empty():
+        if liked_pils:
+            return None
+        raise InputError(
+            f"{node}: the profile is empty (Predict Profile's status was probably 'failed'); "
+            "connect the liked images to this node too, to judge from them"
+        )
+    return profile
+
+
 def personalize_prompt(
     profile: UserProfile,
     prompt: str,
@@ -197,15 +218,12 @@ def compare_pair(
     Returns the winner ("A", "B" or "undecided"), the preferred image (image A when undecided),
     the per-element scores as JSON and the reasoning.
     """
-    if profile is not None:
-        _check_profile(profile)
     image_a, image_b = _batch(image_a, "image_a"), _batch(image_b, "image_b")
     # A batch on either input: its first image is the one judged.
     (a,) = tensor_to_pils(image_a[:1], "image_a")
     (b,) = tensor_to_pils(image_b[:1], "image_b")
     liked_pils, disliked_pils = _references(liked, disliked)
-    if profile is None and not liked_pils:
-        raise InputError("Compare Pair needs a profile or liked reference images")
+    profile = _usable_profile(profile, liked_pils, "Compare Pair")
     comparison = assessor.compare(a, b, profile=profile, liked=liked_pils, disliked=disliked_pils)
     winner_image = image_b[:1] if comparison.winner == "B" else image_a[:1]
     return (
@@ -228,13 +246,11 @@ def rerank_images(
     """Best-of-N: rank a batch of images for the user with pairwise assessments and return the best one, the batch sorted best first, the scores and the reasoning.
 
     Judges from a profile (cheap: two images per comparison) or, without one, from liked and
-    disliked reference images. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
+    disliked reference images; an empty profile (a failed prediction) falls back to the references. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
     (every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
     """
     from generation.rerank import expected_comparisons, rerank
 
-    if profile is not None:
-        _check_profile(profile)
     if strategy not in STRATEGIES:
         raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if top_k < 0:
@@ -242,8 +258,7 @@ def rerank_images(
     images = _batch(images, "images")
     candidates = tensor_to_pils(images, "images")
     liked_pils, disliked_pils = _references(liked, disliked)
-    if profile is None and not liked_pils:
-        raise InputError("Rerank Images needs a profile or liked reference images")
+    profile = _usable_profile(profile, liked_pils, "Rerank Images")
     ranking = rerank(
         candidates,
         assessor,

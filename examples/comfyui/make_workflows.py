@@ -53,7 +53,7 @@ def best_of_n(assessor: str = DEFAULT_ASSESSOR, model_name: str = "") -> Graph:
                     latent_image=latent[0], denoise=1.0)
     decoded = g.add("VAEDecode", pos=(2100, 0), samples=sampler[0], vae=checkpoint[2])
     ranked = g.add("PTGenRerankImages", pos=(2400, 0), assessor=judge[0], images=decoded[0],
-                   strategy="knockout", top_k=0, profile=profile[0])
+                   strategy="knockout", top_k=0, profile=profile[0], liked=liked[0])
     g.add("SaveImage", title="Best of 4", pos=(2800, 0), images=ranked[0], filename_prefix="ptgen_best")
     g.add("PreviewImage", title="All, best first", pos=(2800, 350), images=ranked[1])
     g.add("PreviewAny", title="Why", pos=(2800, 700), source=ranked[3])
@@ -69,7 +69,7 @@ def rerank_folder(assessor: str = DEFAULT_ASSESSOR, model_name: str = "",
     candidates = g.add("PTGenLoadImageFolder", pos=(700, 400), folder=folder, max_images=0, width=0, height=0)
     profile = g.add("PTGenPredictProfile", pos=(700, 0), assessor=judge[0], liked=liked[0])
     ranked = g.add("PTGenRerankImages", pos=(1100, 0), assessor=judge[0], images=candidates[0],
-                   strategy="swiss", top_k=3, profile=profile[0])
+                   strategy="swiss", top_k=3, profile=profile[0], liked=liked[0])
     g.add("SaveImage", title="Best", pos=(1500, 0), images=ranked[0], filename_prefix="ptgen_rerank")
     g.add("PreviewImage", title="Top 3, best first", pos=(1500, 350), images=ranked[1])
     g.add("PreviewAny", title="Scores", pos=(1500, 700), source=ranked[2])

@@ -77,6 +77,20 @@ def test_rerank_needs_profile_or_references(scripted_assessor, red_batch):
         f.rerank_images(scripted_assessor, red_batch, strategy="best", profile=PROFILE)
 
 
+def test_empty_profile_falls_back_to_references_or_explains(scripted_assessor, red_batch):
+    empty = UserProfile()
+    *_, best_index = f.rerank_images(scripted_assessor, red_batch, strategy="knockout", profile=empty,
+                                     liked=red_batch[3:4])
+    assert best_index == 3
+    first = scripted_assessor.engine.calls[0]
+    n_images = sum(1 for m in first if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image")
+    assert n_images == 3  # judged from the liked reference, not from the empty profile
+    with pytest.raises(InputError, match="profile is empty"):
+        f.rerank_images(scripted_assessor, red_batch, profile=empty)
+    with pytest.raises(InputError, match="profile is empty"):
+        f.compare_pair(scripted_assessor, red_batch[0], red_batch[1], profile=empty)
+
+
 def test_compare_pair(scripted_assessor, red_batch):
     winner, winner_image, scores, reasoning = run_node(
         "PTGenComparePair", assessor=scripted_assessor, image_a=red_batch[0:1], image_b=red_batch[3:4],
