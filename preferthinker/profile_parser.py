@@ -44,7 +44,8 @@ for _element, _aliases in {
 def normalize_element_key(key: Any) -> Optional[str]:
     """Map a profile or assessment key spelling to its element, or None when it is no element.
 
-    Case, spaces, underscores, hyphens, quotes, markdown and a plural "(s)" are ignored.
+    Case, spaces, underscores, hyphens, quotes, markdown and a plural "(s)" are ignored, and so
+    are the words models wrap around the name ("Preferred Color", "Art Style Match").
 
     Args:
         key: the key as written ("Art Styles", "ArtisticMedium", "colour", "art_style", ...).
@@ -59,7 +60,18 @@ def normalize_element_key(key: Any) -> Optional[str]:
     if not isinstance(key, str):
         return None
     compact = re.sub(r"[^a-z]", "", key.lower().replace("(s)", "s"))
-    return _KEY_ALIASES.get(compact)
+    if compact in _KEY_ALIASES:
+        return _KEY_ALIASES[compact]
+    trimmed = _KEY_WRAPPERS.sub("", compact)
+    return _KEY_ALIASES.get(trimmed) if trimmed else None
+
+
+# Words around an element name that do not change which element it is.
+_KEY_WRAPPERS = re.compile(
+    r"^(?:preferred|liked|disliked|favorite|favourite|visual|overall|main|dominant)|"
+    r"(?:match|matching|alignment|alignments|score|scores|preference|preferences|consistency|"
+    r"similarity|fit|comparison|assessment|evaluation)$"
+)
 
 
 # ---------------------------------------------------------------------------------------------

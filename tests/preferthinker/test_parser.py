@@ -379,7 +379,8 @@ def test_parse_answer(text, expected):
         ("Artistic Medium", "art_medium"), ("ArtisticMedium", "art_medium"), ("Art Medium", "art_medium"),
         ("medium", "art_medium"), ("art-medium", "art_medium"), ("SATURATION", "saturation"),
         ("Detail", "detail"), ("Details", "detail"), ("  detail ", "detail"), ("**Detail**", "detail"),
-        ("Mood", None), ("", None), (None, None), ("Total", None),
+        ("Preferred Color", "color"), ("Art Style Match", "art_style"), ("Detail alignment", "detail"),
+        ("Mood", None), ("", None), (None, None), ("Total", None), ("Match", None), ("Score", None),
     ],
 )
 def test_normalize_element_key(key, element):
