@@ -40,6 +40,9 @@ def assessment(score_a: int, score_b: int, answer: str) -> str:
     return "<think>\n" + "\n".join(lines) + f"\n</think>\n<answer>Image {answer}</answer>"
 
 
+PINK = UserProfile(liked=Profile(color=["Pink"]))
+
+
 @pytest.fixture
 def images():
     return [Image.new("RGB", (32, 32), color) for color in ("red", "green", "blue", "white")]
@@ -109,7 +112,7 @@ def test_compare_needs_profile_or_refs(images):
 
 def test_compare_undecided_after_retries(images):
     assessor, engine = make(["no idea"], max_retries=2)
-    comparison = assessor.compare(images[0], images[1], profile=UserProfile())
+    comparison = assessor.compare(images[0], images[1], profile=PINK)
     assert comparison.undecided
     assert len(engine.calls) == 3
     assert comparison.usage.calls == 3
@@ -118,7 +121,7 @@ def test_compare_undecided_after_retries(images):
 def test_debias_agreeing_orders(images):
     # Order AB says A; order BA (A shown second) says B: both mean the caller's A.
     assessor, engine = make([assessment(5, 1, "A"), assessment(1, 5, "B")], debias=True)
-    comparison = assessor.compare(images[0], images[1], profile=UserProfile())
+    comparison = assessor.compare(images[0], images[1], profile=PINK)
     assert comparison.winner == "A"
     assert comparison.swap_agrees is True
     assert len(engine.calls) == 2
@@ -129,7 +132,7 @@ def test_debias_agreeing_orders(images):
 def test_debias_position_bias_is_reported(images):
     # Both orders pick the first image shown: pure position bias, equal totals -> undecided.
     assessor, _ = make([assessment(4, 2, "A"), assessment(4, 2, "A")], debias=True)
-    comparison = assessor.compare(images[0], images[1], profile=UserProfile())
+    comparison = assessor.compare(images[0], images[1], profile=PINK)
     assert comparison.swap_agrees is False
     assert comparison.winner is None
     assert any("position bias" in issue for issue in comparison.issues)
@@ -137,7 +140,7 @@ def test_debias_position_bias_is_reported(images):
 
 def test_debias_disagreement_decided_by_totals(images):
     assessor, _ = make([assessment(5, 1, "A"), assessment(3, 2, "A")], debias=True)
-    comparison = assessor.compare(images[0], images[1], profile=UserProfile())
+    comparison = assessor.compare(images[0], images[1], profile=PINK)
     # AB: A=25, B=5. BA mapped back: A=10, B=15. Sums: A 35 > B 20.
     assert comparison.swap_agrees is False
     assert comparison.winner == "A"
@@ -152,7 +155,7 @@ def test_compare_many_keeps_order_and_reports_progress(images):
     assessor, _ = make(respond)
     seen = []
     pairs = [(images[0], images[1]), (images[1], images[0]), (images[2], images[3])]
-    results = assessor.compare_many(pairs, profile=UserProfile(), progress=lambda d, t: seen.append((d, t)))
+    results = assessor.compare_many(pairs, profile=PINK, progress=lambda d, t: seen.append((d, t)))
     assert [r.winner for r in results] == ["A", "B", "B"]
     assert seen[-1] == (3, 3)
 
@@ -160,7 +163,7 @@ def test_compare_many_keeps_order_and_reports_progress(images):
 def test_bad_pair_is_input_error(images):
     assessor, _ = make([assessment(1, 2, "B")])
     with pytest.raises(InputError, match="pair 0"):
-        assessor.compare_many([(images[0],)], profile=UserProfile())  # type: ignore[list-item]
+        assessor.compare_many([(images[0],)], profile=PINK)  # type: ignore[list-item]
 
 
 def test_config_validation_names_field():
