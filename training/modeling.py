@@ -135,31 +135,42 @@ def resume_checkpoint(config: Any) -> Optional[Union[str, bool]]:
     return str(value)
 
 
+def _zero3(trainer: Any) -> bool:
+    plugin = getattr(getattr(getattr(trainer, "accelerator", None), "state", None), "deepspeed_plugin", None)
+    return bool(getattr(trainer, "is_deepspeed_enabled", False) and plugin is not None and plugin.zero_stage == 3)
+
+
 def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
     """Save the trained model where the assessor loads it; returns the folder.
 
-    Merged weights when the model is a LoRA model and `merge_lora` is true (default), the
-    adapter alone otherwise; full fine-tuning saves the weights. The processor goes next to it,
-    and `ptgen_training.json` records how the folder was made.
+    Full fine-tuning saves the weights (`trainer.save_model`, which gathers ZeRO-3 shards; every
+    rank must call it). A LoRA model is merged into the base weights when `merge_lora` is true
+    (default): in memory, or under ZeRO-3 (where the weights are sharded) by saving the adapter
+    and merging it on the main process from the base model. With `merge_lora: false` the
+    adapter alone is saved. The processor goes next to the weights, and `ptgen_training.json`
+    records how the folder was made.
     """
     final = Path(config.final_dir or Path(config.output_dir) / "final")
-    final.mkdir(parents=True, exist_ok=True)
-    model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
+    model = trainer.accelerator.unwrap_model(trainer.model)
     is_peft = hasattr(model, "peft_config")
-    layout = "full"
-    if is_peft and config.merge_lora:
-        model = model.merge_and_unload()
-        layout = "merged"
-    elif is_peft:
-        layout = "adapter"
-    if trainer.is_world_process_zero() if hasattr(trainer, "is_world_process_zero") else True:
-        if layout == "full" and hasattr(trainer, "save_model"):
-            trainer.save_model(str(final))  # handles ZeRO-3 gathering
-        else:
-            model.save_pretrained(str(final), safe_serialization=True)
+    main_process = trainer.is_world_process_zero()
+    layout = "merged" if is_peft and config.merge_lora else "adapter" if is_peft else "full"
+    if layout == "merged" and _zero3(trainer):
+        adapter = final / "adapter"
+        trainer.save_model(str(adapter))  # collective under ZeRO-3
+        if main_process:
+            merge_adapter(adapter, final, dtype="bfloat16" if config.bf16 else None)
+    elif layout == "merged":
+        if main_process:
+            merged = model.merge_and_unload()
+            merged.save_pretrained(str(final), safe_serialization=True)
+    else:
+        trainer.save_model(str(final))  # weights, or the adapter; collective under ZeRO-3
+    if main_process:
+        final.mkdir(parents=True, exist_ok=True)
         processor.save_pretrained(str(final))
         generation_config = getattr(model, "generation_config", None)
-        if generation_config is not None:
+        if generation_config is not None and layout != "adapter":
             generation_config.save_pretrained(str(final))
         note = {
             "stage": stage,
@@ -173,6 +184,7 @@ def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
             ),
         }
         (final / FINAL_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    trainer.accelerator.wait_for_everyone()
     return final
 
 
@@ -182,7 +194,7 @@ def merge_adapter(adapter_dir: Union[str, Path], output_dir: Union[str, Path], d
     Example:
         >>> merge_adapter("runs/sft/final", "runs/sft/merged")  # doctest: +SKIP
     """
-    from peft import AutoPeftModelForCausalLM, PeftConfig
+    from peft import PeftConfig, PeftModel
     from transformers import AutoModelForImageTextToText
 
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
@@ -190,14 +202,10 @@ def merge_adapter(adapter_dir: Union[str, Path], output_dir: Union[str, Path], d
         raise InputError(f"{adapter_dir} holds no adapter_config.json; is it a merged model already?")
     base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     kwargs = {"dtype": dtype} if dtype else {}
-    try:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base, **kwargs), str(adapter_dir))
-    except ValueError:
-        model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), **kwargs)
+    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base, **kwargs), str(adapter_dir))
     merged = model.merge_and_unload()
     output_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(output_dir), safe_serialization=True)
-    load_processor(str(adapter_dir)).save_pretrained(str(output_dir))
+    has_processor = (adapter_dir / "processor_config.json").is_file() or (adapter_dir / "preprocessor_config.json").is_file()
+    load_processor(str(adapter_dir) if has_processor else base).save_pretrained(str(output_dir))
     return output_dir

@@ -1,0 +1,169 @@
+"""The study model: a small Qwen2.5-VL (same architecture as the 7B, shrunk) with random weights.
+
+`StudyModelConfig` names the few sizes that matter; `make_study_model` builds the model and its
+processor (the study BPE tokenizer + a Qwen2-VL image processor that resizes every image to
+`image_size` x `image_size`) and saves both with `save_pretrained`, so SFT, GRPO and the
+evaluation load it exactly like any Qwen2.5-VL checkpoint (`from_pretrained(folder)`).
+
+Image size sets the visual tokens: 56 px -> 4x4 patches of 14 px -> 2x2 merged = 4 tokens per
+image, 112 px -> 16 tokens.
+
+Example:
+    >>> folder = make_study_model("runs/study/base", StudyModelConfig(), tokenizer)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from training.study.tokenizer import SPECIAL_TOKENS
+
+
+@dataclass
+class StudyModelConfig:
+    """Sizes of the study model.
+
+    Args:
+        hidden_size: text hidden size (also the vision width).
+        layers: text decoder layers.
+        heads: attention heads (hidden_size must divide by it; head size even).
+        vision_depth: vision transformer blocks (the last one uses full attention).
+        image_size: images are resized to this side in pixels (multiple of 28).
+        seed: weight initialisation seed.
+    """
+
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    vision_depth: int = 2
+    image_size: int = 56
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "layers", "heads", "vision_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % self.heads or (self.hidden_size // self.heads) % 2:
+            raise ValueError(
+                f"hidden_size / heads must be an even whole number, got {self.hidden_size} / {self.heads}"
+            )
+        if self.image_size < 28 or self.image_size % 28:
+            raise ValueError(f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}")
+
+    @property
+    def visual_tokens(self) -> int:
+        """Tokens per image after the 2x2 patch merge."""
+        return (self.image_size // 28) ** 2
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    """Split head_dim/2 rotary frequencies over (time, height, width), like Qwen's [16, 24, 24]."""
+    half = head_dim // 2
+    time = half // 4
+    height = (half - time) // 2
+    return [time, height, half - time - height]
+
+
+def build_processor(tokenizer: Any, image_size: int = 56):
+    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2.
+
+    Example:
+        >>> processor = build_processor(tokenizer, 56)  # doctest: +SKIP
+    """
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor
+
+    pixels = image_size * image_size
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=pixels, max_pixels=pixels, patch_size=14, merge_size=2, temporal_patch_size=2
+    )
+    # transformers insists on a video sub-processor; the study sends no video.
+    video_processor = Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def build_study_model(config: StudyModelConfig, tokenizer: Any):
+    """A random-weight `Qwen2_5_VLForConditionalGeneration` sized by `config` for `tokenizer`.
+
+    Example:
+        >>> model = build_study_model(StudyModelConfig(hidden_size=64, layers=2), tokenizer)  # doctest: +SKIP
+    """
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    hidden, heads = config.hidden_size, config.heads
+    common = dict(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+    )
+    model_config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=hidden * 3,
+            num_hidden_layers=config.layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=4096,
+            rope_scaling={"type": "mrope", "mrope_section": _mrope_section(hidden // heads)},
+            tie_word_embeddings=True,
+            **common,
+        ),
+        vision_config=dict(
+            depth=config.vision_depth,
+            hidden_size=hidden,
+            intermediate_size=hidden * 2,
+            num_heads=heads,
+            out_hidden_size=hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=config.image_size,
+            fullatt_block_indexes=[config.vision_depth - 1],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        **common,
+    )
+    torch.manual_seed(config.seed)
+    model = Qwen2_5_VLForConditionalGeneration(model_config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.bos_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def count_parameters(model: Any) -> int:
+    """All parameters (tied embeddings counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def make_study_model(directory: Union[str, Path], config: StudyModelConfig, tokenizer: Any) -> Path:
+    """Build the random-weight study model and its processor and save both to `directory`.
+
+    Returns the folder, which `AutoModelForImageTextToText.from_pretrained` and
+    `AutoProcessor.from_pretrained` load (and so `ptgen eval --assessor <folder>`).
+
+    Example:
+        >>> make_study_model("runs/study/seed0/untrained", StudyModelConfig(), tokenizer)  # doctest: +SKIP
+    """
+    import json
+
+    directory = Path(directory)
+    model = build_study_model(config, tokenizer)
+    processor = build_processor(tokenizer, config.image_size)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    processor.save_pretrained(directory)
+    note = asdict(config) | {"parameters": count_parameters(model), "vocab_size": len(tokenizer)}
+    (directory / "study_model.json").write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+    return directory
+
+
+__all__ = ["StudyModelConfig", "build_processor", "build_study_model", "count_parameters", "make_study_model"]
