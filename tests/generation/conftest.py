@@ -15,13 +15,6 @@ def tiny_generator_path(tmp_path_factory) -> Path:
     return make_tiny_generator(tmp_path_factory.mktemp("tiny") / "generator")
 
 
-@pytest.fixture(scope="session")
-def tiny_assessor_dir(tmp_path_factory) -> Path:
-    from preferthinker.tiny import make_tiny_assessor
-
-    return make_tiny_assessor(tmp_path_factory.mktemp("tiny") / "assessor")
-
-
 def solid(color, size=(32, 32)) -> Image.Image:
     return Image.new("RGB", size, color)
 
