@@ -327,6 +327,24 @@ def load_image_folder(folder: str, max_images: int = 0, width: int = 0, height: 
     return pils_to_tensor(pils, size=size), len(pils)
 
 
+def folder_fingerprint(folder: str, **_: Any) -> str:
+    """Names, sizes and modification times of a folder's files: changes when its images do."""
+    from preferthinker.images import image_paths
+
+    try:
+        paths = image_paths((folder or "").strip())
+    except InputError:
+        return "missing"
+    stats = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stats.append(f"{path.name}:{info.st_size}:{info.st_mtime_ns}")
+    return "|".join(stats)
+
+
 __all__ = [
     "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
     "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS",

@@ -120,6 +120,7 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         key="PTGenLoadImageFolder",
         display_name="PTGen Load Image Folder",
         function=f.load_image_folder,
+        fingerprint=f.folder_fingerprint,
         inputs=(
             Port("folder", STRING, "Path of a folder of images (PNG, JPEG, WebP).", default=""),
             Port("max_images", INT, "Keep the first n, by file name (0: all).", default=0, min=0, max=4096),

@@ -87,7 +87,9 @@ class NodeSpec:
     """A node: its key (PTGen...), display name, inputs, outputs and the function it runs.
 
     `function(**inputs)` returns a tuple with one value per output, in order. The description
-    shown in ComfyUI is the function's docstring up to the first blank line.
+    shown in ComfyUI is the function's docstring up to the first blank line. `fingerprint(**inputs)`,
+    when given, returns a value that changes when the node's result would (ComfyUI re-runs the node
+    then, instead of reusing its cached output): V1 `IS_CHANGED`, V3 `fingerprint_inputs`.
     """
 
     key: str
@@ -99,6 +101,7 @@ class NodeSpec:
     output_node: bool = False
     not_idempotent: bool = False
     description: str = field(default="")
+    fingerprint: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
         if not self.key.startswith("PTGen"):
@@ -171,6 +174,8 @@ def make_v1_class(spec: NodeSpec) -> type:
         "SPEC": spec,
         "run": run,
     }
+    if spec.fingerprint is not None:
+        attributes["IS_CHANGED"] = classmethod(lambda cls, **kwargs: spec.fingerprint(**kwargs))
     return type(spec.key, (), attributes)
 
 
@@ -238,4 +243,6 @@ def make_v3_class(spec: NodeSpec, io: Any, customs: Optional[dict[str, Any]] = N
         "define_schema": classmethod(define_schema),
         "execute": classmethod(execute),
     }
+    if spec.fingerprint is not None:
+        attributes["fingerprint_inputs"] = classmethod(lambda cls, **kwargs: spec.fingerprint(**kwargs))
     return type(spec.key, (io.ComfyNode,), attributes)

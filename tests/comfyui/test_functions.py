@@ -198,3 +198,39 @@ def test_tiny_model_runs_through_the_nodes(tiny_assessor_path, red_batch):
     assert sorted(json.loads(scores)["order"]) == [0, 1, 2] and 0 <= best_index < 3
     assert reasoning
     ENGINES.clear()
+
+
+def test_folder_loader_reruns_when_the_folder_changes(tmp_path):
+    from PIL import Image
+
+    cls = NODE_CLASS_MAPPINGS["PTGenLoadImageFolder"]
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    first = cls.IS_CHANGED(folder=str(tmp_path), max_images=0, width=0, height=0)
+    assert cls.IS_CHANGED(folder=str(tmp_path), max_images=0, width=0, height=0) == first
+    Image.new("RGB", (8, 8), "blue").save(tmp_path / "b.png")
+    assert cls.IS_CHANGED(folder=str(tmp_path), max_images=0, width=0, height=0) != first
+    assert cls.IS_CHANGED(folder=str(tmp_path / "nope"), max_images=0, width=0, height=0) == "missing"
+
+
+def test_rerank_drives_comfyui_progress_bar(monkeypatch, scripted_assessor, red_batch):
+    """Inside ComfyUI, comfy.utils.ProgressBar(total).update_absolute(value, total) is the API."""
+    import sys
+    import types
+
+    updates = []
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total = total
+
+        def update_absolute(self, value, total=None, preview=None):
+            updates.append((value, total))
+
+    comfy = types.ModuleType("comfy")
+    comfy.utils = types.ModuleType("comfy.utils")
+    comfy.utils.ProgressBar = ProgressBar
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", comfy.utils)
+    f.rerank_images(scripted_assessor, red_batch, strategy="knockout", profile=PROFILE)
+    assert updates and updates[-1] == (4, 4)  # knockout over 5: 4 comparisons
+    assert [u[0] for u in updates] == sorted(u[0] for u in updates)
