@@ -25,7 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENTS, UserProfile
@@ -231,8 +231,12 @@ def load_training_split(
         mode: "sft" -> columns `prompt`, `completion` (the CoT as the assistant turn; TRL trains
             on the completion only) and `images`; "grpo" -> `prompt`, `images`, `answer`,
             `profile` (JSON text), `prompt_subject` (the reward functions' inputs).
-        max_pixels: downscale images above this many pixels (None keeps them as written).
+        max_pixels: downscale images above this many pixels when a row is read (a datasets
+            transform; None keeps them as written).
         max_samples: keep only the first N records.
+
+    Images are stored as file paths and decoded when a row is read, so memory stays flat however
+    many samples there are.
 
     Example:
         >>> ds = load_training_split("data/synthpref-cot", "train", mode="grpo")  # doctest: +SKIP
@@ -240,8 +244,6 @@ def load_training_split(
         ['prompt', 'images', 'answer', 'profile', 'prompt_subject']
     """
     from datasets import Dataset, Image
-
-    from preferthinker.images import load_image
 
     if mode not in ("sft", "grpo"):
         raise InputError(f"mode must be 'sft' or 'grpo', got {mode!r}")
@@ -261,21 +263,42 @@ def load_training_split(
         columns.update(answer=Value("string"), profile=Value("string"), prompt_subject=Value("string"))
     features = Features(columns)
 
-    def rows() -> Iterable[dict[str, Any]]:
-        for record in records:
-            messages = record["messages"]
-            row = {
-                "prompt": messages[:-1],
-                "images": [load_image(root / p, max_pixels=max_pixels) for p in record["images"]],
-            }
-            if mode == "sft":
-                row["completion"] = messages[-1:]
-            else:
-                row.update(answer=record["answer"], profile=json.dumps(record["profile"]),
-                           prompt_subject=record.get("prompt_subject") or "")
-            yield row
+    def row(record: dict[str, Any]) -> dict[str, Any]:
+        messages = record["messages"]
+        # Paths, not pixels: datasets decodes each image when the row is read, so a large set
+        # never sits in memory (once per training process) as decoded or re-encoded images.
+        values = {"prompt": messages[:-1], "images": [str((root / p).resolve()) for p in record["images"]]}
+        if mode == "sft":
+            values["completion"] = messages[-1:]
+        else:
+            values.update(answer=record["answer"], profile=json.dumps(record["profile"]),
+                          prompt_subject=record.get("prompt_subject") or "")
+        return values
 
-    return Dataset.from_list(list(rows()), features=features)
+    dataset = Dataset.from_list([row(r) for r in records], features=features)
+    if max_pixels is not None:
+        dataset.set_transform(_fit_images(max_pixels), columns=["images"], output_all_columns=True)
+    return dataset
+
+
+def _fit_images(max_pixels: int):
+    """A datasets transform that downscales the decoded `images` of each row to `max_pixels`."""
+    from preferthinker.images import fit_pixels
+
+    def transform(batch: dict[str, list]) -> dict[str, list]:
+        from PIL import Image as PILImage
+
+        fitted = []
+        for images in batch["images"]:
+            row = []
+            for image in images:
+                if isinstance(image, dict):  # undecoded {"path", "bytes"}
+                    image = PILImage.open(image["path"])
+                row.append(fit_pixels(image.convert("RGB"), max_pixels))
+            fitted.append(row)
+        return {"images": fitted}
+
+    return transform
 
 
 __all__ = [
