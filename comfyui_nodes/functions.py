@@ -62,7 +62,8 @@ def load_assessor(
     max_new_tokens: int = 4096,
     timeout: float = 600.0,
 ) -> tuple:
-    """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL (e.g. `ptgen serve`), or `analytic`.
+    """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL
+    (e.g. from `ptgen serve`), or `analytic`.
 
     The loaded engine is cached and shared by every assessor node with the same model settings,
     so a workflow loads a model once. For servers that need a key, set OPENAI_API_KEY in the
@@ -97,7 +98,8 @@ def load_assessor(
 
 
 def predict_profile(assessor: Any, liked: Any, disliked: Any = None) -> tuple:
-    """Predict a user's visual preference profile (art style, color, medium, saturation, detail) from liked and, optionally, disliked images.
+    """Predict a user's visual preference profile (art style, color, medium, saturation,
+    detail) from liked and, optionally, disliked images.
 
     Returns the profile, its text in the authors' tag format, and the status ("ok", "partial"
     or "failed" when the model's answer held no profile).
@@ -126,7 +128,9 @@ def _check_profile(profile: Any) -> None:
         raise InputError(f"profile must come from a PTGen Predict Profile node, got {type(profile).__name__}")
 
 
-def _usable_profile(profile: Optional[UserProfile], liked_pils: Optional[list], node: str) -> Optional[UserProfile]:
+def _usable_profile(
+    profile: Optional[UserProfile], liked_pils: Optional[list], node: str
+) -> Optional[UserProfile]:
     """The profile to judge with, or None to judge from the references.
 
     A failed prediction yields an empty profile; judging with it would be meaningless, so the
@@ -154,7 +158,8 @@ def personalize_prompt(
     negative: str = "",
     token_limit: int = 75,
 ) -> tuple:
-    """Rewrite a prompt for the user: the prompt first, then the liked terms; the disliked terms become the negative prompt.
+    """Rewrite a prompt for the user: the prompt first, then the liked terms; the disliked
+    terms become the negative prompt.
 
     `strength` is how many profile elements go in (0-5, most image-changing first); fragments
     that do not fit the text encoder's `token_limit` (CLIP: 75) are left out. Connect the two
@@ -164,7 +169,9 @@ def personalize_prompt(
 
     _check_profile(profile)
     try:
-        result = rewrite_prompt(prompt, profile, strength=strength, token_limit=token_limit, base_negative=negative)
+        result = rewrite_prompt(
+            prompt, profile, strength=strength, token_limit=token_limit, base_negative=negative
+        )
     except ValueError as error:
         raise InputError(str(error)) from None
     return result.prompt, result.negative_prompt
@@ -243,10 +250,12 @@ def rerank_images(
     liked: Any = None,
     disliked: Any = None,
 ) -> tuple:
-    """Best-of-N: rank a batch of images for the user with pairwise assessments and return the best one, the batch sorted best first, the scores and the reasoning.
+    """Best-of-N: rank a batch of images for the user with pairwise assessments; returns the
+    best one, the batch sorted best first, the scores and the reasoning.
 
     Judges from a profile (cheap: two images per comparison) or, without one, from liked and
-    disliked reference images; an empty profile (a failed prediction) falls back to the references. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
+    disliked reference images; an empty profile (a failed prediction) falls back to the
+    references. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
     (every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
     """
     from generation.rerank import expected_comparisons, rerank

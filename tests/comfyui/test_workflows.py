@@ -93,3 +93,17 @@ def test_graph_writes_links_in_both_formats():
     assert ui["nodes"][0]["widgets_values"] == ["a.png", "image"]
     with pytest.raises(KeyError):
         g.add("NotANode")
+
+
+def test_run_workflow_overrides_set_widget_values():
+    spec = importlib.util.spec_from_file_location("run_workflow", EXAMPLES / "run_workflow.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    workflow = load("rerank_folder", "api")
+    module.apply_overrides(workflow, ["1.assessor=http://127.0.0.1:8000/v1", "1.max_new_tokens=512",
+                                      "1.debias=true"])
+    assert workflow["1"]["inputs"]["assessor"] == "http://127.0.0.1:8000/v1"
+    assert workflow["1"]["inputs"]["max_new_tokens"] == 512 and workflow["1"]["inputs"]["debias"] is True
+    assert check_api_workflow(workflow) == []
+    with pytest.raises(SystemExit, match="no node '99'"):
+        module.apply_overrides(workflow, ["99.x=1"])
