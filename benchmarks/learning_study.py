@@ -1,0 +1,327 @@
+"""The learning study: does our SFT and GRPO teach a model? The paper's ablation, reproduced small.
+
+From each seed: build a SynthPref evaluation set (held-out users; unseen splits use terms held
+out of training) and a compact-CoT training set (`training.study.data`); train the study BPE
+tokenizer on the training text; build a small Qwen2.5-VL from random weights
+(`training.study.model`); train it with our pipeline: cold-start SFT (`training.sft.train_sft`),
+then GRPO from the SFT model (`training.grpo.train_grpo`) twice, once with accuracy + format
+rewards only and once adding the prediction reward; evaluate every row with the `ptgen eval`
+harness (`preferthinker.evaluation.evaluate` over `Assessor.from_config`, exactly what
+`ptgen eval --assessor <folder>` runs): untrained, +SFT, +SFT+GRPO, +SFT+GRPO+prediction reward,
+and the random baseline. Over all seeds: mean and spread per row and split (`training.study.report`).
+
+Settings are YAML files with sections `study`, `data`, `model`, `sft`, `grpo`, `eval`:
+`--setting cpu` (training/configs/study-cpu.yaml, this 2-core machine, under an hour) and
+`--setting gpu` (training/configs/study-gpu.yaml, one H100), or a path to any such file.
+
+Run:
+    python benchmarks/learning_study.py --setting cpu --out runs/learning-study
+
+Writes `<out>/results.json` (every seed's results, timings, training logs, the summary) and
+`<out>/table.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+logger = logging.getLogger("learning_study")
+
+SETTINGS = {"cpu": REPO / "training/configs/study-cpu.yaml", "gpu": REPO / "training/configs/study-gpu.yaml"}
+ROWS = ("random", "untrained", "sft", "grpo", "grpo_pred")
+ROW_LABELS = {
+    "random": "random baseline",
+    "untrained": "untrained (random weights)",
+    "sft": "+SFT",
+    "grpo": "+SFT+GRPO (accuracy+format)",
+    "grpo_pred": "+SFT+GRPO+prediction reward",
+}
+SECTIONS = ("study", "data", "model", "sft", "grpo", "eval")
+
+
+@dataclass
+class StudyConfig:
+    """The `study` section.
+
+    Args:
+        seeds: one full run (data, model, training, evaluation) per seed.
+        threads: torch CPU threads (on a shared 2-core machine 1 is much faster than 2; see
+            docs/results.md).
+        device: "cpu", "cuda" or None (cuda when available).
+        tokenizer_vocab_size: the most BPE tokens.
+        rows: which ablation rows to run (subset of random, untrained, sft, grpo, grpo_pred).
+    """
+
+    seeds: list = field(default_factory=lambda: [0, 1, 2])
+    threads: int = 1
+    device: Optional[str] = None
+    tokenizer_vocab_size: int = 4096
+    rows: list = field(default_factory=lambda: list(ROWS))
+
+    def __post_init__(self) -> None:
+        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of ints, got {self.seeds!r}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        unknown = [r for r in self.rows if r not in ROWS]
+        if unknown:
+            raise ValueError(f"rows has unknown names {unknown}; valid: {', '.join(ROWS)}")
+        needs = {"grpo": "sft", "grpo_pred": "sft"}
+        for row, needed in needs.items():
+            if row in self.rows and needed not in self.rows:
+                raise ValueError(f"rows: {row!r} starts from the SFT model, so 'sft' must be in rows too")
+
+
+@dataclass
+class EvalSettings:
+    """The `eval` section: decoding and harness options (AssessorConfig / EvalConfig fields)."""
+
+    max_new_tokens: int = 128
+    batch_size: int = 16
+    position_bias: bool = False
+    similarity: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def load_setting(setting: str) -> dict[str, Any]:
+    """The raw sections of a setting: "cpu", "gpu" or a YAML path."""
+    from preferthinker.config import read_yaml
+    from preferthinker.errors import ConfigError
+
+    path = SETTINGS.get(setting, Path(setting))
+    data = read_yaml(path)
+    unknown = [k for k in data if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {unknown}; valid: {', '.join(SECTIONS)}")
+    return {"path": str(path), **{s: dict(data.get(s) or {}) for s in SECTIONS}}
+
+
+class LogCollector:
+    """A transformers TrainerCallback that keeps every logged dict (losses, rewards)."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        collector = self
+
+        class _Callback(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401
+                if logs:
+                    collector.logs.append({"step": state.global_step, **{k: v for k, v in logs.items()}})
+
+        self.logs: list[dict[str, Any]] = []
+        self.callback = _Callback()
+
+
+def _device_fields(device: str) -> dict[str, Any]:
+    return {"use_cpu": device == "cpu", "bf16": device != "cpu"}
+
+
+def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> tuple[Path, list]:
+    """Cold-start SFT through `training.sft.train_sft` with the setting's `sft` section."""
+    from training.sft import SFTTrainingConfig, train_sft
+
+    values = {
+        "output_dir": str(out), "model_name_or_path": str(model_dir), "dataset_path": str(data_dir),
+        "seed": seed, "save_strategy": "no", "report_to": "none", "eos_token": "<|im_end|>",
+        "freeze_vision": False, "max_pixels": None, **_device_fields(device), **setting["sft"],
+    }
+    collector = LogCollector()
+    final = train_sft(SFTTrainingConfig(**values), callbacks=[collector.callback])
+    return final, collector.logs
+
+
+def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
+                   prediction: bool, components: Optional[dict] = None) -> tuple[Path, list]:
+    """GRPO through `training.grpo.train_grpo` from the SFT model; `prediction` False sets the
+    prediction reward's weight to 0 (accuracy + format only)."""
+    from training.grpo import GRPOTrainingConfig, train_grpo
+
+    values = {
+        "output_dir": str(out), "model_name_or_path": str(sft_dir), "dataset_path": str(data_dir),
+        "seed": seed, "save_strategy": "no", "report_to": "none", "freeze_vision": False,
+        "max_pixels": None, "use_lora": False, **_device_fields(device), **setting["grpo"],
+    }
+    weights = list(values.get("reward_weights") or [1.0, 0.3, 0.7])
+    if not prediction:
+        weights[2] = 0.0
+    values["reward_weights"] = weights
+    collector = LogCollector()
+    final = train_grpo(GRPOTrainingConfig(**values), callbacks=[collector.callback], reward_components=components)
+    return final, collector.logs
+
+
+def evaluate_row(model_dir: Optional[Path], items: list, settings: EvalSettings, device: str,
+                 image_size: int, similarity: Any = None) -> dict[str, Any]:
+    """Evaluate one model folder (or the random baseline when None) with the `ptgen eval` harness."""
+    from preferthinker.assessor import Assessor, AssessorConfig
+    from preferthinker.evaluation import EvalConfig, evaluate
+
+    config = EvalConfig(position_bias=settings.position_bias, similarity=settings.similarity)
+    if model_dir is None:
+        return evaluate(items, None, config, baseline="random")
+    assessor_config = AssessorConfig(
+        assessor=str(model_dir), device=device, max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=1.0,  # the compact format repeats its fixed pieces by design
+        max_retries=0, max_pixels=max(image_size, 64) ** 2, batch_size=settings.batch_size,
+    )
+    with Assessor.from_config(assessor_config) as assessor:
+        return evaluate(items, assessor, config, similarity=similarity)
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without the per-item list (kept in the per-seed file only)."""
+    return {k: v for k, v in result.items() if k != "items"}
+
+
+def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: str,
+             similarity: Any = None) -> dict[str, Any]:
+    """One complete run of the study for `seed`; returns its results, timings and logs.
+
+    Stages: 1. data; 2. tokenizer and random-weight model; 3. SFT; 4. GRPO without and with the
+    prediction reward; 5. evaluation of every row.
+    """
+    from preferthinker.benchmark import load_benchmark
+    from preferthinker.config import config_from_dict
+    from training.study.data import EVAL_DIR, TRAIN_DIR, StudyDataConfig, build_study_data, training_texts
+    from training.study.model import StudyModelConfig, make_study_model
+    from training.study.tokenizer import multi_token_terms, train_study_tokenizer
+
+    root = out / f"seed{seed}"
+    timings: dict[str, float] = {}
+    logs: dict[str, list] = {}
+
+    def timed(name: str, fn, *args, **kwargs):
+        started = time.perf_counter()
+        value = fn(*args, **kwargs)
+        timings[name] = round(time.perf_counter() - started, 1)
+        logger.info("seed %d: %s took %.1f s", seed, name, timings[name])
+        return value
+
+    # 1. Data.
+    data_config = config_from_dict(StudyDataConfig, {**setting["data"], "seed": seed}, "data section")
+    data_summary = timed("data", build_study_data, root / "data", data_config)
+    train_dir, eval_dir = root / "data" / TRAIN_DIR, root / "data" / EVAL_DIR
+    # 2. Tokenizer and the untrained model.
+    model_config = config_from_dict(StudyModelConfig, {**setting["model"], "seed": seed}, "model section")
+    tokenizer = timed("tokenizer", train_study_tokenizer, training_texts(train_dir),
+                      vocab_size=study.tokenizer_vocab_size)
+    untrained = make_study_model(root / "untrained", model_config, tokenizer)
+    info = json.loads((untrained / "study_model.json").read_text())
+    info["multi_token_terms"] = multi_token_terms(tokenizer)
+    models: dict[str, Optional[Path]] = {"random": None, "untrained": untrained}
+    # 3-4. Training.
+    if "sft" in study.rows:
+        models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, untrained, train_dir, root / "sft", seed, device)
+    if "grpo" in study.rows:
+        models["grpo"], logs["grpo"] = timed(
+            "grpo", train_grpo_row, setting, models["sft"], train_dir, root / "grpo", seed, device, False,
+            {"similarity": similarity} if similarity is not None else None)
+    if "grpo_pred" in study.rows:
+        models["grpo_pred"], logs["grpo_pred"] = timed(
+            "grpo_pred", train_grpo_row, setting, models["sft"], train_dir, root / "grpo_pred", seed, device, True,
+            {"similarity": similarity} if similarity is not None else None)
+    # 5. Evaluation with the ptgen eval harness.
+    items = load_benchmark(eval_dir)
+    eval_settings = config_from_dict(EvalSettings, setting["eval"], "eval section")
+    results: dict[str, Any] = {}
+    for row in study.rows:
+        result = timed(f"eval_{row}", evaluate_row, models[row], items, eval_settings, device,
+                       model_config.image_size, similarity)
+        (root / f"eval_{row}.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        results[row] = _strip(result)
+    return {
+        "seed": seed, "data": {k: v for k, v in data_summary.items() if k != "term_split"},
+        "held_out_terms": data_summary["term_split"]["unseen"], "model": info,
+        "timings": timings, "logs": logs, "results": results,
+    }
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setting", default="cpu", help="cpu, gpu, or a YAML file with the study sections")
+    parser.add_argument("--out", type=Path, default=Path("runs/learning-study"), help="output folder")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the setting's seeds")
+    parser.add_argument("--threads", type=int, help="override the setting's torch threads")
+    parser.add_argument("--device", help="cpu or cuda (default: the setting's, else cuda when available)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Run the study; returns the summary written to `<out>/results.json`.
+
+    Example:
+        >>> main(["--setting", "cpu", "--out", "runs/learning-study"])  # doctest: +SKIP
+    """
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; skip the hub probe
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
+
+    from preferthinker.config import config_from_dict
+
+    setting = load_setting(args.setting)
+    overrides = {k: v for k, v in (("seeds", args.seeds), ("threads", args.threads), ("device", args.device)) if v}
+    study = config_from_dict(StudyConfig, {**setting["study"], **overrides}, "study section")
+    torch.set_num_threads(study.threads)
+    device = study.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.out.mkdir(parents=True, exist_ok=True)
+    similarity = None
+    if setting["eval"].get("similarity", True):
+        from preferthinker.similarity import ProfileSimilarity
+
+        similarity = ProfileSimilarity()  # one SBERT model for the rewards and the evaluation
+    started = time.perf_counter()
+    runs = []
+    for seed in study.seeds:
+        runs.append(run_seed(seed, setting, study, args.out, device, similarity))
+        _write(args, setting, study, device, runs, started)
+    summary = _write(args, setting, study, device, runs, started)
+    print(summary["table"])
+    return summary
+
+
+def _write(args, setting, study, device, runs, started) -> dict[str, Any]:
+    from training.study.report import aggregate, markdown_summary
+
+    per_seed = {run["seed"]: run["results"] for run in runs}
+    summary_rows = aggregate(per_seed, rows=[r for r in ROWS if r in study.rows])
+    table = markdown_summary(summary_rows, ROW_LABELS)
+    summary = {
+        "command": "python benchmarks/learning_study.py " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "setting": setting, "device": device, "machine": machine(), "threads": study.threads,
+        "seeds": [run["seed"] for run in runs], "wall_seconds": round(time.perf_counter() - started, 1),
+        "summary": summary_rows, "table": table, "runs": runs,
+    }
+    (args.out / "results.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    (args.out / "table.md").write_text(table + "\n", encoding="utf-8")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
