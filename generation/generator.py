@@ -389,12 +389,13 @@ class DiffusersGenerator:
         return kwargs
 
     def _run_batch(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> list:
+        kwargs = self._call_kwargs(prompt, negative_prompt, seeds)
         start = time.perf_counter()
-        output = self.pipeline(**self._call_kwargs(prompt, negative_prompt, seeds))
+        output = self.pipeline(**kwargs)
+        self.timings.seconds += time.perf_counter() - start  # the pipeline alone: model compute
         images = list(output.images if hasattr(output, "images") else output[0])
         if len(images) != len(seeds):
             raise EngineError(f"pipeline {self.name} returned {len(images)} images for {len(seeds)} seeds")
-        self.timings.seconds += time.perf_counter() - start
         self.timings.images += len(images)
         self.timings.calls += 1
         self.timings.batch_sizes.append(len(seeds))

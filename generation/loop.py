@@ -281,9 +281,13 @@ class PersonalizedGenerator:
                 # Re-read the batch size each time: DiffusersGenerator lowers it after an OOM.
                 chunk = max(1, int(getattr(self.generator, "batch_size", len(seeds)) or len(seeds)))
                 batch = seeds[len(result.candidates) : len(result.candidates) + chunk]
+                # Model compute: the pipeline's own time when the generator reports it, else the call.
+                timings = getattr(self.generator, "timings", None)
+                before = getattr(timings, "seconds", None)
                 call_start = time.perf_counter()
                 images = self.generator.generate(prompt, negative, seeds=batch)
-                model_time += time.perf_counter() - call_start
+                elapsed = time.perf_counter() - call_start
+                model_time += timings.seconds - before if before is not None else elapsed
                 if len(images) != len(batch):
                     raise InputError(f"generator {self.generator.name} returned {len(images)} images for {len(batch)} seeds")
                 for seed, image in zip(batch, images):

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -70,15 +71,21 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
             number += 1
 
 
-def versions() -> dict[str, Optional[str]]:
-    """Versions of ptgen and the packages that shape its output (without importing them)."""
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, Optional[str]], ...]:
     found: dict[str, Optional[str]] = {"python": platform.python_version()}
     for package in ("ptgen", "torch", "diffusers", "transformers", "accelerate", "pillow"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = None
-    return found
+    return tuple(found.items())
+
+
+def versions() -> dict[str, Optional[str]]:
+    """Versions of ptgen and the packages that shape its output (read once per process: package
+    metadata lookups cost about 10 ms each)."""
+    return dict(_versions())
 
 
 def candidate_filename(candidate: Any) -> str:

@@ -16,7 +16,7 @@ from preferthinker.errors import EngineError, ModelNotFoundError
 
 @pytest.fixture(scope="module")
 def generator(tiny_generator_path):
-    return DiffusersGenerator(GeneratorConfig(model=str(tiny_generator_path), batch_size=4))
+    return DiffusersGenerator(GeneratorConfig(model=str(tiny_generator_path), batch_size=4, device="cpu"))
 
 
 def _diff(a, b):
