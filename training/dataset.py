@@ -9,7 +9,8 @@ its README card, and `preferthinker.benchmark.load_benchmark(folder)` reads `ben
       benchmark.jsonl          all records, for load_benchmark / ptgen eval
       manifest.json            config, counts, filter report (written by training.data)
       samples/<id>.json        the finished samples, one file each (written atomically)
-      images/<user>/refs/*.png references (shared by the user's pairs)
+      images/<user>/liked/, images/<user>/disliked/  references (shared by the user's pairs;
+                               usable as `ptgen assess --refs ... --disliked ...` folders)
       images/<id>/{a,b}.png    candidates
 
 A record holds the authors' benchmark fields (`imageA`, `imageB`, `prefered_images`,
@@ -95,7 +96,7 @@ def _placeholders(conversation: list[dict]) -> tuple[list[dict], list[Any]]:
 
 
 def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
-    """Write the sample's images (references under `images/<user>/refs/`, candidates under
+    """Write the sample's images (references under `images/<user>/liked|disliked/`, candidates under
     `images/<id>/`) and return its JSONL record.
 
     Example:
@@ -111,9 +112,8 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
 
     # References are the user's, shared by all of the user's pairs: written once, then kept
     # (a resumed build renders the same images, so an existing file is already right).
-    refs = f"{sample.user_id}/refs"
-    liked = [save(img, refs, f"liked_{i}.png", True) for i, img in enumerate(sample.liked)]
-    disliked = [save(img, refs, f"disliked_{i}.png", True) for i, img in enumerate(sample.disliked)]
+    liked = [save(img, f"{sample.user_id}/liked", f"{i}.png", True) for i, img in enumerate(sample.liked)]
+    disliked = [save(img, f"{sample.user_id}/disliked", f"{i}.png", True) for i, img in enumerate(sample.disliked)]
     path_a = save(sample.image_a, sample.sample_id, "a.png")
     path_b = save(sample.image_b, sample.sample_id, "b.png")
     # Build the conversation with the real images, then map each image to its file, in order.
