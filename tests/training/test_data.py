@@ -157,3 +157,23 @@ def test_data_config_rejects_bad_values(tmp_path, field, value):
     values[field] = value
     with pytest.raises(ValueError, match=field):
         DataConfig(**values)
+
+
+def test_llm_rewrites_kept_when_valid_and_counted_when_rejected(tmp_path):
+    from preferthinker.engines.scripted import ScriptedEngine
+
+    calls = {"n": 0}
+
+    def responder(conversation):
+        calls["n"] += 1
+        text = conversation[1]["content"][0]["text"]
+        # Every other rewrite breaks the format; the others only reword.
+        return "I prefer the first one." if calls["n"] % 2 == 0 else text.replace("<think>", "<think>\n")
+
+    report = build_dataset(small_config(tmp_path / "data", train_users=2, eval_users=0),
+                           rewriter=ScriptedEngine(responder))
+    assert report["kept"] == 4 and report["rewrite_rejected"] == {"rewrite_unparseable": 2}
+    records = [json.loads(line) for line in (tmp_path / "data" / "train.jsonl").read_text().splitlines()]
+    sources = sorted(r["meta"]["cot_source"] for r in records)
+    assert sources == ["llm", "llm", "template", "template"]
+    assert all(r["cot"] == r["messages"][-1]["content"][0]["text"] for r in records)
