@@ -289,7 +289,7 @@ def render_html(result: Any, data: dict[str, Any]) -> str:
         i = candidate.index
         score = ""
         if ranking is not None:
-            score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {ranking.scores[i]:+.2f} &middot; "
+            score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
                      f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
         best = " best" if ranking is not None and i == ranking.winner else ""
         caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")

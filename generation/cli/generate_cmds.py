@@ -59,15 +59,14 @@ def generator_config(config_path: Optional[Path], **flags: Any):
 class StageProgress:
     """Rich progress bars, one per stage, fed by the loop's `StageEvent` callback."""
 
-    LABELS = {"references": "loading references", "profile": "predicting the profile",
-              "rewrite": "rewriting the prompt", "generate": "generating candidates",
-              "rerank": "ranking candidates"}
+    LABELS = {"references": "references", "profile": "profile", "rewrite": "rewrite",
+              "generate": "generate", "rerank": "rerank"}
 
     def __init__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description:<10}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("[dim]{task.fields[note]}"), console=console, transient=False,
         )
         self.tasks: dict[str, Any] = {}
@@ -84,7 +83,8 @@ class StageProgress:
         if task is None:
             task = self.progress.add_task(self.LABELS.get(event.stage, event.stage), total=event.total, note="")
             self.tasks[event.stage] = task
-        note = event.message if len(event.message) < 70 else event.message[:67] + "..."
+        # A short note keeps each bar on one line in an 80-column terminal.
+        note = event.message if len(event.message) <= 36 else event.message[:35] + "…"
         self.progress.update(task, completed=event.done, total=event.total, note=note)
 
 
@@ -128,7 +128,7 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
         table.add_row(
             str(ranking.ranks[i] if ranking else position),
             f"#{i}" + (f" seed {candidate.seed}" if candidate.seed is not None else ""),
-            f"{ranking.scores[i]:+.2f}" if ranking else "-",
+            f"{round(ranking.scores[i], 2) + 0.0:+.2f}" if ranking else "-",  # + 0.0: no "-0.00"
             f"{ranking.wins[i]:g}/{ranking.games[i]}" if ranking else "-",
             candidate.source or candidate_filename(candidate),
         )
