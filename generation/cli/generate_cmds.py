@@ -26,6 +26,7 @@ from generation.cli.options import (
     console,
     out,
 )
+from preferthinker.errors import PTGenError
 
 OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
                          "Default: a new numbered folder under --out-root.")
@@ -88,6 +89,12 @@ class StageProgress:
         self.progress.update(task, completed=event.done, total=event.total, note=note)
 
 
+class RunStopped(PTGenError):
+    """Ctrl-C during a run, after the partial result was written."""
+
+    exit_code = 130
+
+
 def _quiet_loading() -> None:
     """Hide the per-file loading bars of transformers and diffusers: the stage bars say enough."""
     from diffusers.utils import logging as diffusers_logging
@@ -98,7 +105,7 @@ def _quiet_loading() -> None:
 
 
 def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
-    """Run with progress bars; on Ctrl-C write the partial result, then exit 130."""
+    """Run with progress bars; on Ctrl-C write the partial result, then let the interrupt through."""
     from generation.loop import RunInterrupted
     from generation.report import write_run
 
@@ -107,8 +114,9 @@ def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
             result = action(progress)
     except RunInterrupted as interrupted:
         write_run(interrupted.result, folder)
-        console.print(f"[red]interrupted[/red]: partial run written to {folder}")
-        raise typer.Exit(130)
+        # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt into a
+        # return value that main() does not read; main() prints this line and exits 130.
+        raise RunStopped(f"interrupted: partial run written to {folder}") from None
     write_run(result, folder)
     return result
 
