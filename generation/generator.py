@@ -342,7 +342,9 @@ class DiffusersGenerator:
 
     @property
     def supports_negative_prompt(self) -> bool:
-        return "negative_prompt" in self._call_parameters
+        """Whether the negative prompt changes the image. Flux pipelines accept one but ignore it
+        unless true CFG is on (twice the compute); ptgen does not turn that on."""
+        return "negative_prompt" in self._call_parameters and not self.family.startswith("flux")
 
     def settings(self) -> dict[str, Any]:
         """The sampling settings actually used (config, else family default), for reports."""

@@ -263,6 +263,8 @@ class PersonalizedGenerator:
             if profile is None:
                 rewritten.method = "none"
         result.rewrite = rewritten
+        if rewritten.negative_prompt and getattr(self.generator, "supports_negative_prompt", True) is False:
+            result.issues.append(f"generator {self.generator.name} ignores negative prompts; the dislikes only steer the ranking")
         if rewritten.cut:
             result.issues.append(f"cut for the {rewritten.token_limit}-token budget: " + "; ".join(rewritten.cut))
         result.timings["rewrite"] = time.perf_counter() - start

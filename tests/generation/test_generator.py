@@ -97,3 +97,46 @@ def test_family_detection(cls, ident, family):
 def test_config_errors_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         GeneratorConfig(**{field: value})
+
+
+class RecordingPipeline:
+    """Records the keyword arguments of each call."""
+
+    def __init__(self):
+        self.kwargs = []
+
+    def __call__(self, prompt, negative_prompt=None, num_inference_steps=50, guidance_scale=7.5,
+                 width=None, height=None, generator=None, output_type="pil", max_sequence_length=512):
+        from PIL import Image
+
+        self.kwargs.append(dict(prompt=prompt, negative_prompt=negative_prompt, steps=num_inference_steps,
+                                guidance=guidance_scale, width=width, generator=generator,
+                                max_sequence_length=max_sequence_length))
+        return type("Out", (), {"images": [Image.new("RGB", (8, 8)) for _ in prompt]})()
+
+
+class FluxPipeline(RecordingPipeline):
+    pass
+
+
+def test_family_defaults_reach_the_pipeline_and_flags_win():
+    pipe = FluxPipeline()
+    gen = DiffusersGenerator(GeneratorConfig(model="black-forest-labs/FLUX.1-schnell", device="cpu"), pipeline=pipe)
+    gen.generate("a castle", "blurry", seeds=[4, 5])
+    call = pipe.kwargs[0]
+    assert (call["steps"], call["guidance"], call["width"], call["max_sequence_length"]) == (4, 0.0, 1024, 256)
+    assert call["negative_prompt"] is None and not gen.supports_negative_prompt  # Flux ignores it
+    assert [g.initial_seed() for g in call["generator"]] == [4, 5]
+    assert gen.prompt_token_limit == 255
+    plain = RecordingPipeline()
+    gen = DiffusersGenerator(GeneratorConfig(model="x/y", device="cpu", steps=9, guidance=2.0, width=256, height=256),
+                             pipeline=plain)
+    gen.generate("a castle", "blurry", seeds=[1])
+    call = plain.kwargs[0]
+    assert (call["steps"], call["guidance"], call["width"]) == (9, 2.0, 256)
+    assert call["negative_prompt"] == ["blurry"]
+
+
+def test_dtype_aliases():
+    assert GeneratorConfig(dtype="bf16").dtype == "bfloat16"
+    assert GeneratorConfig(dtype="auto").dtype is None
