@@ -180,8 +180,10 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def write_run(result: Any, folder: Union[str, Path]) -> dict[str, Any]:
+def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> dict[str, Any]:
     """Write every candidate PNG, `result.json` and `report.html` into `folder`.
+
+    `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison).
 
     Returns:
         The `result.json` content.
@@ -197,14 +199,14 @@ def write_run(result: Any, folder: Union[str, Path]) -> dict[str, Any]:
         files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
     data = result_to_dict(result, files)
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
-    _atomic_write(folder / "report.html", render_html(result, data))
+    _atomic_write(folder / "report.html", render_html(result, data, extra_html))
     return data
 
 
 # -- the HTML report ------------------------------------------------------------------------
 
 
-def _data_url(image: Any, max_side: int, quality: int = 88) -> str:
+def data_url(image: Any, max_side: int, quality: int = 88) -> str:
     """A JPEG data URL of a downscaled copy (the full-size PNGs sit next to the report)."""
     copy = image.convert("RGB")
     copy.thumbnail((max_side, max_side))
@@ -278,11 +280,11 @@ def _comparison_html(match: Any, number: int) -> str:
     return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
 
 
-def render_html(result: Any, data: dict[str, Any]) -> str:
+def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
     ranking = result.ranking
     small = "".join(
-        f".c{c.index}{{background-image:url({_data_url(c.image, 128, 80)})}}" for c in result.candidates
+        f".c{c.index}{{background-image:url({data_url(c.image, 128, 80)})}}" for c in result.candidates
     )
     cards = []
     for candidate in result.ranked:
@@ -296,12 +298,12 @@ def render_html(result: Any, data: dict[str, Any]) -> str:
         if candidate.source:
             caption += f"<br><span class='muted'>{_esc(Path(candidate.source).name)}</span>"
         cards.append(
-            f"<div class='card{best}'><img alt='candidate {i}' src='{_data_url(candidate.image, 512)}'>"
+            f"<div class='card{best}'><img alt='candidate {i}' src='{data_url(candidate.image, 512)}'>"
             f"<div>{caption}</div><div>{score}</div><div class='muted'>{_esc(data['candidates'][i]['file'] if i < len(data['candidates']) else '')}</div></div>"
         )
     comparisons = "".join(_comparison_html(m, k) for k, m in enumerate(ranking.matches)) if ranking else ""
-    refs = "".join(f"<img alt='liked' src='{_data_url(im, 96, 75)}'>" for im in result.liked)
-    drefs = "".join(f"<img alt='disliked' src='{_data_url(im, 96, 75)}'>" for im in result.disliked)
+    refs = "".join(f"<img alt='liked' src='{data_url(im, 96, 75)}'>" for im in result.liked)
+    drefs = "".join(f"<img alt='disliked' src='{data_url(im, 96, 75)}'>" for im in result.disliked)
     status = data["status"]
     rewrite = result.rewrite
     rows = [
@@ -328,6 +330,7 @@ def render_html(result: Any, data: dict[str, Any]) -> str:
  &middot; ptgen {_esc(data['versions'].get('ptgen'))}</p>
 <table id="summary">{summary}</table>
 {f"<ul class='muted'>{issues}</ul>" if issues else ""}
+{extra_html}
 <h2>References</h2><div class="refs">liked: {refs or '<span class="muted">none</span>'}</div>
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}
