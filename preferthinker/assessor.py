@@ -40,7 +40,9 @@ class AssessorConfig:
             (OpenAI-compatible server such as vLLM), or `analytic` (pixel measurements, no model).
         assessor_model: the served model name, for URLs (None: ask the server).
         device, dtype: for in-process models (None: chosen from the hardware).
-        max_new_tokens, temperature, repetition_penalty: decoding (authors' defaults: greedy, 1.15).
+        max_new_tokens: the most tokens per answer (None: the model's own limit where its
+            checkpoint sets one, else the authors' 4096).
+        temperature, repetition_penalty: decoding (authors' defaults: greedy, 1.15).
         debias: judge every pair in both orders and combine (counters position bias).
         max_retries: extra attempts for an unparseable output, sampled at `retry_temperature`.
         max_pixels: images are downscaled to this many pixels before they reach the model.
@@ -52,7 +54,7 @@ class AssessorConfig:
     assessor_model: Optional[str] = None
     device: Optional[str] = None
     dtype: Optional[str] = None
-    max_new_tokens: int = 4096
+    max_new_tokens: Optional[int] = None
     temperature: float = 0.0
     repetition_penalty: float = 1.15
     debias: bool = False
@@ -67,7 +69,7 @@ class AssessorConfig:
         if not self.assessor or not isinstance(self.assessor, str):
             raise ValueError(f"assessor must be a model id, path or URL, got {self.assessor!r}")
         for name in ("max_new_tokens", "max_pixels", "max_concurrency", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")

@@ -24,6 +24,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+TINY_MAX_NEW_TOKENS = 64
+
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
     "<|image_pad|>", "<|video_pad|>",
@@ -128,6 +130,8 @@ def build_tiny_assessor(hidden_size: int = 64, layers: int = 2, vision_depth: in
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    # Random weights never close their answer: keep runs on the tiny model short by default.
+    model.generation_config.max_new_tokens = TINY_MAX_NEW_TOKENS
     return model, processor
 
 

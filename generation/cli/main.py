@@ -59,7 +59,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the `ptgen` console script; callable from tests with an argv list."""
     warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        # With standalone_mode=False, click returns typer.Exit codes instead of raising them.
+        code = app(args=argv, standalone_mode=False)
     except PTGenError as error:
         typer.echo(f"error: {error}", err=True)
         return error.exit_code
@@ -78,7 +79,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             error.show()
             return error.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

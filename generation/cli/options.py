@@ -27,7 +27,7 @@ AssessorModelOption = typer.Option(None, "--assessor-model", help="Served model 
 ConfigOption = typer.Option(None, "--config", help="YAML file of options; flags override it.")
 DeviceOption = typer.Option(None, "--device", help="Device for in-process models: cuda, cpu, mps (default: best available).")
 DtypeOption = typer.Option(None, "--dtype", help="dtype for in-process models: bf16, fp16, fp32 (default: from device).")
-MaxNewTokensOption = typer.Option(None, "--max-new-tokens", help="Most tokens the assessor may write (default 4096).")
+MaxNewTokensOption = typer.Option(None, "--max-new-tokens", help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).")
 MaxPixelsOption = typer.Option(None, "--max-pixels", help="Downscale images to at most this many pixels (default 1048576).")
 DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
 

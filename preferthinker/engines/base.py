@@ -26,16 +26,20 @@ DEFAULT_REPETITION_PENALTY = 1.15
 
 @dataclass
 class GenerationConfig:
-    """Decoding settings shared by every engine. temperature 0 means greedy."""
+    """Decoding settings shared by every engine. temperature 0 means greedy.
 
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    `max_new_tokens=None` means the model's own limit where its checkpoint sets one
+    (`generation_config.json`), else `DEFAULT_MAX_NEW_TOKENS`.
+    """
+
+    max_new_tokens: Optional[int] = None
     temperature: float = 0.0
     top_p: float = 1.0
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     seed: Optional[int] = None
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")

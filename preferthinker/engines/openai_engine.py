@@ -18,7 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
-from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
+from preferthinker.engines.base import (
+    DEFAULT_MAX_NEW_TOKENS,
+    Conversation,
+    Engine,
+    EngineOutput,
+    GenerationConfig,
+)
 from preferthinker.errors import EngineError, InputError, ServerUnreachableError
 
 T = TypeVar("T")
@@ -218,7 +224,7 @@ class OpenAIEngine(Engine):
             kwargs: dict[str, Any] = dict(
                 model=self.name,
                 messages=messages,
-                max_tokens=config.max_new_tokens,
+                max_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                 temperature=config.temperature,
                 top_p=config.top_p,
             )

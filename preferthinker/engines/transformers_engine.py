@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
+from preferthinker.engines.base import (
+    DEFAULT_MAX_NEW_TOKENS,
+    Conversation,
+    Engine,
+    EngineOutput,
+    GenerationConfig,
+)
 from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 
 _DTYPE_NAMES = {
@@ -257,7 +263,10 @@ class TransformersEngine(Engine):
 
     def _generation_kwargs(self, config: GenerationConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=config.max_new_tokens,
+            # None: the checkpoint's own limit (e.g. the tiny test model's), else the authors' 4096.
+            max_new_tokens=config.max_new_tokens
+            or getattr(self.model.generation_config, "max_new_tokens", None)
+            or DEFAULT_MAX_NEW_TOKENS,
             repetition_penalty=config.repetition_penalty,
             pad_token_id=self._tokenizer.pad_token_id,
         )
