@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 import time
 
 import pytest
@@ -99,10 +100,16 @@ def test_cli_starts_waits_and_prints_the_assessor_url(tmp_path, capsys):
     assert "ready after" in err and "k1" not in err
 
 
-@pytest.mark.skipif(shutil.which("transformers") is None, reason="transformers CLI not installed")
+# The venv's own console script first: `make test` runs pytest without activating the venv.
+TRANSFORMERS_CLI = next(
+    (str(p) for p in [Path(sys.executable).parent / "transformers"] if p.exists()), shutil.which("transformers")
+)
+
+
+@pytest.mark.skipif(TRANSFORMERS_CLI is None, reason="transformers CLI not installed")
 def test_against_a_real_transformers_serve_process(tmp_path):
     """`transformers serve` answers /health like vLLM: start it, wait, stop it."""
-    exe = shutil.which("transformers")
+    exe = TRANSFORMERS_CLI
     port = free_port()
     cfg = ServeConfig(model="unused", port=port)
     command = ServeCommand(
