@@ -48,6 +48,8 @@ class AssessorConfig:
         max_pixels: images are downscaled to this many pixels before they reach the model.
         timeout, max_concurrency: for HTTP engines.
         batch_size: conversations per forward pass, for in-process engines.
+        trust_remote_code: run a model repository's own Python code (off unless you ask: it
+            executes code from the model's author).
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -64,6 +66,7 @@ class AssessorConfig:
     timeout: float = 600.0
     max_concurrency: int = 8
     batch_size: int = 4
+    trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -93,7 +96,8 @@ class AssessorConfig:
         if backend == "openai":
             return {"timeout": self.timeout, "max_concurrency": self.max_concurrency}
         if backend == "transformers":
-            return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size}
+            return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
+                    "trust_remote_code": self.trust_remote_code}
         return {}
 
 

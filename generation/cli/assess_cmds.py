@@ -19,6 +19,7 @@ from generation.cli.options import (
     MaxNewTokensOption,
     MaxPixelsOption,
     RefsOption,
+    TrustRemoteCodeOption,
     assessor_config,
     console,
     out,
@@ -35,6 +36,7 @@ def profile(
     dtype: Optional[str] = DtypeOption,
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
+    trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the prediction as JSON."),
 ) -> None:
     """Predict the visual preference profile of the images in --refs (and --disliked)."""
@@ -42,7 +44,8 @@ def profile(
     from preferthinker.images import load_images
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels)
+                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
+                          trust_remote_code=trust_remote_code)
     liked_images = load_images(refs, max_pixels=cfg.max_pixels, what="liked images")
     disliked_images = load_images(disliked, max_pixels=cfg.max_pixels, what="disliked images") if disliked else None
     with console.status(f"predicting the profile with {cfg.assessor}"):
@@ -67,6 +70,7 @@ def assess(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Judge which of two images the user behind --refs prefers, element by element."""
@@ -74,7 +78,8 @@ def assess(
     from preferthinker.images import load_image, load_images
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias)
+                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
+                          trust_remote_code=trust_remote_code)
     a = load_image(image_a, max_pixels=cfg.max_pixels)
     b = load_image(image_b, max_pixels=cfg.max_pixels)
     liked_images = load_images(refs, max_pixels=cfg.max_pixels, what="liked images")

@@ -22,6 +22,7 @@ from generation.cli.options import (
     MaxNewTokensOption,
     MaxPixelsOption,
     RefsOption,
+    TrustRemoteCodeOption,
     assessor_config,
     console,
     out,
@@ -177,6 +178,7 @@ def generate(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
 ) -> None:
@@ -206,7 +208,8 @@ def generate(
         from preferthinker.assessor import Assessor
 
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
-                              max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias)
+                              max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
+                              trust_remote_code=trust_remote_code)
         with console.status(f"loading the assessor {cfg.assessor}"):
             assessor_obj = Assessor.from_config(cfg)
     try:
@@ -238,6 +241,7 @@ def rerank(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
 ) -> None:
@@ -256,7 +260,8 @@ def rerank(
         raise InputError(f"--top-k must be >= 1, got {top_k}")
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
-                          max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias)
+                          max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
+                              trust_remote_code=trust_remote_code)
     # Folders may hold other files; files named one by one must be images (load_image says why not).
     paths = [path for source in images for path in image_paths(source)
              if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS]

@@ -29,6 +29,10 @@ DeviceOption = typer.Option(None, "--device", help="Device for in-process models
 DtypeOption = typer.Option(None, "--dtype", help="dtype for in-process models: bf16, fp16, fp32 (default: from device).")
 MaxNewTokensOption = typer.Option(None, "--max-new-tokens", help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).")
 MaxPixelsOption = typer.Option(None, "--max-pixels", help="Downscale images to at most this many pixels (default 1048576).")
+TrustRemoteCodeOption = typer.Option(
+    None, "--trust-remote-code/--no-trust-remote-code",
+    help="Run the model repository's own Python code (off by default: it executes the author's code).",
+)
 DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
 
 

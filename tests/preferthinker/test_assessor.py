@@ -171,3 +171,10 @@ def test_config_validation_names_field():
         AssessorConfig(max_retries=-1)
     with pytest.raises(ValueError, match="temperature"):
         AssessorConfig(temperature=-0.5)
+
+
+def test_remote_code_only_when_asked():
+    assert AssessorConfig(assessor="/models/x").engine_options()["trust_remote_code"] is False
+    assert AssessorConfig(assessor="/models/x", trust_remote_code=True).engine_options()["trust_remote_code"] is True
+    # HTTP engines run no model code here: the option does not reach them.
+    assert "trust_remote_code" not in AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
