@@ -278,7 +278,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     Example:
         >>> main(["--setting", "cpu", "--out", "runs/learning-study"])  # doctest: +SKIP
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    args.command = "python benchmarks/learning_study.py " + " ".join(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local; skip the hub probe
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import torch
@@ -313,7 +315,7 @@ def _write(args, setting, study, device, runs, started) -> dict[str, Any]:
     summary_rows = aggregate(per_seed, rows=[r for r in ROWS if r in study.rows])
     table = markdown_summary(summary_rows, ROW_LABELS)
     summary = {
-        "command": "python benchmarks/learning_study.py " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "command": args.command,
         "setting": setting, "device": device, "machine": machine(), "threads": study.threads,
         "seeds": [run["seed"] for run in runs], "wall_seconds": round(time.perf_counter() - started, 1),
         "summary": summary_rows, "table": table, "runs": runs,
