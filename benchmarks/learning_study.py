@@ -191,11 +191,23 @@ def _strip(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "items"}
 
 
+def _reusable_data(data_dir: Path, config: Any) -> Optional[dict[str, Any]]:
+    """The summary of an already built `data_dir` when it was built from exactly `config`."""
+    from dataclasses import asdict
+
+    path = data_dir / "study_data.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return summary if summary.get("config") == asdict(config) else None
+
+
 def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: str,
-             similarity: Any = None) -> dict[str, Any]:
+             similarity: Any = None, reuse_data: bool = False) -> dict[str, Any]:
     """One complete run of the study for `seed`; returns its results, timings and logs.
 
-    Stages: 1. data; 2. tokenizer and random-weight model; 3. SFT; 4. GRPO without and with the
+    Stages: 1. data (kept when `reuse_data` and `<out>/seed<seed>/data` was built from the same
+    data settings); 2. tokenizer and random-weight model; 3. SFT; 4. GRPO without and with the
     prediction reward; 5. evaluation of every row.
     """
     from preferthinker.benchmark import load_benchmark
@@ -217,7 +229,11 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
 
     # 1. Data.
     data_config = config_from_dict(StudyDataConfig, {**setting["data"], "seed": seed}, "data section")
-    data_summary = timed("data", build_study_data, root / "data", data_config)
+    data_summary = _reusable_data(root / "data", data_config) if reuse_data else None
+    if data_summary is not None:
+        logger.info("seed %d: reusing the data in %s (same data settings)", seed, root / "data")
+    else:
+        data_summary = timed("data", build_study_data, root / "data", data_config)
     train_dir, eval_dir = root / "data" / TRAIN_DIR, root / "data" / EVAL_DIR
     # 2. Tokenizer and the untrained model.
     model_config = config_from_dict(StudyModelConfig, {**setting["model"], "seed": seed}, "model section")
@@ -268,6 +284,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/learning-study"), help="output folder")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the setting's seeds")
     parser.add_argument("--threads", type=int, help="override the setting's torch threads")
+    parser.add_argument("--reuse-data", action="store_true",
+                        help="keep <out>/seed<N>/data when it was built from the same data settings")
     parser.add_argument("--device", help="cpu or cuda (default: the setting's, else cuda when available)")
     return parser.parse_args(argv)
 
@@ -301,7 +319,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     started = time.perf_counter()
     runs = []
     for seed in study.seeds:
-        runs.append(run_seed(seed, setting, study, args.out, device, similarity))
+        runs.append(run_seed(seed, setting, study, args.out, device, similarity, args.reuse_data))
         _write(args, setting, study, device, runs, started)
     summary = _write(args, setting, study, device, runs, started)
     print(summary["table"])

@@ -32,6 +32,29 @@ from typing import Any, Optional, Union
 
 EVAL_DIR = "eval"
 TRAIN_DIR = "train"
+SCORE_MODES = ("ranged", "fixed")
+# One score per relation of a candidate's term to the profile (training.cot.relation).
+FIXED_SCORES = {"liked": 5, "disliked": 0, "neutral": 2, "unknown": 2}
+
+
+def fixed_scores(profile: Any, attributes_a: dict, attributes_b: dict) -> list:
+    """Deterministic per-element scores from the ground truth: `FIXED_SCORES[relation]`.
+
+    Example:
+        >>> from preferthinker.profile import Profile, UserProfile
+        >>> up = UserProfile(liked=Profile(color=("Pink",)), disliked=Profile(color=("Gray",)))
+        >>> [(s.score_a, s.score_b) for s in fixed_scores(up, {"color": "Gray"}, {"color": "Pink"})][1]
+        (0, 5)
+    """
+    from preferthinker.profile import ELEMENTS
+    from preferthinker.results import ElementScore
+    from training.cot import relation
+
+    return [
+        ElementScore(element=e, score_a=FIXED_SCORES[relation(profile, e, attributes_a.get(e))],
+                     score_b=FIXED_SCORES[relation(profile, e, attributes_b.get(e))])
+        for e in ELEMENTS
+    ]
 
 
 @dataclass
@@ -48,6 +71,10 @@ class StudyDataConfig:
         size: rendered image side in pixels (SynthPref needs a multiple of 32, >= 64; the
             processor then resizes to the model's image size).
         held_out_fraction: share of each element's terms held out of training (unseen splits).
+        scores: "ranged" keeps `training.cot.build_cot`'s scores (liked 4-5, disliked 0-1,
+            neutral 2-3, drawn per pair); "fixed" writes one score per relation (liked 5,
+            disliked 0, neutral 2; `FIXED_SCORES`), so the only tokens that tell the candidates
+            apart are never noise.
     """
 
     seed: int = 0
@@ -58,8 +85,11 @@ class StudyDataConfig:
     refs: int = 3
     size: int = 64
     held_out_fraction: float = 0.25
+    scores: str = "ranged"
 
     def __post_init__(self) -> None:
+        if self.scores not in SCORE_MODES:
+            raise ValueError(f"scores must be one of {', '.join(SCORE_MODES)}, got {self.scores!r}")
         for name in ("train_users", "train_pairs", "eval_users", "eval_pairs", "refs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -122,11 +152,18 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
             if cot.margin <= 0:
                 dropped["profile_does_not_support_answer"] = dropped.get("profile_does_not_support_answer", 0) + 1
                 continue
+            scores = cot.scores
+            if config.scores == "fixed":
+                scores = fixed_scores(user.profile, attrs_a, attrs_b)
+                totals = {"A": sum(s.score_a for s in scores), "B": sum(s.score_b for s in scores)}
+                if totals[item.answer] <= totals["B" if item.answer == "A" else "A"]:
+                    dropped["fixed_scores_do_not_favour_answer"] = dropped.get("fixed_scores_do_not_favour_answer", 0) + 1
+                    continue
             sample = TrainingSample(
                 sample_id=item.item_id, split="train", user_id=user.user_id, kind=user.kind,
                 profile=user.profile, prompt_subject=item.meta.get("subject", ""),
                 liked=item.preferred, disliked=item.non_preferred, image_a=item.image_a, image_b=item.image_b,
-                answer=item.answer, cot=write_compact(user.profile, cot.scores, item.answer),
+                answer=item.answer, cot=write_compact(user.profile, scores, item.answer),
                 meta={"attributes_a": attrs_a, "attributes_b": attrs_b, "mismatched": item.meta.get("mismatched")},
             )
             write_sample(sample, train_root)
@@ -166,4 +203,4 @@ def training_texts(train_root: Union[str, Path]) -> list[str]:
     return texts
 
 
-__all__ = ["EVAL_DIR", "TRAIN_DIR", "StudyDataConfig", "build_study_data", "training_texts"]
+__all__ = ["EVAL_DIR", "FIXED_SCORES", "SCORE_MODES", "TRAIN_DIR", "StudyDataConfig", "fixed_scores", "build_study_data", "training_texts"]

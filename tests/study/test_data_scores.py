@@ -1,0 +1,41 @@
+"""The study's "fixed" score targets: one score per relation, and totals that favour the answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from preferthinker.parser import parse_output
+from preferthinker.profile import Profile, UserProfile
+from training.study.data import FIXED_SCORES, StudyDataConfig, build_study_data, fixed_scores
+
+
+def test_fixed_scores_follow_the_relation():
+    up = UserProfile(liked=Profile(color=("Pink",), detail=("Fine",)), disliked=Profile(color=("Gray",)))
+    scores = {s.element: (s.score_a, s.score_b) for s in fixed_scores(up, {"color": "Gray", "detail": "Fine"},
+                                                                       {"color": "Pink", "detail": "Busy"})}
+    assert scores["color"] == (FIXED_SCORES["disliked"], FIXED_SCORES["liked"])
+    assert scores["detail"] == (FIXED_SCORES["liked"], FIXED_SCORES["neutral"])
+    assert scores["art_style"] == (FIXED_SCORES["unknown"], FIXED_SCORES["unknown"])
+
+
+def test_unknown_score_mode_is_refused():
+    with pytest.raises(ValueError, match="scores"):
+        StudyDataConfig(scores="noisy")
+
+
+def test_fixed_targets_are_deterministic_and_favour_the_answer(tmp_path):
+    config = StudyDataConfig(seed=0, train_users=4, train_pairs=2, eval_users=1, eval_pairs=1, scores="fixed")
+    build_study_data(tmp_path, config)
+    lines = (tmp_path / "train" / "train.jsonl").read_text().splitlines()
+    assert lines
+    for line in lines:
+        record = json.loads(line)
+        target = record["messages"][-1]["content"][0]["text"]
+        parsed = parse_output(target)
+        values = {v for s in parsed.scores for v in (s.score_a, s.score_b)}
+        assert values <= set(FIXED_SCORES.values())
+        totals = {"A": sum(s.score_a for s in parsed.scores), "B": sum(s.score_b for s in parsed.scores)}
+        other = "B" if parsed.answer == "A" else "A"
+        assert totals[parsed.answer] > totals[other]
