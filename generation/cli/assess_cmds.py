@@ -41,13 +41,11 @@ def profile(
 ) -> None:
     """Predict the visual preference profile of the images in --refs (and --disliked)."""
     from preferthinker.assessor import Assessor
-    from preferthinker.images import load_images
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                           dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
                           trust_remote_code=trust_remote_code)
-    liked_images = load_images(refs, max_pixels=cfg.max_pixels, what="liked images")
-    disliked_images = load_images(disliked, max_pixels=cfg.max_pixels, what="disliked images") if disliked else None
+    liked_images, disliked_images = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"predicting the profile with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
             prediction = model.predict_profile(liked_images, disliked_images)
@@ -75,15 +73,14 @@ def assess(
 ) -> None:
     """Judge which of two images the user behind --refs prefers, element by element."""
     from preferthinker.assessor import Assessor
-    from preferthinker.images import load_image, load_images
+    from preferthinker.images import load_image
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                           dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                           trust_remote_code=trust_remote_code)
     a = load_image(image_a, max_pixels=cfg.max_pixels)
     b = load_image(image_b, max_pixels=cfg.max_pixels)
-    liked_images = load_images(refs, max_pixels=cfg.max_pixels, what="liked images")
-    disliked_images = load_images(disliked, max_pixels=cfg.max_pixels, what="disliked images") if disliked else None
+    liked_images, disliked_images = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"assessing with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
             comparison = model.compare(a, b, liked=liked_images, disliked=disliked_images)
@@ -121,6 +118,16 @@ def make_tiny(
     console.print(
         f"try: ptgen profile --refs <folder of images> --assessor {targets['assessor']} --json"
     )
+
+
+def _references(refs: Path, disliked: Optional[Path], max_pixels: int) -> tuple[list, Optional[list]]:
+    """The liked images, and the disliked ones when --disliked was given."""
+    from preferthinker.images import load_images
+
+    liked_images = load_images(refs, max_pixels=max_pixels, what="liked images")
+    if disliked is None:
+        return liked_images, None
+    return liked_images, load_images(disliked, max_pixels=max_pixels, what="disliked images")
 
 
 def _print_profile(prediction: Any) -> None:
