@@ -49,16 +49,19 @@ def _byte_vocab() -> dict[str, int]:
 def build_tiny_processor(image_size: int = 56):
     """A Qwen2.5-VL processor with a byte-level tokenizer. Images are resized to about
     `image_size` x `image_size` pixels (56 px = 4 visual tokens after 2x2 merging)."""
-    from transformers import (
-        Qwen2_5_VLProcessor,
-        Qwen2Tokenizer,
-        Qwen2VLImageProcessorPil,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2Tokenizer
 
     tokenizer = Qwen2Tokenizer(vocab=_byte_vocab(), merges=[])
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
     tokenizer.chat_template = CHAT_TEMPLATE
+    return processor_for(tokenizer, image_size)
+
+
+def processor_for(tokenizer, image_size: int = 56):
+    """A Qwen2.5-VL processor around `tokenizer` (its chat template), images resized to about
+    `image_size` x `image_size` pixels. Shared by the tiny assessor and the learning study."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor
+
     pixels = image_size * image_size
     image_processor = Qwen2VLImageProcessorPil(
         min_pixels=pixels, max_pixels=pixels, patch_size=14, merge_size=2, temporal_patch_size=2
@@ -69,11 +72,11 @@ def build_tiny_processor(image_size: int = 56):
         image_processor=image_processor,
         tokenizer=tokenizer,
         video_processor=video_processor,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=tokenizer.chat_template,
     )
 
 
-def _mrope_section(head_dim: int) -> list[int]:
+def mrope_section(head_dim: int) -> list[int]:
     """Split head_dim/2 rotary frequencies over (time, height, width) like Qwen's [16, 24, 24]."""
     half = head_dim // 2
     time = half // 4
@@ -100,7 +103,7 @@ def build_tiny_assessor(hidden_size: int = 64, layers: int = 2, vision_depth: in
             num_attention_heads=heads,
             num_key_value_heads=heads,
             max_position_embeddings=32768,
-            rope_scaling={"type": "mrope", "mrope_section": _mrope_section(hidden_size // heads)},
+            rope_scaling={"type": "mrope", "mrope_section": mrope_section(hidden_size // heads)},
             tie_word_embeddings=True,
             bos_token_id=ids["<|endoftext|>"],
             eos_token_id=ids["<|im_end|>"],

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from training.study.tokenizer import SPECIAL_TOKENS
+from preferthinker.tiny import SPECIAL_TOKENS, mrope_section
 
 
 @dataclass
@@ -64,32 +64,11 @@ class StudyModelConfig:
         return (self.image_size // 28) ** 2
 
 
-def _mrope_section(head_dim: int) -> list[int]:
-    """Split head_dim/2 rotary frequencies over (time, height, width), like Qwen's [16, 24, 24]."""
-    half = head_dim // 2
-    time = half // 4
-    height = (half - time) // 2
-    return [time, height, half - time - height]
-
-
 def build_processor(tokenizer: Any, image_size: int = 56):
-    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2.
+    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2."""
+    from preferthinker.tiny import processor_for
 
-    Example:
-        >>> processor = build_processor(tokenizer, 56)  # doctest: +SKIP
-    """
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor
-
-    pixels = image_size * image_size
-    image_processor = Qwen2VLImageProcessorPil(
-        min_pixels=pixels, max_pixels=pixels, patch_size=14, merge_size=2, temporal_patch_size=2
-    )
-    # transformers insists on a video sub-processor; the study sends no video.
-    video_processor = Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels)
-    return Qwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
-        chat_template=tokenizer.chat_template,
-    )
+    return processor_for(tokenizer, image_size)
 
 
 def build_study_model(config: StudyModelConfig, tokenizer: Any):
@@ -116,7 +95,7 @@ def build_study_model(config: StudyModelConfig, tokenizer: Any):
             num_key_value_heads=heads,
             max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "type": "mrope", "rope_theta": float(config.rope_theta),
-                             "mrope_section": _mrope_section(hidden // heads)},
+                             "mrope_section": mrope_section(hidden // heads)},
             tie_word_embeddings=True,
             **common,
         ),

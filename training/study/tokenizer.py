@@ -27,11 +27,9 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional, Sequence
 
-# Qwen's special tokens (the chat template and the processor use them by name).
-SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
-]
+# Qwen's special tokens (the chat template and the processor use them by name), as the tiny
+# assessor has them.
+from preferthinker.tiny import SPECIAL_TOKENS
 
 # Qwen2.5-VL's chat template reduced to what ptgen sends, WITHOUT the system message: the
 # system prompt carries worked examples for a pretrained 7B model; a model trained from scratch
