@@ -29,18 +29,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from generation.procedural import SUPPORTED_TERMS, ProceduralGenerator, image_attributes, terms_distinct
+from generation.demo import match_score
+from generation.procedural import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
 from generation.synthpref import DEFAULT_SUBJECTS, make_user_items
-from preferthinker.simulate import profile_matches, sample_users
+from preferthinker.simulate import sample_users
 
 
 def match_fraction(image: Any, user: Any) -> float:
     """Share of the user's liked elements the image shows (from the renderer's record)."""
-    attrs = image_attributes(image)
-    if attrs is None:
-        raise ValueError("image has no SynthPref attributes; it was not drawn by the procedural generator")
-    matches = profile_matches(user.profile.liked, attrs)
-    return sum(matches.values()) / max(1, len(matches))
+    return match_score(image, user.profile)[0]
 
 
 def _assessor(spec: str, max_new_tokens: int):
