@@ -43,6 +43,11 @@ class SFTTrainingConfig(SFTConfig):
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: PEFT LoRA.
         merge_lora: merge the adapter into the final weights (default) or save the adapter alone.
         final_dir: where the final model goes (default: <output_dir>/final).
+        score_loss_weight: weight of the score tokens in the loss (the digit after "Image A(" /
+            "Image B(" on each element line), relative to 1 for every other completion token.
+            Scores are ~10 of a CoT's tokens and mostly one value, so at weight 1 a small model
+            can lower the loss for a long time without making them depend on the images; >1
+            makes them count (the learning study, docs/results.md).
 
     `max_length` defaults to None here so image tokens are never cut.
 
@@ -66,12 +71,73 @@ class SFTTrainingConfig(SFTConfig):
     merge_lora: bool = True
     final_dir: Optional[str] = None
     max_length: Optional[int] = None  # SFTConfig's 1024 would cut the image tokens
+    score_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         modeling.check_lora_fields(self)
+        if not self.score_loss_weight > 0:
+            raise ValueError(f"score_loss_weight must be > 0, got {self.score_loss_weight}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
         super().__post_init__()
+
+
+def score_token_ids(tokenizer: Any) -> tuple[set[int], set[int]]:
+    """(ids of tokens that are one score digit 0-5, ids of tokens that end with "("): a score
+    token is a digit whose previous token opens a parenthesis ("Image A(" "4"), which holds for
+    byte-level BPE (Qwen) and for the study tokenizer alike.
+    """
+    digits, openers = set(), set()
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if text.strip() in {str(d) for d in range(6)}:
+            digits.add(token_id)
+        elif text.endswith("("):
+            openers.add(token_id)
+    return digits, openers
+
+
+def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight: float) -> Any:
+    """Per-position loss weights for next-token `labels` (-100 = ignored): `weight` on score
+    tokens, 1 elsewhere.
+
+    Example:
+        >>> import torch
+        >>> score_token_weights(torch.tensor([[7, 9, 3]]), {3}, {9}, 5.0).tolist()
+        [[1.0, 1.0, 5.0]]
+    """
+    import torch
+
+    is_digit = torch.isin(labels, torch.tensor(sorted(digits), device=labels.device))
+    opened = torch.zeros_like(is_digit)
+    opened[:, 1:] = torch.isin(labels[:, :-1], torch.tensor(sorted(openers), device=labels.device))
+    weights = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
+    return weights.masked_fill(is_digit & opened, weight)
+
+
+def _score_weighted_trainer():
+    """SFTTrainer with `score_loss_weight` applied to its token-level cross-entropy."""
+    from trl import SFTTrainer
+
+    class ScoreWeightedSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.args.score_loss_weight == 1.0 or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if not hasattr(self, "_score_ids"):
+                self._score_ids = score_token_ids(getattr(self.processing_class, "tokenizer", self.processing_class))
+            inputs["use_cache"] = False
+            outputs = model(**inputs, fused_lm_head=True)  # log-probs of labels[:, 1:]
+            labels = inputs["labels"][:, 1:]
+            weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight) * outputs.label_mask
+            loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
+            if num_items_in_batch is not None:  # gradient accumulation: this micro-batch's share
+                loss = loss * outputs.label_mask.sum() / num_items_in_batch
+            mode = "train" if self.model.training else "eval"
+            valid = outputs.label_mask.sum().clamp(min=1)
+            self._metrics[mode]["mean_token_accuracy"].append((outputs.is_top1.sum() / valid).item())
+            return loss
+
+    return ScoreWeightedSFTTrainer
 
 
 def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = None) -> Path:
@@ -85,8 +151,6 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
         >>> from preferthinker.config import load_config
         >>> final = train_sft(load_config(SFTTrainingConfig, "training/configs/tiny-cpu-sft.yaml"))  # doctest: +SKIP
     """
-    from trl import SFTTrainer
-
     from training.dataset import load_training_split
 
     # 1. Data.
@@ -100,7 +164,7 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     processor = modeling.load_processor(config.model_name_or_path)
     model = modeling.load_model(config)
     # 3. Train (resuming when asked).
-    trainer = SFTTrainer(
+    trainer = _score_weighted_trainer()(
         model=model,
         args=config,
         train_dataset=train,
@@ -115,4 +179,4 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     return modeling.save_final(trainer, processor, config, stage="sft")
 
 
-__all__ = ["SFTTrainingConfig", "train_sft"]
+__all__ = ["SFTTrainingConfig", "score_token_ids", "score_token_weights", "train_sft"]

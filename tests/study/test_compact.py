@@ -43,6 +43,32 @@ def test_round_trip_is_complete_and_exact(profile, values):
     assert parsed.complete and not parsed.issues
 
 
+@settings(max_examples=60, deadline=None)
+@given(profile=profiles(), values=st.lists(st.tuples(score, score), min_size=5, max_size=5), data=st.data())
+def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, data):
+    # Every renderer term, digits and hyphens included ("3D Modeling", "Mid-tone"), must leave the
+    # scores and the answer as written.
+    def candidate():
+        return {e: data.draw(st.sampled_from(SUPPORTED_TERMS[e])) for e in ELEMENTS}
+
+    attrs_a, attrs_b = candidate(), candidate()
+    scores = [ElementScore(e, a, b) for e, (a, b) in zip(ELEMENTS, values)]
+    answer = "A" if sum(a for a, _ in values) > sum(b for _, b in values) else "B"
+    text = write_compact(profile, scores, answer, (attrs_a, attrs_b))
+    parsed = read_compact(text)
+    assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
+    assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
+    for element in ELEMENTS:
+        assert f"{attrs_a[element]} vs {attrs_b[element]}; Image A(" in text
+
+
+def test_described_candidate_without_a_term_is_refused():
+    scores = [ElementScore(e, 1, 4) for e in ELEMENTS]
+    full = {e: SUPPORTED_TERMS[e][0] for e in ELEMENTS}
+    with pytest.raises(ValueError, match="described candidates need a term for detail"):
+        write_compact(None, scores, "B", (full, {**full, "detail": ""}))
+
+
 def test_totals_are_sums_not_arithmetic():
     scores = [ElementScore(e, 1, 4) for e in ELEMENTS]
     text = write_compact(None, scores, "B")

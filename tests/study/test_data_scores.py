@@ -39,3 +39,24 @@ def test_fixed_targets_are_deterministic_and_favour_the_answer(tmp_path):
         totals = {"A": sum(s.score_a for s in parsed.scores), "B": sum(s.score_b for s in parsed.scores)}
         other = "B" if parsed.answer == "A" else "A"
         assert totals[parsed.answer] > totals[other]
+
+
+def test_described_targets_name_each_candidates_true_term(tmp_path):
+    config = StudyDataConfig(seed=0, train_users=4, train_pairs=2, eval_users=1, eval_pairs=1, scores="fixed",
+                             describe=True)
+    build_study_data(tmp_path, config)
+    records = [json.loads(line) for line in (tmp_path / "train" / "train.jsonl").read_text().splitlines()]
+    assert records
+    for record in records:
+        target = record["messages"][-1]["content"][0]["text"]
+        meta = json.loads((tmp_path / "train" / "samples" / f"{record['id']}.json").read_text())["meta"]
+        parsed = parse_output(target)
+        assert parsed.complete and parsed.answer == record["answer"]
+        for line, score in zip(target.split("<think>")[1].splitlines()[1:6], parsed.scores):
+            term_a, term_b = meta["attributes_a"][score.element], meta["attributes_b"][score.element]
+            assert f": {term_a} vs {term_b}; Image A(" in line
+            # The score is the one the named term earns against the true profile.
+            up = UserProfile.from_dict(record["profile"])
+            expected = fixed_scores(up, meta["attributes_a"], meta["attributes_b"])
+            assert (score.score_a, score.score_b) == next(
+                (s.score_a, s.score_b) for s in expected if s.element == score.element)

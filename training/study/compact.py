@@ -21,6 +21,13 @@ completions themselves):
     </think>
     <answer>Image B</answer>
 
+With `described` candidates each element line first names the term each candidate shows, then
+the scores ("1. Artistic style: Op Art vs Cubism; Image A(0); Image B(5)"): the decision is then
+split into steps a small model learns separately (name the candidate's term from its pixels, as
+it names the profile's from the references; look the term up in the profiles it has just
+written), instead of one jump from pixels to a score. The parser reads the terms as text between
+the header and the scores, so the output stays valid predict-then-assess text.
+
 Two differences from `preferthinker.parser.format_output`: no rationales, and the totals are
 written as the sums themselves ("2+1+3+0+1", which the parser adds up) instead of
 "total_score=2+1+3+0+1=7": the model copies five digits it has just written instead of doing
@@ -31,7 +38,7 @@ so a single-preference target is about 70 tokens.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
 from preferthinker.results import ElementScore, ParsedOutput
@@ -39,20 +46,28 @@ from preferthinker.results import ElementScore, ParsedOutput
 MIN_SCORE, MAX_SCORE = 0, 5
 
 
-def write_compact(profile: Optional[UserProfile], scores: Sequence[ElementScore], answer: str) -> str:
+def write_compact(
+    profile: Optional[UserProfile],
+    scores: Sequence[ElementScore],
+    answer: str,
+    described: Optional[tuple[Mapping[str, str], Mapping[str, str]]] = None,
+) -> str:
     """The compact predict-then-assess text.
 
     Args:
         profile: the (predicted or true) user profile; None writes the assessment only.
         scores: one `ElementScore` per element with both scores (0-5); rationales are ignored.
         answer: "A" or "B".
+        described: the candidates' terms (attributes of Image A, of Image B; element -> term);
+            when given, each element line names them before the scores.
 
     Returns:
         Text that `preferthinker.parser.parse_output` reads back as complete (same profile,
         scores, answer) whenever the answer agrees with the totals.
 
     Raises:
-        ValueError: a bad answer, an unknown element or a score outside 0-5.
+        ValueError: a bad answer, an unknown element, a score outside 0-5 or a described
+            candidate without a term for a scored element.
 
     Example:
         >>> s = [ElementScore(e, 1, 4) for e in ELEMENTS]
@@ -75,7 +90,13 @@ def write_compact(profile: Optional[UserProfile], scores: Sequence[ElementScore]
                 raise ValueError(f"score_{letter} of {score.element} must be an int in 0-5, got {value!r}")
         values_a.append(score.score_a)  # type: ignore[arg-type]
         values_b.append(score.score_b)  # type: ignore[arg-type]
-        steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: Image A({score.score_a}); Image B({score.score_b})")
+        terms = ""
+        if described is not None:
+            named = [attributes.get(score.element) for attributes in described]
+            if not all(named):
+                raise ValueError(f"described candidates need a term for {score.element}, got {named}")
+            terms = f"{named[0]} vs {named[1]}; "
+        steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})")
     if values_a:
         steps.append(f"Total: Image A: {'+'.join(map(str, values_a))}  Image B: {'+'.join(map(str, values_b))}")
     steps.append("</think>")

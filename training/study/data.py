@@ -75,6 +75,9 @@ class StudyDataConfig:
             neutral 2-3, drawn per pair); "fixed" writes one score per relation (liked 5,
             disliked 0, neutral 2; `FIXED_SCORES`), so the only tokens that tell the candidates
             apart are never noise.
+        describe: each element line of the target names the term each candidate shows before
+            the scores (`training.study.compact.write_compact`'s `described`), from the
+            renderer's ground-truth attributes.
     """
 
     seed: int = 0
@@ -86,6 +89,7 @@ class StudyDataConfig:
     size: int = 64
     held_out_fraction: float = 0.25
     scores: str = "ranged"
+    describe: bool = False
 
     def __post_init__(self) -> None:
         if self.scores not in SCORE_MODES:
@@ -163,7 +167,8 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
                 sample_id=item.item_id, split="train", user_id=user.user_id, kind=user.kind,
                 profile=user.profile, prompt_subject=item.meta.get("subject", ""),
                 liked=item.preferred, disliked=item.non_preferred, image_a=item.image_a, image_b=item.image_b,
-                answer=item.answer, cot=write_compact(user.profile, scores, item.answer),
+                answer=item.answer,
+                cot=write_compact(user.profile, scores, item.answer, (attrs_a, attrs_b) if config.describe else None),
                 meta={"attributes_a": attrs_a, "attributes_b": attrs_b, "mismatched": item.meta.get("mismatched")},
             )
             write_sample(sample, train_root)

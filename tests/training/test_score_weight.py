@@ -1,0 +1,75 @@
+"""`score_loss_weight`: the SFT loss can weight the assessment's score tokens (learning study)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from preferthinker.profile import ELEMENTS
+
+CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+
+
+def test_score_tokens_are_exactly_the_element_scores(tiny_assessor_path, handmade):
+    import torch
+    from transformers import AutoProcessor
+
+    from preferthinker.parser import parse_output
+    from training.sft import score_token_ids, score_token_weights
+
+    tokenizer = AutoProcessor.from_pretrained(tiny_assessor_path).tokenizer
+    cot = handmade.make_sample(0).cot
+    labels = torch.tensor([tokenizer(cot)["input_ids"]])
+    weights = score_token_weights(labels, *score_token_ids(tokenizer), 7.0)
+    flagged = [tokenizer.decode([i]).strip() for i, w in zip(labels[0].tolist(), weights[0].tolist()) if w == 7.0]
+    parsed = parse_output(cot)
+    # Ten digits, in writing order: A and B per element; totals and numbered headers are not scores.
+    assert len(flagged) == 2 * len(ELEMENTS)
+    assert flagged == [str(v) for s in parsed.scores for v in (s.score_a, s.score_b)]
+    assert set(weights[0].tolist()) == {1.0, 7.0}
+
+
+def test_weighted_loss_is_the_weighted_token_cross_entropy(tiny_assessor_path, tmp_path, handmade):
+    import torch
+    from transformers import AutoProcessor
+
+    from preferthinker.config import load_config
+    from training import modeling
+    from training.dataset import finalize_dataset, load_training_split, write_sample
+    from training.sft import SFTTrainingConfig, _score_weighted_trainer, score_token_ids, score_token_weights
+
+    for index in range(2):
+        write_sample(handmade.make_sample(index), tmp_path / "data")
+    finalize_dataset(tmp_path / "data")
+    cfg = load_config(SFTTrainingConfig, CONFIGS / "tiny-cpu-sft.yaml", {
+        "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(tmp_path / "data"),
+        "output_dir": str(tmp_path / "run"), "score_loss_weight": 4.0, "per_device_train_batch_size": 2,
+    })
+    processor = AutoProcessor.from_pretrained(tiny_assessor_path)
+    trainer = _score_weighted_trainer()(
+        model=modeling.load_model(cfg), args=cfg, processing_class=processor,
+        train_dataset=load_training_split(cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels),
+    )
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    model = trainer.model.eval()
+    with torch.no_grad():
+        weighted = trainer.compute_loss(model, dict(batch)).item()
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1].float()
+    labels = batch["labels"][:, 1:]
+    mask = labels != -100
+    token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+    weights = score_token_weights(labels, *score_token_ids(processor.tokenizer), 4.0) * mask
+    assert (weights == 4.0).sum() == 2 * 2 * len(ELEMENTS)  # two samples, ten scores each
+    expected = (token_loss * weights).sum() / weights.sum()
+    plain = (token_loss * mask).sum() / mask.sum()
+    assert weighted == pytest.approx(expected.item(), rel=1e-4)
+    assert abs(weighted - plain.item()) > 1e-4  # the weight changed the loss
+
+
+def test_score_loss_weight_must_be_positive(tmp_path):
+    from training.sft import SFTTrainingConfig
+
+    with pytest.raises(ValueError, match="score_loss_weight"):
+        SFTTrainingConfig(output_dir=str(tmp_path), model_name_or_path="m", dataset_path="d", score_loss_weight=0.0,
+                          use_cpu=True, bf16=False)
