@@ -63,6 +63,8 @@ class StudyConfig:
         device: "cpu", "cuda" or None (cuda when available).
         tokenizer_vocab_size: the most BPE tokens.
         rows: which ablation rows to run (subset of random, untrained, sft, grpo, grpo_pred).
+        jobs: seeds run at once, each in its own process with `threads` torch threads (2 jobs
+            of 1 thread use both cores of the 2-core machine; results do not depend on it).
     """
 
     seeds: list = field(default_factory=lambda: [0, 1, 2])
@@ -70,8 +72,11 @@ class StudyConfig:
     device: Optional[str] = None
     tokenizer_vocab_size: int = 4096
     rows: list = field(default_factory=lambda: list(ROWS))
+    jobs: int = 1
 
     def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {self.jobs}")
         if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
             raise ValueError(f"seeds must be a non-empty list of ints, got {self.seeds!r}")
         if self.threads < 1:
@@ -270,6 +275,26 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     }
 
 
+def _similarity(setting: dict) -> Any:
+    """One SBERT model for the rewards and the evaluation (None when the eval skips similarity)."""
+    if not setting["eval"].get("similarity", True):
+        return None
+    from preferthinker.similarity import ProfileSimilarity
+
+    return ProfileSimilarity()
+
+
+def _run_seed_in_worker(seed: int, setting: dict, study: "StudyConfig", out: Path, device: str,
+                        reuse_data: bool) -> dict[str, Any]:
+    """`run_seed` in a worker process (`study.jobs` > 1): its own threads, logging and SBERT."""
+    import torch
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s seed{seed} %(name)s %(message)s")
+    torch.set_num_threads(study.threads)
+    return run_seed(seed, setting, study, out, device, _similarity(setting), reuse_data)
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     import torch
@@ -311,16 +336,24 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     torch.set_num_threads(study.threads)
     device = study.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.out.mkdir(parents=True, exist_ok=True)
-    similarity = None
-    if setting["eval"].get("similarity", True):
-        from preferthinker.similarity import ProfileSimilarity
-
-        similarity = ProfileSimilarity()  # one SBERT model for the rewards and the evaluation
     started = time.perf_counter()
-    runs = []
-    for seed in study.seeds:
-        runs.append(run_seed(seed, setting, study, args.out, device, similarity, args.reuse_data))
-        _write(args, setting, study, device, runs, started)
+    runs: list[dict[str, Any]] = []
+    if study.jobs == 1:
+        similarity = _similarity(setting)
+        for seed in study.seeds:
+            runs.append(run_seed(seed, setting, study, args.out, device, similarity, args.reuse_data))
+            _write(args, setting, study, device, runs, started)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(study.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_seed_in_worker, seed, setting, study, args.out, device, args.reuse_data)
+                       for seed in study.seeds]
+            for future in as_completed(futures):
+                runs.append(future.result())
+                runs.sort(key=lambda run: study.seeds.index(run["seed"]))
+                _write(args, setting, study, device, runs, started)
     summary = _write(args, setting, study, device, runs, started)
     print(summary["table"])
     return summary

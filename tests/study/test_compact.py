@@ -58,8 +58,10 @@ def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, 
     parsed = read_compact(text)
     assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
     assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
-    for element in ELEMENTS:
-        assert f"{attrs_a[element]} vs {attrs_b[element]}; Image A(" in text
+    lines = text.split("<think>")[1].splitlines()[1:6]
+    for line, element in zip(lines, ELEMENTS):
+        liked, disliked = (", ".join(side.terms(element)) for side in (profile.liked, profile.disliked))
+        assert f": {liked} / {disliked}; {attrs_a[element]} vs {attrs_b[element]}; Image A(" in line
 
 
 def test_described_candidate_without_a_term_is_refused():

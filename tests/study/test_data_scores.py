@@ -54,9 +54,10 @@ def test_described_targets_name_each_candidates_true_term(tmp_path):
         assert parsed.complete and parsed.answer == record["answer"]
         for line, score in zip(target.split("<think>")[1].splitlines()[1:6], parsed.scores):
             term_a, term_b = meta["attributes_a"][score.element], meta["attributes_b"][score.element]
-            assert f": {term_a} vs {term_b}; Image A(" in line
-            # The score is the one the named term earns against the true profile.
             up = UserProfile.from_dict(record["profile"])
+            liked, disliked = (", ".join(side.terms(score.element)) for side in (up.liked, up.disliked))
+            assert f": {liked} / {disliked}; {term_a} vs {term_b}; Image A(" in line
+            # The score is the one the named term earns against the true profile.
             expected = fixed_scores(up, meta["attributes_a"], meta["attributes_b"])
             assert (score.score_a, score.score_b) == next(
                 (s.score_a, s.score_b) for s in expected if s.element == score.element)

@@ -92,3 +92,19 @@ def test_unknown_section_is_refused(tmp_path):
     (tmp_path / "bad.yaml").write_text("trainer: {}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown sections"):
         _study_module().load_setting(str(tmp_path / "bad.yaml"))
+
+
+def test_seeds_run_in_parallel_jobs_give_one_report(tmp_path, monkeypatch):
+    # Workers are spawned processes; they find the script's module through sys.path.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    setting = SMOKE.replace("study: {seeds: [0], threads: 1}",
+                            "study: {seeds: [3, 1], threads: 1, jobs: 2, rows: [random, untrained]}")
+    (tmp_path / "jobs.yaml").write_text(setting, encoding="utf-8")
+    summary = _study_module().main(["--setting", str(tmp_path / "jobs.yaml"), "--out", str(tmp_path / "out")])
+    assert summary["seeds"] == [3, 1]  # the setting's order, whichever finished first
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [run["seed"] for run in saved["runs"]] == [3, 1]
+    for run in saved["runs"]:
+        assert set(run["results"]) == {"random", "untrained"}
+        assert (tmp_path / "out" / f"seed{run['seed']}" / "eval_untrained.json").is_file()
+    assert "random baseline" in summary["table"] and "untrained" in summary["table"]

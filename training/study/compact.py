@@ -21,12 +21,18 @@ completions themselves):
     </think>
     <answer>Image B</answer>
 
-With `described` candidates each element line first names the term each candidate shows, then
-the scores ("1. Artistic style: Op Art vs Cubism; Image A(0); Image B(5)"): the decision is then
-split into steps a small model learns separately (name the candidate's term from its pixels, as
-it names the profile's from the references; look the term up in the profiles it has just
-written), instead of one jump from pixels to a score. The parser reads the terms as text between
-the header and the scores, so the output stays valid predict-then-assess text.
+With `described` candidates each element line restates the element's liked / disliked terms,
+names the term each candidate shows, then gives the scores:
+
+    1. Artistic style: Cubism / Op Art; Op Art vs Cubism; Image A(0); Image B(5)
+
+The decision is then split into steps a small model learns separately: name the candidate's term
+from its pixels (as it names the profile's from the references), then compare two tokens a few
+positions apart (the restated profile term and the candidate's term) instead of searching the
+profile tags 50-90 tokens back. Without the restatement a 1.9M-parameter model named the
+candidates' terms but never learned the lookup in 1500 steps (docs/results.md). The parser reads
+the terms as text between the header and the scores, so the output stays valid
+predict-then-assess text.
 
 Two differences from `preferthinker.parser.format_output`: no rationales, and the totals are
 written as the sums themselves ("2+1+3+0+1", which the parser adds up) instead of
@@ -59,7 +65,8 @@ def write_compact(
         scores: one `ElementScore` per element with both scores (0-5); rationales are ignored.
         answer: "A" or "B".
         described: the candidates' terms (attributes of Image A, of Image B; element -> term);
-            when given, each element line names them before the scores.
+            when given, each element line names them before the scores, after the element's
+            liked / disliked terms from `profile` ("-" for none).
 
     Returns:
         Text that `preferthinker.parser.parse_output` reads back as complete (same profile,
@@ -95,7 +102,10 @@ def write_compact(
             named = [attributes.get(score.element) for attributes in described]
             if not all(named):
                 raise ValueError(f"described candidates need a term for {score.element}, got {named}")
-            terms = f"{named[0]} vs {named[1]}; "
+            if profile is not None:
+                sides = [", ".join(side.terms(score.element)) or "-" for side in (profile.liked, profile.disliked)]
+                terms = f"{sides[0]} / {sides[1]}; "
+            terms += f"{named[0]} vs {named[1]}; "
         steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})")
     if values_a:
         steps.append(f"Total: Image A: {'+'.join(map(str, values_a))}  Image B: {'+'.join(map(str, values_b))}")
