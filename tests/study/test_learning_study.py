@@ -108,3 +108,23 @@ def test_seeds_run_in_parallel_jobs_give_one_report(tmp_path, monkeypatch):
         assert set(run["results"]) == {"random", "untrained"}
         assert (tmp_path / "out" / f"seed{run['seed']}" / "eval_untrained.json").is_file()
     assert "random baseline" in summary["table"] and "untrained" in summary["table"]
+
+
+def _probe_module():
+    spec = importlib.util.spec_from_file_location("study_lookup_probe", REPO / "benchmarks" / "study_lookup_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lookup_probe_counts_every_score_token(smoke_run):
+    _, _, out = smoke_run
+    probe = _probe_module()
+    model, train = out / "seed0" / "untrained", out / "seed0" / "data" / "train"
+    reports = probe.main([str(model), str(train), "--steps", "2", "--every", "1", "--batch-size", "2"])
+    assert [r["step"] for r in reports] == [0, 1, 2]
+    for report in reports:  # two targets per batch, ten scores each; keys are "true->predicted"
+        assert sum(report["score_predictions"].values()) == 20
+        assert all(key.split("->")[0] in set("012345") for key in report["score_predictions"])
+    forced = probe.main(["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"])
+    assert sum(forced[0]["score_predictions"].values()) == 30

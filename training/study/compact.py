@@ -29,17 +29,17 @@ names the term each candidate shows, then gives the scores:
 The decision is then split into steps a small model learns separately: name the candidate's term
 from its pixels (as it names the profile's from the references), then compare two tokens a few
 positions apart (the restated profile term and the candidate's term) instead of searching the
-profile tags 50-90 tokens back. Without the restatement a 1.9M-parameter model named the
-candidates' terms but never learned the lookup in 1500 steps (docs/results.md). The parser reads
-the terms as text between the header and the scores, so the output stays valid
-predict-then-assess text.
+profile tags 50-90 tokens back; the score is a function of those tokens (with `data.scores:
+fixed`). How fast a 1.9M-parameter model learns that lookup, and what it took, is in
+docs/results.md (learning study). The parser reads the terms as text between the header and the
+scores, so the output stays valid predict-then-assess text.
 
 Two differences from `preferthinker.parser.format_output`: no rationales, and the totals are
 written as the sums themselves ("2+1+3+0+1", which the parser adds up) instead of
 "total_score=2+1+3+0+1=7": the model copies five digits it has just written instead of doing
 arithmetic, which a tiny model learns slowly and which the task does not need. With the study
 tokenizer (`training.study.tokenizer`) every term and every fixed piece of this text is one token,
-so a single-preference target is about 70 tokens.
+so a single-preference target is about 70 tokens (about 115 described).
 """
 
 from __future__ import annotations
