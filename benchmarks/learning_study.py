@@ -63,8 +63,8 @@ class StudyConfig:
         device: "cpu", "cuda" or None (cuda when available).
         tokenizer_vocab_size: the most BPE tokens.
         rows: which ablation rows to run (subset of random, untrained, sft, grpo, grpo_pred).
-        jobs: seeds run at once, each in its own process with `threads` torch threads (2 jobs
-            of 1 thread use both cores of the 2-core machine; results do not depend on it).
+        jobs: seeds run at once, each in its own (spawned) process with `threads` torch
+            threads; the results do not depend on it, the wall time does.
     """
 
     seeds: list = field(default_factory=lambda: [0, 1, 2])

@@ -25,12 +25,17 @@ eval: {max_new_tokens: 12, batch_size: 8, position_bias: false, similarity: fals
 """
 
 
-def _study_module():
-    spec = importlib.util.spec_from_file_location("learning_study", REPO / "benchmarks" / "learning_study.py")
+def _script(name: str):
+    """A script of benchmarks/ imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["learning_study"] = module  # dataclasses look their module up there
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def _study_module():
+    return _script("learning_study")
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +115,9 @@ def test_seeds_run_in_parallel_jobs_give_one_report(tmp_path, monkeypatch):
     assert "random baseline" in summary["table"] and "untrained" in summary["table"]
 
 
-def _probe_module():
-    spec = importlib.util.spec_from_file_location("study_lookup_probe", REPO / "benchmarks" / "study_lookup_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_lookup_probe_counts_every_score_token(smoke_run):
     _, _, out = smoke_run
-    probe = _probe_module()
+    probe = _script("study_lookup_probe")
     model, train = out / "seed0" / "untrained", out / "seed0" / "data" / "train"
     reports = probe.main([str(model), str(train), "--steps", "2", "--every", "1", "--batch-size", "2"])
     assert [r["step"] for r in reports] == [0, 1, 2]

@@ -75,9 +75,9 @@ class StudyDataConfig:
             neutral 2-3, drawn per pair); "fixed" writes one score per relation (liked 5,
             disliked 0, neutral 2; `FIXED_SCORES`), so the only tokens that tell the candidates
             apart are never noise.
-        describe: each element line of the target names the term each candidate shows before
-            the scores (`training.study.compact.write_compact`'s `described`), from the
-            renderer's ground-truth attributes.
+        describe: each element line of the target restates the profile's liked / disliked
+            terms and names the term each candidate shows (the renderer's ground truth) before
+            the scores (`training.study.compact.write_compact`'s `described`).
     """
 
     seed: int = 0
