@@ -68,17 +68,18 @@ def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight:
         loss.backward()
         optimizer.step()
         if step % every == 0:
-            counts = _count(tokenizer, labels, logits.argmax(-1))
+            counts = _count(tokenizer, ids, labels, logits.argmax(-1))
             reports.append({"step": step, "loss": round(loss.item(), 3), "score_predictions": counts})
             print(json.dumps(reports[-1]), flush=True)
     return reports
 
 
-def _count(tokenizer: Any, labels: Any, predicted: Any) -> dict[str, int]:
-    """Counts of "true score->predicted token" at the score positions of next-token `labels`."""
-    from training.sft import score_token_ids, score_token_weights
+def _count(tokenizer: Any, ids: tuple, labels: Any, predicted: Any) -> dict[str, int]:
+    """Counts of "true score->predicted token" at the score positions of next-token `labels`
+    (`ids`: `training.sft.score_token_ids(tokenizer)`, computed once by the caller)."""
+    from training.sft import score_token_weights
 
-    at_scores = (score_token_weights(labels, *score_token_ids(tokenizer), 2.0) == 2.0) & (labels != -100)
+    at_scores = (score_token_weights(labels, *ids, 2.0) == 2.0) & (labels != -100)
     pairs = Counter(zip(labels[at_scores].tolist(), predicted[at_scores].tolist()))
     return {f"{tokenizer.decode([t])}->{tokenizer.decode([p]).strip()}": n for (t, p), n in sorted(pairs.items())}
 
@@ -91,17 +92,19 @@ def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: i
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     from training.dataset import load_training_split
+    from training.sft import score_token_ids
 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     rows = load_training_split(train_dir, "train", mode="sft", max_samples=samples)
     collate = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
+    ids = score_token_ids(processor.tokenizer)
     totals: Counter = Counter()
     for start in range(0, len(rows), batch_size):
         batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
         with torch.no_grad():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1]
-        totals.update(_count(processor.tokenizer, batch["labels"][:, 1:], logits.argmax(-1)))
+        totals.update(_count(processor.tokenizer, ids, batch["labels"][:, 1:], logits.argmax(-1)))
     return dict(sorted(totals.items()))
 
 
