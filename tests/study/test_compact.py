@@ -64,6 +64,21 @@ def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, 
         assert f": {liked} / {disliked}; {attrs_a[element]} vs {attrs_b[element]}; Image A(" in line
 
 
+@settings(max_examples=30, deadline=None)
+@given(profile=profiles(), values=st.lists(st.tuples(score, score), min_size=5, max_size=5))
+def test_restated_profile_round_trip_keeps_scores(profile, values):
+    scores = [ElementScore(e, a, b) for e, (a, b) in zip(ELEMENTS, values)]
+    answer = "A" if sum(a for a, _ in values) > sum(b for _, b in values) else "B"
+    text = write_compact(profile, scores, answer, restate=True)
+    parsed = read_compact(text)
+    assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
+    assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
+    for line, element in zip(text.split("<think>")[1].splitlines()[1:6], ELEMENTS):
+        liked, disliked = (", ".join(side.terms(element)) for side in (profile.liked, profile.disliked))
+        assert line.endswith(f": {liked} / {disliked}; Image A({values[ELEMENTS.index(element)][0]}); "
+                             f"Image B({values[ELEMENTS.index(element)][1]})")
+
+
 def test_described_candidate_without_a_term_is_refused():
     scores = [ElementScore(e, 1, 4) for e in ELEMENTS]
     full = {e: SUPPORTED_TERMS[e][0] for e in ELEMENTS}

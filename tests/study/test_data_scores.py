@@ -25,6 +25,11 @@ def test_unknown_score_mode_is_refused():
         StudyDataConfig(scores="noisy")
 
 
+def test_unknown_describe_mode_is_refused():
+    with pytest.raises(ValueError, match="describe must be one of none, profile, candidates"):
+        StudyDataConfig(describe=True)  # type: ignore[arg-type]
+
+
 def test_fixed_targets_are_deterministic_and_favour_the_answer(tmp_path):
     config = StudyDataConfig(seed=0, train_users=4, train_pairs=2, eval_users=1, eval_pairs=1, scores="fixed")
     build_study_data(tmp_path, config)
@@ -41,9 +46,10 @@ def test_fixed_targets_are_deterministic_and_favour_the_answer(tmp_path):
         assert totals[parsed.answer] > totals[other]
 
 
-def test_described_targets_name_each_candidates_true_term(tmp_path):
+@pytest.mark.parametrize("describe", ["profile", "candidates"])
+def test_described_targets_restate_the_profile_and_name_each_candidates_true_term(tmp_path, describe):
     config = StudyDataConfig(seed=0, train_users=4, train_pairs=2, eval_users=1, eval_pairs=1, scores="fixed",
-                             describe=True)
+                             describe=describe)
     build_study_data(tmp_path, config)
     records = [json.loads(line) for line in (tmp_path / "train" / "train.jsonl").read_text().splitlines()]
     assert records
@@ -56,7 +62,8 @@ def test_described_targets_name_each_candidates_true_term(tmp_path):
             term_a, term_b = meta["attributes_a"][score.element], meta["attributes_b"][score.element]
             up = UserProfile.from_dict(record["profile"])
             liked, disliked = (", ".join(side.terms(score.element)) for side in (up.liked, up.disliked))
-            assert f": {liked} / {disliked}; {term_a} vs {term_b}; Image A(" in line
+            named = f"{term_a} vs {term_b}; " if describe == "candidates" else ""
+            assert f": {liked} / {disliked}; {named}Image A(" in line
             # The score is the one the named term earns against the true profile.
             expected = fixed_scores(up, meta["attributes_a"], meta["attributes_b"])
             assert (score.score_a, score.score_b) == next(

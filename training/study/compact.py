@@ -26,6 +26,11 @@ names the term each candidate shows, then gives the scores:
 
     1. Artistic style: Cubism / Op Art; Op Art vs Cubism; Image A(0); Image B(5)
 
+With `restate` alone the line keeps the profile's terms and leaves the candidates' out, so each
+score is the decision itself (does this candidate show the liked term?):
+
+    1. Artistic style: Cubism / Op Art; Image A(0); Image B(5)
+
 The decision is then split into steps a small model learns separately: name the candidate's term
 from its pixels (as it names the profile's from the references), then compare two tokens a few
 positions apart (the restated profile term and the candidate's term) instead of searching the
@@ -57,6 +62,7 @@ def write_compact(
     scores: Sequence[ElementScore],
     answer: str,
     described: Optional[tuple[Mapping[str, str], Mapping[str, str]]] = None,
+    restate: bool = False,
 ) -> str:
     """The compact predict-then-assess text.
 
@@ -67,6 +73,8 @@ def write_compact(
         described: the candidates' terms (attributes of Image A, of Image B; element -> term);
             when given, each element line names them before the scores, after the element's
             liked / disliked terms from `profile` ("-" for none).
+        restate: each element line restates the element's liked / disliked terms from `profile`
+            (implied by `described`), so the scores follow the two terms they are judged against.
 
     Returns:
         Text that `preferthinker.parser.parse_output` reads back as complete (same profile,
@@ -98,13 +106,13 @@ def write_compact(
         values_a.append(score.score_a)  # type: ignore[arg-type]
         values_b.append(score.score_b)  # type: ignore[arg-type]
         terms = ""
+        if profile is not None and (restate or described is not None):
+            sides = [", ".join(side.terms(score.element)) or "-" for side in (profile.liked, profile.disliked)]
+            terms = f"{sides[0]} / {sides[1]}; "
         if described is not None:
             named = [attributes.get(score.element) for attributes in described]
             if not all(named):
                 raise ValueError(f"described candidates need a term for {score.element}, got {named}")
-            if profile is not None:
-                sides = [", ".join(side.terms(score.element)) or "-" for side in (profile.liked, profile.disliked)]
-                terms = f"{sides[0]} / {sides[1]}; "
             terms += f"{named[0]} vs {named[1]}; "
         steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})")
     if values_a:

@@ -33,6 +33,7 @@ from typing import Any, Optional, Union
 EVAL_DIR = "eval"
 TRAIN_DIR = "train"
 SCORE_MODES = ("ranged", "fixed")
+DESCRIBE_MODES = ("none", "profile", "candidates")
 # One score per relation of a candidate's term to the profile (training.cot.relation).
 FIXED_SCORES = {"liked": 5, "disliked": 0, "neutral": 2, "unknown": 2}
 
@@ -75,9 +76,10 @@ class StudyDataConfig:
             neutral 2-3, drawn per pair); "fixed" writes one score per relation (liked 5,
             disliked 0, neutral 2; `FIXED_SCORES`), so the only tokens that tell the candidates
             apart are never noise.
-        describe: each element line of the target restates the profile's liked / disliked
-            terms and names the term each candidate shows (the renderer's ground truth) before
-            the scores (`training.study.compact.write_compact`'s `described`).
+        describe: what each element line of the target says before the scores. "none": nothing;
+            "profile": the profile's liked / disliked terms (`write_compact`'s `restate`);
+            "candidates": those, then the term each candidate shows (the renderer's ground
+            truth; `write_compact`'s `described`).
     """
 
     seed: int = 0
@@ -89,11 +91,13 @@ class StudyDataConfig:
     size: int = 64
     held_out_fraction: float = 0.25
     scores: str = "ranged"
-    describe: bool = False
+    describe: str = "none"
 
     def __post_init__(self) -> None:
         if self.scores not in SCORE_MODES:
             raise ValueError(f"scores must be one of {', '.join(SCORE_MODES)}, got {self.scores!r}")
+        if self.describe not in DESCRIBE_MODES:
+            raise ValueError(f"describe must be one of {', '.join(DESCRIBE_MODES)}, got {self.describe!r}")
         for name in ("train_users", "train_pairs", "eval_users", "eval_pairs", "refs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -168,7 +172,9 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
                 profile=user.profile, prompt_subject=item.meta.get("subject", ""),
                 liked=item.preferred, disliked=item.non_preferred, image_a=item.image_a, image_b=item.image_b,
                 answer=item.answer,
-                cot=write_compact(user.profile, scores, item.answer, (attrs_a, attrs_b) if config.describe else None),
+                cot=write_compact(user.profile, scores, item.answer,
+                                  (attrs_a, attrs_b) if config.describe == "candidates" else None,
+                                  restate=config.describe == "profile"),
                 meta={"attributes_a": attrs_a, "attributes_b": attrs_b, "mismatched": item.meta.get("mismatched")},
             )
             write_sample(sample, train_root)
@@ -208,4 +214,4 @@ def training_texts(train_root: Union[str, Path]) -> list[str]:
     return texts
 
 
-__all__ = ["EVAL_DIR", "FIXED_SCORES", "SCORE_MODES", "TRAIN_DIR", "StudyDataConfig", "fixed_scores", "build_study_data", "training_texts"]
+__all__ = ["DESCRIBE_MODES", "EVAL_DIR", "FIXED_SCORES", "SCORE_MODES", "TRAIN_DIR", "StudyDataConfig", "fixed_scores", "build_study_data", "training_texts"]
