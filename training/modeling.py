@@ -97,12 +97,18 @@ def load_model(config: Any):
     return model
 
 
+def is_vision_parameter(name: str) -> bool:
+    """Whether a parameter name belongs to the vision tower (Qwen2/2.5-VL's `visual`, also under
+    PEFT's `base_model.model.` prefix)."""
+    return ".visual." in f".{name}"
+
+
 def freeze_vision_tower(model: Any) -> int:
     """Freeze the vision encoder (the authors fine-tune the language model); returns how many
     parameters were frozen. A model without a recognisable vision tower is left as is."""
     frozen = 0
     for name, parameter in model.named_parameters():
-        if ".visual." in f".{name}" or name.startswith(("visual.", "model.visual.")):
+        if is_vision_parameter(name):
             if parameter.requires_grad:
                 parameter.requires_grad_(False)
                 frozen += parameter.numel()

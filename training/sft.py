@@ -40,6 +40,10 @@ class SFTTrainingConfig(SFTConfig):
         max_samples: use only the first N training samples (smoke tests).
         max_pixels: downscale reference and candidate images above this many pixels.
         freeze_vision: keep the vision encoder frozen (default, as the authors' recipe).
+        vision_learning_rate: with `freeze_vision: false`, the vision tower's learning rate
+            (the rest keep `learning_rate`; the scheduler scales both alike). A tower trained
+            from random weights at the language model's rate can blow up its features (the
+            learning study, docs/results.md); a lower rate lets it learn without that.
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: PEFT LoRA.
         merge_lora: merge the adapter into the final weights (default) or save the adapter alone.
         final_dir: where the final model goes (default: <output_dir>/final).
@@ -63,6 +67,7 @@ class SFTTrainingConfig(SFTConfig):
     max_samples: Optional[int] = None
     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
     freeze_vision: bool = True
+    vision_learning_rate: Optional[float] = None
     use_lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -79,6 +84,11 @@ class SFTTrainingConfig(SFTConfig):
             raise ValueError(f"score_loss_weight must be > 0, got {self.score_loss_weight}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
+        if self.vision_learning_rate is not None:
+            if not self.vision_learning_rate > 0:
+                raise ValueError(f"vision_learning_rate must be > 0 or null, got {self.vision_learning_rate}")
+            if self.freeze_vision:
+                raise ValueError("vision_learning_rate needs freeze_vision: false (a frozen tower does not learn)")
         super().__post_init__()
 
 
@@ -115,11 +125,37 @@ def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight
     return weights.masked_fill(is_digit & opened, weight)
 
 
+def split_vision_groups(param_groups: list, model: Any, vision_lr: float) -> list:
+    """The optimizer's parameter groups with the vision tower's parameters moved into groups of
+    their own at `vision_lr` (each group's other settings, e.g. weight decay, kept).
+
+    Example:
+        >>> groups = split_vision_groups(optimizer.param_groups, model, 1e-4)  # doctest: +SKIP
+    """
+    vision = {id(p) for name, p in model.named_parameters() if modeling.is_vision_parameter(name)}
+    groups = []
+    for group in param_groups:
+        for params, lr in (([p for p in group["params"] if id(p) not in vision], group["lr"]),
+                           ([p for p in group["params"] if id(p) in vision], vision_lr)):
+            if params:
+                groups.append({**group, "params": params, "lr": lr})
+    return groups
+
+
 def _score_weighted_trainer():
-    """SFTTrainer with `score_loss_weight` applied to its token-level cross-entropy."""
+    """SFTTrainer with `score_loss_weight` applied to its token-level cross-entropy and
+    `vision_learning_rate` to the vision tower."""
     from trl import SFTTrainer
 
     class ScoreWeightedSFTTrainer(SFTTrainer):
+        def create_optimizer(self, *args, **kwargs):
+            optimizer = super().create_optimizer(*args, **kwargs)
+            if self.args.vision_learning_rate is not None:
+                # Before the first step and before the scheduler reads the groups' rates.
+                optimizer.param_groups = split_vision_groups(
+                    optimizer.param_groups, self.model, self.args.vision_learning_rate)
+            return optimizer
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.args.score_loss_weight == 1.0 or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -179,4 +215,4 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     return modeling.save_final(trainer, processor, config, stage="sft")
 
 
-__all__ = ["SFTTrainingConfig", "score_token_ids", "score_token_weights", "train_sft"]
+__all__ = ["SFTTrainingConfig", "score_token_ids", "score_token_weights", "split_vision_groups", "train_sft"]
