@@ -126,3 +126,19 @@ def test_lookup_probe_counts_every_score_token(smoke_run):
         assert all(key.split("->")[0] in set("012345") for key in report["score_predictions"])
     forced = probe.main(["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"])
     assert sum(forced[0]["score_predictions"].values()) == 30
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_shipped_settings_build_valid_configs(name):
+    # A stale value in a shipped setting (e.g. a renamed option) fails here, not an hour into a run.
+    from preferthinker.config import config_from_dict
+    from training.study.data import StudyDataConfig
+    from training.study.model import StudyModelConfig
+
+    study = _study_module()
+    setting = study.load_setting(name)
+    config_from_dict(study.StudyConfig, setting["study"], "study section")
+    data = config_from_dict(StudyDataConfig, setting["data"], "data section")
+    config_from_dict(StudyModelConfig, setting["model"], "model section")
+    config_from_dict(study.EvalSettings, setting["eval"], "eval section")
+    assert data.scores == "fixed" and data.describe == "profile"
