@@ -73,10 +73,9 @@ def test_restated_profile_round_trip_keeps_scores(profile, values):
     parsed = read_compact(text)
     assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
     assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
-    for line, element in zip(text.split("<think>")[1].splitlines()[1:6], ELEMENTS):
+    for line, element, (a, b) in zip(text.split("<think>")[1].splitlines()[1:6], ELEMENTS, values):
         liked, disliked = (", ".join(side.terms(element)) for side in (profile.liked, profile.disliked))
-        assert line.endswith(f": {liked} / {disliked}; Image A({values[ELEMENTS.index(element)][0]}); "
-                             f"Image B({values[ELEMENTS.index(element)][1]})")
+        assert line.endswith(f": {liked} / {disliked}; Image A({a}); Image B({b})")
 
 
 def test_described_candidate_without_a_term_is_refused():

@@ -47,7 +47,7 @@ def test_fixed_targets_are_deterministic_and_favour_the_answer(tmp_path):
 
 
 @pytest.mark.parametrize("describe", ["profile", "candidates"])
-def test_described_targets_restate_the_profile_and_name_each_candidates_true_term(tmp_path, describe):
+def test_described_targets_restate_the_profile_and_score_the_candidates_true_terms(tmp_path, describe):
     config = StudyDataConfig(seed=0, train_users=4, train_pairs=2, eval_users=1, eval_pairs=1, scores="fixed",
                              describe=describe)
     build_study_data(tmp_path, config)

@@ -80,3 +80,33 @@ def sbert():
     """The real all-MiniLM-L6-v2 through ProfileSimilarity, loaded once."""
     similarity = pytest.importorskip("preferthinker.similarity")
     return similarity.ProfileSimilarity()
+
+
+@pytest.fixture
+def sft_trainer(tiny_assessor_path, tmp_path):
+    """Factory: our SFT trainer (`training.sft`'s SFTTrainer subclass) for the tiny assessor on two
+    hand-made samples, `tiny-cpu-sft.yaml` with `fields` on top."""
+    from transformers import AutoProcessor
+
+    from preferthinker.config import load_config
+    from training import modeling
+    from training.dataset import finalize_dataset, load_training_split, write_sample
+    from training.sft import SFTTrainingConfig, _score_weighted_trainer
+
+    configs = Path(__file__).resolve().parents[2] / "training" / "configs"
+
+    def build(name: str = "run", **fields):
+        data = tmp_path / name / "data"
+        for index in range(2):
+            write_sample(make_sample(index), data)
+        finalize_dataset(data)
+        cfg = load_config(SFTTrainingConfig, configs / "tiny-cpu-sft.yaml", {
+            "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(data),
+            "output_dir": str(tmp_path / name / "out"), **fields,
+        })
+        return _score_weighted_trainer()(
+            model=modeling.load_model(cfg), args=cfg, processing_class=AutoProcessor.from_pretrained(tiny_assessor_path),
+            train_dataset=load_training_split(cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels),
+        )
+
+    return build

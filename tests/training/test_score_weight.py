@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from preferthinker.profile import ELEMENTS
-
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
 def test_score_tokens_are_exactly_the_element_scores(tiny_assessor_path, handmade):
@@ -30,27 +26,13 @@ def test_score_tokens_are_exactly_the_element_scores(tiny_assessor_path, handmad
     assert set(weights[0].tolist()) == {1.0, 7.0}
 
 
-def test_weighted_loss_is_the_weighted_token_cross_entropy(tiny_assessor_path, tmp_path, handmade):
+def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer):
     import torch
-    from transformers import AutoProcessor
 
-    from preferthinker.config import load_config
-    from training import modeling
-    from training.dataset import finalize_dataset, load_training_split, write_sample
-    from training.sft import SFTTrainingConfig, _score_weighted_trainer, score_token_ids, score_token_weights
+    from training.sft import score_token_ids, score_token_weights
 
-    for index in range(2):
-        write_sample(handmade.make_sample(index), tmp_path / "data")
-    finalize_dataset(tmp_path / "data")
-    cfg = load_config(SFTTrainingConfig, CONFIGS / "tiny-cpu-sft.yaml", {
-        "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(tmp_path / "data"),
-        "output_dir": str(tmp_path / "run"), "score_loss_weight": 4.0, "per_device_train_batch_size": 2,
-    })
-    processor = AutoProcessor.from_pretrained(tiny_assessor_path)
-    trainer = _score_weighted_trainer()(
-        model=modeling.load_model(cfg), args=cfg, processing_class=processor,
-        train_dataset=load_training_split(cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels),
-    )
+    trainer = sft_trainer(score_loss_weight=4.0, per_device_train_batch_size=2)
+    processor = trainer.processing_class
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     model = trainer.model.eval()
     with torch.no_grad():

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
-
-
-def _trainer(tiny_assessor_path, tmp_path, handmade, **fields):
-    from transformers import AutoProcessor
-
-    from preferthinker.config import load_config
-    from training import modeling
-    from training.dataset import finalize_dataset, load_training_split, write_sample
-    from training.sft import SFTTrainingConfig, _score_weighted_trainer
-
-    for index in range(2):
-        write_sample(handmade.make_sample(index), tmp_path / "data")
-    finalize_dataset(tmp_path / "data")
-    cfg = load_config(SFTTrainingConfig, CONFIGS / "tiny-cpu-sft.yaml", {
-        "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(tmp_path / "data"),
-        "output_dir": str(tmp_path / "run"), "per_device_train_batch_size": 2, "max_steps": 1,
-        "learning_rate": 1e-3, "warmup_steps": 0, "lr_scheduler_type": "constant", "weight_decay": 0.0,
-        "save_strategy": "no", "report_to": [], **fields,
-    })
-    return _score_weighted_trainer()(
-        model=modeling.load_model(cfg), args=cfg, processing_class=AutoProcessor.from_pretrained(tiny_assessor_path),
-        train_dataset=load_training_split(cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels),
-    )
+# One Adam step at known rates (weight decay off, constant schedule).
+ONE_STEP = dict(per_device_train_batch_size=2, max_steps=1, learning_rate=1e-3, warmup_steps=0,
+                lr_scheduler_type="constant", weight_decay=0.0, save_strategy="no", report_to=[])
 
 
 def _max_change(trainer, vision: bool) -> float:
@@ -43,23 +20,25 @@ def _max_change(trainer, vision: bool) -> float:
     return max((after[n].detach() - p).abs().max().item() for n, p in before.items())
 
 
-def test_vision_tower_steps_at_its_own_rate(tiny_assessor_path, tmp_path, handmade):
+def test_vision_tower_steps_at_its_own_rate(sft_trainer):
     # Adam's first step moves each weight by about the learning rate, so the largest change
     # shows the rate each part trained at.
-    trainer = _trainer(tiny_assessor_path, tmp_path, handmade, freeze_vision=False, vision_learning_rate=1e-5)
     from training.modeling import is_vision_parameter
 
+    trainer = sft_trainer(freeze_vision=False, vision_learning_rate=1e-5, **ONE_STEP)
     trainer.create_optimizer()
-    rates = {is_vision_parameter(n): {g["lr"] for g in trainer.optimizer.param_groups
-                                      if any(p is q for q in g["params"])}
-             for n, p in trainer.model.named_parameters() if p.requires_grad}
+    group_lr = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    rates: dict[bool, set] = {}
+    for name, parameter in trainer.model.named_parameters():
+        if parameter.requires_grad:  # every trainable parameter is in exactly one group
+            rates.setdefault(is_vision_parameter(name), set()).add(group_lr[id(parameter)])
     assert rates == {True: {1e-5}, False: {1e-3}}
+    assert len(group_lr) == sum(len(g["params"]) for g in trainer.optimizer.param_groups)
     trainer.optimizer = None  # train() builds it again, with its scheduler
     vision_change = _max_change(trainer, vision=True)
     assert 0 < vision_change <= 1.5e-5
 
-    language_change = _max_change(
-        _trainer(tiny_assessor_path, tmp_path / "plain", handmade, freeze_vision=False), vision=False)
+    language_change = _max_change(sft_trainer("plain", freeze_vision=False, **ONE_STEP), vision=False)
     assert language_change > 5e-4
 
 
