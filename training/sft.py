@@ -52,6 +52,11 @@ class SFTTrainingConfig(SFTConfig):
             Scores are ~10 of a CoT's tokens and mostly one value, so at weight 1 a small model
             can lower the loss for a long time without making them depend on the images; >1
             makes them count (the learning study, docs/results.md).
+        balance_scores: split the score tokens' weight equally between the score values present
+            in each batch (each value's tokens share the same total), keeping the mean score weight
+            at `score_loss_weight`. When most targets are one value (7 in 10 scores are "5" in the
+            learning study), the plain loss is lowest for a long time by predicting that value
+            whatever the images show, and greedy decoding then never writes the others.
 
     `max_length` defaults to None here so image tokens are never cut.
 
@@ -77,6 +82,7 @@ class SFTTrainingConfig(SFTConfig):
     final_dir: Optional[str] = None
     max_length: Optional[int] = None  # SFTConfig's 1024 would cut the image tokens
     score_loss_weight: float = 1.0
+    balance_scores: bool = False
 
     def __post_init__(self) -> None:
         modeling.check_lora_fields(self)
@@ -107,14 +113,19 @@ def score_token_ids(tokenizer: Any) -> tuple[set[int], set[int]]:
     return digits, openers
 
 
-def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight: float) -> Any:
+def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight: float,
+                        balance: bool = False) -> Any:
     """Per-position loss weights for next-token `labels` (-100 = ignored): `weight` on score
-    tokens, 1 elsewhere.
+    tokens, 1 elsewhere; with `balance`, the score tokens' total weight is split equally between
+    the score values present (a value on 1 token in 4 weighs 2x `weight` there, the others 2/3x).
 
     Example:
         >>> import torch
         >>> score_token_weights(torch.tensor([[7, 9, 3]]), {3}, {9}, 5.0).tolist()
         [[1.0, 1.0, 5.0]]
+        >>> balanced = score_token_weights(torch.tensor([[9, 3, 9, 3, 9, 3, 9, 4]]), {3, 4}, {9}, 1.0, balance=True)
+        >>> [round(w, 2) for w in balanced[0].tolist()]
+        [1.0, 0.67, 1.0, 0.67, 1.0, 0.67, 1.0, 2.0]
     """
     import torch
 
@@ -122,7 +133,14 @@ def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight
     opened = torch.zeros_like(is_digit)
     opened[:, 1:] = torch.isin(labels[:, :-1], torch.tensor(sorted(openers), device=labels.device))
     weights = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
-    return weights.masked_fill(is_digit & opened, weight)
+    at_scores = is_digit & opened
+    if not balance:
+        return weights.masked_fill(at_scores, weight)
+    values, counts = labels[at_scores].unique(return_counts=True)
+    for value, count in zip(values, counts):
+        share = weight * at_scores.sum() / (len(values) * count)
+        weights = weights.masked_fill(at_scores & (labels == value), share.item())
+    return weights
 
 
 def split_vision_groups(param_groups: list, model: Any, vision_lr: float) -> list:
@@ -143,7 +161,7 @@ def split_vision_groups(param_groups: list, model: Any, vision_lr: float) -> lis
 
 
 def _score_weighted_trainer():
-    """SFTTrainer with `score_loss_weight` applied to its token-level cross-entropy and
+    """SFTTrainer with `score_loss_weight` (and `balance_scores`) applied to its token-level cross-entropy and
     `vision_learning_rate` to the vision tower."""
     from trl import SFTTrainer
 
@@ -157,14 +175,15 @@ def _score_weighted_trainer():
             return optimizer
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if self.args.score_loss_weight == 1.0 or return_outputs:
+            if (self.args.score_loss_weight == 1.0 and not self.args.balance_scores) or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             if not hasattr(self, "_score_ids"):
                 self._score_ids = score_token_ids(getattr(self.processing_class, "tokenizer", self.processing_class))
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)  # log-probs of labels[:, 1:]
             labels = inputs["labels"][:, 1:]
-            weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight) * outputs.label_mask
+            weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight,
+                                          self.args.balance_scores) * outputs.label_mask
             loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
             if num_items_in_batch is not None:  # gradient accumulation: this micro-batch's share
                 loss = loss * outputs.label_mask.sum() / num_items_in_batch

@@ -1,4 +1,4 @@
-"""`score_loss_weight`: the SFT loss can weight the assessment's score tokens (learning study)."""
+"""`score_loss_weight` and `balance_scores`: the SFT loss can weight the assessment's score tokens (learning study)."""
 
 from __future__ import annotations
 
@@ -26,27 +26,52 @@ def test_score_tokens_are_exactly_the_element_scores(tiny_assessor_path, handmad
     assert set(weights[0].tolist()) == {1.0, 7.0}
 
 
-def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer):
+def test_balanced_weights_give_each_score_value_the_same_total(tiny_assessor_path, handmade):
+    import torch
+    from transformers import AutoProcessor
+
+    from training.sft import score_token_ids, score_token_weights
+
+    tokenizer = AutoProcessor.from_pretrained(tiny_assessor_path).tokenizer
+    labels = torch.tensor([tokenizer(handmade.make_sample(0).cot)["input_ids"]])
+    ids = score_token_ids(tokenizer)
+    at_scores = score_token_weights(labels, *ids, 2.0) == 2.0
+    values = labels[at_scores]
+    assert len(values.unique()) > 1 and len(set(values.tolist())) < len(values)  # unequal counts to balance
+    weights = score_token_weights(labels, *ids, 3.0, balance=True)
+    totals = {v: weights[at_scores & (labels == v)].sum().item() for v in values.unique().tolist()}
+    assert max(totals.values()) == pytest.approx(min(totals.values()))
+    assert weights[at_scores].mean().item() == pytest.approx(3.0)  # the mean score weight is kept
+    assert (weights[~at_scores] == 1.0).all()
+
+
+@pytest.mark.parametrize("weight, balance", [(4.0, False), (200.0, True)])  # 200: the scores dominate
+def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer, weight, balance):
     import torch
 
     from training.sft import score_token_ids, score_token_weights
 
-    trainer = sft_trainer(score_loss_weight=4.0, per_device_train_batch_size=2)
+    trainer = sft_trainer(score_loss_weight=weight, balance_scores=balance, per_device_train_batch_size=2)
     processor = trainer.processing_class
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     model = trainer.model.eval()
     with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(30)  # peaked logits: token losses far apart, so weightings differ
         weighted = trainer.compute_loss(model, dict(batch)).item()
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
     mask = labels != -100
     token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
-    weights = score_token_weights(labels, *score_token_ids(processor.tokenizer), 4.0) * mask
-    assert (weights == 4.0).sum() == 2 * 2 * len(ELEMENTS)  # two samples, ten scores each
+    ids = score_token_ids(processor.tokenizer)
+    assert (score_token_weights(labels, *ids, 4.0) * mask == 4.0).sum() == 2 * 2 * len(ELEMENTS)  # ten scores a sample
+    weights = score_token_weights(labels, *ids, weight, balance) * mask
     expected = (token_loss * weights).sum() / weights.sum()
     plain = (token_loss * mask).sum() / mask.sum()
     assert weighted == pytest.approx(expected.item(), rel=1e-4)
-    assert abs(weighted - plain.item()) > 1e-4  # the weight changed the loss
+    assert abs(weighted - plain.item()) > 1e-4  # the weighting changed the loss
+    if balance:  # and balancing changed it
+        unbalanced = score_token_weights(labels, *ids, weight) * mask
+        assert abs(weighted - ((token_loss * unbalanced).sum() / unbalanced.sum()).item()) > 1e-3 * weighted
 
 
 def test_score_loss_weight_must_be_positive(tmp_path):
