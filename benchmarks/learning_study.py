@@ -8,7 +8,7 @@ then GRPO from the SFT model (`training.grpo.train_grpo`) twice, once with accur
 rewards only and once adding the prediction reward; evaluate every row with the `ptgen eval`
 harness (`preferthinker.evaluation.evaluate` over `Assessor.from_config`, exactly what
 `ptgen eval --assessor <folder>` runs): untrained, +SFT, +SFT+GRPO, +SFT+GRPO+prediction reward,
-and the random baseline. Over all seeds: mean and spread per row and split (`training.study.report`).
+and two references without a trained model, the random baseline and the analytic assessor. Over all seeds: mean and spread per row and split (`training.study.report`).
 
 Settings are YAML files with sections `study`, `data`, `model`, `sft`, `grpo`, `eval`:
 `--setting cpu` (training/configs/study-cpu.yaml, this 2-core machine, under an hour) and
@@ -41,9 +41,10 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 logger = logging.getLogger("learning_study")
 
 SETTINGS = {"cpu": REPO / "training/configs/study-cpu.yaml", "gpu": REPO / "training/configs/study-gpu.yaml"}
-ROWS = ("random", "untrained", "sft", "grpo", "grpo_pred")
+ROWS = ("random", "analytic", "untrained", "sft", "grpo", "grpo_pred")
 ROW_LABELS = {
     "random": "random baseline",
+    "analytic": "analytic assessor (pixel measurements, no model)",
     "untrained": "untrained (random weights)",
     "sft": "+SFT",
     "grpo": "+SFT+GRPO (accuracy+format)",
@@ -62,7 +63,7 @@ class StudyConfig:
             docs/results.md).
         device: "cpu", "cuda" or None (cuda when available).
         tokenizer_vocab_size: the most BPE tokens.
-        rows: which ablation rows to run (subset of random, untrained, sft, grpo, grpo_pred).
+        rows: which ablation rows to run (subset of random, analytic, untrained, sft, grpo, grpo_pred).
         jobs: seeds run at once, each in its own (spawned) process with `threads` torch
             threads; the results do not depend on it, the wall time does.
     """
@@ -173,9 +174,10 @@ def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed
     return final, collector.logs
 
 
-def evaluate_row(model_dir: Optional[Path], items: list, settings: EvalSettings, device: str,
+def evaluate_row(model_dir: Optional[Path | str], items: list, settings: EvalSettings, device: str,
                  image_size: int, similarity: Any = None) -> dict[str, Any]:
-    """Evaluate one model folder (or the random baseline when None) with the `ptgen eval` harness."""
+    """Evaluate one model folder (or "analytic", or the random baseline when None) with the
+    `ptgen eval` harness."""
     from preferthinker.assessor import Assessor, AssessorConfig
     from preferthinker.evaluation import EvalConfig, evaluate
 
@@ -247,7 +249,8 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     untrained = make_study_model(root / "untrained", model_config, tokenizer)
     info = json.loads((untrained / "study_model.json").read_text())
     info["multi_token_terms"] = multi_token_terms(tokenizer)
-    models: dict[str, Optional[Path]] = {"random": None, "untrained": untrained}
+    # analytic: what pixel measurements of colour, saturation and detail decide on the same pairs.
+    models: dict[str, Optional[Path | str]] = {"random": None, "analytic": "analytic", "untrained": untrained}
     # 3-4. Training.
     if "sft" in study.rows:
         models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, untrained, train_dir, root / "sft", seed, device)

@@ -71,8 +71,10 @@ def test_every_stage_ran_and_was_recorded(smoke_run):
     for row in ("grpo", "grpo_pred"):
         assert (out / "seed0" / row / "final" / "config.json").is_file()
     assert any("rewards/prediction_reward/mean" in log for log in run["logs"]["grpo_pred"])
-    # The random baseline answers every item; the untrained model goes through the real harness.
-    assert run["results"]["random"]["parse_failure_rate"] == 0.0
+    # The random baseline and the analytic assessor answer every item; the untrained model goes
+    # through the real harness.
+    assert run["results"]["random"]["parse_failure_rate"] == run["results"]["analytic"]["parse_failure_rate"] == 0.0
+    assert run["results"]["analytic"]["assessor"] == "analytic"
     assert run["results"]["untrained"]["n"] == run["results"]["random"]["n"] == 16
 
 
@@ -126,6 +128,8 @@ def test_lookup_probe_counts_every_score_token(smoke_run):
         assert all(key.split("->")[0] in set("012345") for key in report["score_predictions"])
     forced = probe.main(["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"])
     assert sum(forced[0]["score_predictions"].values()) == 30
+    for key in ("unhinted_auc", "hinted_auc"):  # None when a kind of score saw only one value
+        assert forced[0][key] is None or 0.0 <= forced[0][key] <= 1.0
 
 
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
