@@ -10,7 +10,9 @@ to learn" from "the images get in the way", and compares learning rates and scor
 With `--teacher-forced`, the first argument is a trained model (e.g. seed<N>/sft/final) instead:
 nothing is trained; the score tokens of the first `--samples` training samples, images included,
 are predicted teacher-forced and counted the same way. It tells "the model did not learn the
-lookup" from "it learned it but its own profile or terms lead it astray at generation".
+lookup" from "it learned it but its own profile or terms lead it astray at generation", and
+(`unhinted_auc`) whether the model reads the candidates at all: a score with no "0" before it is
+decided by the images alone.
 
 Run (on a study run's folders; the figures are in docs/results.md):
     python benchmarks/study_lookup_probe.py runs/learning-study/seed0/untrained \\
@@ -84,28 +86,60 @@ def _count(tokenizer: Any, ids: tuple, labels: Any, predicted: Any) -> dict[str,
     return {f"{tokenizer.decode([t])}->{tokenizer.decode([p]).strip()}": n for (t, p), n in sorted(pairs.items())}
 
 
-def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: int) -> dict[str, int]:
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> Optional[float]:
+    """Probability that a random positive scores above a random negative (ties count half).
+
+    Example:
+        >>> auc([2.0, 3.0], [1.0, 2.0])
+        0.875
+    """
+    if not positives or not negatives:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: int) -> dict[str, Any]:
     """Score-token predictions of a trained study model on its first `samples` training samples,
-    with their images, through the collator TRL's SFTTrainer uses for vision-language data."""
+    with their images, through the collator TRL's SFTTrainer uses for vision-language data.
+
+    Returns `score_predictions` (counts as `_count`) and how well the margin log p("0") - log p("5")
+    separates the true 0s from the true 5s (AUC, 0.5 = no signal), apart for `unhinted_auc`: the
+    scores with no "0" before them in the target, which only the images and the profile can
+    decide, and `hinted_auc`: the scores after a "0", where what is already written carries most
+    of the answer (a candidate with a 0 is the rejected one, so the other scores 5 throughout).
+    """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     from training.dataset import load_training_split
-    from training.sft import score_token_ids
+    from training.sft import score_token_ids, score_token_weights
 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     rows = load_training_split(train_dir, "train", mode="sft", max_samples=samples)
     collate = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
     ids = score_token_ids(processor.tokenizer)
+    zero, five = (processor.tokenizer.convert_tokens_to_ids(d) for d in ("0", "5"))
     totals: Counter = Counter()
+    margins: dict[str, dict[bool, list[float]]] = {"unhinted": {True: [], False: []}, "hinted": {True: [], False: []}}
     for start in range(0, len(rows), batch_size):
         batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
         with torch.no_grad():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1]
-        totals.update(_count(processor.tokenizer, ids, batch["labels"][:, 1:], logits.argmax(-1)))
-    return dict(sorted(totals.items()))
+        labels = batch["labels"][:, 1:]
+        totals.update(_count(processor.tokenizer, ids, labels, logits.argmax(-1)))
+        at_scores = (score_token_weights(labels, *ids, 2.0) == 2.0) & (labels != -100)
+        log_probs = logits.log_softmax(-1)
+        margin = (log_probs[..., zero] - log_probs[..., five])[at_scores]
+        zeros = at_scores & (labels == zero)
+        hinted = (zeros.long().cumsum(-1) - zeros.long())[at_scores] > 0  # a "0" earlier in the target
+        for value, target, after_zero in zip(margin.tolist(), labels[at_scores].tolist(), hinted.tolist()):
+            if target in (zero, five):
+                margins["hinted" if after_zero else "unhinted"][target == zero].append(value)
+    return {"score_predictions": dict(sorted(totals.items())),
+            **{f"{kind}_auc": auc(m[True], m[False]) for kind, m in margins.items()}}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
@@ -129,9 +163,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
 
     torch.set_num_threads(args.threads)
     if args.teacher_forced:
-        counts = teacher_forced(args.model_dir, args.train_dir, args.samples, batch_size=8)
-        print(json.dumps({"teacher_forced": str(args.model_dir), "samples": args.samples, "score_predictions": counts}))
-        return [{"score_predictions": counts}]
+        report = teacher_forced(args.model_dir, args.train_dir, args.samples, batch_size=8)
+        print(json.dumps({"teacher_forced": str(args.model_dir), "samples": args.samples, **report}))
+        return [report]
     reports = probe(args.model_dir, args.train_dir, args.steps, args.lr, args.score_weight, args.batch_size,
                     args.every, args.seed)
     if args.out:
