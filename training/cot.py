@@ -148,9 +148,9 @@ def build_cot(
         seed: picks scores inside their ranges and the phrasings; same seed, same text.
 
     Returns:
-        A `CoTTarget`. Its totals always favour `answer` (ties are broken inside the neutral
-        range); check `margin` (or `check_cot`) to drop pairs whose profile does not support
-        the answer.
+        A `CoTTarget`. Its totals favour `answer` whenever the scores' ranges allow it (ties are
+        broken inside each score's range); check `margin` (or `check_cot`) to drop pairs whose
+        profile does not support the answer.
 
     Example:
         >>> up = UserProfile(liked=Profile(color=("Pink",)), disliked=Profile(color=("Gray",)))
@@ -185,26 +185,36 @@ def build_cot(
 
 
 def _favour(values: dict, kinds: dict, answer: str) -> None:
-    """Nudge neutral scores (within 1-3) until the preferred total is strictly higher.
+    """Nudge scores one point at a time until the preferred total is strictly higher.
 
-    Only neutral/unknown elements move: a liked term keeps its 4-5 and a disliked one its 0-1, so
-    the rationales stay true. Stops when nothing can move (the filter then drops the pair).
+    Neutral/unknown scores move first (within 1-3); then liked and disliked scores, each within
+    its own range (a liked term keeps 4-5, a disliked one 0-1), so the rationales stay true. That
+    settles every pair whose ground truth favours the answer, e.g. 5+4+4+4+4 against 1+5+5+5+5.
+    Stops when nothing can move (the filter then drops the pair).
     """
     other = "B" if answer == "A" else "A"
-    low, high = _NEUTRAL_BOUNDS
+
+    def bounds(kind: str) -> tuple[int, int]:
+        return _NEUTRAL_BOUNDS if kind in (NEUTRAL, UNKNOWN) else SCORE_RANGES[kind]
+
+    def next_move() -> Optional[tuple[str, str, int]]:
+        for neutral_first in (True, False):
+            for element in ELEMENTS:
+                for letter, step in ((answer, 1), (other, -1)):
+                    kind = kinds[letter][element]
+                    if (kind in (NEUTRAL, UNKNOWN)) != neutral_first:
+                        continue
+                    low, high = bounds(kind)
+                    if low <= values[letter][element] + step <= high:
+                        return letter, element, step
+        return None
+
     while sum(values[answer].values()) <= sum(values[other].values()):
-        moved = False
-        for element in ELEMENTS:
-            if kinds[answer][element] in (NEUTRAL, UNKNOWN) and values[answer][element] < high:
-                values[answer][element] += 1
-                moved = True
-                break
-            if kinds[other][element] in (NEUTRAL, UNKNOWN) and values[other][element] > low:
-                values[other][element] -= 1
-                moved = True
-                break
-        if not moved:
+        move = next_move()
+        if move is None:
             return
+        letter, element, step = move
+        values[letter][element] += step
 
 
 def _same_profile(a: Profile, b: Profile) -> bool:
