@@ -8,7 +8,8 @@ then GRPO from the SFT model (`training.grpo.train_grpo`) twice, once with accur
 rewards only and once adding the prediction reward; evaluate every row with the `ptgen eval`
 harness (`preferthinker.evaluation.evaluate` over `Assessor.from_config`, exactly what
 `ptgen eval --assessor <folder>` runs): untrained, +SFT, +SFT+GRPO, +SFT+GRPO+prediction reward,
-and two references without a trained model, the random baseline and the analytic assessor. Over all seeds: mean and spread per row and split (`training.study.report`).
+and two references without a trained model, the random baseline and the analytic assessor. Over
+all seeds: mean and spread per row and split (`training.study.report`).
 
 Settings are YAML files with sections `study`, `data`, `model`, `sft`, `grpo`, `eval`:
 `--setting cpu` (training/configs/study-cpu.yaml, this 2-core machine, under an hour) and

@@ -189,7 +189,7 @@ def _favour(values: dict, kinds: dict, answer: str) -> None:
 
     Neutral/unknown scores move first (within 1-3); then liked and disliked scores, each within
     its own range (a liked term keeps 4-5, a disliked one 0-1), so the rationales stay true. That
-    settles every pair whose ground truth favours the answer, e.g. 5+4+4+4+4 against 1+5+5+5+5.
+    settles e.g. 5+4+4+4+4 against 1+5+5+5+5, where no score is neutral.
     Stops when nothing can move (the filter then drops the pair).
     """
     other = "B" if answer == "A" else "A"
