@@ -121,18 +121,19 @@ class AnalyticEngine(Engine):
             "saturation": list(saturations) if saturations else defaults["saturation"],
             "detail": list(details) if details else defaults["detail"],
         }
-        self._cache: dict[int, dict[str, Any]] = {}
+        self._cache: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     # -- measurements ---------------------------------------------------------------------------
     def measure(self, image: Any) -> dict[str, Any]:
-        key = id(image)
-        if key not in self._cache:  # references repeat across a user's pairs
-            if len(self._cache) > 512:
+        # References repeat across a user's pairs. The cache keeps each image with its measures:
+        # an id is reused once its object is freed, so a bare id could return another image's.
+        cached = self._cache.get(id(image))
+        if cached is None or cached[0] is not image:
+            if len(self._cache) >= 64:
                 self._cache.clear()
-            self._cache[key] = measure_image(
-                image, self.names["color"], self.names["saturation"], self.names["detail"]
-            )
-        return self._cache[key]
+            cached = self._cache[id(image)] = (image, measure_image(
+                image, self.names["color"], self.names["saturation"], self.names["detail"]))
+        return cached[1]
 
     def profile_from_images(self, images: Sequence[Any]) -> Profile:
         """Name the color(s), saturation and detail shared by `images`; style and medium unknown."""

@@ -117,3 +117,20 @@ def test_ptgen_synthpref_build_cli(tmp_path):
     assert len(load_benchmark(target)) == 4
     assert main(["synthpref", "build", str(target), "--users", "1", "--size", "64"]) != 0  # not empty
     assert main(["synthpref", "build", str(tmp_path / "x"), "--size", "100"]) == 2
+
+
+def test_measurements_follow_the_image_when_freed_images_reuse_ids():
+    # Images loaded one pair at a time are freed and their ids reused; a cache keyed by id alone
+    # returned a freed image's colour for a new one (15 of 100 here before the fix).
+    from preferthinker.measure import measure_image
+
+    engine = AnalyticEngine()
+    rng = random.Random(0)
+    ids = set()
+    for _ in range(100):
+        image = Image.new("RGB", (32, 32), tuple(rng.randrange(256) for _ in range(3)))
+        ids.add(id(image))
+        expected = measure_image(image, engine.names["color"], engine.names["saturation"], engine.names["detail"])
+        assert engine.measure(image) == expected
+        del image
+    assert len(ids) < 100  # ids were reused, so the check above meant something
