@@ -146,3 +146,11 @@ def test_shipped_settings_build_valid_configs(name):
     config_from_dict(StudyModelConfig, setting["model"], "model section")
     config_from_dict(study.EvalSettings, setting["eval"], "eval section")
     assert data.scores == "fixed" and data.describe == "profile"
+
+
+def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():
+    auc = _script("study_lookup_probe").auc
+    assert auc([3.0, 4.0], [1.0, 2.0]) == 1.0  # separated
+    assert auc([1.0, 2.0], [3.0, 4.0]) == 0.0  # reversed
+    assert auc([2.0, 3.0], [1.0, 2.0]) == 0.875  # 3 pairs right, 1 tie counted half
+    assert auc([1.0], []) is None  # no negatives: undefined, not 0.5
