@@ -79,9 +79,9 @@ def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight:
 def _count(tokenizer: Any, ids: tuple, labels: Any, predicted: Any) -> dict[str, int]:
     """Counts of "true score->predicted token" at the score positions of next-token `labels`
     (`ids`: `training.sft.score_token_ids(tokenizer)`, computed once by the caller)."""
-    from training.sft import score_token_weights
+    from training.sft import score_positions
 
-    at_scores = (score_token_weights(labels, *ids, 2.0) == 2.0) & (labels != -100)
+    at_scores = score_positions(labels, *ids)
     pairs = Counter(zip(labels[at_scores].tolist(), predicted[at_scores].tolist()))
     return {f"{tokenizer.decode([t])}->{tokenizer.decode([p]).strip()}": n for (t, p), n in sorted(pairs.items())}
 
@@ -114,7 +114,7 @@ def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: i
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     from training.dataset import load_training_split
-    from training.sft import score_token_ids, score_token_weights
+    from training.sft import score_positions, score_token_ids
 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
@@ -130,7 +130,7 @@ def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: i
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1]
         labels = batch["labels"][:, 1:]
         totals.update(_count(processor.tokenizer, ids, labels, logits.argmax(-1)))
-        at_scores = (score_token_weights(labels, *ids, 2.0) == 2.0) & (labels != -100)
+        at_scores = score_positions(labels, *ids)
         log_probs = logits.log_softmax(-1)
         margin = (log_probs[..., zero] - log_probs[..., five])[at_scores]
         zeros = at_scores & (labels == zero)

@@ -113,6 +113,22 @@ def score_token_ids(tokenizer: Any) -> tuple[set[int], set[int]]:
     return digits, openers
 
 
+def score_positions(labels: Any, digits: set[int], openers: set[int]) -> Any:
+    """Where next-token `labels` hold a score token (`digits`, `openers`: `score_token_ids`).
+
+    Example:
+        >>> import torch
+        >>> score_positions(torch.tensor([[7, 9, 3, 3]]), {3}, {9}).tolist()
+        [[False, False, True, False]]
+    """
+    import torch
+
+    is_digit = torch.isin(labels, torch.tensor(sorted(digits), device=labels.device))
+    opened = torch.zeros_like(is_digit)
+    opened[:, 1:] = torch.isin(labels[:, :-1], torch.tensor(sorted(openers), device=labels.device))
+    return is_digit & opened
+
+
 def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight: float,
                         balance: bool = False) -> Any:
     """Per-position loss weights for next-token `labels` (-100 = ignored): `weight` on score
@@ -123,17 +139,14 @@ def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight
         >>> import torch
         >>> score_token_weights(torch.tensor([[7, 9, 3]]), {3}, {9}, 5.0).tolist()
         [[1.0, 1.0, 5.0]]
-        >>> balanced = score_token_weights(torch.tensor([[9, 3, 9, 3, 9, 3, 9, 4]]), {3, 4}, {9}, 1.0, balance=True)
-        >>> [round(w, 2) for w in balanced[0].tolist()]
+        >>> labels = torch.tensor([[9, 3, 9, 3, 9, 3, 9, 4]])
+        >>> [round(w, 2) for w in score_token_weights(labels, {3, 4}, {9}, 1.0, balance=True)[0].tolist()]
         [1.0, 0.67, 1.0, 0.67, 1.0, 0.67, 1.0, 2.0]
     """
     import torch
 
-    is_digit = torch.isin(labels, torch.tensor(sorted(digits), device=labels.device))
-    opened = torch.zeros_like(is_digit)
-    opened[:, 1:] = torch.isin(labels[:, :-1], torch.tensor(sorted(openers), device=labels.device))
+    at_scores = score_positions(labels, digits, openers)
     weights = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
-    at_scores = is_digit & opened
     if not balance:
         return weights.masked_fill(at_scores, weight)
     values, counts = labels[at_scores].unique(return_counts=True)
@@ -161,8 +174,8 @@ def split_vision_groups(param_groups: list, model: Any, vision_lr: float) -> lis
 
 
 def _score_weighted_trainer():
-    """SFTTrainer with `score_loss_weight` (and `balance_scores`) applied to its token-level cross-entropy and
-    `vision_learning_rate` to the vision tower."""
+    """SFTTrainer with `score_loss_weight` (and `balance_scores`) applied to its token-level
+    cross-entropy and `vision_learning_rate` to the vision tower."""
     from trl import SFTTrainer
 
     class ScoreWeightedSFTTrainer(SFTTrainer):
@@ -234,4 +247,5 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     return modeling.save_final(trainer, processor, config, stage="sft")
 
 
-__all__ = ["SFTTrainingConfig", "score_token_ids", "score_token_weights", "split_vision_groups", "train_sft"]
+__all__ = ["SFTTrainingConfig", "score_positions", "score_token_ids", "score_token_weights", "split_vision_groups",
+           "train_sft"]

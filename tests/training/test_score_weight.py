@@ -30,12 +30,12 @@ def test_balanced_weights_give_each_score_value_the_same_total(tiny_assessor_pat
     import torch
     from transformers import AutoProcessor
 
-    from training.sft import score_token_ids, score_token_weights
+    from training.sft import score_positions, score_token_ids, score_token_weights
 
     tokenizer = AutoProcessor.from_pretrained(tiny_assessor_path).tokenizer
     labels = torch.tensor([tokenizer(handmade.make_sample(0).cot)["input_ids"]])
     ids = score_token_ids(tokenizer)
-    at_scores = score_token_weights(labels, *ids, 2.0) == 2.0
+    at_scores = score_positions(labels, *ids)
     values = labels[at_scores]
     assert len(values.unique()) > 1 and len(set(values.tolist())) < len(values)  # unequal counts to balance
     weights = score_token_weights(labels, *ids, 3.0, balance=True)
