@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from preferthinker.tiny import SPECIAL_TOKENS, mrope_section
 
@@ -34,6 +34,10 @@ class StudyModelConfig:
         rope_theta: rotary base. Qwen's 1e6 is made for 32k-token contexts; in a ~150-token
             sequence most of its frequencies barely turn, which leaves a small model few ways to
             tell the liked references from the disliked ones by position. 1e4 suits short ones.
+        image_mean, image_std: per-channel (RGB) pixel normalisation written into the processor;
+            None keeps Qwen2.5-VL's (CLIP's mean and std, which put mid-grey near zero, so a
+            flat patch's saturation is mostly the length of its vector, which the vision blocks'
+            RMSNorm divides away). [0, 0, 0] / [1, 1, 1] makes saturation a direction instead.
         seed: weight initialisation seed.
     """
 
@@ -43,6 +47,8 @@ class StudyModelConfig:
     vision_depth: int = 2
     image_size: int = 56
     rope_theta: float = 10000.0
+    image_mean: Optional[list[float]] = None
+    image_std: Optional[list[float]] = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,6 +63,12 @@ class StudyModelConfig:
             raise ValueError(f"rope_theta must be > 1, got {self.rope_theta}")
         if self.image_size < 28 or self.image_size % 28:
             raise ValueError(f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}")
+        for name in ("image_mean", "image_std"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (list, tuple)) or len(value) != 3 or not all(isinstance(v, (int, float)) for v in value)):
+                raise ValueError(f"{name} must be 3 numbers (R, G, B) or null, got {value!r}")
+        if self.image_std is not None and not all(v > 0 for v in self.image_std):
+            raise ValueError(f"image_std must be > 0 in every channel, got {self.image_std}")
 
     @property
     def visual_tokens(self) -> int:
@@ -64,11 +76,18 @@ class StudyModelConfig:
         return (self.image_size // 28) ** 2
 
 
-def build_processor(tokenizer: Any, image_size: int = 56):
-    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2."""
+def build_processor(tokenizer: Any, image_size: int = 56, image_mean: Optional[list[float]] = None,
+                    image_std: Optional[list[float]] = None):
+    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2 and
+    normalised with `image_mean` / `image_std` where given (else Qwen2.5-VL's)."""
     from preferthinker.tiny import processor_for
 
-    return processor_for(tokenizer, image_size)
+    processor = processor_for(tokenizer, image_size)
+    if image_mean is not None:
+        processor.image_processor.image_mean = [float(v) for v in image_mean]
+    if image_std is not None:
+        processor.image_processor.image_std = [float(v) for v in image_std]
+    return processor
 
 
 def build_study_model(config: StudyModelConfig, tokenizer: Any):
@@ -143,7 +162,7 @@ def make_study_model(directory: Union[str, Path], config: StudyModelConfig, toke
 
     directory = Path(directory)
     model = build_study_model(config, tokenizer)
-    processor = build_processor(tokenizer, config.image_size)
+    processor = build_processor(tokenizer, config.image_size, config.image_mean, config.image_std)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory, safe_serialization=True)
     processor.save_pretrained(directory)
