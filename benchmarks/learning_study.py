@@ -65,6 +65,7 @@ class StudyConfig:
         device: "cpu", "cuda" or None (cuda when available).
         tokenizer_vocab_size: the most BPE tokens.
         rows: which ablation rows to run (subset of random, analytic, untrained, sft, grpo, grpo_pred).
+            GRPO rows without "sft" start from `<out>/seed<N>/sft/final` of an earlier run.
         jobs: seeds run at once, each in its own (spawned) process with `threads` torch
             threads; the results do not depend on it, the wall time does.
     """
@@ -86,10 +87,6 @@ class StudyConfig:
         unknown = [r for r in self.rows if r not in ROWS]
         if unknown:
             raise ValueError(f"rows has unknown names {unknown}; valid: {', '.join(ROWS)}")
-        needs = {"grpo": "sft", "grpo_pred": "sft"}
-        for row, needed in needs.items():
-            if row in self.rows and needed not in self.rows:
-                raise ValueError(f"rows: {row!r} starts from the SFT model, so 'sft' must be in rows too")
 
 
 @dataclass
@@ -141,25 +138,22 @@ def _device_fields(device: str) -> dict[str, Any]:
     return {"use_cpu": device == "cpu", "bf16": device != "cpu"}
 
 
-def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> tuple[Path, list]:
-    """Cold-start SFT through `training.sft.train_sft` with the setting's `sft` section."""
-    from training.sft import SFTTrainingConfig, train_sft
+def sft_config(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> Any:
+    """The `training.sft.SFTTrainingConfig` of a seed's SFT row: the setting's `sft` section."""
+    from training.sft import SFTTrainingConfig
 
-    values = {
+    return SFTTrainingConfig(**{
         "output_dir": str(out), "model_name_or_path": str(model_dir), "dataset_path": str(data_dir),
         "seed": seed, "save_strategy": "no", "report_to": "none", "eos_token": "<|im_end|>",
         "freeze_vision": False, "max_pixels": None, **_device_fields(device), **setting["sft"],
-    }
-    collector = LogCollector()
-    final = train_sft(SFTTrainingConfig(**values), callbacks=[collector.callback])
-    return final, collector.logs
+    })
 
 
-def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
-                   prediction: bool, components: Optional[dict] = None) -> tuple[Path, list]:
-    """GRPO through `training.grpo.train_grpo` from the SFT model; `prediction` False sets the
-    prediction reward's weight to 0 (accuracy + format only)."""
-    from training.grpo import GRPOTrainingConfig, train_grpo
+def grpo_config(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
+                prediction: bool) -> Any:
+    """The `training.grpo.GRPOTrainingConfig` of a seed's GRPO row: the setting's `grpo` section;
+    `prediction` False sets the prediction reward's weight to 0 (accuracy + format only)."""
+    from training.grpo import GRPOTrainingConfig
 
     values = {
         "output_dir": str(out), "model_name_or_path": str(sft_dir), "dataset_path": str(data_dir),
@@ -170,8 +164,26 @@ def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed
     if not prediction:
         weights[2] = 0.0
     values["reward_weights"] = weights
+    return GRPOTrainingConfig(**values)
+
+
+def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> tuple[Path, list]:
+    """Cold-start SFT through `training.sft.train_sft`."""
+    from training.sft import train_sft
+
     collector = LogCollector()
-    final = train_grpo(GRPOTrainingConfig(**values), callbacks=[collector.callback], reward_components=components)
+    final = train_sft(sft_config(setting, model_dir, data_dir, out, seed, device), callbacks=[collector.callback])
+    return final, collector.logs
+
+
+def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
+                   prediction: bool, components: Optional[dict] = None) -> tuple[Path, list]:
+    """GRPO through `training.grpo.train_grpo` from the SFT model."""
+    from training.grpo import train_grpo
+
+    collector = LogCollector()
+    config = grpo_config(setting, sft_dir, data_dir, out, seed, device, prediction)
+    final = train_grpo(config, callbacks=[collector.callback], reward_components=components)
     return final, collector.logs
 
 
@@ -255,6 +267,8 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     # 3-4. Training.
     if "sft" in study.rows:
         models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, untrained, train_dir, root / "sft", seed, device)
+    elif "grpo" in study.rows or "grpo_pred" in study.rows:
+        models["sft"] = earlier_sft_model(out, seed)  # GRPO rows alone start from an earlier run's SFT
     if "grpo" in study.rows:
         models["grpo"], logs["grpo"] = timed(
             "grpo", train_grpo_row, setting, models["sft"], train_dir, root / "grpo", seed, device, False,
@@ -277,6 +291,17 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
         "held_out_terms": data_summary["term_split"]["unseen"], "model": info,
         "timings": timings, "logs": logs, "results": results,
     }
+
+
+def earlier_sft_model(out: Path, seed: int) -> Path:
+    """`<out>/seed<seed>/sft/final`, the SFT model that GRPO rows start from when `study.rows`
+    has no "sft" (e.g. longer GRPO from the models of an earlier run, copied there)."""
+    from preferthinker.errors import ConfigError
+
+    final = out / f"seed{seed}" / "sft" / "final"
+    if not (final / "config.json").is_file():
+        raise ConfigError(f"the GRPO rows need an SFT model: add 'sft' to study.rows, or put one in {final}")
+    return final
 
 
 def _similarity(setting: dict) -> Any:
@@ -339,6 +364,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     study = config_from_dict(StudyConfig, {**setting["study"], **overrides}, "study section")
     torch.set_num_threads(study.threads)
     device = study.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if "sft" not in study.rows and {"grpo", "grpo_pred"} & set(study.rows):
+        for seed in study.seeds:  # before hours of work, not after
+            earlier_sft_model(args.out, seed)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
@@ -381,4 +409,9 @@ def _write(args, setting, study, device, runs, started) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from preferthinker.errors import ConfigError
+
+    try:
+        main()
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None

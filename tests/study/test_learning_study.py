@@ -133,7 +133,7 @@ def test_lookup_probe_counts_every_score_token(smoke_run):
 
 
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
-def test_shipped_settings_build_valid_configs(name):
+def test_shipped_settings_build_valid_configs(name, tmp_path):
     # A stale value in a shipped setting (e.g. a renamed option) fails here, not an hour into a run.
     from preferthinker.config import config_from_dict
     from training.study.data import StudyDataConfig
@@ -146,6 +146,13 @@ def test_shipped_settings_build_valid_configs(name):
     config_from_dict(StudyModelConfig, setting["model"], "model section")
     config_from_dict(study.EvalSettings, setting["eval"], "eval section")
     assert data.scores == "fixed" and data.describe == "profile"
+    # The training sections build the configs the rows train with (device "cpu": no GPU here).
+    sft = study.sft_config(setting, Path("model"), Path("data"), tmp_path / "sft", 0, "cpu")
+    assert sft.max_steps == setting["sft"]["max_steps"]
+    with_prediction = study.grpo_config(setting, Path("sft"), Path("data"), tmp_path / "g", 0, "cpu", True)
+    without = study.grpo_config(setting, Path("sft"), Path("data"), tmp_path / "g", 0, "cpu", False)
+    assert with_prediction.reward_weights[2] > 0 and without.reward_weights[2] == 0.0
+    assert with_prediction.reward_weights[:2] == without.reward_weights[:2]
 
 
 def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():
@@ -154,3 +161,71 @@ def test_auc_is_the_share_of_positive_negative_pairs_ranked_right():
     assert auc([1.0, 2.0], [3.0, 4.0]) == 0.0  # reversed
     assert auc([2.0, 3.0], [1.0, 2.0]) == 0.875  # 3 pairs right, 1 tie counted half
     assert auc([1.0], []) is None  # no negatives: undefined, not 0.5
+
+
+def test_pair_groups_follow_what_tells_the_candidates_apart():
+    reading = _script("study_reading")
+    assert reading.pair_group(["detail", "color"]) == "colour differs"
+    assert reading.pair_group(["saturation", "art_style"]) == "same colour, saturation differs"
+    assert reading.pair_group(["art_medium"]) == "only detail / style / medium differ"
+    benchmark = {"a": {"meta": {"mismatched": ["color"]}}, "b": {"meta": {"mismatched": ["detail"]}},
+                 "c": {"meta": {"mismatched": ["detail"]}}}
+    items = [{"id": "a", "answer": "A", "winner": "A"}, {"id": "b", "answer": "B", "winner": "A"},
+             {"id": "c", "answer": "B", "winner": None}]  # undecided counts as wrong, as in the harness
+    assert reading.breakdown(items, benchmark) == {"colour differs": (1, 1), "only detail / style / medium differ": (2, 0)}
+
+
+def test_pair_breakdown_covers_every_evaluated_pair(smoke_run):
+    _, summary, out = smoke_run
+    table = _script("study_reading").run_breakdown(out)
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))["runs"][0]["results"]
+    for row in ("analytic", "sft", "grpo", "grpo_pred"):
+        groups = table[row]
+        assert sum(n for n, _ in groups.values()) == saved[row]["n"]
+        assert sum(right for _, right in groups.values()) / saved[row]["n"] == pytest.approx(saved[row]["accuracy"])
+
+
+def test_ridge_probe_separates_what_is_separable_and_not_noise():
+    import numpy as np
+
+    ridge_cv_accuracy = _script("study_reading").ridge_cv_accuracy
+    rng = np.random.default_rng(0)
+    labels = ["x", "y", "z"] * 40
+    informative = np.eye(3)[[("x", "y", "z").index(label) for label in labels]] + 0.1 * rng.normal(size=(120, 3))
+    assert ridge_cv_accuracy(informative, labels) == 1.0
+    assert ridge_cv_accuracy(rng.normal(size=(120, 3)), labels) < 0.6  # chance is 1/3
+
+
+def test_vision_probe_runs_on_a_saved_model(smoke_run):
+    _, _, out = smoke_run
+    results = _script("study_reading").probe(str(out / "seed0" / "sft" / "final"), out / "seed0" / "data" / "eval")
+    assert [r["element"] for r in results] == ["color", "saturation", "detail", "art_style", "art_medium"]
+    for r in results:
+        assert 0.0 <= r["vision"] <= 1.0 and 0.0 <= r["pixels_8x8"] <= 1.0 and r["terms"] >= 1
+
+
+def test_grpo_rows_alone_need_an_earlier_sft_model(tmp_path):
+    # Refused before any data is built, naming where the SFT model should be.
+    from preferthinker.errors import ConfigError
+
+    setting = SMOKE.replace("study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}")
+    (tmp_path / "grpo.yaml").write_text(setting, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"seed0[/\\]sft[/\\]final"):
+        _study_module().main(["--setting", str(tmp_path / "grpo.yaml"), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_grpo_rows_alone_start_from_the_earlier_sft_model(smoke_run, tmp_path):
+    import shutil
+
+    _, _, earlier = smoke_run
+    out = tmp_path / "out"
+    shutil.copytree(earlier / "seed0" / "data", out / "seed0" / "data")
+    shutil.copytree(earlier / "seed0" / "sft" / "final", out / "seed0" / "sft" / "final")
+    setting = SMOKE.replace("study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}")
+    (tmp_path / "grpo.yaml").write_text(setting, encoding="utf-8")
+    summary = _study_module().main(["--setting", str(tmp_path / "grpo.yaml"), "--out", str(out), "--reuse-data"])
+    run = json.loads((out / "results.json").read_text(encoding="utf-8"))["runs"][0]
+    assert set(run["results"]) == {"grpo"} and "sft" not in run["timings"] and "data" not in run["timings"]
+    assert run["results"]["grpo"]["n"] == 16 and (out / "seed0" / "grpo" / "final" / "config.json").is_file()
+    assert "+SFT+GRPO" in summary["table"]

@@ -1,0 +1,162 @@
+"""What a learning-study model reads in the candidates: accuracy by what tells the pair apart,
+and a linear probe of its vision features.
+
+1. Pair breakdown (default): every evaluation pair of a study run, grouped by the elements in
+   which its two candidates differ (SynthPref's `meta.mismatched`): the colour differs; the
+   colour is the same and the saturation differs; only detail, art style or medium differ. Then
+   each row's accuracy per group. An assessor that reads only the colour is right on the first
+   group and at chance on the others.
+
+       python benchmarks/study_reading.py runs/learning-study
+
+2. Vision probe (`--probe MODEL`): the model's vision-tower output (the merged visual tokens of
+   each candidate of the evaluation set) and, for reference, the candidate's raw 8x8 pixels; a
+   ridge classifier per element, 4-fold cross-validated, predicts the candidate's true term.
+   Says whether the tower keeps what an element needs, apart from whether the language model
+   uses it.
+
+       python benchmarks/study_reading.py --probe runs/learning-study/seed1/sft/final \\
+           --data runs/learning-study/seed1/data/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROWS = ("analytic", "sft", "grpo", "grpo_pred")
+GROUPS = ("colour differs", "same colour, saturation differs", "only detail / style / medium differ")
+ELEMENTS = ("color", "saturation", "detail", "art_style", "art_medium")
+
+
+def pair_group(mismatched: list[str]) -> str:
+    """Which of GROUPS a pair falls in, from the elements its candidates differ in."""
+    if "color" in mismatched:
+        return GROUPS[0]
+    if "saturation" in mismatched:
+        return GROUPS[1]
+    return GROUPS[2]
+
+
+def breakdown(items: list[dict[str, Any]], benchmark: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """{group: (pairs, pairs decided right)} for one evaluation's items (`ptgen eval` results,
+    with "id", "answer", "winner") against the benchmark entries by id."""
+    total, right = Counter(), Counter()
+    for item in items:
+        group = pair_group(benchmark[item["id"]]["meta"]["mismatched"])
+        total[group] += 1
+        right[group] += item.get("winner") == item["answer"]
+    return {group: (total[group], right[group]) for group in GROUPS if total[group]}
+
+
+def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str, tuple[int, int]]]:
+    """{row: {group: (pairs, right)}} pooled over the run's seed folders."""
+    pooled: dict[str, Counter] = {}
+    seeds = sorted(run.glob("seed*"))
+    if not seeds:
+        raise SystemExit(f"error: no seed folders in {run} (expected the --out folder of learning_study.py)")
+    for seed in seeds:
+        entries = json.loads((seed / "data" / "eval" / "benchmark.json").read_text(encoding="utf-8"))
+        benchmark = {entry["id"]: entry for entry in entries}
+        for row in rows:
+            path = seed / f"eval_{row}.json"
+            if not path.exists():
+                continue
+            items = json.loads(path.read_text(encoding="utf-8"))["items"]
+            counts = pooled.setdefault(row, Counter())
+            for group, (n, good) in breakdown(items, benchmark).items():
+                counts[(group, "n")] += n
+                counts[(group, "right")] += good
+    return {row: {g: (c[(g, "n")], c[(g, "right")]) for g in GROUPS if c[(g, "n")]} for row, c in pooled.items()}
+
+
+def ridge_cv_accuracy(features: np.ndarray, labels: list[str], folds: int = 4, alpha: float = 1.0,
+                      seed: int = 0) -> float:
+    """Cross-validated accuracy of a one-vs-rest ridge classifier (standardised features)."""
+    classes = sorted(set(labels))
+    y = np.array([classes.index(label) for label in labels])
+    order = np.random.default_rng(seed).permutation(len(y))
+    right = 0
+    for fold in range(folds):
+        test = order[fold::folds]
+        train = np.setdiff1d(order, test)
+        mean, std = features[train].mean(0), features[train].std(0) + 1e-6
+        x_train, x_test = (features[train] - mean) / std, (features[test] - mean) / std
+        x_train = np.hstack([x_train, np.ones((len(train), 1))])
+        x_test = np.hstack([x_test, np.ones((len(test), 1))])
+        targets = np.eye(len(classes))[y[train]] * 2 - 1
+        weights = np.linalg.solve(x_train.T @ x_train + alpha * np.eye(x_train.shape[1]), x_train.T @ targets)
+        right += int(((x_test @ weights).argmax(1) == y[test]).sum())
+    return right / len(y)
+
+
+def probe(model_dir: str, data: Path, batch: int = 64) -> list[dict[str, Any]]:
+    """Probe accuracy per element for the vision features and the 8x8 pixels, with chance (the
+    most common term's share)."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    entries = json.loads((data / "benchmark.json").read_text(encoding="utf-8"))
+    paths, attributes = [], []
+    for entry in entries:
+        for side in "AB":
+            paths.append(data / entry["image" + side])
+            attributes.append(entry["meta"]["attributes_" + side.lower()])
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    features, pixels = [], []
+    with torch.no_grad():
+        for start in range(0, len(paths), batch):
+            images = [Image.open(path).convert("RGB") for path in paths[start:start + batch]]
+            encoded = processor.image_processor(images=images, return_tensors="pt")
+            output = model.model.get_image_features(encoded["pixel_values"], encoded["image_grid_thw"])
+            tokens = output.pooler_output if hasattr(output, "pooler_output") else output
+            tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
+            features.append(tokens.reshape(len(images), -1).float().numpy())
+            pixels.append(np.stack([np.asarray(im.resize((8, 8)), dtype=np.float32).ravel() / 255 for im in images]))
+    vision, raw = np.concatenate(features), np.concatenate(pixels)
+    results = []
+    for element in ELEMENTS:
+        labels = [a[element] for a in attributes]
+        chance = Counter(labels).most_common(1)[0][1] / len(labels)
+        results.append({
+            "element": element, "terms": len(set(labels)), "chance": chance,
+            "vision": ridge_cv_accuracy(vision, labels), "pixels_8x8": ridge_cv_accuracy(raw, labels),
+        })
+    return results
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", nargs="?", type=Path, help="a learning_study.py --out folder")
+    parser.add_argument("--probe", help="a model folder: probe its vision features instead")
+    parser.add_argument("--data", type=Path, help="with --probe: a seed's data/eval folder")
+    args = parser.parse_args(argv)
+    if args.probe:
+        if args.data is None or not (args.data / "benchmark.json").exists():
+            parser.error("--probe needs --data <seed>/data/eval (a folder with benchmark.json)")
+        print(f"| element | terms | chance % | vision features % | raw 8x8 pixels % |\n|---|---|---|---|---|")
+        for r in probe(args.probe, args.data):
+            print(f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} | {100 * r['vision']:.1f} "
+                  f"| {100 * r['pixels_8x8']:.1f} |")
+        return
+    if args.run is None:
+        parser.error("give a run folder, or --probe MODEL --data EVAL")
+    table = run_breakdown(args.run)
+    print("| row | " + " | ".join(GROUPS) + " |\n|---|" + "---|" * len(GROUPS))
+    for row, groups in table.items():
+        cells = [f"{100 * right / n:.1f} (n={n})" if n else "-" for n, right in (groups.get(g, (0, 0)) for g in GROUPS)]
+        print(f"| {row} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
