@@ -37,7 +37,8 @@ class StudyModelConfig:
         image_mean, image_std: per-channel (RGB) pixel normalisation written into the processor;
             None keeps Qwen2.5-VL's (CLIP's mean and std, which put mid-grey near zero, so a
             flat patch's saturation is mostly the length of its vector, which the vision blocks'
-            RMSNorm divides away). [0, 0, 0] / [1, 1, 1] makes saturation a direction instead.
+            RMSNorm divides away). [0, 0, 0] / [1, 1, 1] makes saturation a direction instead;
+            tried in the learning study, it left the model at chance (docs/results.md).
         seed: weight initialisation seed.
     """
 
@@ -65,7 +66,9 @@ class StudyModelConfig:
             raise ValueError(f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}")
         for name in ("image_mean", "image_std"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (list, tuple)) or len(value) != 3 or not all(isinstance(v, (int, float)) for v in value)):
+            if value is None:
+                continue
+            if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(isinstance(v, (int, float)) for v in value):
                 raise ValueError(f"{name} must be 3 numbers (R, G, B) or null, got {value!r}")
         if self.image_std is not None and not all(v > 0 for v in self.image_std):
             raise ValueError(f"image_std must be > 0 in every channel, got {self.image_std}")
