@@ -255,18 +255,21 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     else:
         data_summary = timed("data", build_study_data, root / "data", data_config)
     train_dir, eval_dir = root / "data" / TRAIN_DIR, root / "data" / EVAL_DIR
-    # 2. Tokenizer and the untrained model.
+    # 2. Tokenizer and the untrained model (only the SFT and untrained rows use them).
     model_config = config_from_dict(StudyModelConfig, {**setting["model"], "seed": seed}, "model section")
-    tokenizer = timed("tokenizer", train_study_tokenizer, training_texts(train_dir),
-                      vocab_size=study.tokenizer_vocab_size)
-    untrained = make_study_model(root / "untrained", model_config, tokenizer)
-    info = json.loads((untrained / "study_model.json").read_text())
-    info["multi_token_terms"] = multi_token_terms(tokenizer)
     # analytic: what pixel measurements of colour, saturation and detail decide on the same pairs.
-    models: dict[str, Optional[Path | str]] = {"random": None, "analytic": "analytic", "untrained": untrained}
+    models: dict[str, Optional[Path | str]] = {"random": None, "analytic": "analytic"}
+    info: dict[str, Any] = {}
+    if "sft" in study.rows or "untrained" in study.rows:
+        tokenizer = timed("tokenizer", train_study_tokenizer, training_texts(train_dir),
+                          vocab_size=study.tokenizer_vocab_size)
+        untrained = models["untrained"] = make_study_model(root / "untrained", model_config, tokenizer)
+        info = json.loads((untrained / "study_model.json").read_text())
+        info["multi_token_terms"] = multi_token_terms(tokenizer)
     # 3-4. Training.
     if "sft" in study.rows:
-        models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, untrained, train_dir, root / "sft", seed, device)
+        models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, models["untrained"], train_dir, root / "sft",
+                                           seed, device)
     elif "grpo" in study.rows or "grpo_pred" in study.rows:
         models["sft"] = earlier_sft_model(out, seed)  # GRPO rows alone start from an earlier run's SFT
     if "grpo" in study.rows:
