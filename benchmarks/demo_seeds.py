@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Optional
 
-from generation.demo import DemoConfig, evaluate_demo
+from ptgen.demo import DemoConfig, evaluate_demo
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from generation.demo import match_score
-from generation.procedural import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
-from generation.synthpref import DEFAULT_SUBJECTS, make_user_items
-from preferthinker.simulate import sample_users
+from ptgen.demo import match_score
+from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
+from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
+from synthpref.users import sample_users
 
 
 def match_fraction(image: Any, user: Any) -> float:

@@ -1,1 +1,1 @@
-"""generation: prompt rewriting, the diffusers generator, reranking, the personalized loop and the `ptgen` CLI."""
+"""generation: prompt rewriting, the diffusers generator, reranking and the personalized loop."""

@@ -1,7 +1,7 @@
 """One short hierarchy of errors. Each message says what went wrong and how to fix it.
 
 The CLI turns every `PTGenError` into a one-line message and a non-zero exit code in one place
-(`generation/cli/main.py`); library callers can catch the specific class they care about.
+(`ptgen/cli/main.py`); library callers can catch the specific class they care about.
 """
 
 from __future__ import annotations

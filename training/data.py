@@ -5,10 +5,10 @@ Stages of `build_dataset` (the `ptgen data build --config FILE` command):
 
 1. check the output folder (a folder with the same build's manifest is resumed; another
    build's folder is refused);
-2. split the terms and draw users (`preferthinker.simulate`): `train` users with seen terms,
+2. split the terms and draw users (`synthpref.users`): `train` users with seen terms,
    plus optional evaluation users per split (seen/unseen x SP/MP);
 3. per user, render liked/disliked references and candidate pairs with any generator through
-   `generation.synthpref.make_user_items` (the procedural SynthPref renderer, or a diffusers
+   `synthpref.bench.make_user_items` (the procedural SynthPref renderer, or a diffusers
    pipeline such as the `ptgen make-tiny` generator);
 4. per pair, write the CoT target (`training.cot`), optionally reworded by an LLM, and filter:
    drop pairs whose profile does not support the answer, whose CoT does not parse, or whose
@@ -142,7 +142,7 @@ def create_data_generator(config: DataConfig) -> Any:
     """The image source: the procedural renderer or a diffusers pipeline (`generation`)."""
     options = dict(config.generator_options)
     if config.generator == "procedural":
-        from generation.procedural import ProceduralGenerator
+        from synthpref.renderer import ProceduralGenerator
 
         options.setdefault("size", config.size)
         return ProceduralGenerator(**options)
@@ -158,10 +158,10 @@ def draw_users(config: DataConfig) -> dict[str, list]:
     """The users of each split, deterministic from the seed. The procedural renderer restricts
     terms to those it can draw (and keeps disliked terms visibly apart from liked ones); other
     generators use the whole vocabulary."""
-    from preferthinker.simulate import sample_users, split_terms
+    from synthpref.users import sample_users, split_terms
 
     if config.generator == "procedural":
-        from generation.procedural import SUPPORTED_TERMS, terms_distinct
+        from synthpref.renderer import SUPPORTED_TERMS, terms_distinct
 
         vocabulary, compatible = SUPPORTED_TERMS, terms_distinct
     else:
@@ -285,7 +285,7 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
         >>> report["kept"], report["dropped"]  # doctest: +SKIP
         (8, {})
     """
-    from generation.synthpref import make_user_items
+    from synthpref.bench import make_user_items
     from preferthinker.engines import GenerationConfig
     from training.dataset import finalize_dataset, write_sample
 

@@ -236,7 +236,7 @@ def create_generator(spec: str, options: Optional[dict] = None):
     """
     options = dict(options or {})
     if spec == "procedural":
-        from generation.procedural import ProceduralGenerator
+        from synthpref.renderer import ProceduralGenerator
 
         return ProceduralGenerator(**options)
     from generation.generator import DiffusersGenerator, GeneratorConfig

@@ -6,7 +6,7 @@ completion only. Full fine-tuning or LoRA, checkpoints and resume are TRL/transf
 final folder (merged weights + processor by default) loads in `ptgen assess --assessor <dir>`.
 
 Multi-GPU: launch the same command through accelerate, e.g.
-`accelerate launch --config_file training/configs/accelerate-zero3.yaml -m generation.cli train sft --config ...`
+`accelerate launch --config_file training/configs/accelerate-zero3.yaml -m ptgen.cli train sft --config ...`
 (see docs/training.md).
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from generation.cli.main import main
+from ptgen.cli.main import main
 
 FAST = ["--max-new-tokens", "16"]  # the tiny random assessor writes noise; keep it short
 

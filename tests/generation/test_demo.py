@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from PIL import Image
 
-from generation.cli.main import main
-from generation.demo import DemoConfig, evaluate_demo, match_score, run_demo
+from ptgen.cli.main import main
+from ptgen.demo import DemoConfig, evaluate_demo, match_score, run_demo
 
 
 def test_demo_is_deterministic_and_matches_by_construction():

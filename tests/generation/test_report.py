@@ -77,7 +77,7 @@ def test_run_dirs_are_numbered_and_out_must_be_empty(tmp_path):
 
 
 def test_cli_ctrl_c_writes_partial_result(tiny_generator_path, tmp_path, monkeypatch):
-    from generation.cli.main import main
+    from ptgen.cli.main import main
     from generation.generator import DiffusersGenerator
 
     original = DiffusersGenerator.generate

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from generation.cli.main import main
+from ptgen.cli.main import main
 
 FAST = ["--max-new-tokens", "24"]
 

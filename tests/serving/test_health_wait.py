@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from generation.cli.main import main
+from ptgen.cli.main import main
 from preferthinker.errors import EngineError, ServerUnreachableError
 from preferthinker.serving import (
     ServeCommand,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from generation.cli.main import main
+from ptgen.cli.main import main
 from preferthinker.serving import (
     ServeConfig,
     VLLMLauncher,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generation.procedural import SUPPORTED_TERMS
+from synthpref.renderer import SUPPORTED_TERMS
 from preferthinker.parser import parse_output
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore

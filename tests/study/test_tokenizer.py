@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from generation.procedural import SUPPORTED_TERMS
+from synthpref.renderer import SUPPORTED_TERMS
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
 from training.study.compact import write_compact

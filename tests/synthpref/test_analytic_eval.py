@@ -8,9 +8,9 @@ import random
 import pytest
 from PIL import Image
 
-from generation.cli.main import main
-from generation.procedural import SUPPORTED_TERMS, ProceduralRenderer, terms_distinct
-from generation.synthpref import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
+from ptgen.cli.main import main
+from synthpref.renderer import SUPPORTED_TERMS, ProceduralRenderer, terms_distinct
+from synthpref.bench import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
 from preferthinker.analytic import AnalyticEngine
 from preferthinker.assessor import Assessor, AssessorConfig
 from preferthinker.benchmark import load_benchmark
@@ -18,7 +18,7 @@ from preferthinker.evaluation import EvalConfig, evaluate, markdown_table
 from preferthinker.parser import parse_output
 from preferthinker.prompts import build_assess_messages, build_known_profile_messages, build_profile_messages
 from preferthinker.profile import Profile, UserProfile
-from preferthinker.simulate import sample_users
+from synthpref.users import sample_users
 
 R = ProceduralRenderer(size=128)
 

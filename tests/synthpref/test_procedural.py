@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from generation.procedural import (
+from synthpref.renderer import (
     SUPPORTED_TERMS,
     ProceduralGenerator,
     ProceduralRenderer,

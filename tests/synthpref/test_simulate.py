@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENTS, Profile
-from preferthinker.simulate import (
+from synthpref.users import (
     SimulatedUser,
     profile_matches,
     sample_users,

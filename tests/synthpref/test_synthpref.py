@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.procedural import ProceduralGenerator, ProceduralRenderer, image_attributes
-from generation.synthpref import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
+from synthpref.renderer import ProceduralGenerator, ProceduralRenderer, image_attributes
+from synthpref.bench import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
 from preferthinker.benchmark import load_benchmark
 from preferthinker.errors import OutputExistsError
 from preferthinker.profile import ELEMENTS
-from preferthinker.simulate import profile_matches, sample_users
-from generation.procedural import SUPPORTED_TERMS
+from synthpref.users import profile_matches, sample_users
+from synthpref.renderer import SUPPORTED_TERMS
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def test_folder_of_another_build_is_refused(tmp_path, built):
 
 
 def test_quality_filter_drops_and_counts_reasons(tmp_path, monkeypatch):
-    import generation.synthpref as synthpref
+    import synthpref.bench as synthpref
 
     real = synthpref.make_user_items
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generation.cli.main import main
+from ptgen.cli.main import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 

@@ -2,7 +2,7 @@
 
 Stages of `build_study_data`:
 
-1. Evaluation set: `generation.synthpref.build_synthpref` writes the four evaluation splits
+1. Evaluation set: `synthpref.bench.build_synthpref` writes the four evaluation splits
    (seen-SP, seen-MP, unseen-SP, unseen-MP) in the benchmark format, which
    `preferthinker.benchmark.load_benchmark` and `ptgen eval` read. Unseen users like at least
    one term held out of training.
@@ -107,7 +107,7 @@ class StudyDataConfig:
             raise ValueError(f"held_out_fraction must be in (0, 1), got {self.held_out_fraction}")
 
     def synthpref_config(self, train_users: int = 0, pairs: Optional[int] = None):
-        from generation.synthpref import SynthPrefConfig
+        from synthpref.bench import SynthPrefConfig
 
         return SynthPrefConfig(
             seed=self.seed, users=self.eval_users, train_users=train_users, refs=self.refs,
@@ -130,8 +130,8 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
     Example:
         >>> build_study_data("runs/study/seed0/data", StudyDataConfig(seed=0, train_users=50))  # doctest: +SKIP
     """
-    from generation.procedural import ProceduralRenderer
-    from generation.synthpref import DEFAULT_SUBJECTS, build_synthpref, make_user_items, synthpref_users
+    from synthpref.renderer import ProceduralRenderer
+    from synthpref.bench import DEFAULT_SUBJECTS, build_synthpref, make_user_items, synthpref_users
     from training.cot import build_cot
     from training.dataset import TrainingSample, finalize_dataset, write_sample
     from training.study.compact import write_compact

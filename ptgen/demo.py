@@ -73,8 +73,8 @@ class DemoOutcome:
 
 def match_score(image: Any, profile: UserProfile) -> tuple[float, dict[str, bool]]:
     """Share of the liked elements an image drawn by the procedural renderer shows."""
-    from generation.procedural import image_attributes
-    from preferthinker.simulate import profile_matches
+    from synthpref.renderer import image_attributes
+    from synthpref.users import profile_matches
 
     attributes = image_attributes(image)
     if attributes is None:
@@ -90,11 +90,11 @@ def run_demo(config: Optional[DemoConfig] = None, callback: Optional[Callback] =
         config: demo settings.
         callback: receives the personalized run's `StageEvent`s (for progress bars).
     """
-    from generation.procedural import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
-    from generation.synthpref import DEFAULT_SUBJECTS, make_user_items
+    from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
+    from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
     from preferthinker.analytic import AnalyticEngine
     from preferthinker.assessor import Assessor, AssessorConfig
-    from preferthinker.simulate import sample_users
+    from synthpref.users import sample_users
 
     config = config or DemoConfig()
     rng = random.Random(f"ptgen-demo:{config.seed}")
@@ -128,7 +128,7 @@ def run_demo(config: Optional[DemoConfig] = None, callback: Optional[Callback] =
 
 def demo_section(outcome: DemoOutcome) -> str:
     """The report's demo section: hidden vs. predicted profile, baseline vs. personalized pick."""
-    from generation.procedural import image_attributes
+    from synthpref.renderer import image_attributes
     from generation.report import data_url
 
     predicted = outcome.personalized.profile.profile if outcome.personalized.profile else UserProfile()

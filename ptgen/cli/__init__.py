@@ -1,5 +1,5 @@
 """The `ptgen` command line. A thin layer: each command builds a config and calls one library function."""
 
-from generation.cli.main import app, main
+from ptgen.cli.main import app, main
 
 __all__ = ["app", "main"]

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from generation.cli.options import console, out
+from ptgen.cli.options import console, out
 
 data_app = typer.Typer(help="Build training data for the assessor.", no_args_is_help=True)
 train_app = typer.Typer(help="Train the assessor: cold-start SFT, then GRPO.", no_args_is_help=True)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from generation.cli.options import (
+from ptgen.cli.options import (
     AssessorModelOption,
     AssessorOption,
     ConfigOption,

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from generation.cli.options import console
+from ptgen.cli.options import console
 
 
 def demo(
@@ -23,8 +23,8 @@ def demo(
     Runs the real loop (profile -> rewrite -> generate -> rerank) against ptgen's procedural
     renderer (a simulator for evaluation) with the analytic assessor; no model downloads.
     """
-    from generation.cli.generate_cmds import StageProgress
-    from generation.demo import DemoConfig, run_demo, summary_lines, write_demo
+    from ptgen.cli.generate_cmds import StageProgress
+    from ptgen.demo import DemoConfig, run_demo, summary_lines, write_demo
     from generation.report import prepare_run_dir
 
     config = DemoConfig(seed=seed, n=n, prompt=prompt)

@@ -1,6 +1,6 @@
 """SynthPref: a simulated-user benchmark whose right answers are known by construction.
 
-For each simulated user (`preferthinker.simulate`) the procedural renderer draws liked
+For each simulated user (`synthpref.users`) the procedural renderer draws liked
 references (the liked profile, varied subjects), disliked references (the non-preference
 profile) and candidate pairs for one subject: one candidate drawn with the liked terms, the other
 with disliked terms on 1-5 elements (the rest liked), the answer placed at A or B at random.
@@ -9,7 +9,7 @@ PNG files. Splits: seen-SP, seen-MP, unseen-SP, unseen-MP (unseen = at least one
 and, optionally, a `train` split of seen-term users for the learning study.
 
 Example:
-    >>> from generation.synthpref import SynthPrefConfig, build_synthpref
+    >>> from synthpref.bench import SynthPrefConfig, build_synthpref
     >>> summary = build_synthpref("synthpref", SynthPrefConfig(seed=0, users=8))
 """
 
@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from PIL import Image
 
-from generation.procedural import (
+from synthpref.renderer import (
     SUPPORTED_TERMS,
     ProceduralGenerator,
     ProceduralRenderer,
@@ -32,7 +32,7 @@ from generation.procedural import (
 from preferthinker.benchmark import BenchmarkItem, write_benchmark
 from preferthinker.errors import OutputExistsError
 from preferthinker.profile import ELEMENTS, Profile
-from preferthinker.simulate import SimulatedUser, TermSplit, sample_users, split_terms
+from synthpref.users import SimulatedUser, TermSplit, sample_users, split_terms
 
 EVAL_SPLITS = ("seen-SP", "seen-MP", "unseen-SP", "unseen-MP")
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from generation.cli.options import (
+from ptgen.cli.options import (
     AssessorOption,
     AssessorModelOption,
     ConfigOption,

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from generation.cli.options import (
+from ptgen.cli.options import (
     AssessorModelOption,
     ConfigOption,
     DebiasOption,
@@ -89,7 +89,7 @@ def build_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty folder."),
 ) -> None:
     """Build a SynthPref set with the procedural renderer (a simulator for evaluation)."""
-    from generation.synthpref import SynthPrefConfig, build_synthpref
+    from synthpref.bench import SynthPrefConfig, build_synthpref
 
     try:
         cfg = SynthPrefConfig(seed=seed, users=users, train_users=train_users, refs=refs, pairs=pairs,

@@ -1,0 +1,7 @@
+"""`python -m ptgen.cli ...` runs the command line."""
+
+import sys
+
+from ptgen.cli import main
+
+sys.exit(main())
