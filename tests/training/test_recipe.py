@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from preferthinker.assessor import AssessorConfig
 from preferthinker.errors import ConfigError
