@@ -253,6 +253,15 @@ def test_loaders_read_the_import_as_sft_and_grpo(imported):
     assert to_user_profile(grpo[0]["profile"]).liked.color == ("Pink",)
 
 
+def test_a_missing_split_names_the_imported_ones(imported):
+    from preferthinker.errors import InputError
+    from training.dataset import load_training_split
+
+    out, _, _ = imported
+    with pytest.raises(InputError, match=r"splits here: grpo, sft; choose one with dataset_split"):
+        load_training_split(out, "train", mode="sft")
+
+
 def test_question_format_line_alone_is_never_an_answer(tmp_path):
     """A record whose answer turn is the format line itself (both answers named) is rejected."""
     records, images = authors_layout(tmp_path)
