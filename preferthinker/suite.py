@@ -172,6 +172,12 @@ def evaluate_suite(
     loaded = [
         (subset, load_benchmark(subset.path, image_root=subset.image_root)) for subset in subsets
     ]
+    if similarity is None and getattr(config, "similarity", False) and any(
+        item.profile is not None for _, items in loaded for item in items
+    ):
+        from preferthinker.similarity import ProfileSimilarity
+
+        similarity = ProfileSimilarity()  # loaded once for all subsets
     limit = getattr(config, "limit", None)
     sizes = [min(len(items), limit or len(items)) for _, items in loaded]
     total, offset = sum(sizes), 0
@@ -242,7 +248,9 @@ def subset_details(result: dict[str, Any]) -> str:
     """
     from preferthinker.evaluation import markdown_table
 
-    return markdown_table([dict(r, assessor=name) for name, r in result["subsets"].items()])
+    # The subset is the row; its accuracy is the "acc %" column (no per-split columns).
+    rows = [dict(r, assessor=name, per_split={}) for name, r in result["subsets"].items()]
+    return markdown_table(rows).replace("| assessor |", "| subset |", 1)
 
 
 __all__ = [

@@ -145,6 +145,13 @@ def test_cli_prints_the_table_and_json(tmp_path, capsys):
     assert result["assessor"] == "baseline:random" and result["n"] == 6
     assert json.loads(out.read_text())["subsets"].keys() == result["subsets"].keys()
     assert out.with_suffix(".md").read_text().startswith("| assessor | SP_ID (Seen-SP) %")
+    details = printed.split("\n\n")[1].splitlines()
+    assert details[0].startswith("| subset | n | acc %")
+    assert [row.split(" | ")[0:2] for row in details[2:]] == [
+        ["| SP_ID", "3"],
+        ["| MP_OD", "1"],
+        ["| PICKAPIC", "2"],
+    ]
 
 
 def test_a_broken_subset_fails_before_any_evaluation(tmp_path, capsys):
