@@ -385,21 +385,22 @@ def _convert(
         reason = _cot_reject(text, answer, truth, config.check_profile)
         if reason is not None:
             raise _Reject(reason)
-    # Images: every one must open; the prompt uses the first max_references per side.
+    # Images: the first max_references per side (what the authors use) and the candidates must
+    # all open; references past the cap are neither used nor checked.
     cap = config.max_references
     liked = [
         images.resolve(p, f"prefered_images[{i}]")
-        for i, p in enumerate(_path_list(raw, "prefered_images"))
+        for i, p in enumerate(_path_list(raw, "prefered_images")[:cap])
     ]
     disliked = [
         images.resolve(p, f"non_prefered_images[{i}]")
-        for i, p in enumerate(_path_list(raw, "non_prefered_images"))
+        for i, p in enumerate(_path_list(raw, "non_prefered_images")[:cap])
     ]
     image_a, image_b = (
         images.resolve(raw["imageA"], "imageA"),
         images.resolve(raw["imageB"], "imageB"),
     )
-    messages, image_paths = _messages(liked[:cap], disliked[:cap], image_a, image_b, text)
+    messages, image_paths = _messages(liked, disliked, image_a, image_b, text)
     prompts = raw.get("reference_prompt_list") or []
     if isinstance(prompts, str):
         prompts = [prompts]

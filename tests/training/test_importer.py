@@ -262,6 +262,22 @@ def test_a_missing_split_names_the_imported_ones(imported):
         load_training_split(out, "train", mode="sft")
 
 
+def test_only_the_first_five_references_per_side_are_used_and_checked(tmp_path):
+    from training.importer import ImportConfig, import_dataset
+
+    records, images = authors_layout(tmp_path)
+    for k in range(5):
+        _png(images / "u1" / f"extra{k}.png", (240, 150, 190))
+    liked = [f"u1/extra{k}.png" for k in range(5)] + ["u1/gone.png"]  # the 6th does not exist
+    source = tmp_path / "six.json"
+    source.write_text(json.dumps([records[2] | {"prefered_images": liked}]))
+    report = import_dataset(ImportConfig(str(source), str(images), str(tmp_path / "out")))
+    assert report["grpo_prompts"] == 1 and report["rejected_total"] == 0
+    record = _lines(tmp_path / "out" / "grpo.jsonl")[0]
+    assert record["prefered_images"] == [str((images / p).resolve()) for p in liked[:5]]
+    assert len(record["images"]) == 5 + 1 + 2
+
+
 def test_question_format_line_alone_is_never_an_answer(tmp_path):
     """A record whose answer turn is the format line itself (both answers named) is rejected."""
     records, images = authors_layout(tmp_path)
