@@ -132,7 +132,7 @@ def import_command(
         console.print(f"... {more} more in {output_dir}/import_report.json",
                       soft_wrap=True)
     for name, count in report["unknown_fields"].items():
-        console.print(f"unknown field {name!r} in {count} record(s): not used (kept in meta)",
+        console.print(f"unknown field {name!r} in {count} record(s): not used",
                       markup=False, soft_wrap=True)
     for name, count in report["missing_fields"].items():
         console.print(f"missing field {name!r} in {count} record(s)", markup=False, soft_wrap=True)

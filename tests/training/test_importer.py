@@ -140,7 +140,8 @@ def authors_layout(root: Path) -> tuple[list[dict], Path]:
             "<answer>Image B</answer>", prefer_attributes=_profile_string(LIKED)
         ),  # 3 GRPO, tagged
         record("<answer> Image A </answer>", imageB="u1/missing.png"),  # 4 missing image
-        record("Image B", style_notes="from a pilot"),  # 5 GRPO + unknown field
+        # 5 GRPO + an unknown field + an unknown profile key
+        record("Image B", style_notes="from a pilot", prefer_attributes=LIKED | {"Mood": "Calm"}),
         record(swapped_cot),  # 6 totals contradict answer
         record(wrong_profile_cot),  # 7 profile mismatch
         record("Image A", prefered_images=["u1/p0.png", "u1/broken.png"]),  # 8 unreadable image
@@ -181,7 +182,7 @@ def test_import_sorts_records_into_sft_targets_grpo_prompts_and_rejects(imported
         "no_answer_turn": 1,
         "no_profile_for_grpo": 1,
     }
-    assert report["unknown_fields"] == {"style_notes": 1}
+    assert report["unknown_fields"] == {"prefer_attributes.Mood": 1, "style_notes": 1}
     assert report["missing_fields"] == {"non_prefer_attributes": 1, "prefer_attributes": 1}
     by_record = {p["record"]: p for p in report["problems"]}
     assert by_record[4]["reason"] == "missing_image" and by_record[4]["detail"].endswith(
@@ -230,6 +231,7 @@ def test_profiles_dict_and_string_read_alike_and_reward_columns(imported):
     assert grpo[2]["prompt_subject"] == "a lighthouse at dusk"
     assert grpo[2]["meta"]["reference_prompt_list"] == ["a lighthouse at dusk", "a bowl of fruit"]
     assert grpo[5]["meta"]["style_notes"] == "from a pilot"
+    assert grpo[5]["profile"]["liked"]["color"] == ["Pink"]  # the known keys of that profile kept
     # Images: absolute paths into the source folder, in placeholder order liked, disliked, A, B.
     root = images.resolve()
     assert grpo[2]["images"] == [
@@ -388,6 +390,7 @@ def test_import_summary_lines(tmp_path, capsys):
     ) in captured.out
     assert "skipped record 4: missing_image (imageB:" in captured.err
     assert "unknown field 'style_notes' in 1 record(s)" in captured.err
+    assert "unknown field 'prefer_attributes.Mood' in 1 record(s)" in captured.err
 
 
 # --- The tiny SFT and GRPO configs on the import, then the product on a multi-subset benchmark ---
