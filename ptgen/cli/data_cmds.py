@@ -1,4 +1,5 @@
-"""`ptgen data build`, `ptgen train sft`, `ptgen train grpo`: the training pipeline's commands.
+"""`ptgen data build`, `ptgen data import`, `ptgen train sft`, `ptgen train grpo`: the training
+pipeline's commands.
 
 Each command reads its YAML config (every key must be a field of the config class; flags
 override the file) and calls one function of `training`, imported inside the command so that
@@ -87,6 +88,64 @@ def build(
         console.print(f"LLM rewrites rejected (template kept): {report['rewrite_rejected']}")
 
 
+def import_command(
+    source: Path = typer.Argument(
+        ..., help="The authors' training data: JSON list, JSONL, a datasets folder (save_to_disk) "
+                  "or a parquet file."),
+    images: Path = typer.Option(
+        ..., "--images", help="Folder the records' image paths start from."),
+    output_dir: Path = typer.Option(
+        ..., "--out", help="The ptgen training folder to write (new or empty)."),
+    check_profile: bool = typer.Option(
+        True, "--check-profile/--no-check-profile",
+        help="Reject a CoT whose profile differs from the record's prefer_attributes "
+             "(profile_mismatch)."),
+    cot_as_grpo: bool = typer.Option(
+        True, "--cot-as-grpo/--no-cot-as-grpo", help="CoT records also become GRPO prompts."),
+    as_json: bool = typer.Option(False, "--json", help="Print the import report as JSON."),
+) -> None:
+    """Import the authors' training data (PreferThinker-Dataset layout) as a ptgen training folder.
+
+    Full-CoT answers become SFT targets (sft.jsonl), bare answers GRPO prompts (grpo.jsonl) with
+    the ground-truth profiles for the prediction reward. Records with missing or unreadable
+    images, or CoTs the quality filter rejects, are skipped and counted by reason.
+    """
+    from training.importer import ImportConfig, import_dataset, iter_problems
+
+    try:
+        cfg = ImportConfig(source=str(source), images=str(images), output_dir=str(output_dir),
+                           check_profile=check_profile, cot_as_grpo=cot_as_grpo)
+    except ValueError as error:
+        from preferthinker.errors import ConfigError
+
+        raise ConfigError(str(error)) from None
+    with console.status("importing") as status:
+        report = import_dataset(
+            cfg, progress=lambda done, total: status.update(f"read {done}/{total} records"))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for line in list(iter_problems(report))[:20]:
+        console.print(f"skipped {line}", markup=False, highlight=False, soft_wrap=True)
+    if len(report["problems"]) > 20:
+        more = report["rejected_total"] - 20
+        console.print(f"... {more} more in {output_dir}/import_report.json",
+                      soft_wrap=True)
+    for name, count in report["unknown_fields"].items():
+        console.print(f"unknown field {name!r} in {count} record(s): not used",
+                      markup=False, soft_wrap=True)
+    for name, count in report["missing_fields"].items():
+        console.print(f"missing field {name!r} in {count} record(s)", markup=False, soft_wrap=True)
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in report["rejected"].items())
+    out.print(f"records read {report['records']}; SFT targets {report['sft_targets']}; "
+              f"GRPO prompts {report['grpo_prompts']} (grpo.jsonl: {report['grpo']}); "
+              f"rejected {report['rejected_total']}"
+              + (f" ({reasons})" if reasons else ""), markup=False, highlight=False, soft_wrap=True)
+    out.print(f"dataset: {report['output_dir']} "
+              "(train with dataset_split: sft, then dataset_split: grpo)",
+              markup=False, highlight=False, soft_wrap=True)
+
+
 def _train_overrides(output_dir, model, dataset, max_steps, resume) -> dict[str, Any]:
     return dict(output_dir=output_dir, model_name_or_path=model, dataset_path=dataset, max_steps=max_steps,
                 resume_from_checkpoint=True if resume else None)
@@ -127,8 +186,9 @@ def grpo(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `data build`, `train sft` and `train grpo` to the `ptgen` app."""
+    """Add `data build`, `data import`, `train sft` and `train grpo` to the `ptgen` app."""
     data_app.command("build")(build)
+    data_app.command("import")(import_command)
     train_app.command("sft")(sft)
     train_app.command("grpo")(grpo)
     app.add_typer(data_app, name="data")
