@@ -281,13 +281,17 @@ class DiffusersGenerator:
         config: what to load and how to sample.
         pipeline: an already loaded pipeline (for creative tools that hold one, and for tests);
             `config.model` is then only its name.
+        style: load an IP-Adapter style adapter (`generation.style`); then call
+            `set_style_references(liked, disliked)` before `generate`.
 
     Example:
         >>> gen = DiffusersGenerator(GeneratorConfig(model="stabilityai/sdxl-turbo"))
         >>> gen.generate("a castle at dusk", seeds=range(8))  # 8 PIL images, batched
     """
 
-    def __init__(self, config: Optional[GeneratorConfig] = None, pipeline: Any = None):
+    def __init__(
+        self, config: Optional[GeneratorConfig] = None, pipeline: Any = None, style: Any = None
+    ):
         import torch
 
         self.config = config or GeneratorConfig()
@@ -309,6 +313,11 @@ class DiffusersGenerator:
         self.batch_size = self.config.batch_size
         self.timings = GenerationTimings()
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
+        self.style = None
+        if style is not None:
+            from generation.style import StyleAdapter
+
+            self.style = StyleAdapter(self.pipeline, self.family, style, self.name)
 
     def _place(self) -> None:
         if self.config.cpu_offload:
@@ -363,6 +372,39 @@ class DiffusersGenerator:
             "batch_size": self.batch_size,
         }
 
+    # -- style adapter (IP-Adapter) ------------------------------------------------------------
+
+    @property
+    def uses_cfg(self) -> bool:
+        """Whether a pipeline call runs classifier-free guidance (diffusers: guidance > 1, no
+        guidance-embedding UNet); only then is there a negative branch."""
+        guidance = self.settings()["guidance"]
+        if guidance is None:
+            parameter = inspect.signature(self.pipeline.__call__).parameters.get("guidance_scale")
+            guidance = parameter.default if parameter is not None else None
+        unet = getattr(self.pipeline, "unet", None)
+        # LCM-style UNets embed the guidance instead of running a negative branch.
+        distilled = getattr(getattr(unet, "config", None), "time_cond_proj_dim", None) is not None
+        return guidance is not None and guidance > 1 and not distilled
+
+    def set_style_references(
+        self, liked: Sequence[Any], disliked: Optional[Sequence[Any]] = None
+    ) -> Any:
+        """Embed the references for the style adapter (each image once, cached); see `StyleAdapter`.
+
+        Example:
+            >>> gen.set_style_references([Image.open("liked.png")], [Image.open("disliked.png")])
+        """
+        if self.style is None:
+            raise InputError(
+                "no style adapter loaded; pass style=StyleAdapterConfig(...) (--style-adapter)"
+            )
+        return self.style.set_references(liked, disliked)
+
+    def style_info(self) -> Optional[dict[str, Any]]:
+        """The style adapter, its scale and the references used, for reports (None: no adapter)."""
+        return self.style.describe(self.uses_cfg) if self.style is not None else None
+
     # -- generation --------------------------------------------------------------------------
 
     def _call_kwargs(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> dict[str, Any]:
@@ -388,6 +430,8 @@ class DiffusersGenerator:
             kwargs["negative_prompt"] = [negative_prompt] * len(seeds)
         if self.family == "flux-schnell" and "max_sequence_length" in self._call_parameters:
             kwargs["max_sequence_length"] = 256
+        if self.style is not None:
+            kwargs.update(self.style.call_kwargs(len(seeds), self.uses_cfg))
         return kwargs
 
     def _run_batch(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> list:
