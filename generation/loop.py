@@ -58,6 +58,8 @@ class LoopConfig:
         swiss_rounds: Swiss rounds (None: ceil(log2 n) + 1).
         tie_policy: undecided comparisons count "half" a win each, or are "skip"ped.
         cache: reuse cached profiles; cache_dir: where (None: ~/.cache/ptgen/profiles).
+        compare_adapter: with a style adapter on the generator, also draw the first seed without
+            it, so the report shows a with/without pair (same seed, same prompt).
     """
 
     n: int = 8
@@ -75,6 +77,7 @@ class LoopConfig:
     tie_policy: str = "half"
     cache: bool = True
     cache_dir: Optional[str] = None
+    compare_adapter: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -151,6 +154,8 @@ class RunResult:
     model_seconds: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     issues: list[str] = field(default_factory=list)
+    style: Optional[dict[str, Any]] = None  # the style adapter, its scale, the references used
+    style_off: Optional[Candidate] = None  # --compare-adapter: the first seed without the adapter
 
     @property
     def ranked(self) -> list[Candidate]:
@@ -299,6 +304,25 @@ class PersonalizedGenerator:
             result.model_seconds["generator"] = model_time
             result.timings["generate"] = time.perf_counter() - start
 
+    def _style_references(self, result: RunResult) -> None:
+        """Hand the references to the generator's style adapter (it embeds them once, cached)."""
+        if getattr(self.generator, "style", None) is None:
+            return
+        if not result.liked:
+            raise InputError("the style adapter needs liked reference images; pass --refs DIR")
+        self.generator.set_style_references(result.liked, result.disliked)
+        result.style = self.generator.style_info()
+
+    def _style_comparison(self, result: RunResult) -> None:
+        """The first candidate's seed and prompt again, without the adapter (--compare-adapter)."""
+        style = getattr(self.generator, "style", None)
+        if style is None or not self.config.compare_adapter or not result.candidates:
+            return
+        first = result.candidates[0]
+        with style.disabled():
+            image = self.generator.generate(first.prompt, first.negative_prompt, [first.seed])[0]
+        result.style_off = Candidate(-1, image, first.seed, first.prompt, first.negative_prompt)
+
     def _rank(self, result: RunResult, callback: Optional[Callback]) -> None:
         start = time.perf_counter()
         config = self.config
@@ -390,7 +414,9 @@ class PersonalizedGenerator:
             if config.uses_profile:
                 self._profile(result, callback)
             self._rewrite(result, callback)
+            self._style_references(result)
             self._generate(result, callback)
+            self._style_comparison(result)
             if config.ranks and len(result.candidates) > 1:
                 self._rank(result, callback)
 

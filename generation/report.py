@@ -176,6 +176,7 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         "model_seconds": {k: round(v, 4) for k, v in result.model_seconds.items()},
         "usage": asdict(result.usage),
         "issues": list(result.issues),
+        "style_adapter": getattr(result, "style", None),
         "versions": versions(),
     }
 
@@ -198,6 +199,11 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> di
     for candidate in result.candidates:
         files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
     data = result_to_dict(result, files)
+    style_off = getattr(result, "style_off", None)
+    if style_off is not None and data["style_adapter"] is not None:
+        path = folder / f"without-style-adapter-seed{style_off.seed}.png"
+        style_off.image.save(path, format="PNG")
+        data["style_adapter"] = {**data["style_adapter"], "without_file": path.name}
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
     _atomic_write(folder / "report.html", render_html(result, data, extra_html))
     return data
@@ -280,6 +286,22 @@ def _comparison_html(match: Any, number: int) -> str:
     return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
 
 
+def _style_pair_html(result: Any) -> str:
+    """--compare-adapter: the first seed with and without the style adapter, side by side."""
+    off = getattr(result, "style_off", None)
+    if off is None or not result.candidates:
+        return ""
+    on = result.candidates[0]
+    return (
+        f"<h2 id='style-pair'>Style adapter: with / without (seed {off.seed})</h2>"
+        "<div class='grid'>"
+        f"<div class='card'><img alt='with style adapter' src='{data_url(on.image, 512)}'>"
+        f"<div>with (candidate #{on.index})</div></div>"
+        f"<div class='card'><img alt='without style adapter' src='{data_url(off.image, 512)}'>"
+        "<div>without</div></div></div>"
+    )
+
+
 def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
     ranking = result.ranking
@@ -314,6 +336,13 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         ("generator", data["models"]["generator"]),
         ("mode / strategy", f"{data['mode']} / {result.config.strategy}"),
     ]
+    style = data.get("style_adapter")
+    if style:
+        used = ", ".join(f"#{i}" for i in style.get("liked_used", []))
+        rows.append(("style adapter", f"{style['adapter']}, scale {style['scale']}, "
+                     f"blocks {style['blocks']}; {style['rule']}: liked {used}, "
+                     f"disliked {len(style.get('disliked_used', []))} as negative image embedding"
+                     + (f" ({style['note']})" if style.get("note") else "")))
     if rewrite is not None and rewrite.cut:
         rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
     usage = data["usage"]
@@ -331,6 +360,7 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <table id="summary">{summary}</table>
 {f"<ul class='muted'>{issues}</ul>" if issues else ""}
 {extra_html}
+{_style_pair_html(result)}
 <h2>References</h2><div class="refs">liked: {refs or '<span class="muted">none</span>'}</div>
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}

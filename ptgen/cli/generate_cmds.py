@@ -181,6 +181,17 @@ def generate(
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
+    rewrite: Optional[bool] = typer.Option(
+        None, "--rewrite/--no-rewrite", help="Put the profile's terms into the prompt (default on)."),
+    style_adapter: Optional[str] = typer.Option(
+        None, "--style-adapter", help="IP-Adapter conditioned on the liked images (the disliked: "
+        "negative image embedding): 'auto' (the family's default), a weight file or folder, "
+        "or REPO/SUBFOLDER/FILE."),
+    style_scale: Optional[float] = typer.Option(
+        None, "--style-scale", help="Style adapter strength (default: per family)."),
+    compare_adapter: bool = typer.Option(
+        False, "--compare-adapter", help="Also draw the first seed without the style adapter; "
+        "the report shows the pair."),
 ) -> None:
     """Generate N candidates personalized to the images in --refs, rank them, and write a report.
 
@@ -195,10 +206,23 @@ def generate(
     loop_cfg = loop_config(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
-        personalize=False if no_personalize else None,
+        personalize=False if no_personalize else None, rewrite=rewrite,
+        compare_adapter=True if compare_adapter else None,
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
+    if style_adapter is None and (style_scale is not None or compare_adapter):
+        raise InputError("--style-scale and --compare-adapter need --style-adapter")
+    if style_adapter is not None and not loop_cfg.personalize:
+        raise InputError("--style-adapter conditions on the --refs images; drop --no-personalize")
+    style_cfg = None
+    if style_adapter is not None:
+        from generation.style import StyleAdapterConfig
+
+        try:
+            style_cfg = StyleAdapterConfig(style_adapter, scale=style_scale, cache=loop_cfg.cache)
+        except ValueError as error:
+            raise InputError(str(error)) from None
     gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,
                                batch_size=batch_size, device=device, dtype=dtype, cpu_offload=cpu_offload)
     folder = prepare_run_dir(out_dir, out_root, force)
@@ -214,7 +238,7 @@ def generate(
             assessor_obj = Assessor.from_config(cfg)
     try:
         with console.status(f"loading the generator {gen_cfg.model}"):
-            generator_obj = DiffusersGenerator(gen_cfg)
+            generator_obj = DiffusersGenerator(gen_cfg, style=style_cfg)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
         result = _run_and_write(lambda progress: loop.run(prompt, refs, disliked, callback=progress), folder)
     finally:
