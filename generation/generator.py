@@ -306,6 +306,12 @@ class DiffusersGenerator:
         self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, getattr(torch, dtype_name))
         self.family = detect_family(type(self.pipeline).__name__, self.config.model)
         self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
+        self.style = None
+        if style is not None:
+            from generation.style import StyleAdapter
+
+            # Before placement: the image encoder it adds then moves (or offloads) with the rest.
+            self.style = StyleAdapter(self.pipeline, self.family, style, self.name)
         if pipeline is None:
             self._place()
         if hasattr(self.pipeline, "set_progress_bar_config"):
@@ -313,11 +319,6 @@ class DiffusersGenerator:
         self.batch_size = self.config.batch_size
         self.timings = GenerationTimings()
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
-        self.style = None
-        if style is not None:
-            from generation.style import StyleAdapter
-
-            self.style = StyleAdapter(self.pipeline, self.family, style, self.name)
 
     def _place(self) -> None:
         if self.config.cpu_offload:

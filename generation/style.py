@@ -76,6 +76,8 @@ class StyleAdapterDefaults:
 
 # h94/IP-Adapter model card: SD 1.5 adapter in models/ with its ViT-H image encoder in
 # models/image_encoder; SDXL adapter in sdxl_models/ with ViT-bigG in sdxl_models/image_encoder.
+# Scales: 0.6 for SD 1.5 is the value diffusers' IP-Adapter guide uses in its examples (1.0 copies
+# the reference closely); 1.0 on SDXL's style block only is InstantStyle's setting.
 # Style-only blocks: InstantStyle (arXiv 2404.02733, README) and diffusers' IP-Adapter guide find
 # SDXL's style in up_blocks.0.attentions.1 -> {"up": {"block_0": [0, 1, 0]}}. For SD 1.5 neither
 # publishes a style-only block, so ptgen applies the plain scale there (and says so).
@@ -126,7 +128,8 @@ class StyleAdapterConfig:
         blocks: your own block scales (overrides the family's style blocks; 1.0 = the scale).
         top_k: average the K most typical liked references (None: all of them).
         image_encoder: the image encoder folder, relative to the adapter's folder (None: default).
-        cache: keep image embeddings on disk; cache_dir: where (None: beside the profile cache).
+        cache: keep image embeddings on disk; cache_dir: where (None:
+            `default_embed_cache_dir()`, `style_embeds/` in the profile cache folder).
     """
 
     adapter: str = "auto"
@@ -293,11 +296,13 @@ def check_family(pipeline: Any, family: str, model: str, resolved: ResolvedAdapt
         )
 
 
-def default_embed_cache_dir() -> Path:
-    """`style_embeds/` beside the profile cache (`$PTGEN_CACHE_DIR/..` or `~/.cache/ptgen`)."""
+def default_embed_cache_dir(profile_dir: Optional[str] = None) -> Path:
+    """`style_embeds/` inside the profile cache folder (`profile_dir`, else `default_cache_dir()`:
+    `$PTGEN_CACHE_DIR` or `~/.cache/ptgen/profiles`), so one folder holds a user's cached work."""
     from generation.cache import default_cache_dir
 
-    return default_cache_dir().parent / "style_embeds"
+    base = Path(profile_dir).expanduser() if profile_dir else default_cache_dir()
+    return base / "style_embeds"
 
 
 def _image_key(image: Any, encoder_id: str, hidden: bool) -> str:

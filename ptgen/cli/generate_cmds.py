@@ -217,10 +217,12 @@ def generate(
         raise InputError("--style-adapter conditions on the --refs images; drop --no-personalize")
     style_cfg = None
     if style_adapter is not None:
-        from generation.style import StyleAdapterConfig
+        from generation.style import StyleAdapterConfig, default_embed_cache_dir
 
         try:
-            style_cfg = StyleAdapterConfig(style_adapter, scale=style_scale, cache=loop_cfg.cache)
+            embeds = default_embed_cache_dir(loop_cfg.cache_dir)
+            style_cfg = StyleAdapterConfig(style_adapter, scale=style_scale, cache=loop_cfg.cache,
+                                           cache_dir=str(embeds))
         except ValueError as error:
             raise InputError(str(error)) from None
     gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,

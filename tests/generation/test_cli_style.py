@@ -54,6 +54,8 @@ def test_style_run_records_adapter_and_shows_the_same_seed_pair(setup):
     with_adapter = np.asarray(Image.open(styled / "candidate-00-seed0.png")).astype(int)
     assert np.abs(with_adapter - without).mean() > 1.0
     assert json.loads((plain / "result.json").read_text())["style_adapter"] is None
+    # The embeddings are cached under --cache-dir (3 liked + 1 disliked), not in the home folder.
+    assert len(list((base / "cache" / "style_embeds").glob("*.safetensors"))) == 4
 
 
 def test_wrong_family_adapter_exits_with_one_line(setup, tiny_generator_path, tmp_path, capsys):

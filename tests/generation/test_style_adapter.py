@@ -176,3 +176,44 @@ def test_missing_adapter_and_no_references_are_clear_errors(
     gen = make_gen(tiny_generator_path, tiny_adapter, tmp_path)
     with pytest.raises(Exception, match="no references set"):
         gen.generate("a castle", seeds=[0])
+
+
+def test_adapter_specs_resolve_to_load_ip_adapter_arguments(tmp_path):
+    from generation.style import resolve_adapter
+
+    auto = resolve_adapter(StyleAdapterConfig(), "sdxl-turbo")  # distilled SDXL: SDXL's adapter
+    assert (auto.source, auto.subfolder, auto.weight_name, auto.image_encoder_folder) == (
+        "h94/IP-Adapter",
+        "sdxl_models",
+        "ip-adapter_sdxl.safetensors",
+        "image_encoder",
+    )
+    assert resolve_adapter(StyleAdapterConfig(), "sd15").subfolder == "models"
+    hub = resolve_adapter(
+        StyleAdapterConfig("h94/IP-Adapter/models/ip-adapter-plus_sd15.bin"), "sd15"
+    )
+    assert (hub.source, hub.subfolder, hub.weight_name) == (
+        "h94/IP-Adapter",
+        "models",
+        "ip-adapter-plus_sd15.bin",
+    )
+    with pytest.raises(
+        StyleAdapterError, match="no default style adapter for generator family sd2"
+    ):
+        resolve_adapter(StyleAdapterConfig(), "sd2")
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.safetensors").write_bytes(b"")
+    (folder / "b.bin").write_bytes(b"")
+    with pytest.raises(StyleAdapterError, match="exactly one .*found a.safetensors, b.bin"):
+        resolve_adapter(StyleAdapterConfig(str(folder)), "sd15")
+
+
+def test_flux_is_refused_with_a_clear_error(tiny_generator_path, tiny_adapter):
+    from generation.style import StyleAdapter
+
+    pipeline = type("FluxPipeline", (), {})()  # only the family decides; nothing is loaded
+    with pytest.raises(
+        StyleAdapterError, match="flux-schnell: ptgen wires IP-Adapters for SD 1.5/SDXL"
+    ):
+        StyleAdapter(pipeline, "flux-schnell", StyleAdapterConfig(str(tiny_adapter)), "flux")
