@@ -217,3 +217,99 @@ def test_flux_is_refused_with_a_clear_error(tiny_generator_path, tiny_adapter):
         StyleAdapterError, match="flux-schnell: ptgen wires IP-Adapters for SD 1.5/SDXL"
     ):
         StyleAdapter(pipeline, "flux-schnell", StyleAdapterConfig(str(tiny_adapter)), "flux")
+
+
+@pytest.fixture(scope="module")
+def tiny_sdxl_path(tmp_path_factory) -> Path:
+    """A tiny random SDXL pipeline (two text encoders, text_time embedding; sizes after diffusers'
+    own SDXL tests) with up_blocks.0 holding 3 attentions, like the real SDXL UNet."""
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from generation.tiny import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=2,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64,
+        norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 8, 8),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|startoftext|>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    pipeline = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(config),
+        text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer,
+        tokenizer_2=build_tiny_tokenizer(),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(timestep_spacing="trailing"),
+        image_encoder=None,
+        feature_extractor=None,
+    )
+    folder = tmp_path_factory.mktemp("tiny-sdxl") / "generator"
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    (folder / "ptgen_defaults.json").write_text('{"steps": 2, "guidance": 5.0, "size": 64}')
+    return folder
+
+
+def test_sdxl_default_puts_the_image_in_the_style_block_only(tiny_sdxl_path, tmp_path):
+    from generation.tiny import make_tiny_style_adapter
+
+    adapter = make_tiny_style_adapter(tmp_path / "ipa_xl", tiny_sdxl_path)
+    config = GeneratorConfig(model=str(tiny_sdxl_path), device="cpu", batch_size=2)
+    gen = DiffusersGenerator(config, style=StyleAdapterConfig(str(adapter), scale=0.9, cache=False))
+    assert gen.family == "sdxl"
+    scales = {
+        name: proc.scale[0]
+        for name, proc in gen.pipeline.unet.attn_processors.items()
+        if isinstance(getattr(proc, "scale", None), list)
+    }
+    style_block = [n for n in scales if n.startswith("up_blocks.0.attentions.1.")]
+    assert style_block and all(scales[n] == pytest.approx(0.9) for n in style_block)
+    assert all(value == 0.0 for n, value in scales.items() if n not in style_block)
+    assert gen.style_info()["blocks"] == {"up": {"block_0": [0.0, 0.9, 0.0]}}
+    gen.set_style_references(RED, BLUE)
+    with_style = gen.generate("a castle", seeds=[1, 2])
+    with gen.style.disabled():
+        without = gen.generate("a castle", seeds=[1, 2])
+    assert np.abs(pixels(with_style[0]) - pixels(without[0])).mean() > 0.5
