@@ -209,7 +209,7 @@ def resolve_adapter(config: StyleAdapterConfig, family: str) -> ResolvedAdapter:
         return ResolvedAdapter(
             str(path), "", files[0].name, encoder or "image_encoder", str(files[0]), files[0]
         )
-    if spec.startswith((".", "/", "~")) or spec.endswith(WEIGHT_SUFFIXES) and spec.count("/") < 2:
+    if spec.startswith((".", "/", "~")) or (spec.endswith(WEIGHT_SUFFIXES) and spec.count("/") < 2):
         raise StyleAdapterError(f"style adapter {spec} does not exist")
     parts = spec.split("/")
     if len(parts) >= 3 and parts[-1].endswith(WEIGHT_SUFFIXES):
@@ -421,7 +421,7 @@ class StyleAdapter:
             if not config.cache
             else (Path(config.cache_dir) if config.cache_dir else default_embed_cache_dir())
         )
-        self.encoder_calls = 0
+        self._encoded = self._cached = 0  # counts of the current set_references call
 
     def _load(self) -> None:
         resolved = self.resolved
@@ -440,8 +440,7 @@ class StyleAdapter:
         except (RuntimeError, ValueError, KeyError) as error:
             raise StyleAdapterError(
                 f"style adapter {resolved.label} does not fit generator {self.model} "
-                f"({self.family}): "
-                f"{str(error).splitlines()[0]}"
+                f"({self.family}): {str(error).splitlines()[0]}"
             ) from None
         if getattr(self.pipeline, "image_encoder", None) is None:
             raise StyleAdapterError(
@@ -495,7 +494,6 @@ class StyleAdapter:
             param = next(encoder.parameters())
             with torch.no_grad():
                 embedding = self._run_encoder(pixels.to(param.device, param.dtype))
-            self.encoder_calls += 1
             self._encoded += 1
             embedding = embedding.to("cpu", torch.float32)
             self.embed_cache.put(key, embedding)
