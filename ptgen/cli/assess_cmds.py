@@ -103,7 +103,8 @@ def make_tiny(
     from preferthinker.errors import OutputExistsError
     from preferthinker.tiny import make_tiny_assessor
 
-    targets = {"assessor": directory / "assessor", "generator": directory / "generator"}
+    targets = {"assessor": directory / "assessor", "generator": directory / "generator",
+               "style_adapter": directory / "style_adapter"}
     for path in targets.values():
         if path.exists() and any(path.iterdir()) and not force:
             raise OutputExistsError(f"{path} is not empty; pass --force to overwrite it")
@@ -113,8 +114,13 @@ def make_tiny(
         from generation.tiny import make_tiny_generator
 
         make_tiny_generator(targets["generator"])
+    with console.status("building the tiny style adapter"):
+        from generation.tiny import make_tiny_style_adapter
+
+        make_tiny_style_adapter(targets["style_adapter"], targets["generator"])
     console.print(f"tiny assessor:  {targets['assessor']}")
     console.print(f"tiny generator: {targets['generator']}")
+    console.print(f"tiny style adapter (IP-Adapter): {targets['style_adapter']}")
     console.print(
         f"try: ptgen profile --refs <folder of images> --assessor {targets['assessor']} --json"
     )

@@ -71,3 +71,18 @@ def test_wrong_family_adapter_exits_with_one_line(setup, tiny_generator_path, tm
 def test_compare_adapter_without_an_adapter_is_a_usage_error(setup, tmp_path, capsys):
     assert main(setup["common"] + ["--out", str(tmp_path / "o"), "--compare-adapter"]) == 2
     assert "need --style-adapter" in capsys.readouterr().err
+
+
+def test_make_tiny_writes_a_style_adapter_for_its_generator(tmp_path, capsys):
+    from generation.generator import DiffusersGenerator, GeneratorConfig
+    from generation.style import StyleAdapterConfig
+
+    assert main(["make-tiny", str(tmp_path / "t")]) == 0
+    printed = capsys.readouterr()
+    assert "tiny style adapter" in printed.out + printed.err
+    config = GeneratorConfig(model=str(tmp_path / "t" / "generator"), device="cpu")
+    gen = DiffusersGenerator(
+        config, style=StyleAdapterConfig(str(tmp_path / "t" / "style_adapter"), cache=False)
+    )
+    gen.set_style_references([Image.new("RGB", (32, 32), (250, 0, 0))])
+    assert len(gen.generate("a castle", seeds=[0])) == 1
