@@ -154,7 +154,9 @@ class OpenAIEngine(Engine):
         models = [model for model in models if isinstance(model, str) and model]
         if not models:
             raise EngineError(
-                f"the server at {self.base_url} lists no model at /models; pass the model name with --assessor-model"
+                f"the server at {self.base_url} lists no model at /models; "
+                "give the model name with {assessor_model}",
+                settings=("assessor_model",),
             )
         return models[0]
 
