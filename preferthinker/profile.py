@@ -147,3 +147,27 @@ class UserProfile:
     @classmethod
     def from_json(cls, text: str) -> "UserProfile":
         return cls.from_dict(json.loads(text))
+
+    def shared_terms(self) -> set[str]:
+        """Terms (lower-cased) listed as both liked and disliked, in any element."""
+        liked = {t.lower() for t in self.liked.all_terms()}
+        return liked & {t.lower() for t in self.disliked.all_terms()}
+
+    def without_shared_terms(self) -> "UserProfile":
+        """This profile without the terms it both likes and dislikes: such a term is no preference.
+
+        Example:
+            >>> p = UserProfile(liked=Profile(saturation=["Neon"], color=["Red"]),
+            ...                 disliked=Profile(saturation=["neon"], color=["Blue"]))
+            >>> p.without_shared_terms().liked.saturation, p.without_shared_terms().disliked.color
+            ((), ('Blue',))
+        """
+        shared = self.shared_terms()
+        if not shared:
+            return self
+
+        def keep(side: Profile) -> Profile:
+            kept = {e: tuple(t for t in ts if t.lower() not in shared) for e, ts in side.items()}
+            return Profile(**kept)
+
+        return UserProfile(liked=keep(self.liked), disliked=keep(self.disliked))
