@@ -34,18 +34,20 @@ def test_one_gpu_has_the_flags_predict_then_assess_needs():
     assert flag(argv, "--port") == "8000"
     assert flag(argv, "--tensor-parallel-size") == "1"
     assert "--enable-prefix-caching" in argv
-    assert int(flag(argv, "--max-model-len")) == required_model_len(12, 1024 * 1024, 4096)
+    assert int(flag(argv, "--max-model-len")) == 23552  # worked out in the next test
     for absent in ("--enable-lora", "--api-key", "--distributed-executor-backend", "--pipeline-parallel-size"):
         assert absent not in argv
 
 
 def test_model_len_fits_twelve_images_and_the_completion():
-    needed = 12 * (1024 * 1024 // 784 + 2) + 4096
-    assert required_model_len() >= needed
-    assert required_model_len() % 1024 == 0
-    # fewer pixels per image -> shorter context; more images -> longer
-    assert required_model_len(max_pixels=512 * 512) < required_model_len()
-    assert required_model_len(max_images=20) > required_model_len()
+    # Qwen2.5-VL: one token per 28x28 pixels, plus 2 around each image; 3072 prompt-text tokens,
+    # the completion, rounded up to a multiple of 1024.
+    # 12 x (ceil(1048576 / 784) + 2) + 3072 + 4096 = 12 x 1340 + 7168 = 23248 -> 23552
+    assert required_model_len() == 23552
+    # 12 x (ceil(262144 / 784) + 2) + 7168 = 12 x 337 + 7168 = 11212 -> 11264
+    assert required_model_len(max_pixels=512 * 512) == 11264
+    # 20 x 1340 + 7168 = 33968 -> 34816
+    assert required_model_len(max_images=20) == 34816
     with pytest.raises(ValueError, match="max_model_len=8192"):
         ServeConfig(model=MODEL, max_model_len=8192)
 
