@@ -41,7 +41,7 @@ def test_profile_json_over_http(capsys, tiny_server, tiny_assessor_path, image_d
     assert data["usage"]["calls"] >= 1
 
 
-def test_assess_prints_a_decision_or_undecided(capsys, tiny_assessor_path, image_dir, tmp_path, make_images):
+def test_assess_with_random_weights_is_undecided_and_says_why(capsys, tiny_assessor_path, image_dir, tmp_path, make_images):
     a, b = make_images(2)
     a.save(tmp_path / "a.png")
     b.save(tmp_path / "b.png")
