@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from generation.rerank import NO_WINNER
-from generation.strategies import STRATEGIES, get_strategy
-
 from comfyui_nodes.engine_cache import ENGINES
 from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
+from generation.rerank import NO_WINNER
+from generation.strategies import STRATEGIES, get_strategy
 from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
 
@@ -365,5 +364,5 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
 
 __all__ = [
     "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
-    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS",
+    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS", "STRATEGIES",
 ]

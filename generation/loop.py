@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from preferthinker.errors import InputError
+from preferthinker.errors import EngineContractError, InputError
 from preferthinker.results import ProfilePrediction, Usage
 
 from generation.rerank import (
@@ -300,8 +300,7 @@ class PersonalizedGenerator:
                 images = self.generator.generate(prompt, negative, seeds=batch)
                 elapsed = time.perf_counter() - call_start
                 model_time += timings.seconds - before if before is not None else elapsed
-                if len(images) != len(batch):
-                    raise InputError(f"generator {self.generator.name} returned {len(images)} images for {len(batch)} seeds")
+                EngineContractError.check(f"generator {self.generator.name}", len(images), len(batch), "images", "seeds")
                 for seed, image in zip(batch, images):
                     result.candidates.append(Candidate(len(result.candidates), image, seed, prompt, negative))
                 self._emit(callback, "generate", len(result.candidates), len(seeds))

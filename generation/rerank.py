@@ -26,15 +26,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from preferthinker.errors import EngineContractError
-from preferthinker.results import Comparison, Usage
-
 from generation.strategies import (  # noqa: F401 - STRATEGIES and swiss_rounds stay importable here
     STRATEGIES,
     TournamentState,
     get_strategy,
     swiss_rounds,
 )
+from preferthinker.errors import EngineContractError
+from preferthinker.results import Comparison, Usage
 
 TIE_POLICIES = ("half", "skip")
 NO_WINNER = "no comparison was decided: no winner (the input order is kept)"

@@ -114,7 +114,7 @@ class Knockout(Strategy):
         return max(n - 1, 0)
 
     def tiebreak(self, state: TournamentState) -> list[float]:
-        """The round each candidate reached: the round it lost in, the champion one past the last."""
+        """The round each candidate reached: the round it lost in (champion: one past the last)."""
         reached = [0.0] * state.n
         for match in state.matches:
             went_on = survivor(match)

@@ -43,7 +43,9 @@ def check_device(device: Optional[str]) -> Optional[str]:
     if device in (None, "", "auto"):
         return None
     if not _DEVICE.match(str(device)):
-        raise InputError(f"device must be one of auto, {', '.join(DEVICES)} (or cuda:N), got {device!r}")
+        raise InputError(
+            f"device must be one of auto, {', '.join(DEVICES)} (or cuda:N), got {device!r}"
+        )
     return str(device)
 
 
@@ -81,7 +83,9 @@ def resolve_device(device: Optional[str] = None) -> str:
     asked = check_device(device)
     if asked is not None:
         if asked.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device {asked!r} asked for but CUDA is not available; use --device cpu")
+            raise InputError(
+                f"device {asked!r} asked for but CUDA is not available; use --device cpu"
+            )
         return asked
     if torch.cuda.is_available():
         return "cuda"
@@ -120,12 +124,15 @@ def resolve_dtype(dtype: Any, device: str, gpu_default: str = "bfloat16"):
 def looks_like_local_path(model: str) -> bool:
     """Whether a model name means a local folder rather than a hub id (`name` or `owner/name`):
     it exists, or starts with `.`, `/`, `~` or `\\`, has a drive letter, or more than one `/`.
+    A URL (`scheme://...`) is never a local path.
 
     Example:
-        >>> looks_like_local_path("./assessor"), looks_like_local_path("Qwen/Qwen2.5-VL-7B-Instruct")
+        >>> looks_like_local_path("./assessor"), looks_like_local_path("Qwen/Qwen2.5-VL-7B")
         (True, False)
     """
     name = str(model)
+    if "://" in name:
+        return False
     return (
         name.startswith((".", "/", "~", "\\"))
         or name.count("/") > 1

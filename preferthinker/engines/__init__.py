@@ -28,6 +28,7 @@ from preferthinker.engines.registry import (
     unregister_backend,
 )
 
+
 def get_engine_class(backend: str) -> type[Engine]:
     """The `Engine` subclass a backend builds (for isinstance checks and docs).
 

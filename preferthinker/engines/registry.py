@@ -77,7 +77,7 @@ class EngineBackend:
         unknown = sorted(set(options) - set(self.option_names()))
         if unknown:
             raise InputError(
-                f"the {self.name} engine has no option {', '.join(unknown)}; "
+                f"{self.name} engine: no option {', '.join(unknown)}; "
                 f"valid: {', '.join(self.option_names()) or '(none)'}"
             )
         try:

@@ -71,9 +71,8 @@ class ScriptedOptions:
     concurrent: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.responses, str) or not (
-            callable(self.responses) or all(isinstance(text, str) for text in self.responses)
-        ):
+        texts = isinstance(self.responses, (list, tuple)) and all(isinstance(t, str) for t in self.responses)
+        if not (texts or callable(self.responses)):
             raise ValueError(
                 f"responses must be a list of texts or a function of the conversation, got {self.responses!r}"
             )

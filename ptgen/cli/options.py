@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from preferthinker.assessor import DEFAULT_ASSESSOR
-from preferthinker.engines import describe_specs
 from rich.console import Console
 
 from generation.strategies import describe_strategies
+from preferthinker.assessor import DEFAULT_ASSESSOR
+from preferthinker.engines import describe_specs
 
 console = Console(stderr=True)
 out = Console()
