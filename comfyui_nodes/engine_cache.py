@@ -27,8 +27,8 @@ class EngineCache:
 
     Example:
         >>> cache = EngineCache()
-        >>> backend = find_backend("http://127.0.0.1:8000/v1")
-        >>> engine = cache.get(backend, "http://127.0.0.1:8000/v1", "preferthinker")  # doctest: +SKIP
+        >>> url = "http://127.0.0.1:8000/v1"
+        >>> engine = cache.get(find_backend(url), url, "preferthinker")  # doctest: +SKIP
     """
 
     def __init__(self, max_engines: int = 2, factory: Optional[Callable[..., Engine]] = None):
@@ -45,7 +45,9 @@ class EngineCache:
         items = {"spec": spec, "model": model, **options}
         return tuple(sorted((name, value) for name, value in items.items()))
 
-    def get(self, backend: EngineBackend, spec: str, model: Optional[str] = None, **options: Any) -> Engine:
+    def get(
+        self, backend: EngineBackend, spec: str, model: Optional[str] = None, **options: Any
+    ) -> Engine:
         """The engine for these settings: the cached one, or a newly loaded one.
 
         `backend` is `find_backend(spec)`, looked up once by the caller.

@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
-from preferthinker.devices import check_device, dtype_name, looks_like_local_path, resolve_device, resolve_dtype
+from preferthinker.devices import (
+    check_device,
+    dtype_name,
+    looks_like_local_path,
+    resolve_device,
+    resolve_dtype,
+)
 from preferthinker.errors import EngineContractError, EngineError, InputError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -272,9 +278,12 @@ class DiffusersGenerator:
         self.name = self.config.model
         family_guess = detect_family(_local_class_name(self.config.model), self.config.model)
         self.device = resolve_device(self.config.device)
-        dtype = resolve_dtype(self.config.dtype, self.device, gpu_default=FAMILIES[family_guess].dtype)
+        family_dtype = FAMILIES[family_guess].dtype
+        dtype = resolve_dtype(self.config.dtype, self.device, gpu_default=family_dtype)
         self.dtype_name = str(dtype).removeprefix("torch.")
-        self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, dtype)
+        self.pipeline = pipeline
+        if pipeline is None:
+            self.pipeline = load_pipeline(self.config.model, dtype)
         self.family = detect_family(type(self.pipeline).__name__, self.config.model)
         self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
         if pipeline is None:
@@ -372,7 +381,9 @@ class DiffusersGenerator:
         self.timings.seconds += time.perf_counter() - start  # the pipeline alone: model compute
         images = list(output.images if hasattr(output, "images") else output[0])
         if len(images) != len(seeds):
-            EngineContractError.check(f"pipeline {self.name}", len(images), len(seeds), "images", "seeds")
+            EngineContractError.check(
+                f"pipeline {self.name}", len(images), len(seeds), "images", "seeds"
+            )
         self.timings.images += len(images)
         self.timings.calls += 1
         self.timings.batch_sizes.append(len(seeds))

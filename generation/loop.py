@@ -300,7 +300,9 @@ class PersonalizedGenerator:
                 images = self.generator.generate(prompt, negative, seeds=batch)
                 elapsed = time.perf_counter() - call_start
                 model_time += timings.seconds - before if before is not None else elapsed
-                EngineContractError.check(f"generator {self.generator.name}", len(images), len(batch), "images", "seeds")
+                EngineContractError.check(
+                    f"generator {self.generator.name}", len(images), len(batch), "images", "seeds"
+                )
                 for seed, image in zip(batch, images):
                     result.candidates.append(Candidate(len(result.candidates), image, seed, prompt, negative))
                 self._emit(callback, "generate", len(result.candidates), len(seeds))

@@ -98,7 +98,7 @@ class Ranking:
 
     @property
     def decided(self) -> bool:
-        """Whether the ranking rests on at least one decided comparison (a lone candidate needs none)."""
+        """Whether at least one comparison was decided (a lone candidate needs none)."""
         return len(self.order) == 1 or any(m.winner is not None for m in self.matches)
 
     @property
@@ -216,7 +216,9 @@ class _Tournament:
                 self.progress(done_before + done, self.total)
 
         comparisons = self.compare_many([(self.images[a], self.images[b]) for a, b in pairs], progress=report)
-        EngineContractError.check("compare_many", len(comparisons), len(pairs), "comparisons", "pairs")
+        EngineContractError.check(
+            "compare_many", len(comparisons), len(pairs), "comparisons", "pairs"
+        )
         played = [Match(round_index, a, b, c) for (a, b), c in zip(pairs, comparisons)]
         for match in played:
             self.usage.add(match.comparison.usage)

@@ -276,7 +276,9 @@ class AnalyticOptions:
             terms = getattr(self, name)
             unknown = [term for term in terms or () if term not in table]
             if unknown:
-                raise ValueError(f"{name} must be among {', '.join(table)}, got {', '.join(map(str, unknown))}")
+                raise ValueError(
+                    f"{name} must be among {', '.join(table)}, got {', '.join(map(str, unknown))}"
+                )
 
 
 BACKEND = EngineBackend(
@@ -285,5 +287,7 @@ BACKEND = EngineBackend(
     accepts=lambda spec: spec == "analytic",
     engine_class=AnalyticEngine,
     options=AnalyticOptions,
-    build=lambda spec, model, options: AnalyticEngine(options.colors, options.saturations, options.details),
+    build=lambda spec, model, options: AnalyticEngine(
+        options.colors, options.saturations, options.details
+    ),
 )

@@ -185,7 +185,8 @@ class Assessor:
     def from_config(cls, config: AssessorConfig) -> "Assessor":
         """Build the engine that `config.assessor` names and wrap it."""
         backend = find_backend(config.assessor)
-        engine = backend.create(config.assessor, config.assessor_model, **config.engine_options(backend))
+        options = config.engine_options(backend)
+        engine = backend.create(config.assessor, config.assessor_model, **options)
         return cls(engine, config)
 
     @property
@@ -223,7 +224,8 @@ class Assessor:
                 indices = pending[start : start + chunk]
                 outputs = self.engine.generate([conversations[i] for i in indices], config)
                 EngineContractError.check(
-                    f"engine {self.engine.name}", len(outputs), len(indices), "outputs", "conversations"
+                    f"engine {self.engine.name}", len(outputs), len(indices),
+                    "outputs", "conversations",
                 )
                 for index, output in zip(indices, outputs):
                     previous = results[index]

@@ -71,10 +71,13 @@ class ScriptedOptions:
     concurrent: bool = False
 
     def __post_init__(self) -> None:
-        texts = isinstance(self.responses, (list, tuple)) and all(isinstance(t, str) for t in self.responses)
+        texts = isinstance(self.responses, (list, tuple)) and all(
+            isinstance(text, str) for text in self.responses
+        )
         if not (texts or callable(self.responses)):
             raise ValueError(
-                f"responses must be a list of texts or a function of the conversation, got {self.responses!r}"
+                "responses must be a list of texts or a function of the conversation, "
+                f"got {self.responses!r}"
             )
 
 

@@ -14,19 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from preferthinker.engines.base import (
-    DEFAULT_MAX_NEW_TOKENS,
-    Conversation,
-    Engine,
-    EngineOutput,
-    GenerationConfig,
-)
 from preferthinker.devices import (
     check_device,
     dtype_name,
     looks_like_local_path,
     resolve_device,
     resolve_dtype,
+)
+from preferthinker.engines.base import (
+    DEFAULT_MAX_NEW_TOKENS,
+    Conversation,
+    Engine,
+    EngineOutput,
+    GenerationConfig,
 )
 from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ModelNotFoundError
@@ -39,8 +39,8 @@ def accepts_spec(spec: str) -> bool:
     """Whether `spec` names an in-process model: a local folder or a hub id (`owner/name`).
 
     Example:
-        >>> accepts_spec("Qwen/Qwen2.5-VL-7B-Instruct"), accepts_spec("./assessor"), accepts_spec("analytc")
-        (True, True, False)
+        >>> [accepts_spec(s) for s in ("Qwen/Qwen2.5-VL-7B-Instruct", "./assessor", "analytc")]
+        [True, True, False]
     """
     return looks_like_local_path(spec) or bool(_HUB_ID.match(spec))
 

@@ -55,9 +55,9 @@ def eval_command(
         def progress(done: int, all_: int) -> None:
             status.update(f"evaluated {done}/{all_} items")
 
-        cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                              dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
-                              debias=debias)
+        cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model,
+                              device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+                              max_pixels=max_pixels, debias=debias)
         with Assessor.from_config(cfg) as model:
             result = evaluate(items, model, eval_config, progress=progress)
     result["data"] = str(data)
