@@ -3,6 +3,8 @@ one contract error, and the device/dtype/local-path helper shared with the gener
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from preferthinker.assessor import Assessor, AssessorConfig
@@ -208,3 +210,15 @@ def test_engine_and_generator_agree_that_a_path_is_missing(name):
     with pytest.raises(InputError, match="device"):
         GeneratorConfig(model="x/y", device="tpu")
     assert GeneratorConfig(model="x/y", dtype="half").dtype == "float16"
+
+
+def test_cli_help_lists_the_registered_backends_and_strategies():
+    from generation.strategies import strategies
+    from ptgen.cli import eval_cmds, generate_cmds
+    from ptgen.cli.options import AssessorOption, StrategyOption
+
+    assert describe_specs() in AssessorOption.help
+    assert all(f"{s.name} ({s.summary})" in StrategyOption.help for s in strategies())
+    # every command's --assessor is the shared option (eval's `random` is no special case)
+    for command in (eval_cmds.eval_command, generate_cmds.rerank, generate_cmds.generate):
+        assert inspect.signature(command).parameters["assessor"].default is AssessorOption
