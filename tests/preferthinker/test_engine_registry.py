@@ -186,6 +186,10 @@ def test_device_and_dtype_names():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
             resolve_device("cuda")
+    else:  # on a GPU machine: bf16 where supported, the generator family's own half type
+        bf16 = torch.cuda.is_bf16_supported()
+        assert resolve_dtype(None, "cuda") is (torch.bfloat16 if bf16 else torch.float16)
+        assert resolve_dtype(None, "cuda", gpu_default="float16") is torch.float16
 
 
 @pytest.mark.parametrize("name,local", [
