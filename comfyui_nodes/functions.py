@@ -12,13 +12,14 @@ from typing import Any, Optional
 
 from comfyui_nodes.engine_cache import ENGINES
 from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
+from generation.rerank import NO_WINNER
+from generation.strategies import STRATEGIES, get_strategy
 from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
 
 AUTO = "auto"
 DEVICES = (AUTO, "cuda", "cpu", "mps")
 DTYPES = (AUTO, "bfloat16", "float16", "float32")
-STRATEGIES = ("knockout", "round-robin", "swiss")
 PROFILE_FORMATS = ("tags", "json", "prose")
 
 
@@ -63,7 +64,7 @@ def load_assessor(
     timeout: float = 600.0,
 ) -> tuple:
     """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL
-    (e.g. from `ptgen serve`), or `analytic`.
+    (e.g. from `ptgen serve`), `analytic` or `random` (any spec the engine registry accepts).
 
     The loaded engine is cached and shared by every assessor node with the same model settings,
     so a workflow loads a model once. For servers that need a key, set OPENAI_API_KEY in the
@@ -73,11 +74,11 @@ def load_assessor(
         >>> (assessor,) = load_assessor("http://127.0.0.1:8000/v1", model_name="preferthinker")  # doctest: +SKIP
     """
     from preferthinker.assessor import Assessor, AssessorConfig
-    from preferthinker.engines import backend_for
+    from preferthinker.engines import describe_specs, find_backend
 
     spec = (assessor or "").strip()
     if not spec:
-        raise InputError("assessor: give a model id, a local folder, an http(s)://.../v1 URL, or analytic")
+        raise InputError(f"assessor: give {describe_specs()}")
     config = AssessorConfig(
         assessor=spec,
         assessor_model=model_name.strip() or None,
@@ -88,9 +89,10 @@ def load_assessor(
         max_new_tokens=max_new_tokens,
         timeout=timeout,
     )
-    # Only the URL form has a served model name; the others ignore it (and must not split the cache).
-    model = config.assessor_model if backend_for(spec) == "openai" else None
-    engine = ENGINES.get(spec, model=model, **config.engine_options())
+    backend = find_backend(spec)
+    # Only backends with a served model name use it; the others must not split the cache on it.
+    model = config.assessor_model if backend.served_model else None
+    engine = ENGINES.get(backend, spec, model, **config.engine_options(backend))
     return (Assessor(engine, config),)
 
 
@@ -255,13 +257,14 @@ def rerank_images(
 
     Judges from a profile (cheap: two images per comparison) or, without one, from liked and
     disliked reference images; an empty profile (a failed prediction) falls back to the
-    references. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
-    (every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
+    references. `strategy`: a registered tournament (knockout: N-1 comparisons, swiss,
+    round-robin: every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
+    When no comparison is decided there is no winner: the batch keeps its order, `best` is its
+    first image and the reasoning says so.
     """
-    from generation.rerank import expected_comparisons, rerank
+    from generation.rerank import rerank
 
-    if strategy not in STRATEGIES:
-        raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    plan = get_strategy(strategy)
     if top_k < 0:
         raise InputError(f"top_k must be >= 0, got {top_k}")
     images = _batch(images, "images")
@@ -275,13 +278,14 @@ def rerank_images(
         profile=profile,
         liked=liked_pils,
         disliked=disliked_pils,
-        progress=_progress(expected_comparisons(len(candidates), strategy)),
+        progress=_progress(plan.comparisons(len(candidates))),
     )
     order = ranking.order[: top_k or len(ranking.order)]
     summary = {
         "strategy": ranking.strategy,
         "order": ranking.order,
         "best": ranking.winner,
+        "decided": ranking.decided,
         "candidates": ranking.to_dict()["candidates"],
         "comparisons": [
             {"round": m.round, "a": m.a, "b": m.b, "winner": m.winner,
@@ -290,18 +294,22 @@ def rerank_images(
         ],
         "undecided": ranking.undecided,
     }
+    best = ranking.order[0]  # the winner; with nothing decided, the first of the unchanged batch
     return (
-        select(images, [ranking.winner]),
+        select(images, [best]),
         select(images, order),
         json.dumps(summary),
         _ranking_reasoning(ranking),
-        ranking.winner,
+        best,
     )
 
 
 def _ranking_reasoning(ranking: Any) -> str:
     """One line per match, then the rationale of the winner's last match."""
-    lines = [f"{ranking.strategy}: best is image {ranking.winner} (batch index, 0-based)"]
+    if ranking.decided:
+        lines = [f"{ranking.strategy}: best is image {ranking.winner} (batch index, 0-based)"]
+    else:
+        lines = [f"{ranking.strategy}: {NO_WINNER}"]
     for match in ranking.matches:
         outcome = f"image {match.winner}" if match.winner is not None else "undecided"
         total_a, total_b = match.totals()
@@ -356,5 +364,5 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
 
 __all__ = [
     "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
-    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS",
+    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS", "STRATEGIES",
 ]

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
-from preferthinker.errors import EngineError, InputError, ModelNotFoundError
+from preferthinker.devices import (
+    check_device,
+    dtype_name,
+    looks_like_local_path,
+    resolve_device,
+    resolve_dtype,
+)
+from preferthinker.errors import EngineContractError, EngineError, InputError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +43,6 @@ DEFAULT_GENERATOR = "black-forest-labs/FLUX.1-schnell"
 # What a CPU-only user should pick for real images: 1-4 steps at 512 px, ~1B parameters.
 CPU_GENERATOR = "stabilityai/sd-turbo"
 
-DTYPES = ("float32", "float16", "bfloat16")
-DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "auto": None}
-DEVICES = ("cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -175,12 +179,8 @@ class GeneratorConfig:
                 raise ValueError(f"{name} must be a multiple of 8 and >= 8, got {value}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.device is not None and self.device.split(":")[0] not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
-        if self.dtype is not None:
-            self.dtype = DTYPE_ALIASES.get(str(self.dtype).lower(), self.dtype)
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self.device = check_device(self.device)
+        self.dtype = dtype_name(self.dtype)
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -199,20 +199,6 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _pick_device(requested: Optional[str]) -> str:
-    import torch
-
-    if requested:
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device {requested!r} asked for but CUDA is not available; use --device cpu")
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _local_class_name(model: str) -> str:
@@ -235,7 +221,7 @@ def load_pipeline(model: str, dtype: Any = None):
     from diffusers import DiffusionPipeline
 
     path = Path(model).expanduser()
-    looks_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+    looks_local = looks_like_local_path(model)
     if looks_local:
         if not path.exists():
             raise ModelNotFoundError(f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator")
@@ -288,18 +274,16 @@ class DiffusersGenerator:
     """
 
     def __init__(self, config: Optional[GeneratorConfig] = None, pipeline: Any = None):
-        import torch
-
         self.config = config or GeneratorConfig()
         self.name = self.config.model
         family_guess = detect_family(_local_class_name(self.config.model), self.config.model)
-        self.device = _pick_device(self.config.device)
-        dtype_name = self.config.dtype
-        if dtype_name is None:
-            on_gpu = self.device.startswith(("cuda", "mps"))
-            dtype_name = FAMILIES[family_guess].dtype if on_gpu else "float32"
-        self.dtype_name = dtype_name
-        self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, getattr(torch, dtype_name))
+        self.device = resolve_device(self.config.device)
+        family_dtype = FAMILIES[family_guess].dtype
+        dtype = resolve_dtype(self.config.dtype, self.device, gpu_default=family_dtype)
+        self.dtype_name = str(dtype).removeprefix("torch.")
+        self.pipeline = pipeline
+        if pipeline is None:
+            self.pipeline = load_pipeline(self.config.model, dtype)
         self.family = detect_family(type(self.pipeline).__name__, self.config.model)
         self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
         if pipeline is None:
@@ -397,7 +381,9 @@ class DiffusersGenerator:
         self.timings.seconds += time.perf_counter() - start  # the pipeline alone: model compute
         images = list(output.images if hasattr(output, "images") else output[0])
         if len(images) != len(seeds):
-            raise EngineError(f"pipeline {self.name} returned {len(images)} images for {len(seeds)} seeds")
+            EngineContractError.check(
+                f"pipeline {self.name}", len(images), len(seeds), "images", "seeds"
+            )
         self.timings.images += len(images)
         self.timings.calls += 1
         self.timings.batch_sizes.append(len(seeds))

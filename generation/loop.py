@@ -27,10 +27,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from preferthinker.errors import InputError
+from preferthinker.errors import EngineContractError, InputError
 from preferthinker.results import ProfilePrediction, Usage
 
-from generation.rerank import STRATEGIES, TIE_POLICIES, Ranking, expected_comparisons, rank_tournament
+from generation.rerank import (
+    NO_WINNER,
+    STRATEGIES,
+    TIE_POLICIES,
+    Ranking,
+    expected_comparisons,
+    rank_tournament,
+)
 from generation.rewrite import ELEMENT_PRIORITY, RewrittenPrompt
 
 logger = logging.getLogger(__name__)
@@ -161,6 +168,9 @@ class RunResult:
 
     @property
     def best(self) -> Optional[Candidate]:
+        """The winner; None when no comparison was decided (`NO_WINNER` is then in `issues`)."""
+        if self.ranking is not None and not self.ranking.decided:
+            return None
         ranked = self.ranked
         return ranked[0] if ranked else None
 
@@ -290,8 +300,9 @@ class PersonalizedGenerator:
                 images = self.generator.generate(prompt, negative, seeds=batch)
                 elapsed = time.perf_counter() - call_start
                 model_time += timings.seconds - before if before is not None else elapsed
-                if len(images) != len(batch):
-                    raise InputError(f"generator {self.generator.name} returned {len(images)} images for {len(batch)} seeds")
+                EngineContractError.check(
+                    f"generator {self.generator.name}", len(images), len(batch), "images", "seeds"
+                )
                 for seed, image in zip(batch, images):
                     result.candidates.append(Candidate(len(result.candidates), image, seed, prompt, negative))
                 self._emit(callback, "generate", len(result.candidates), len(seeds))
@@ -330,8 +341,11 @@ class PersonalizedGenerator:
         result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
         if ranking.undecided:
             result.issues.append(f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})")
+        if not ranking.decided:
+            result.issues.append(NO_WINNER)
         result.timings["rerank"] = time.perf_counter() - start
-        self._emit(callback, "rerank", total, total, f"winner: candidate {ranking.winner}")
+        outcome = f"winner: candidate {ranking.winner}" if ranking.decided else "no winner"
+        self._emit(callback, "rerank", total, total, outcome)
 
     # -- public calls -----------------------------------------------------------------------
 

@@ -17,8 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-from preferthinker.engines import Conversation, Engine, EngineOutput, GenerationConfig, count_images, create_engine
-from preferthinker.errors import InputError, ParseError
+from preferthinker.engines import (
+    Conversation,
+    Engine,
+    EngineBackend,
+    EngineOutput,
+    GenerationConfig,
+    count_images,
+    find_backend,
+)
+from preferthinker.errors import EngineContractError, InputError, ParseError
 from preferthinker.profile import ELEMENTS, UserProfile
 from preferthinker.results import Comparison, ElementScore, ParsedOutput, ProfilePrediction, Usage
 
@@ -36,8 +44,9 @@ class AssessorConfig:
     """How to build and drive an assessor.
 
     Args:
-        assessor: a model id or local path (in-process transformers), an `http(s)://.../v1` URL
-            (OpenAI-compatible server such as vLLM), or `analytic` (pixel measurements, no model).
+        assessor: what `preferthinker.engines.describe_specs()` lists: a model id or local path
+            (in-process transformers), an `http(s)://.../v1` URL (OpenAI-compatible server such
+            as vLLM), `analytic` (pixel measurements, no model), `random` (the chance baseline).
         assessor_model: the served model name, for URLs (None: ask the server).
         device, dtype: for in-process models (None: chosen from the hardware).
         max_new_tokens: the most tokens per answer (None: the model's own limit where its
@@ -88,17 +97,19 @@ class AssessorConfig:
             repetition_penalty=self.repetition_penalty,
         )
 
-    def engine_options(self) -> dict[str, Any]:
-        """The options `create_engine` passes to the backend this config names."""
-        from preferthinker.engines import backend_for
+    def engine_options(self, backend: Optional[EngineBackend] = None) -> dict[str, Any]:
+        """The options `create_engine` passes to the backend this config names: the fields that
+        backend declares in its `config_fields`.
 
-        backend = backend_for(self.assessor)
-        if backend == "openai":
-            return {"timeout": self.timeout, "max_concurrency": self.max_concurrency}
-        if backend == "transformers":
-            return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
-                    "trust_remote_code": self.trust_remote_code}
-        return {}
+        Args:
+            backend: the backend of `self.assessor`, when the caller has already looked it up.
+
+        Example:
+            >>> AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
+            {'timeout': 600.0, 'max_concurrency': 8}
+        """
+        backend = backend or find_backend(self.assessor)
+        return {name: getattr(self, name) for name in backend.config_fields}
 
 
 def _load(images: Optional[Sequence[ImageLike]], max_pixels: int, what: str) -> list:
@@ -173,7 +184,9 @@ class Assessor:
     @classmethod
     def from_config(cls, config: AssessorConfig) -> "Assessor":
         """Build the engine that `config.assessor` names and wrap it."""
-        engine = create_engine(config.assessor, model=config.assessor_model, **config.engine_options())
+        backend = find_backend(config.assessor)
+        options = config.engine_options(backend)
+        engine = backend.create(config.assessor, config.assessor_model, **options)
         return cls(engine, config)
 
     @property
@@ -210,10 +223,10 @@ class Assessor:
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
                 outputs = self.engine.generate([conversations[i] for i in indices], config)
-                if len(outputs) != len(indices):
-                    raise ParseError(
-                        f"engine {self.engine.name} returned {len(outputs)} outputs for {len(indices)} conversations"
-                    )
+                EngineContractError.check(
+                    f"engine {self.engine.name}", len(outputs), len(indices),
+                    "outputs", "conversations",
+                )
                 for index, output in zip(indices, outputs):
                     previous = results[index]
                     usage = (previous.usage if previous else Usage()).add(_usage(conversations[index], output))

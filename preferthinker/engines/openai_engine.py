@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from preferthinker.engines.base import (
     EngineOutput,
     GenerationConfig,
 )
+from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ServerUnreachableError
 
 T = TypeVar("T")
@@ -75,12 +77,21 @@ def _one_line(text: Any, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-class OpenAIEngine(Engine):
-    """Sends conversations to an OpenAI-compatible `/v1/chat/completions` endpoint.
+def accepts_spec(spec: str) -> bool:
+    """Whether `spec` names an OpenAI-compatible server: an http(s):// URL.
+
+    Example:
+        >>> accepts_spec("http://127.0.0.1:8000/v1"), accepts_spec("Qwen/Qwen2.5-VL-7B-Instruct")
+        (True, False)
+    """
+    return spec.strip().lower().startswith(("http://", "https://"))
+
+
+@dataclass
+class OpenAIOptions:
+    """Settings of the HTTP engine.
 
     Args:
-        base_url: e.g. "http://127.0.0.1:8000/v1" (a bare host:port gets /v1).
-        model: the served model name; None asks /v1/models and uses the first one listed.
         api_key: sent as a bearer token; None uses $OPENAI_API_KEY, else "EMPTY" (vLLM's default).
         timeout: seconds per request.
         max_concurrency: requests in flight at once.
@@ -89,6 +100,34 @@ class OpenAIEngine(Engine):
         send_repetition_penalty: send `repetition_penalty` (vLLM accepts it) when it is not 1.0.
             Servers that reject the field (`transformers serve` answers 422) are detected on the
             first request; the engine warns once and carries on without it.
+    """
+
+    api_key: Optional[str] = None
+    timeout: float = 600
+    max_concurrency: int = 8
+    max_retries: int = 3
+    backoff: float = 1.0
+    send_repetition_penalty: bool = True
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff < 0:
+            raise ValueError(f"backoff must be >= 0, got {self.backoff}")
+
+
+class OpenAIEngine(Engine):
+    """Sends conversations to an OpenAI-compatible `/v1/chat/completions` endpoint.
+
+    Args:
+        base_url: e.g. "http://127.0.0.1:8000/v1" (a bare host:port gets /v1).
+        model: the served model name; None asks /v1/models and uses the first one listed.
+        options: an `OpenAIOptions`; or give its fields as keywords (api_key, timeout,
+            max_concurrency, max_retries, backoff, send_repetition_penalty).
 
     Raises (from `generate`):
         ServerUnreachableError: nothing answers at base_url after the retries.
@@ -105,30 +144,20 @@ class OpenAIEngine(Engine):
         self,
         base_url: str,
         model: Optional[str] = None,
-        api_key: Optional[str] = None,
-        timeout: float = 600,
-        max_concurrency: int = 8,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        send_repetition_penalty: bool = True,
+        options: Optional[OpenAIOptions] = None,
+        **settings: Any,
     ):
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if backoff < 0:
-            raise ValueError(f"backoff must be >= 0, got {backoff}")
         import openai
 
+        options = options or OpenAIOptions(**settings)
+        api_key = options.api_key
         self.base_url = normalize_base_url(base_url)
         self.model = model
-        self.timeout = float(timeout)
-        self.max_concurrency = max_concurrency
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.send_repetition_penalty = send_repetition_penalty
+        self.timeout = float(options.timeout)
+        self.max_concurrency = options.max_concurrency
+        self.max_retries = options.max_retries
+        self.backoff = options.backoff
+        self.send_repetition_penalty = options.send_repetition_penalty
         self._lock = threading.Lock()
         # The client's own retries are off: ours know which failures are worth repeating.
         self._client = openai.OpenAI(
@@ -327,3 +356,15 @@ def _detail(error: Any) -> str:
             if body.get(key):
                 return str(body[key])
     return str(getattr(error, "message", "") or error)
+
+
+BACKEND = EngineBackend(
+    name="openai",
+    spec="an http(s)://HOST:PORT/v1 URL (OpenAI-compatible server, e.g. vLLM)",
+    accepts=accepts_spec,
+    engine_class=OpenAIEngine,
+    options=OpenAIOptions,
+    build=lambda spec, model, options: OpenAIEngine(spec, model=model, options=options),
+    config_fields=("timeout", "max_concurrency"),
+    served_model=True,
+)

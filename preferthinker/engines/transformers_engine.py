@@ -8,10 +8,19 @@ with left padding, greedy by default with the authors' repetition penalty (see `
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from preferthinker.devices import (
+    check_device,
+    dtype_name,
+    looks_like_local_path,
+    resolve_device,
+    resolve_dtype,
+)
 from preferthinker.engines.base import (
     DEFAULT_MAX_NEW_TOKENS,
     Conversation,
@@ -19,62 +28,53 @@ from preferthinker.engines.base import (
     EngineOutput,
     GenerationConfig,
 )
+from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 
-_DTYPE_NAMES = {
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-    "half": "float16",
-    "fp32": "float32",
-    "float32": "float32",
-    "float": "float32",
-}
+# A hub id: `owner/name` (letters, digits, -, _, .); anything path-like is a local folder.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def resolve_device(device: Optional[str] = None) -> str:
-    """The device to run on: the one asked for, else cuda, else mps, else cpu.
+def accepts_spec(spec: str) -> bool:
+    """Whether `spec` names an in-process model: a local folder or a hub id (`owner/name`).
 
     Example:
-        >>> resolve_device("cpu")
-        'cpu'
+        >>> [accepts_spec(s) for s in ("Qwen/Qwen2.5-VL-7B-Instruct", "./assessor", "analytc")]
+        [True, True, False]
     """
-    if device not in (None, "", "auto"):
-        return str(device)
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return looks_like_local_path(spec) or bool(_HUB_ID.match(spec))
 
 
-def resolve_dtype(dtype: Any, device: str):
-    """A torch dtype from a name ("bf16", "float16", "auto", None) or a torch dtype.
+@dataclass
+class TransformersOptions:
+    """Settings of the in-process engine.
 
-    None/"auto": bfloat16 on CUDA with bf16 support, float16 on other CUDA GPUs and on MPS,
-    float32 on CPU (half precision on CPU is slow and numerically poor).
-
-    Example:
-        >>> str(resolve_dtype("bf16", "cpu"))
-        'torch.bfloat16'
+    Args:
+        device: "cuda", "cuda:1", "mps", "cpu"; None or "auto" picks cuda, then mps, then cpu.
+        dtype: "auto"/None, "bf16", "fp16", "fp32" or a torch dtype (see `resolve_dtype`).
+        batch_size: conversations generated together (left-padded).
+        trust_remote_code: run code shipped with the model; off unless you trust the source.
+        local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
+        attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
     """
-    import torch
 
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "", "auto"):
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if device.startswith("mps"):
-            return torch.float16
-        return torch.float32
-    name = _DTYPE_NAMES.get(str(dtype).lower().removeprefix("torch."))
-    if name is None:
-        raise InputError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
-    return getattr(torch, name)
+    device: Optional[str] = None
+    dtype: Any = None
+    batch_size: int = 4
+    trust_remote_code: bool = False
+    local_files_only: Optional[bool] = None
+    attn_implementation: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        check_device(self.device)
+        if not _is_torch_dtype(self.dtype):
+            dtype_name(self.dtype)
+
+
+def _is_torch_dtype(value: Any) -> bool:
+    return type(value).__module__ == "torch" and type(value).__name__ == "dtype"
 
 
 def _hub_offline() -> bool:
@@ -106,11 +106,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _looks_like_path(model: str) -> bool:
-    """A hub id is `name` or `owner/name`; anything else (./x, /x, ~/x, a/b/c, C:\\x) is a path."""
-    return model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or (len(model) > 1 and model[1] == ":")
-
-
 def _not_found_message(model: str, error: BaseException, offline_reason: str = "") -> str:
     """One line that says why a model could not be loaded and how to fix it."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
@@ -132,12 +127,8 @@ class TransformersEngine(Engine):
 
     Args:
         model: hub id (e.g. "Qwen/Qwen2.5-VL-7B-Instruct") or local folder.
-        device: "cuda", "cuda:1", "mps", "cpu"; None picks cuda, then mps, then cpu.
-        dtype: "auto"/None, "bf16", "fp16", "fp32" or a torch dtype (see `resolve_dtype`).
-        batch_size: conversations generated together (left-padded).
-        trust_remote_code: run code shipped with the model; off unless you trust the source.
-        local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
-        attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
+        options: a `TransformersOptions`; or give its fields as keywords (device, dtype,
+            batch_size, trust_remote_code, local_files_only, attn_implementation).
 
     Raises:
         ModelNotFoundError: the model is neither a local folder nor reachable on the hub.
@@ -152,21 +143,17 @@ class TransformersEngine(Engine):
     def __init__(
         self,
         model: Union[str, Path],
-        device: Optional[str] = None,
-        dtype: Any = None,
-        batch_size: int = 4,
-        trust_remote_code: bool = False,
-        local_files_only: Optional[bool] = None,
-        attn_implementation: Optional[str] = None,
+        options: Optional[TransformersOptions] = None,
+        **settings: Any,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        options = options or TransformersOptions(**settings)
         self.name = str(model)
-        self.batch_size = batch_size
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = options.batch_size
+        self.device = resolve_device(options.device)
+        self.dtype = resolve_dtype(options.dtype, self.device)
         self.model, self.processor = self._load(
-            str(model), trust_remote_code, local_files_only, attn_implementation
+            str(model), options.trust_remote_code, options.local_files_only,
+            options.attn_implementation,
         )
         # Decoder-only generation needs the padding on the left so every row ends at its prompt.
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
@@ -187,7 +174,7 @@ class TransformersEngine(Engine):
                     f"{local} is not a model folder (no config.json); give a folder saved with save_pretrained or a hub id"
                 )
             model = str(local)
-        elif _looks_like_path(model):
+        elif looks_like_local_path(model):
             raise ModelNotFoundError(f"model folder not found: {model}; check the path given to --assessor")
         offline_reason = " (local_files_only is set)" if local_files_only else ""
         if local_files_only is None:
@@ -369,3 +356,15 @@ class TransformersEngine(Engine):
                 torch.cuda.empty_cache()
         except Exception:  # freeing memory is best effort
             pass
+
+
+BACKEND = EngineBackend(
+    name="transformers",
+    spec="a model id (owner/name) or local folder (in-process transformers)",
+    accepts=accepts_spec,
+    engine_class=TransformersEngine,
+    options=TransformersOptions,
+    build=lambda spec, model, options: TransformersEngine(spec, options),
+    config_fields=("device", "dtype", "batch_size", "trust_remote_code"),
+    catch_all=True,
+)

@@ -10,6 +10,7 @@ import typer
 
 from ptgen.cli.options import (
     AssessorModelOption,
+    AssessorOption,
     ConfigOption,
     DebiasOption,
     DeviceOption,
@@ -31,10 +32,7 @@ def eval_command(
              "folder, or a folder of several benchmark files (e.g. PreferImg-Bench/data: every subset "
              "and the average)."),
     image_root: Optional[Path] = typer.Option(None, "--image-root", help="Folder the benchmark's image paths start from (default: the file's folder)."),
-    assessor: Optional[str] = typer.Option(
-        None, "--assessor",
-        help="Model id or path, http(s)://HOST:PORT/v1 URL, 'analytic', or 'random' (the random baseline).",
-    ),
+    assessor: Optional[str] = AssessorOption,
     assessor_model: Optional[str] = AssessorModelOption,
     config: Optional[Path] = ConfigOption,
     device: Optional[str] = DeviceOption,
@@ -61,14 +59,11 @@ def eval_command(
         def progress(done: int, all_: int) -> None:
             status.update(f"evaluated {done}/{all_} items")
 
-        if assessor == "random":
-            result = run(None, eval_config, baseline="random", progress=progress)
-        else:
-            cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                                  dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
-                                  debias=debias)
-            with Assessor.from_config(cfg) as model:
-                result = run(model, eval_config, progress=progress)
+        cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model,
+                              device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+                              max_pixels=max_pixels, debias=debias)
+        with Assessor.from_config(cfg) as model:
+            result = run(model, eval_config, progress=progress)
     result["data"] = str(data)
     table = render(result)
     if out_file is not None:

@@ -22,6 +22,7 @@ from ptgen.cli.options import (
     MaxNewTokensOption,
     MaxPixelsOption,
     RefsOption,
+    StrategyOption,
     TrustRemoteCodeOption,
     assessor_config,
     console,
@@ -33,7 +34,6 @@ OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty
                          "Default: a new numbered folder under --out-root.")
 OutRootOption = typer.Option(Path("ptgen-runs"), "--out-root", help="Where numbered run folders go.")
 ForceOption = typer.Option(False, "--force", help="Allow a non-empty --out (its earlier run files are replaced).")
-StrategyOption = typer.Option(None, "--strategy", help="Tournament: knockout (N-1 comparisons), round-robin, swiss.")
 ModeOption = typer.Option(None, "--mode", help="profile: predict the profile once and reuse it (default); "
                           "full: the authors' full prompt with all references in every comparison.")
 NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
@@ -126,7 +126,7 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
     from rich.table import Table
 
     ranking = result.ranking
-    table = Table(title="candidates, best first" if ranking else "candidates")
+    table = Table(title="candidates, best first" if ranking and ranking.decided else "candidates")
     for column in ("rank", "candidate", "score", "wins", "file"):
         table.add_column(column)
     from generation.report import candidate_filename

@@ -12,6 +12,10 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from generation.strategies import describe_strategies
+from preferthinker.assessor import DEFAULT_ASSESSOR
+from preferthinker.engines import describe_specs
+
 console = Console(stderr=True)
 out = Console()
 
@@ -20,9 +24,9 @@ DislikedOption = typer.Option(None, "--disliked", help="Folder (or image file) o
 AssessorOption = typer.Option(
     None,
     "--assessor",
-    help="Assessor: a model id or local path (in-process), an http(s)://HOST:PORT/v1 URL "
-    "(OpenAI-compatible server, e.g. vLLM), or 'analytic'. Default: Qwen/Qwen2.5-VL-7B-Instruct.",
+    help=f"Assessor: {describe_specs()}. Default: {DEFAULT_ASSESSOR}.",
 )
+StrategyOption = typer.Option(None, "--strategy", help=f"Tournament: {describe_strategies()}.")
 AssessorModelOption = typer.Option(None, "--assessor-model", help="Served model name, with an http(s) --assessor.")
 ConfigOption = typer.Option(None, "--config", help="YAML file of options; flags override it.")
 DeviceOption = typer.Option(None, "--device", help="Device for in-process models: cuda, cpu, mps (default: best available).")
