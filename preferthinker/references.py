@@ -210,7 +210,9 @@ class References:
                 except UnreadableImageError as error:
                     self.skipped.append(Left(side, source, error.reason))
         if not images:
-            raise InputError(f"no usable image in the {side} images {self.origin[side]}; "
+            skipped = [f"{left.source} ({left.reason})" for left in self.skipped if left.side == side]
+            why = f" (skipped: {', '.join(skipped[:3])})" if skipped else ""
+            raise InputError(f"no usable image in the {side} images {self.origin[side]}{why}; "
                              "give PNG, JPEG or WebP files")
 
     def _warn(self) -> None:
