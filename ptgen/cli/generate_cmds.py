@@ -24,6 +24,7 @@ from ptgen.cli.options import (
     RefsOption,
     TrustRemoteCodeOption,
     assessor_config,
+    config_file,
     console,
     out,
 )
@@ -40,8 +41,8 @@ NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even 
 CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
 
 
-def loop_config(config_path: Optional[Path], **flags: Any):
-    """A `LoopConfig` from defaults < the YAML file < the flags the user gave."""
+def loop_config(config_path: Any, **flags: Any):
+    """A `LoopConfig` from defaults < the file's `loop:` section < the flags the user gave."""
     from preferthinker.config import load_config
 
     from generation.loop import LoopConfig
@@ -49,8 +50,9 @@ def loop_config(config_path: Optional[Path], **flags: Any):
     return load_config(LoopConfig, config_path, flags)
 
 
-def generator_config(config_path: Optional[Path], **flags: Any):
-    """A `GeneratorConfig` from defaults < the YAML file < the flags (`model:` names the generator)."""
+def generator_config(config_path: Any, **flags: Any):
+    """A `GeneratorConfig` from defaults < the file's `generator:` section < the flags
+    (`model:` names the generator)."""
     from preferthinker.config import load_config
 
     from generation.generator import GeneratorConfig
@@ -192,6 +194,7 @@ def generate(
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
 
+    config = config_file(config)  # read once for the three configs
     loop_cfg = loop_config(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
@@ -265,6 +268,7 @@ def rerank(
 
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {top_k}")
+    config = config_file(config)  # read once for both configs
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,

@@ -35,9 +35,9 @@ def _root(
 
 
 def _register_all() -> None:
-    from ptgen.cli import assess_cmds, data_cmds, demo_cmds, eval_cmds, generate_cmds, serve_cmds
+    from ptgen.cli import assess_cmds, config_cmds, data_cmds, demo_cmds, eval_cmds, generate_cmds, serve_cmds
 
-    for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds):
+    for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds, config_cmds):
         module.register(app)
 
 
