@@ -198,6 +198,12 @@ class ConfigFile:
         self._warned = False
         if self.sectioned:
             self._check_sections()
+        else:
+            for key, value in data.items():  # a misspelled section makes the file look flat
+                close = difflib.get_close_matches(_key(key), list(SECTIONS), n=1, cutoff=0.8)
+                if isinstance(value, dict) and close:
+                    raise ConfigError(f"{self.path}: unknown section {key!r} (did you mean {close[0]}:?); "
+                                      f"valid sections: {', '.join(SECTIONS)}")
 
     @classmethod
     def read(cls, path: PathLike) -> "ConfigFile":
