@@ -59,7 +59,7 @@ SHARED_SECTIONS = tuple(name for name in SECTIONS if name not in OWN_FILE_SECTIO
 PathLike = Union[str, Path]
 
 
-class FlatConfigWarning(FutureWarning):
+class FlatConfigWarning(UserWarning):
     """A flat (unsectioned) shared config file: it still works, for one release."""
 
 

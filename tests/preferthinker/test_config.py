@@ -157,11 +157,10 @@ def test_cli_prints_one_warning_line_for_a_flat_file_and_one_error_line_for_a_ba
     for number, image in enumerate(make_images(2)):
         image.save(refs / f"{number}.png")
     flat = _write(tmp_path, FLAT, "flat.yaml")
-    assert main(["profile", "--refs", str(refs), "--config", str(flat), "--json"]) == 0
-    err = capsys.readouterr().err
-    assert [line for line in err.splitlines() if line.strip()] == [
-        line for line in err.splitlines() if line.startswith("warning:")]
-    assert len(err.splitlines()) == 1 and "flat config file" in err
+    for _ in range(2):  # every run warns, not only the first in this process
+        assert main(["profile", "--refs", str(refs), "--config", str(flat), "--json"]) == 0
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"warning: {flat} is a flat config file")
 
     bad = _write(tmp_path, "assessor:\n  n: 4\n", "bad.yaml")
     assert main(["profile", "--refs", str(refs), "--config", str(bad), "--json"]) == 2
