@@ -235,7 +235,8 @@ def compare_pair(
     (b,) = tensor_to_pils(image_b[:1], "image_b")
     references = _references(assessor, liked, disliked)
     profile = _usable_profile(profile, references, "Compare Pair")
-    comparison = assessor.compare(a, b, profile=profile, liked=references if profile is None else None)
+    liked_refs = references if profile is None else None
+    comparison = assessor.compare(a, b, profile=profile, liked=liked_refs)
     winner_image = image_b[:1] if comparison.winner == "B" else image_a[:1]
     return (
         comparison.winner or "undecided",

@@ -2,7 +2,8 @@
 
 Key: sha256 over the content of the liked and the disliked images the model sees (a
 `preferthinker.references.References`: at most 5 per side, so images cut by that cap never change
-the key), the assessor's name and the prompt version. Image content is `preferthinker.images.image_fingerprint` (mode, size and
+the key), the assessor's name and the prompt version. Image content is
+`preferthinker.images.image_fingerprint` (mode, size and
 pixels), so renaming or re-saving a file losslessly keeps the key, and any pixel change breaks it.
 Each side's fingerprints are sorted: a reference set is a set, the folder order does not matter.
 

@@ -206,7 +206,8 @@ class PersonalizedGenerator:
     def _references(self, result: RunResult, liked: Any, disliked: Any, callback: Optional[Callback]) -> None:
         start = time.perf_counter()
         self._emit(callback, "references", 0, 1)
-        max_pixels = getattr(getattr(self.assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+        assessor_config = getattr(self.assessor, "config", None)
+        max_pixels = getattr(assessor_config, "max_pixels", DEFAULT_MAX_PIXELS)
         refs = References.coerce(liked, disliked, max_pixels=max_pixels)
         if not refs.liked and self.config.personalize:
             raise InputError("no liked reference images given; pass --refs DIR with images you like")

@@ -242,7 +242,9 @@ class Assessor:
         return References.coerce(liked, disliked, max_pixels=self.config.max_pixels)
 
     def predict_profile(
-        self, liked: Union[References, Sequence[ImageLike]], disliked: Optional[Sequence[ImageLike]] = None
+        self,
+        liked: Union[References, Sequence[ImageLike]],
+        disliked: Optional[Sequence[ImageLike]] = None,
     ) -> ProfilePrediction:
         """Predict the visual preference (and non-preference) profile from reference images.
 

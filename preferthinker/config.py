@@ -2,16 +2,16 @@
 
 A config file has one section per config dataclass (the table `SECTIONS`):
 
-    assessor:          # preferthinker.assessor.AssessorConfig   (profile, assess, generate, rerank, eval)
+    assessor:    # preferthinker.assessor.AssessorConfig  (profile, assess, generate, rerank, eval)
       max_pixels: 262144
-    generator:         # generation.generator.GeneratorConfig    (generate)
+    generator:   # generation.generator.GeneratorConfig   (generate)
       batch_size: 2
-    loop:              # generation.loop.LoopConfig              (generate, rerank)
+    loop:        # generation.loop.LoopConfig             (generate, rerank)
       n: 8
-    serve:             # preferthinker.serving.ServeConfig       (serve)
-    data:              # training.data.DataConfig                (data build)
-    sft:               # training.sft.SFTTrainingConfig          (train sft)
-    grpo:              # training.grpo.GRPOTrainingConfig        (train grpo)
+    serve:       # preferthinker.serving.ServeConfig      (serve)
+    data:        # training.data.DataConfig               (data build)
+    sft:         # training.sft.SFTTrainingConfig         (train sft)
+    grpo:        # training.grpo.GRPOTrainingConfig       (train grpo)
 
 Defaults are the dataclasses' own (each written once, in its class). Each command reads the
 sections it needs; a key that is not a field of its section is a one-line `ConfigError` naming
@@ -117,6 +117,12 @@ def _key(key: Any) -> str:
     return str(key).replace("-", "_")
 
 
+def _is_section(key: Any, value: Any) -> bool:
+    """A top-level `name:` whose name is a section and whose value a mapping (or empty):
+    `generator: tiny/generator` in a flat data file is a field, not a section."""
+    return _key(key) in SECTIONS and isinstance(value, (dict, type(None)))
+
+
 def owners(key: str, among: Optional[tuple[str, ...]] = None) -> list[str]:
     """The sections that have a field `key` (the light ones are checked first; the training
     sections, which import TRL, only when the key is not found elsewhere).
@@ -194,7 +200,7 @@ class ConfigFile:
     def __init__(self, path: PathLike, data: dict[str, Any]):
         self.path = Path(path)
         self.data = data
-        self.sectioned = any(_key(k) in SECTIONS and isinstance(v, (dict, type(None))) for k, v in data.items())
+        self.sectioned = any(_is_section(k, v) for k, v in data.items())
         self._warned = False
         if self.sectioned:
             self._check_sections()
@@ -202,8 +208,8 @@ class ConfigFile:
             for key, value in data.items():  # a misspelled section makes the file look flat
                 close = difflib.get_close_matches(_key(key), list(SECTIONS), n=1, cutoff=0.8)
                 if isinstance(value, dict) and close:
-                    raise ConfigError(f"{self.path}: unknown section {key!r} (did you mean {close[0]}:?); "
-                                      f"valid sections: {', '.join(SECTIONS)}")
+                    raise ConfigError(f"{self.path}: unknown section {key!r} (did you mean "
+                                      f"{close[0]}:?); valid sections: {', '.join(SECTIONS)}")
 
     @classmethod
     def read(cls, path: PathLike) -> "ConfigFile":
@@ -212,7 +218,7 @@ class ConfigFile:
     def _check_sections(self) -> None:
         for key, value in self.data.items():
             name = _key(key)
-            if name in SECTIONS and isinstance(value, (dict, type(None))):
+            if _is_section(key, value):
                 continue
             places = owners(name)
             if places:
@@ -220,7 +226,8 @@ class ConfigFile:
                                   + " or ".join(place + ":" for place in places))
             close = difflib.get_close_matches(name, list(SECTIONS), n=1)
             hint = f" (did you mean {close[0]}:?)" if close else ""
-            raise ConfigError(f"{self.path}: unknown section {key!r}{hint}; valid sections: {', '.join(SECTIONS)}")
+            raise ConfigError(f"{self.path}: unknown section {key!r}{hint}; "
+                              f"valid sections: {', '.join(SECTIONS)}")
 
     def section(self, cls: type, section: Optional[str]) -> dict[str, Any]:
         """The keys of `section` for `cls`, checked (unknown keys are errors naming the file, the
@@ -252,13 +259,16 @@ class ConfigFile:
         placed, _ = _place(self.data, str(self.path))
         moves = "; ".join(f"{name}: {', '.join(keys)}" for name, keys in placed.items() if keys)
         warnings.warn(
-            f"{self.path} is a flat config file, read as before for one more release; put each key under "
-            f"its section ({moves}); `ptgen config convert {self.path}` prints the converted file",
+            f"{self.path} is a flat config file, read as before for one more release; put each "
+            f"key under its section ({moves}); `ptgen config convert {self.path}` prints the "
+            "converted file",
             FlatConfigWarning, stacklevel=4,
         )
 
 
-def _place(data: Mapping[str, Any], where: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _place(
+    data: Mapping[str, Any], where: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """For a flat shared file: (section -> its keys, key -> sections when several read it)."""
     placed: dict[str, list[str]] = {name: [] for name in SHARED_SECTIONS}
     shared: dict[str, list[str]] = {}
@@ -267,8 +277,9 @@ def _place(data: Mapping[str, Any], where: str) -> tuple[dict[str, list[str]], d
         if not places:
             elsewhere = owners(_key(key))
             if elsewhere:
-                raise ConfigError(f"{where}: key {key!r} belongs to section {' / '.join(elsewhere)}: "
-                                  "which this flat file cannot hold; put it in that command's own file")
+                raise ConfigError(f"{where}: key {key!r} belongs to section "
+                                  f"{' / '.join(elsewhere)}: which this flat file cannot hold; "
+                                  "put it in that command's own file")
             raise ConfigError(f"{where}: unknown key {key!r}; no config section has it "
                               f"(sections: {', '.join(SECTIONS)})")
         for name in places:
@@ -310,10 +321,13 @@ def convert_flat(path: PathLike, section: Optional[str] = None) -> str:
             continue
         lines.append(f"{name}:")
         for key in keys:
-            text = yaml.safe_dump({key: file.data[key]}, default_flow_style=True, width=1000).strip()
+            text = yaml.safe_dump({key: file.data[key]}, default_flow_style=True, width=1000)
+            text = text.strip()
             text = text[1:-1] if text.startswith("{") else text
             others = [other for other in shared.get(key, []) if other != name]
-            note = f"   # also read by {', '.join(others)}: keep it where you meant it" if others else ""
+            note = ""
+            if others:
+                note = f"   # also read by {', '.join(others)}: keep it where you meant it"
             lines.append(f"  {text}{note}")
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,5 @@
-"""A user's reference images, loaded once: what the model sees, where it came from, what was left out.
+"""A user's reference images, loaded once: what the model sees, where they came from, what was
+left out.
 
 `References` is built at the edge (the CLI commands, the ComfyUI node functions, the entry points
 of the Python API) and passed down unchanged through the loop, the assessor, the prompt builders
@@ -121,7 +122,8 @@ class References:
         for side, given in zip(SIDES, (liked, disliked), strict=True):
             refs._load_side(side, given)
         if require_liked and not refs.liked:
-            raise InputError("no liked reference images given; pass --refs DIR with images you like")
+            raise InputError("no liked reference images given; "
+                             "pass --refs DIR with images you like")
         refs._warn()
         return refs
 
@@ -202,7 +204,8 @@ class References:
             for source, item in items:
                 if len(images) >= self.max_per_side:
                     # Not read: the model would not see it anyway.
-                    self.cut.append(Left(side, source, f"over the cap of {self.max_per_side} per side"))
+                    reason = f"over the cap of {self.max_per_side} per side"
+                    self.cut.append(Left(side, source, reason))
                     continue
                 try:
                     images.append(load_image(item, self.max_pixels))
@@ -210,7 +213,8 @@ class References:
                 except UnreadableImageError as error:
                     self.skipped.append(Left(side, source, error.reason))
         if not images:
-            skipped = [f"{left.source} ({left.reason})" for left in self.skipped if left.side == side]
+            skipped = [f"{left.source} ({left.reason})"
+                       for left in self.skipped if left.side == side]
             why = f" (skipped: {', '.join(skipped[:3])})" if skipped else ""
             raise InputError(f"no usable image in the {side} images {self.origin[side]}{why}; "
                              "give PNG, JPEG or WebP files")
@@ -287,8 +291,8 @@ def check_images(images: Optional[Sequence[Any]], what: str) -> list[Any]:
     for image in images:
         if not isinstance(image, Image.Image):
             raise InputError(
-                f"each of the {what} must be a PIL image, got {type(image).__name__}; load files with "
-                "preferthinker.images.load_image"
+                f"each of the {what} must be a PIL image, got {type(image).__name__}; "
+                "load files with preferthinker.images.load_image"
             )
     return list(images)
 

@@ -87,7 +87,8 @@ def assess(
             comparison = model.compare(a, b, liked=references)
     if as_json:
         typer.echo(json.dumps({"assessor": cfg.assessor, "image_a": str(image_a), "image_b": str(image_b),
-                               **comparison.to_dict(), "references": references.to_dict()}, indent=2))
+                               **comparison.to_dict(), "references": references.to_dict()},
+                              indent=2))
         return
     _print_comparison(comparison, str(image_a), str(image_b))
 

@@ -7,15 +7,18 @@ from typing import Optional
 
 import typer
 
-config_app = typer.Typer(help="Config files: sections assessor:, generator:, loop:, serve:, data:, sft:, grpo:.",
-                         no_args_is_help=True)
+config_app = typer.Typer(
+    help="Config files: sections assessor:, generator:, loop:, serve:, data:, sft:, grpo:.",
+    no_args_is_help=True,
+)
 
 
 @config_app.command("convert")
 def convert(
     file: Path = typer.Argument(..., help="A flat YAML config file."),
     section: Optional[str] = typer.Option(
-        None, "--section", help="Put every key under this one section (e.g. sft for a flat training file)."),
+        None, "--section",
+        help="Put every key under this one section (e.g. sft for a flat training file)."),
 ) -> None:
     """Print FILE with each key under its section (stdout; the file is not changed).
 

@@ -1,8 +1,8 @@
 """`ptgen data build`, `ptgen train sft`, `ptgen train grpo`: the training pipeline's commands.
 
-Each command reads its YAML config (its section `data:`, `sft:` or `grpo:`, or a flat file of its
-own; every key must be a field of the config class; flags override the file) and calls one function of `training`, imported inside the command so that
-`ptgen --help` never loads TRL.
+Each command reads its YAML config (its section `data:`, `sft:` or `grpo:`, or a flat file of
+its own; every key must be a field of the config class; flags override the file) and calls one
+function of `training`, imported inside the command so that `ptgen --help` never loads TRL.
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def generate(
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code)
-        # Loaded once, before any folder or model: bad references fail fast; the cap is reported here.
+        # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
         references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force)
     _quiet_loading()
@@ -225,7 +225,8 @@ def generate(
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
-        result = _run_and_write(lambda progress: loop.run(prompt, references, callback=progress), folder)
+        result = _run_and_write(
+            lambda progress: loop.run(prompt, references, callback=progress), folder)
     finally:
         if assessor_obj is not None:
             assessor_obj.close()
@@ -287,7 +288,8 @@ def rerank(
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
         result = _run_and_write(
-            lambda progress: loop.rerank(loaded, references, callback=progress, sources=[str(p) for p in paths]),
+            lambda progress: loop.rerank(loaded, references, callback=progress,
+                                         sources=[str(p) for p in paths]),
             folder,
         )
     finally:

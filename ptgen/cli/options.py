@@ -6,8 +6,7 @@ be piped.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -26,13 +25,17 @@ AssessorOption = typer.Option(
     "(OpenAI-compatible server, e.g. vLLM), or 'analytic'. Default: Qwen/Qwen2.5-VL-7B-Instruct.",
 )
 AssessorModelOption = typer.Option(None, "--assessor-model", help="Served model name, with an http(s) --assessor.")
-ConfigOption = typer.Option(None, "--config", help="YAML config file with sections (assessor:, generator:, "
-                            "loop:, ...; see docs/cli.md); flags override it.")
+ConfigOption = typer.Option(
+    None, "--config",
+    help="YAML config file with sections (assessor:, generator:, loop:, ...; see docs/cli.md); "
+    "flags override it.",
+)
 DeviceOption = typer.Option(None, "--device", help="Device for in-process models: cuda, cpu, mps (default: best available).")
 DtypeOption = typer.Option(None, "--dtype", help="dtype for in-process models: bf16, fp16, fp32 (default: from device).")
 MaxNewTokensOption = typer.Option(None, "--max-new-tokens", help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).")
-MaxPixelsOption = typer.Option(None, "--max-pixels", help="Downscale images to at most this many pixels "
-                               f"(default {DEFAULT_MAX_PIXELS}).")
+MaxPixelsOption = typer.Option(
+    None, "--max-pixels",
+    help=f"Downscale images to at most this many pixels (default {DEFAULT_MAX_PIXELS}).")
 TrustRemoteCodeOption = typer.Option(
     None, "--trust-remote-code/--no-trust-remote-code",
     help="Run the model repository's own Python code (off by default: it executes the author's code).",

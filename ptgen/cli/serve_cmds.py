@@ -29,9 +29,11 @@ def serve(
     pipeline_parallel_size: Optional[int] = typer.Option(None, "--pipeline-parallel-size", "--pp", help="Pipeline stages, across nodes with --ray [1]."),
     data_parallel_size: Optional[int] = typer.Option(None, "--data-parallel-size", "--dp", help="Replicas behind this one URL [1]."),
     ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="Use the Ray executor (multi-node; run `ray start` first)."),
-    max_images: Optional[int] = typer.Option(None, help=f"Images per request [{DEFAULT_MAX_IMAGES} = "
-                                             f"{MAX_REFERENCES} liked + {MAX_REFERENCES} disliked + 2]."),
-    max_pixels: Optional[int] = typer.Option(None, help=f"Largest image in pixels [{DEFAULT_MAX_PIXELS}]."),
+    max_images: Optional[int] = typer.Option(
+        None, help=f"Images per request [{DEFAULT_MAX_IMAGES} = {MAX_REFERENCES} liked + "
+        f"{MAX_REFERENCES} disliked + 2]."),
+    max_pixels: Optional[int] = typer.Option(
+        None, help=f"Largest image in pixels [{DEFAULT_MAX_PIXELS}]."),
     max_model_len: Optional[int] = typer.Option(None, help="Context length [computed from images and pixels]."),
     gpu_memory_utilization: Optional[float] = typer.Option(None, help="GPU memory fraction for vLLM."),
     dtype: Optional[str] = typer.Option(None, help="Weights dtype (auto, bfloat16, float16)."),

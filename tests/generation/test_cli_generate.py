@@ -26,8 +26,8 @@ def first_run(tiny_assessor_path, tiny_generator_path, tmp_path_factory):
     cache = base / "cache"
     out = base / "run1"
     config = base / "ptgen.yaml"  # one file, a section per config; flags override it
-    config.write_text("assessor:\n  max_retries: 0\n  batch_size: 2\nloop:\n  strategy: round-robin\n"
-                      "generator:\n  batch_size: 2\n")
+    config.write_text("assessor:\n  max_retries: 0\n  batch_size: 2\n"
+                      "loop:\n  strategy: round-robin\ngenerator:\n  batch_size: 2\n")
     argv = ["generate", "a castle", "--refs", str(refs), "--assessor", str(tiny_assessor_path),
             "--generator", str(tiny_generator_path), "-n", "4", "--out", str(out), "--cache-dir", str(cache),
             "--config", str(config), "--strategy", "knockout", *FAST]

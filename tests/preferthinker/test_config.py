@@ -96,16 +96,18 @@ def test_a_key_in_the_wrong_section_names_file_section_key_valid_keys_and_its_se
 
 def test_a_misspelled_key_suggests_the_right_one(tmp_path):
     path = _write(tmp_path, "loop:\n  strategi: swiss\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'strategi' in section loop: for LoopConfig; "
-                                          r"did you mean strategy or strength\? valid keys: cache, "):
+    expected = (r"unknown key 'strategi' in section loop: for LoopConfig; "
+                r"did you mean strategy or strength\? valid keys: cache, ")
+    with pytest.raises(ConfigError, match=expected):
         load_config(LoopConfig, path)
 
 
 def test_a_key_outside_any_section_and_an_unknown_section_are_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"key 'n' is outside any section; put it under loop:"):
         ConfigFile.read(_write(tmp_path, "loop:\n  seed: 1\nn: 4\n"))
-    with pytest.raises(ConfigError, match=r"unknown section 'loops' \(did you mean loop:\?\); valid sections: "
-                                          r"assessor, generator, loop, serve, data, sft, grpo"):
+    expected = (r"unknown section 'loops' \(did you mean loop:\?\); "
+                r"valid sections: assessor, generator, loop, serve, data, sft, grpo")
+    with pytest.raises(ConfigError, match=expected):
         ConfigFile.read(_write(tmp_path, "loops:\n  n: 4\n"))
     with pytest.raises(ConfigError, match=r"unknown section 'training'; valid sections: "):
         ConfigFile.read(_write(tmp_path, "loop:\n  n: 4\ntraining:\n  lr: 1\n"))
@@ -125,7 +127,8 @@ def test_a_flat_file_still_works_as_before_and_warns_once_how_to_convert(tmp_pat
         loop = loop_config(file)
     assert len(caught) == 1
     message = str(caught[0].message)
-    assert "assessor: assessor, batch_size, debias; generator: batch_size, steps; loop: n" in message
+    moves = "assessor: assessor, batch_size, debias; generator: batch_size, steps; loop: n"
+    assert moves in message
     assert f"ptgen config convert {file.path}" in message
     # The old behaviour, kept for one release: batch_size fed both configs that have it.
     assert (assessor.assessor, assessor.batch_size, assessor.debias) == ("analytic", 8, True)
@@ -150,8 +153,8 @@ def test_convert_gives_a_sectioned_file_that_loads_the_same_configs(tmp_path):
         convert_flat(converted)
 
 
-def test_cli_prints_one_warning_line_for_a_flat_file_and_one_error_line_for_a_bad_key(tmp_path, capsys,
-                                                                                     make_images):
+def test_cli_prints_a_warning_line_for_a_flat_file_and_an_error_line_for_a_bad_key(
+        tmp_path, capsys, make_images):
     refs = tmp_path / "refs"
     refs.mkdir()
     for number, image in enumerate(make_images(2)):
@@ -166,7 +169,8 @@ def test_cli_prints_one_warning_line_for_a_flat_file_and_one_error_line_for_a_ba
     assert main(["profile", "--refs", str(refs), "--config", str(bad), "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and captured.err.startswith(f"error: {bad}: unknown key 'n'")
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(f"error: {bad}: unknown key 'n'")
 
     assert main(["config", "convert", str(flat)]) == 0
     assert capsys.readouterr().out.startswith("assessor:\n  assessor: analytic\n")

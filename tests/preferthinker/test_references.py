@@ -39,7 +39,8 @@ def scripted_assessor():
 
 def test_seven_liked_keeps_the_first_five_and_says_which_were_cut(tmp_path):
     liked = _folder(tmp_path / "liked", SEVEN)
-    with pytest.warns(ReferencesCutWarning, match=r"5 of 7 liked images \(not used: .*06.png, .*07.png\)"):
+    expected = r"5 of 7 liked images \(not used: .*06.png, .*07.png\)"
+    with pytest.warns(ReferencesCutWarning, match=expected):
         refs = References.load(liked, max_pixels=None)
     assert MAX_REFERENCES == 5
     assert [image.getpixel((0, 0)) for image in refs.liked] == SEVEN[:5]
@@ -74,7 +75,8 @@ def test_a_side_with_no_usable_image_is_an_error(tmp_path):
     folder = tmp_path / "junk"
     folder.mkdir()
     (folder / "a.png").write_text("no", encoding="utf-8")
-    with pytest.raises(InputError, match=r"no usable image in the disliked .*skipped: .*a.png \(not an image"):
+    expected = r"no usable image in the disliked .*skipped: .*a.png \(not an image"
+    with pytest.raises(InputError, match=expected):
         References.load([Image.new("RGB", (4, 4))], folder)
 
 
@@ -102,7 +104,8 @@ def test_loop_records_the_cut_in_issues_and_result_json(scripted_assessor, tmp_p
     write_run(result, tmp_path / "run")
     references = json.loads((tmp_path / "run" / "result.json").read_text())["references"]
     assert references["liked"] == 5 and references["disliked"] == 0
-    assert [c["source"] for c in references["cut"]] == [str(liked / "06.png"), str(liked / "07.png")]
+    assert [c["source"] for c in references["cut"]] == [str(liked / "06.png"),
+                                                        str(liked / "07.png")]
     assert references["liked_sources"][0] == str(liked / "01.png")
 
 
@@ -132,7 +135,8 @@ def test_full_mode_loads_each_reference_once(scripted_assessor, tmp_path, monkey
     reloaded = [image for source, image in calls
                 if isinstance(source, Image.Image) and (id(source) in reference_images
                                                         or id(image) in reference_images)]
-    assert sorted(map(str, from_files)) == sorted(str(p) for p in [*liked.iterdir(), *disliked.iterdir()])
+    files = [*liked.iterdir(), *disliked.iterdir()]
+    assert sorted(map(str, from_files)) == sorted(map(str, files))
     assert reloaded == []
 
 
@@ -144,4 +148,5 @@ def test_cli_profile_warns_about_the_cap_and_records_it(capsys, tmp_path):
     warning_lines = [line for line in captured.err.splitlines() if line.startswith("warning:")]
     assert len(warning_lines) == 1 and "5 of 7 liked images" in warning_lines[0]
     data = json.loads(captured.out)
-    assert [c["source"] for c in data["references"]["cut"]] == [str(liked / "06.png"), str(liked / "07.png")]
+    cut = [c["source"] for c in data["references"]["cut"]]
+    assert cut == [str(liked / "06.png"), str(liked / "07.png")]

@@ -70,9 +70,11 @@ def test_shipped_flat_training_configs_load_without_a_warning(name, cls, recwarn
 
 def test_training_sections_in_one_file(tmp_path):
     path = tmp_path / "train.yaml"
-    path.write_text("sft:\n  model_name_or_path: m\n  dataset_path: d\n  lora_r: 4\n  use_cpu: true\n"
-                    "  bf16: false\n  output_dir: out\ngrpo:\n  model_name_or_path: m2\n  dataset_path: d\n"
-                    "  use_cpu: true\n  bf16: false\n  output_dir: out2\n  reward_weights: [1, 0, 0]\n")
+    path.write_text(
+        "sft:\n  model_name_or_path: m\n  dataset_path: d\n  lora_r: 4\n"
+        "  use_cpu: true\n  bf16: false\n  output_dir: out\n"
+        "grpo:\n  model_name_or_path: m2\n  dataset_path: d\n"
+        "  use_cpu: true\n  bf16: false\n  output_dir: out2\n  reward_weights: [1, 0, 0]\n")
     assert section_of(SFTTrainingConfig) == "sft" and section_of(GRPOTrainingConfig) == "grpo"
     sft = load_config(SFTTrainingConfig, path)
     grpo = load_config(GRPOTrainingConfig, path, {"max_steps": 2})
@@ -82,7 +84,9 @@ def test_training_sections_in_one_file(tmp_path):
 
 def test_a_grpo_key_in_the_sft_section_names_its_section(tmp_path):
     path = tmp_path / "train.yaml"
-    path.write_text("sft:\n  model_name_or_path: m\n  dataset_path: d\n  reward_weights: [1, 0, 0]\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'reward_weights' in section sft: for SFTTrainingConfig "
-                                          r"\(it belongs to section grpo:\)"):
+    path.write_text("sft:\n  model_name_or_path: m\n  dataset_path: d\n"
+                    "  reward_weights: [1, 0, 0]\n")
+    expected = (r"unknown key 'reward_weights' in section sft: for SFTTrainingConfig "
+                r"\(it belongs to section grpo:\)")
+    with pytest.raises(ConfigError, match=expected):
         load_config(SFTTrainingConfig, path)
