@@ -13,7 +13,7 @@ images are *skipped*: listed in `skipped` with the reason, with an `ImageSkipped
 
 Example:
     >>> refs = References.load("refs/liked", "refs/disliked")  # doctest: +SKIP
-    >>> len(refs.liked), refs.cut
+    >>> len(refs.liked), refs.cut  # doctest: +SKIP
     (5, [Left(side='liked', source='refs/liked/06.png', reason='over the cap of 5 per side')])
 """
 
@@ -229,14 +229,15 @@ class References:
     # -- reporting ----------------------------------------------------------------------------
 
     def cut_message(self) -> str:
-        """One line saying what the cap left out, e.g. "the model sees 5 of 7 liked images ..."."""
+        """One line saying what the cap left out, e.g. "... 5 liked images used, 2 more left out
+        (06.png, 07.png)"."""
         parts = []
         for side in SIDES:
             cut = [left.source for left in self.cut if left.side == side]
             if cut:
                 seen = len(getattr(self, side))
                 named = ", ".join(cut[:3]) + (f" and {len(cut) - 3} more" if len(cut) > 3 else "")
-                parts.append(f"{seen} of {seen + len(cut)} {side} images (not used: {named})")
+                parts.append(f"{seen} {side} images used, {len(cut)} more left out ({named})")
         if not parts:
             return ""
         return (f"the model sees at most {self.max_per_side} reference images per side: "

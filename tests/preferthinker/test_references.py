@@ -39,7 +39,7 @@ def scripted_assessor():
 
 def test_seven_liked_keeps_the_first_five_and_says_which_were_cut(tmp_path):
     liked = _folder(tmp_path / "liked", SEVEN)
-    expected = r"5 of 7 liked images \(not used: .*06.png, .*07.png\)"
+    expected = r"5 liked images used, 2 more left out \(.*06.png, .*07.png\)"
     with pytest.warns(ReferencesCutWarning, match=expected):
         refs = References.load(liked, max_pixels=None)
     assert MAX_REFERENCES == 5
@@ -100,7 +100,7 @@ def test_loop_records_the_cut_in_issues_and_result_json(scripted_assessor, tmp_p
                                  LoopConfig(n=2, cache_dir=str(tmp_path / "cache")))
     with pytest.warns(ReferencesCutWarning):
         result = loop.run("a castle", liked)
-    assert any("5 of 7 liked images" in issue for issue in result.issues)
+    assert any("5 liked images used, 2 more left out" in issue for issue in result.issues)
     write_run(result, tmp_path / "run")
     references = json.loads((tmp_path / "run" / "result.json").read_text())["references"]
     assert references["liked"] == 5 and references["disliked"] == 0
@@ -146,7 +146,7 @@ def test_cli_profile_warns_about_the_cap_and_records_it(capsys, tmp_path):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     warning_lines = [line for line in captured.err.splitlines() if line.startswith("warning:")]
-    assert len(warning_lines) == 1 and "5 of 7 liked images" in warning_lines[0]
+    assert len(warning_lines) == 1 and "5 liked images used, 2 more left out" in warning_lines[0]
     data = json.loads(captured.out)
     cut = [c["source"] for c in data["references"]["cut"]]
     assert cut == [str(liked / "06.png"), str(liked / "07.png")]
