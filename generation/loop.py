@@ -432,15 +432,16 @@ def rerank_images(
     assessor: Any,
     *,
     profile: Any = None,
-    liked: Optional[Sequence[Any]] = None,
-    disliked: Optional[Sequence[Any]] = None,
+    liked: Any = None,
+    disliked: Any = None,
     strategy: str = "knockout",
     tie_policy: str = "half",
     rounds: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Ranking:
     """Rank images for a user: with a known `profile` (two images per comparison) or with the
-    `liked`/`disliked` references in every comparison (the authors' full prompt).
+    `liked`/`disliked` references in every comparison (the authors' full prompt); the references
+    (a `References`, folders, paths or PIL images) are loaded once for all rounds.
 
     Example:
         >>> ranking = rerank_images(images, assessor, profile=prediction.profile)
@@ -448,6 +449,10 @@ def rerank_images(
     """
     from generation.rerank import rerank
 
+    if profile is None and liked is not None:
+        # Loaded once here, not again in every round's comparisons.
+        max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+        liked, disliked = References.coerce(liked, disliked, max_pixels=max_pixels), None
     return rerank(images, assessor, strategy=strategy, profile=profile, liked=liked, disliked=disliked,
                   rounds=rounds, tie_policy=tie_policy, progress=progress)
 

@@ -150,3 +150,23 @@ def test_cli_profile_warns_about_the_cap_and_records_it(capsys, tmp_path):
     data = json.loads(captured.out)
     cut = [c["source"] for c in data["references"]["cut"]]
     assert cut == [str(liked / "06.png"), str(liked / "07.png")]
+
+
+def test_rerank_images_loads_the_references_once_for_all_rounds(scripted_assessor, tmp_path,
+                                                                 monkeypatch):
+    from generation.loop import rerank_images
+
+    liked = _folder(tmp_path / "liked", SEVEN[:3])
+    opened: list = []
+    real = References.load.__func__
+
+    def counting(cls, *args, **kwargs):
+        opened.append(args[0])
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(References, "load", classmethod(counting))
+    candidates = [Image.new("RGB", (16, 16), (red, 80, 80)) for red in (10, 200, 120, 60)]
+    ranking = rerank_images(candidates, scripted_assessor, liked=sorted(liked.iterdir()),
+                            strategy="knockout")
+    assert ranking.winner == 1 and len({match.round for match in ranking.matches}) == 2
+    assert len(opened) == 1  # one load, not one per round
