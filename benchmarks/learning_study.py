@@ -154,13 +154,14 @@ def grpo_config(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: i
     """The `training.grpo.GRPOTrainingConfig` of a seed's GRPO row: the setting's `grpo` section;
     `prediction` False sets the prediction reward's weight to 0 (accuracy + format only)."""
     from training.grpo import GRPOTrainingConfig
+    from training.rewards import RewardConfig
 
     values = {
         "output_dir": str(out), "model_name_or_path": str(sft_dir), "dataset_path": str(data_dir),
         "seed": seed, "save_strategy": "no", "report_to": "none", "freeze_vision": False,
         "max_pixels": None, "use_lora": False, **_device_fields(device), **setting["grpo"],
     }
-    weights = list(values.get("reward_weights") or [1.0, 0.3, 0.7])
+    weights = list(values.get("reward_weights") or RewardConfig().weights)
     if not prediction:
         weights[2] = 0.0
     values["reward_weights"] = weights

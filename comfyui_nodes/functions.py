@@ -15,7 +15,9 @@ from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
 from generation.rerank import NO_WINNER
 from generation.strategies import STRATEGIES, get_strategy
 from preferthinker.errors import InputError
+from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
+from preferthinker.references import References
 
 AUTO = "auto"
 DEVICES = (AUTO, "cuda", "cpu", "mps")
@@ -44,10 +46,13 @@ def _batch(images: Any, what: str) -> Any:
     return images[None] if images.ndim == 3 else images
 
 
-def _references(liked: Any, disliked: Any) -> tuple[Optional[list], Optional[list]]:
+def _references(assessor: Any, liked: Any, disliked: Any) -> References:
+    """The connected reference batches, loaded once for every judgement of this node run
+    (falsy when no liked image is connected; at most 5 per side, a warning names the rest)."""
     liked_pils = tensor_to_pils(liked, "liked") if liked is not None else None
     disliked_pils = tensor_to_pils(disliked, "disliked") if disliked is not None else None
-    return liked_pils, disliked_pils
+    max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+    return References.load(liked_pils, disliked_pils, max_pixels=max_pixels)
 
 
 # -- assessor ---------------------------------------------------------------------------------
@@ -106,8 +111,7 @@ def predict_profile(assessor: Any, liked: Any, disliked: Any = None) -> tuple:
     Returns the profile, its text in the authors' tag format, and the status ("ok", "partial"
     or "failed" when the model's answer held no profile).
     """
-    liked_pils, disliked_pils = _references(liked, disliked)
-    prediction = assessor.predict_profile(liked_pils, disliked_pils)
+    prediction = assessor.predict_profile(_references(assessor, liked, disliked))
     return prediction.profile, prediction.profile.to_tag_text(), prediction.status
 
 
@@ -131,7 +135,7 @@ def _check_profile(profile: Any) -> None:
 
 
 def _usable_profile(
-    profile: Optional[UserProfile], liked_pils: Optional[list], node: str
+    profile: Optional[UserProfile], liked_pils: Any, node: str
 ) -> Optional[UserProfile]:
     """The profile to judge with, or None to judge from the references.
 
@@ -231,9 +235,10 @@ def compare_pair(
     # A batch on either input: its first image is the one judged.
     (a,) = tensor_to_pils(image_a[:1], "image_a")
     (b,) = tensor_to_pils(image_b[:1], "image_b")
-    liked_pils, disliked_pils = _references(liked, disliked)
-    profile = _usable_profile(profile, liked_pils, "Compare Pair")
-    comparison = assessor.compare(a, b, profile=profile, liked=liked_pils, disliked=disliked_pils)
+    references = _references(assessor, liked, disliked)
+    profile = _usable_profile(profile, references, "Compare Pair")
+    liked_refs = references if profile is None else None
+    comparison = assessor.compare(a, b, profile=profile, liked=liked_refs)
     winner_image = image_b[:1] if comparison.winner == "B" else image_a[:1]
     return (
         comparison.winner or "undecided",
@@ -269,15 +274,14 @@ def rerank_images(
         raise InputError(f"top_k must be >= 0, got {top_k}")
     images = _batch(images, "images")
     candidates = tensor_to_pils(images, "images")
-    liked_pils, disliked_pils = _references(liked, disliked)
-    profile = _usable_profile(profile, liked_pils, "Rerank Images")
+    references = _references(assessor, liked, disliked)
+    profile = _usable_profile(profile, references, "Rerank Images")
     ranking = rerank(
         candidates,
         assessor,
         strategy=strategy,
         profile=profile,
-        liked=liked_pils,
-        disliked=disliked_pils,
+        liked=references if profile is None else None,
         progress=_progress(plan.comparisons(len(candidates))),
     )
     order = ranking.order[: top_k or len(ranking.order)]

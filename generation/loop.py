@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from preferthinker.errors import EngineContractError, InputError
+from preferthinker.images import DEFAULT_MAX_PIXELS
+from preferthinker.references import References
 from preferthinker.results import ProfilePrediction, Usage
 
 from generation.rerank import (
@@ -146,8 +148,9 @@ class RunResult:
     assessor: Optional[str] = None
     generator: Optional[str] = None
     generator_settings: dict[str, Any] = field(default_factory=dict)
-    liked: list[Any] = field(default_factory=list)
+    liked: list[Any] = field(default_factory=list)  # the images the assessor saw
     disliked: list[Any] = field(default_factory=list)
+    references: Optional[References] = None  # where they came from, what was skipped or cut
     profile: Optional[ProfilePrediction] = None
     profile_from_cache: bool = False
     profile_key: Optional[str] = None
@@ -183,16 +186,6 @@ class RunInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def _load_refs(images: Any, what: str, max_pixels: int) -> list:
-    from preferthinker.images import load_images
-
-    if images is None:
-        return []
-    if isinstance(images, (list, tuple)) and not images:
-        return []
-    return load_images(images, max_pixels=max_pixels, what=what)
-
-
 class PersonalizedGenerator:
     """Runs the personalized loop with an assessor and a generator.
 
@@ -223,11 +216,15 @@ class PersonalizedGenerator:
     def _references(self, result: RunResult, liked: Any, disliked: Any, callback: Optional[Callback]) -> None:
         start = time.perf_counter()
         self._emit(callback, "references", 0, 1)
-        max_pixels = getattr(getattr(self.assessor, "config", None), "max_pixels", 1024 * 1024)
-        result.liked = _load_refs(liked, "liked reference images", max_pixels)
-        result.disliked = _load_refs(disliked, "disliked reference images", max_pixels)
-        if not result.liked and self.config.personalize:
+        assessor_config = getattr(self.assessor, "config", None)
+        max_pixels = getattr(assessor_config, "max_pixels", DEFAULT_MAX_PIXELS)
+        refs = References.coerce(liked, disliked, max_pixels=max_pixels)
+        if not refs.liked and self.config.personalize:
             raise InputError("no liked reference images given; pass --refs DIR with images you like")
+        result.references = refs
+        result.liked, result.disliked = list(refs.liked), list(refs.disliked)
+        if refs.cut:
+            result.issues.append(refs.cut_message())
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
@@ -237,13 +234,13 @@ class PersonalizedGenerator:
         key = None
         prediction = None
         if self.cache is not None:
-            key = self.cache.key(result.liked, result.disliked, self.assessor.name)
+            key = self.cache.key(result.references, None, self.assessor.name)
             prediction = self.cache.get(key)
         if prediction is not None:
             result.profile_from_cache = True
             message = "from cache"
         else:
-            prediction = self.assessor.predict_profile(result.liked, result.disliked or None)
+            prediction = self.assessor.predict_profile(result.references)
             result.usage.add(prediction.usage)
             result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + prediction.usage.seconds
             if self.cache is not None and key is not None:
@@ -324,7 +321,7 @@ class PersonalizedGenerator:
         if mode == "profile":
             kwargs = {"profile": profile}
         else:
-            kwargs = {"liked": result.liked, "disliked": result.disliked or None}
+            kwargs = {"liked": result.references}
         compare_many = functools.partial(self.assessor.compare_many, **kwargs)
         total = expected_comparisons(len(images), config.strategy, config.swiss_rounds)
         self._emit(callback, "rerank", 0, total)
@@ -376,8 +373,9 @@ class PersonalizedGenerator:
 
         Args:
             prompt: what to draw.
-            liked: images the user likes: a folder, a list of paths, or PIL images.
-            disliked: images the user dislikes (optional), same forms.
+            liked: images the user likes: a `References` (loaded once at the edge), a folder,
+                a list of paths, or PIL images.
+            disliked: images the user dislikes (optional), same forms (None with a `References`).
             callback: called with a `StageEvent` as each stage progresses.
 
         Returns:
@@ -448,15 +446,16 @@ def rerank_images(
     assessor: Any,
     *,
     profile: Any = None,
-    liked: Optional[Sequence[Any]] = None,
-    disliked: Optional[Sequence[Any]] = None,
+    liked: Any = None,
+    disliked: Any = None,
     strategy: str = "knockout",
     tie_policy: str = "half",
     rounds: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Ranking:
     """Rank images for a user: with a known `profile` (two images per comparison) or with the
-    `liked`/`disliked` references in every comparison (the authors' full prompt).
+    `liked`/`disliked` references in every comparison (the authors' full prompt); the references
+    (a `References`, folders, paths or PIL images) are loaded once for all rounds.
 
     Example:
         >>> ranking = rerank_images(images, assessor, profile=prediction.profile)
@@ -464,6 +463,10 @@ def rerank_images(
     """
     from generation.rerank import rerank
 
+    if profile is None and liked is not None:
+        # Loaded once here, not again in every round's comparisons.
+        max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+        liked, disliked = References.coerce(liked, disliked, max_pixels=max_pixels), None
     return rerank(images, assessor, strategy=strategy, profile=profile, liked=liked, disliked=disliked,
                   rounds=rounds, tie_policy=tie_policy, progress=progress)
 

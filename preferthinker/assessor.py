@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from preferthinker.engines import (
@@ -27,7 +26,9 @@ from preferthinker.engines import (
     find_backend,
 )
 from preferthinker.errors import EngineContractError, InputError, ParseError
+from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENTS, UserProfile
+from preferthinker.references import References
 from preferthinker.results import Comparison, ElementScore, ParsedOutput, ProfilePrediction, Usage
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class AssessorConfig:
     debias: bool = False
     max_retries: int = 1
     retry_temperature: float = 0.7
-    max_pixels: int = 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
     timeout: float = 600.0
     max_concurrency: int = 8
     batch_size: int = 4
@@ -112,14 +113,10 @@ class AssessorConfig:
         return {name: getattr(self, name) for name in backend.config_fields}
 
 
-def _load(images: Optional[Sequence[ImageLike]], max_pixels: int, what: str) -> list:
-    """PIL images from PIL images or paths, downscaled to the pixel budget."""
-    if not images:
-        return []
+def _load(images: Sequence[ImageLike], max_pixels: int) -> list:
+    """PIL images (the candidates of one pair) from PIL images or paths, within the pixel budget."""
     from preferthinker.images import load_image
 
-    if isinstance(images, (str, Path)):
-        raise InputError(f"{what} must be a list of images or paths, got a single {type(images).__name__}")
     return [load_image(image, max_pixels=max_pixels) for image in images]
 
 
@@ -248,14 +245,26 @@ class Assessor:
 
     # -- profile prediction -----------------------------------------------------------------
 
+    def references(self, liked: Any, disliked: Any = None) -> References:
+        """`liked` when it is a `References`, else the images loaded once within this
+        assessor's pixel budget (folders, paths or PIL images; at most 5 per side).
+
+        Example:
+            >>> refs = assessor.references("refs/liked", "refs/disliked")  # doctest: +SKIP
+        """
+        return References.coerce(liked, disliked, max_pixels=self.config.max_pixels)
+
     def predict_profile(
-        self, liked: Sequence[ImageLike], disliked: Optional[Sequence[ImageLike]] = None
+        self,
+        liked: Union[References, Sequence[ImageLike]],
+        disliked: Optional[Sequence[ImageLike]] = None,
     ) -> ProfilePrediction:
         """Predict the visual preference (and non-preference) profile from reference images.
 
         Args:
-            liked: images the user likes (PIL images or paths); at least one.
-            disliked: images the user dislikes, optional.
+            liked: a `References` (used as it is), or images the user likes (PIL images or
+                paths, or a folder); at least one.
+            disliked: images the user dislikes, optional (None when `liked` is a `References`).
 
         Returns:
             A `ProfilePrediction`: status "ok" (every element predicted), "partial" or "failed"
@@ -264,11 +273,10 @@ class Assessor:
         from preferthinker.parser import parse_profiles
         from preferthinker.prompts import build_profile_messages
 
-        liked_images = _load(liked, self.config.max_pixels, "liked images")
-        if not liked_images:
+        refs = self.references(liked, disliked)
+        if not refs.liked:
             raise InputError("predict_profile needs at least one liked image")
-        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
-        conversation = build_profile_messages(liked_images, disliked_images or None)
+        conversation = build_profile_messages(refs)
 
         def parse(text: str) -> ParsedOutput:
             return ParsedOutput(profile=parse_profiles(text))
@@ -285,7 +293,7 @@ class Assessor:
             )
         profile = result.parsed.profile
         issues = [f"no {element} predicted" for element in ELEMENTS if not profile.liked.terms(element)]
-        if disliked_images and profile.disliked.is_empty():
+        if refs.disliked and profile.disliked.is_empty():
             issues.append("no non-preference profile predicted")
         return ProfilePrediction(
             profile=profile,
@@ -304,14 +312,15 @@ class Assessor:
         b: ImageLike,
         *,
         profile: Optional[UserProfile] = None,
-        liked: Optional[Sequence[ImageLike]] = None,
+        liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
     ) -> Comparison:
         """Judge which of two candidates the user prefers.
 
         With `profile`, the model sees the profile as text and only the two candidates
         (cheap; the profile is predicted once and reused). Without it, the model sees the
-        reference images and predicts the profile itself (the authors' full prompt).
+        reference images and predicts the profile itself (the authors' full prompt). `liked`
+        may be a `References` (then `disliked` is None), loaded once for many calls.
 
         Example:
             >>> assessor.compare(img1, img2, profile=profile).winner
@@ -324,7 +333,7 @@ class Assessor:
         pairs: Sequence[tuple[ImageLike, ImageLike]],
         *,
         profile: Optional[UserProfile] = None,
-        liked: Optional[Sequence[ImageLike]] = None,
+        liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
     ) -> list[Comparison]:
@@ -338,22 +347,22 @@ class Assessor:
 
         if profile is not None and not isinstance(profile, UserProfile):
             raise InputError(f"profile must be a UserProfile, got {type(profile).__name__}")
-        liked_images = _load(liked, self.config.max_pixels, "liked images")
-        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
-        if profile is None and not liked_images:
+        # The references matter only without a profile: load them then, once for every pair.
+        refs = self.references(liked, disliked) if profile is None else None
+        if profile is None and not refs:
             raise InputError("compare needs either a profile or liked reference images")
 
         loaded: list[tuple[Any, Any]] = []
         for index, pair in enumerate(pairs):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise InputError(f"pair {index} must be two images, got {type(pair).__name__}")
-            a, b = _load(list(pair), self.config.max_pixels, f"pair {index}")
+            a, b = _load(list(pair), self.config.max_pixels)
             loaded.append((a, b))
 
         def build(a: Any, b: Any) -> Conversation:
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
-            return build_assess_messages(liked_images, disliked_images or None, a, b)
+            return build_assess_messages(refs, None, a, b)
 
         orders = [(0, False), (1, True)] if self.config.debias else [(0, False)]
         conversations = []

@@ -32,11 +32,13 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from preferthinker.errors import EngineError, InputError, ServerUnreachableError
+from preferthinker.images import DEFAULT_MAX_PIXELS
+from preferthinker.references import MAX_REFERENCES
 
 # 5 liked + 5 disliked references + 2 candidates (the authors' prompt holds up to 5 of each).
-DEFAULT_MAX_IMAGES = 12
-# Same pixel budget as AssessorConfig.max_pixels, so the server never sees larger images.
-DEFAULT_MAX_PIXELS = 1024 * 1024
+DEFAULT_MAX_IMAGES = 2 * MAX_REFERENCES + 2
+# DEFAULT_MAX_PIXELS: the same pixel budget as AssessorConfig.max_pixels (both read it from
+# preferthinker.images), so the server never sees larger images.
 DEFAULT_MAX_NEW_TOKENS = 4096
 # Qwen2.5-VL: one token per 28x28 patch group, plus vision start/end tokens per image.
 PIXELS_PER_IMAGE_TOKEN = 28 * 28

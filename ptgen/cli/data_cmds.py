@@ -1,9 +1,9 @@
 """`ptgen data build`, `ptgen data import`, `ptgen train sft`, `ptgen train grpo`: the training
 pipeline's commands.
 
-Each command reads its YAML config (every key must be a field of the config class; flags
-override the file) and calls one function of `training`, imported inside the command so that
-`ptgen --help` never loads TRL.
+Each command reads its YAML config (its section `data:`, `sft:` or `grpo:`, or a flat file of
+its own; every key must be a field of the config class; flags override the file) and calls one
+function of `training`, imported inside the command so that `ptgen --help` never loads TRL.
 """
 
 from __future__ import annotations
@@ -23,21 +23,11 @@ TrainConfigOption = typer.Option(..., "--config", help="YAML file of the trainin
 
 
 def load_strict(cls: type, path: Optional[Path], overrides: dict[str, Any]):
-    """`load_config` for one command's own file: an unknown key is an error that names it
-    (a typo in a training config must not silently fall back to a default)."""
-    from preferthinker.config import load_config, read_yaml
-    from preferthinker.errors import ConfigError
+    """`load_config` for a training command: its section of a sectioned file, or a flat file of
+    its own; an unknown key is an error that names it (a typo in a training config must not
+    silently fall back to a default)."""
+    from preferthinker.config import load_config
 
-    if path is not None:
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in read_yaml(path) if str(k).replace("-", "_") not in names]
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown option(s) {', '.join(map(str, unknown))} for {cls.__name__}; "
-                "see the config class docstring (or TRL's config) for valid names"
-            )
     return load_config(cls, path, overrides)
 
 

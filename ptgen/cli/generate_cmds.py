@@ -25,6 +25,7 @@ from ptgen.cli.options import (
     StrategyOption,
     TrustRemoteCodeOption,
     assessor_config,
+    config_file,
     console,
     out,
 )
@@ -40,8 +41,8 @@ NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even 
 CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
 
 
-def loop_config(config_path: Optional[Path], **flags: Any):
-    """A `LoopConfig` from defaults < the YAML file < the flags the user gave."""
+def loop_config(config_path: Any, **flags: Any):
+    """A `LoopConfig` from defaults < the file's `loop:` section < the flags the user gave."""
     from preferthinker.config import load_config
 
     from generation.loop import LoopConfig
@@ -49,8 +50,9 @@ def loop_config(config_path: Optional[Path], **flags: Any):
     return load_config(LoopConfig, config_path, flags)
 
 
-def generator_config(config_path: Optional[Path], **flags: Any):
-    """A `GeneratorConfig` from defaults < the YAML file < the flags (`model:` names the generator)."""
+def generator_config(config_path: Any, **flags: Any):
+    """A `GeneratorConfig` from defaults < the file's `generator:` section < the flags
+    (`model:` names the generator)."""
     from preferthinker.config import load_config
 
     from generation.generator import GeneratorConfig
@@ -192,6 +194,7 @@ def generate(
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
 
+    config = config_file(config)  # read once for the three configs
     loop_cfg = loop_config(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
@@ -201,22 +204,29 @@ def generate(
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
     gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,
                                batch_size=batch_size, device=device, dtype=dtype, cpu_offload=cpu_offload)
-    folder = prepare_run_dir(out_dir, out_root, force)
-    _quiet_loading()
-    assessor_obj = None
+    cfg = references = None
     if loop_cfg.personalize:
-        from preferthinker.assessor import Assessor
+        from preferthinker.references import References
 
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code)
+        # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
+        references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
+    folder = prepare_run_dir(out_dir, out_root, force)
+    _quiet_loading()
+    assessor_obj = None
+    if cfg is not None:
+        from preferthinker.assessor import Assessor
+
         with console.status(f"loading the assessor {cfg.assessor}"):
             assessor_obj = Assessor.from_config(cfg)
     try:
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
-        result = _run_and_write(lambda progress: loop.run(prompt, refs, disliked, callback=progress), folder)
+        result = _run_and_write(
+            lambda progress: loop.run(prompt, references, callback=progress), folder)
     finally:
         if assessor_obj is not None:
             assessor_obj.close()
@@ -252,12 +262,14 @@ def rerank(
     from preferthinker.assessor import Assessor
     from preferthinker.errors import InputError
     from preferthinker.images import IMAGE_EXTENSIONS, image_paths, load_image
+    from preferthinker.references import References
 
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
 
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {top_k}")
+    config = config_file(config)  # read once for both configs
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
@@ -268,6 +280,7 @@ def rerank(
     if not paths:
         raise InputError("no images to rank; give PNG, JPEG or WebP files or folders of them")
     loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
+    references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force)
     _quiet_loading()
     with console.status(f"loading the assessor {cfg.assessor}"):
@@ -275,7 +288,8 @@ def rerank(
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
         result = _run_and_write(
-            lambda progress: loop.rerank(loaded, refs, disliked, callback=progress, sources=[str(p) for p in paths]),
+            lambda progress: loop.rerank(loaded, references, callback=progress,
+                                         sources=[str(p) for p in paths]),
             folder,
         )
     finally:

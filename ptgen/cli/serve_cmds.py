@@ -12,6 +12,10 @@ from typing import Optional
 
 import typer
 
+from preferthinker.images import DEFAULT_MAX_PIXELS
+from preferthinker.references import MAX_REFERENCES
+from preferthinker.serving import DEFAULT_MAX_IMAGES
+
 
 def serve(
     model: str = typer.Argument(..., help="Base model id/path or merged checkpoint folder."),
@@ -25,8 +29,11 @@ def serve(
     pipeline_parallel_size: Optional[int] = typer.Option(None, "--pipeline-parallel-size", "--pp", help="Pipeline stages, across nodes with --ray [1]."),
     data_parallel_size: Optional[int] = typer.Option(None, "--data-parallel-size", "--dp", help="Replicas behind this one URL [1]."),
     ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="Use the Ray executor (multi-node; run `ray start` first)."),
-    max_images: Optional[int] = typer.Option(None, help="Images per request [12 = 5 liked + 5 disliked + 2]."),
-    max_pixels: Optional[int] = typer.Option(None, help="Largest image in pixels [1048576]."),
+    max_images: Optional[int] = typer.Option(
+        None, help=f"Images per request [{DEFAULT_MAX_IMAGES} = {MAX_REFERENCES} liked + "
+        f"{MAX_REFERENCES} disliked + 2]."),
+    max_pixels: Optional[int] = typer.Option(
+        None, help=f"Largest image in pixels [{DEFAULT_MAX_PIXELS}]."),
     max_model_len: Optional[int] = typer.Option(None, help="Context length [computed from images and pixels]."),
     gpu_memory_utilization: Optional[float] = typer.Option(None, help="GPU memory fraction for vLLM."),
     dtype: Optional[str] = typer.Option(None, help="Weights dtype (auto, bfloat16, float16)."),

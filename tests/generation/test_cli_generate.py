@@ -26,8 +26,9 @@ def first_run(tiny_assessor_path, tiny_generator_path, tmp_path_factory):
         Image.new("RGB", (32, 32), color).save(refs / f"{k}.png")
     cache = base / "cache"
     out = base / "run1"
-    config = base / "ptgen.yaml"  # one flat file for all three configs; flags override it
-    config.write_text("max_retries: 0\nstrategy: round-robin\nbatch_size: 2\n")
+    config = base / "ptgen.yaml"  # one file, a section per config; flags override it
+    config.write_text("assessor:\n  max_retries: 0\n  batch_size: 2\n"
+                      "loop:\n  strategy: round-robin\ngenerator:\n  batch_size: 2\n")
     argv = ["generate", "a castle", "--refs", str(refs), "--assessor", str(tiny_assessor_path),
             "--generator", str(tiny_generator_path), "-n", "4", "--out", str(out), "--cache-dir", str(cache),
             "--config", str(config), "--strategy", "knockout", *FAST]
