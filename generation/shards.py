@@ -97,6 +97,23 @@ def current_process() -> LaunchProcess:
                          local_rank=int(env.get("LOCAL_RANK", "0")), launch_id=launch)
 
 
+def process_device(process: LaunchProcess) -> Optional[str]:
+    """`cuda:<local rank>` for a process of a multi-process launch on a CUDA machine (one GPU per
+    process), else None (the usual device pick).
+
+    Example:
+        >>> process_device(LaunchProcess(rank=3, world_size=8, local_rank=3))  # on an 8-GPU node
+        'cuda:3'
+    """
+    if process.world_size == 1:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return f"cuda:{process.local_rank % torch.cuda.device_count()}"
+
+
 def assigned(items: Sequence[T], process: LaunchProcess) -> list[T]:
     """The items this process works on: every `world_size`-th, starting at its rank.
 
@@ -377,5 +394,5 @@ def wait_for_items(
 
 
 __all__ = ["LaunchProcess", "ShardError", "ShardJournal", "acquire_lock", "assigned", "current_process",
-           "finished_items", "journals", "owner", "relaunch_command", "release_lock", "shard_name",
+           "finished_items", "journals", "owner", "process_device", "relaunch_command", "release_lock", "shard_name",
            "wait_for_items"]

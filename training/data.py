@@ -154,11 +154,12 @@ def create_data_generator(config: DataConfig, process: Any = None) -> Any:
         return ProceduralGenerator(**options)
     from generation.generator import DiffusersGenerator, GeneratorConfig
 
-    if process is not None and process.world_size > 1 and "device" not in options:
-        import torch
+    if process is not None and "device" not in options:
+        from generation.shards import process_device
 
-        if torch.cuda.is_available():
-            options["device"] = f"cuda:{process.local_rank % torch.cuda.device_count()}"
+        device = process_device(process)
+        if device is not None:
+            options["device"] = device
 
     try:
         return DiffusersGenerator(GeneratorConfig(model=config.generator, **options))
