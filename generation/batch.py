@@ -18,7 +18,8 @@ line with per-prompt options: {"prompt": "a castle", "seed": 7, "n": 4, "negativ
 
 Example:
     >>> prompts = load_batch_prompts("prompts.txt")
-    >>> summary = run_batch(prompts, "./liked/", None, assessor, generator, LoopConfig(n=4), "runs/b1")
+    >>> config = LoopConfig(n=4)
+    >>> summary = run_batch(prompts, "./liked/", None, assessor, generator, config, "runs/b1")
     >>> summary["complete"], summary["runs"][0]["report"]
 """
 
@@ -52,7 +53,8 @@ class BatchPrompt:
         prompt: what to draw.
         line: its line number in the file (1-based), for messages.
         index: its position among the prompts (0-based): names its run folder, picks its process.
-        seed, n, negative_prompt: per-prompt options over the batch's `LoopConfig` (None: the batch's).
+        seed, n, negative_prompt: per-prompt options over the batch's `LoopConfig` (None: the
+            batch's).
     """
 
     prompt: str
@@ -65,14 +67,25 @@ class BatchPrompt:
     @property
     def options(self) -> dict[str, Any]:
         """The per-prompt options that are set."""
-        return {k: v for k, v in (("seed", self.seed), ("n", self.n), ("negative_prompt", self.negative_prompt))
-                if v is not None}
+        return {
+            k: v
+            for k, v in (
+                ("seed", self.seed),
+                ("n", self.n),
+                ("negative_prompt", self.negative_prompt),
+            )
+            if v is not None
+        }
 
     @property
     def folder_name(self) -> str:
         """`<NNNN>-<slug>-<hash of prompt and options>`: editing a line gives it a new folder."""
-        slug = re.sub(r"[^a-z0-9]+", "-", self.prompt.lower()).strip("-")[:40].rstrip("-") or "prompt"
-        digest = hashlib.sha256(json.dumps([self.prompt, self.options], sort_keys=True).encode()).hexdigest()[:8]
+        slug = (
+            re.sub(r"[^a-z0-9]+", "-", self.prompt.lower()).strip("-")[:40].rstrip("-") or "prompt"
+        )
+        digest = hashlib.sha256(
+            json.dumps([self.prompt, self.options], sort_keys=True).encode()
+        ).hexdigest()[:8]
         return f"{self.index + 1:04d}-{slug}-{digest}"
 
 
@@ -82,16 +95,21 @@ def _parse_object(text: str, where: str) -> dict[str, Any]:
     except ValueError as error:
         raise InputError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(data, dict):
-        raise InputError(f"{where}: a JSON line must be an object such as {{\"prompt\": \"a castle\"}}")
+        raise InputError(f'{where}: a JSON line must be an object such as {{"prompt": "a castle"}}')
     unknown = sorted(set(data) - set(PROMPT_OPTIONS))
     if unknown:
-        raise InputError(f"{where}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(PROMPT_OPTIONS)}")
+        raise InputError(
+            f"{where}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(PROMPT_OPTIONS)}"
+        )
     for key, kind in PROMPT_OPTIONS.items():
         value = data.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise InputError(f"{where}: {key} must be {'an integer' if kind is int else 'a string'}, got {value!r}")
+            raise InputError(
+                f"{where}: {key} must be {'an integer' if kind is int else 'a string'}, "
+                f"got {value!r}"
+            )
     if not (data.get("prompt") or "").strip():
-        raise InputError(f"{where}: \"prompt\" is missing or empty")
+        raise InputError(f'{where}: "prompt" is missing or empty')
     if data.get("seed") is not None and data["seed"] < 0:
         raise InputError(f"{where}: seed must be >= 0, got {data['seed']}")
     if data.get("n") is not None and data["n"] < 1:
@@ -118,13 +136,22 @@ def parse_batch_prompts(text: str, source: str = "prompts") -> list[BatchPrompt]
         where = f"{source} line {number}"
         if line.startswith("{"):
             data = _parse_object(line, where)
-            prompts.append(BatchPrompt(prompt=data["prompt"].strip(), line=number, index=len(prompts),
-                                       seed=data.get("seed"), n=data.get("n"),
-                                       negative_prompt=data.get("negative_prompt")))
+            prompts.append(
+                BatchPrompt(
+                    prompt=data["prompt"].strip(),
+                    line=number,
+                    index=len(prompts),
+                    seed=data.get("seed"),
+                    n=data.get("n"),
+                    negative_prompt=data.get("negative_prompt"),
+                )
+            )
         else:
             prompts.append(BatchPrompt(prompt=line, line=number, index=len(prompts)))
     if not prompts:
-        raise InputError(f"{source} holds no prompts; write one prompt a line (or a JSON object a line)")
+        raise InputError(
+            f"{source} holds no prompts; write one prompt a line (or a JSON object a line)"
+        )
     return prompts
 
 
@@ -147,7 +174,10 @@ def load_batch_prompts(path: Union[str, Path]) -> list[BatchPrompt]:
 def run_is_complete(folder: Path) -> bool:
     """Whether a run folder holds a complete result (what a resumed batch skips)."""
     try:
-        return json.loads((folder / "result.json").read_text(encoding="utf-8")).get("status") == "complete"
+        return (
+            json.loads((folder / "result.json").read_text(encoding="utf-8")).get("status")
+            == "complete"
+        )
     except (OSError, ValueError):
         return False
 
@@ -157,9 +187,14 @@ def _fingerprint(config: Any, assessor: Any, generator: Any, liked: Any, dislike
     settings = dict(generator.settings()) if hasattr(generator, "settings") else {}
     settings.pop("device", None)  # each process of a launch uses its own GPU
     settings.pop("batch_size", None)  # lowered after an out-of-memory error
-    data = {"loop": asdict(config), "assessor": getattr(assessor, "name", None),
-            "generator": getattr(generator, "name", type(generator).__name__), "settings": settings,
-            "liked": str(liked), "disliked": str(disliked)}
+    data = {
+        "loop": asdict(config),
+        "assessor": getattr(assessor, "name", None),
+        "generator": getattr(generator, "name", type(generator).__name__),
+        "settings": settings,
+        "liked": str(liked),
+        "disliked": str(disliked),
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -170,11 +205,17 @@ def _check_folder(out: Path, fingerprint: str) -> None:
     if batch.is_file():
         found = json.loads(batch.read_text(encoding="utf-8")).get("fingerprint")
         if found != fingerprint:
-            raise ConfigError(f"{out} holds a batch with other settings (references, models or options; "
-                              f"fingerprint {found}, this one {fingerprint}); use a new --out")
+            raise ConfigError(
+                f"{out} holds a batch with other settings (references, models or options; "
+                f"fingerprint {found}, this one {fingerprint}); use a new --out"
+            )
         return
-    if out.exists() and (not out.is_dir() or any(p.name not in (LOCK_FILE, SHARDS_DIR) for p in out.iterdir())):
-        raise OutputExistsError(f"--out {out} is not empty and holds no {BATCH_FILE}; pick a new folder for the batch")
+    if out.exists() and (
+        not out.is_dir() or any(p.name not in (LOCK_FILE, SHARDS_DIR) for p in out.iterdir())
+    ):
+        raise OutputExistsError(
+            f"--out {out} is not empty and holds no {BATCH_FILE}; pick a new folder for the batch"
+        )
 
 
 def _wait_for(path: Path, poll_s: float = 0.5) -> None:
@@ -182,7 +223,9 @@ def _wait_for(path: Path, poll_s: float = 0.5) -> None:
         time.sleep(poll_s)
 
 
-def _batch_profile(config: Any, assessor: Any, liked: Any, disliked: Any, out: Path, process: Any) -> tuple:
+def _batch_profile(
+    config: Any, assessor: Any, liked: Any, disliked: Any, out: Path, process: Any
+) -> tuple:
     """(the batch's profile cache, the profile's key): the cache holds the one profile every run
     uses. The main process predicts it (or takes it from the user's profile cache); the others
     wait for its file."""
@@ -210,7 +253,9 @@ def _batch_profile(config: Any, assessor: Any, liked: Any, disliked: Any, out: P
     return batch_cache, key
 
 
-def _run_one(item: BatchPrompt, folder: Path, loop: Any, liked: Any, disliked: Any) -> dict[str, Any]:
+def _run_one(
+    item: BatchPrompt, folder: Path, loop: Any, liked: Any, disliked: Any
+) -> dict[str, Any]:
     from generation.report import prepare_run_dir, write_run
 
     prepare_run_dir(folder, force=True)  # a partial run from before an interruption is redone
@@ -221,24 +266,40 @@ def _run_one(item: BatchPrompt, folder: Path, loop: Any, liked: Any, disliked: A
 
 def _summary_row(item: BatchPrompt, out: Path, failures: dict[str, str]) -> dict[str, Any]:
     folder = out / item.folder_name
-    row: dict[str, Any] = {"index": item.index, "line": item.line, "prompt": item.prompt, "options": item.options,
-                           "folder": item.folder_name, "report": f"{item.folder_name}/report.html"}
+    row: dict[str, Any] = {
+        "index": item.index,
+        "line": item.line,
+        "prompt": item.prompt,
+        "options": item.options,
+        "folder": item.folder_name,
+        "report": f"{item.folder_name}/report.html",
+    }
     try:
         data = json.loads((folder / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = None
     if data is not None and data.get("status") == "complete":
         best = data.get("best") or {}
-        row.update(status="complete", best=f"{item.folder_name}/{best['file']}" if best.get("file") else None,
-                   best_seed=best.get("seed"), rewritten_prompt=data.get("rewritten_prompt"),
-                   seconds=(data.get("timings") or {}).get("total"))
+        row.update(
+            status="complete",
+            best=f"{item.folder_name}/{best['file']}" if best.get("file") else None,
+            best_seed=best.get("seed"),
+            rewritten_prompt=data.get("rewritten_prompt"),
+            seconds=(data.get("timings") or {}).get("total"),
+        )
     else:
-        row.update(status="failed", error=failures.get(item.folder_name, "no complete result"), report=None)
+        row.update(
+            status="failed", error=failures.get(item.folder_name, "no complete result"), report=None
+        )
     return row
 
 
-def write_summary(prompts: Sequence[BatchPrompt], out: Union[str, Path],
-                  failures: Optional[dict[str, str]] = None, extra: Optional[dict] = None) -> dict[str, Any]:
+def write_summary(
+    prompts: Sequence[BatchPrompt],
+    out: Union[str, Path],
+    failures: Optional[dict[str, str]] = None,
+    extra: Optional[dict] = None,
+) -> dict[str, Any]:
     """Write `summary.json` and `index.html` for the batch in `out` from its run folders.
 
     Returns:
@@ -249,8 +310,13 @@ def write_summary(prompts: Sequence[BatchPrompt], out: Union[str, Path],
     """
     out = Path(out)
     rows = [_summary_row(item, out, failures or {}) for item in prompts]
-    summary = {"prompts": len(rows), "complete": sum(r["status"] == "complete" for r in rows),
-               "failed": sum(r["status"] == "failed" for r in rows), **(extra or {}), "runs": rows}
+    summary = {
+        "prompts": len(rows),
+        "complete": sum(r["status"] == "complete" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        **(extra or {}),
+        "runs": rows,
+    }
     from generation.report import _atomic_write
 
     _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2, ensure_ascii=False))
@@ -272,18 +338,27 @@ def render_summary_html(summary: dict[str, Any]) -> str:
             link = f"<a href='{esc(row['report'])}'>report</a>"
             note = esc(row.get("rewritten_prompt"))
         else:
-            image, link, note = "", "", f"<span class='status-partial'>failed</span>: {esc(row.get('error'))}"
+            image, link, note = (
+                "",
+                "",
+                f"<span class='status-partial'>failed</span>: {esc(row.get('error'))}",
+            )
         options = ", ".join(f"{k}={v}" for k, v in row["options"].items())
-        rows.append(f"<tr><td>{row['index'] + 1}</td><td>{image}</td><td>{esc(row['prompt'])}<br>"
-                    f"<span class='muted'>{esc(options)}</span></td><td>{note}</td><td>{link}</td></tr>")
+        rows.append(
+            f"<tr><td>{row['index'] + 1}</td><td>{image}</td><td>{esc(row['prompt'])}<br>"
+            f"<span class='muted'>{esc(options)}</span></td><td>{note}</td><td>{link}</td></tr>"
+        )
     profile = summary.get("profile") or {}
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>ptgen batch</title>"
-        f"<style>{CSS}</style></head><body><h1>ptgen batch: {summary['complete']} of {summary['prompts']} "
+        f"<style>{CSS}</style></head><body><h1>ptgen batch: {summary['complete']} of "
+        f"{summary['prompts']} "
         f"prompts complete</h1><p class='muted'>profile predicted once for the batch "
-        f"(status {esc(profile.get('status'))}); {summary['failed']} failed. Each row links its run's report.</p>"
-        "<table><tr><th>#</th><th>best</th><th>prompt</th><th>rewritten prompt</th><th>run</th></tr>"
-        + "".join(rows) + "</table></body></html>"
+        f"(status {esc(profile.get('status'))}); {summary['failed']} failed. Each row links its "
+        "run's report.</p><table><tr><th>#</th><th>best</th><th>prompt</th>"
+        "<th>rewritten prompt</th><th>run</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
     )
 
 
@@ -323,12 +398,20 @@ def run_batch(
         generation.loop.RunInterrupted: Ctrl-C; the partial run is written, the batch resumes.
 
     Example:
-        >>> summary = run_batch(load_batch_prompts("p.txt"), "./liked/", None, assessor, gen, LoopConfig(), "b1")
+        >>> prompts = load_batch_prompts("p.txt")
+        >>> summary = run_batch(prompts, "./liked/", None, assessor, gen, LoopConfig(), "b1")
     """
     from generation.loop import PersonalizedGenerator, RunInterrupted
     from generation.report import write_run
-    from generation.shards import (ShardJournal, acquire_lock, assigned, current_process, finished_items,
-                                   release_lock, wait_for_items)
+    from generation.shards import (
+        ShardJournal,
+        acquire_lock,
+        assigned,
+        current_process,
+        finished_items,
+        release_lock,
+        wait_for_items,
+    )
 
     started = time.time()
     process = process or current_process()
@@ -343,14 +426,27 @@ def run_batch(
         if not (out / BATCH_FILE).is_file():
             from generation.report import _atomic_write
 
-            _atomic_write(out / BATCH_FILE, json.dumps({"fingerprint": fingerprint, "config": asdict(config),
-                                                        "liked": str(liked), "disliked": str(disliked)}, indent=2))
+            _atomic_write(
+                out / BATCH_FILE,
+                json.dumps(
+                    {
+                        "fingerprint": fingerprint,
+                        "config": asdict(config),
+                        "liked": str(liked),
+                        "disliked": str(disliked),
+                    },
+                    indent=2,
+                ),
+            )
     else:
         acquire_lock(out, process)
         _check_folder(out, fingerprint)
     # 2. The profile, once for the batch.
-    cache, key = _batch_profile(config, assessor, liked, disliked, out, process) if config.uses_profile \
+    cache, key = (
+        _batch_profile(config, assessor, liked, disliked, out, process)
+        if config.uses_profile
         else (None, None)
+    )
     # 3. This process's prompts, each in its own run folder; complete ones are skipped.
     mine = assigned(list(prompts), process)
     journal = ShardJournal(out, process, fingerprint)
@@ -370,7 +466,11 @@ def run_batch(
                     write_run(interrupted.result, folder)
                     raise
                 except PTGenError as error:  # this prompt fails; the batch goes on
-                    record = {"status": "failed", "error": str(error).splitlines()[0], "at": time.time()}
+                    record = {
+                        "status": "failed",
+                        "error": str(error).splitlines()[0],
+                        "at": time.time(),
+                    }
                 journal.item(item.folder_name, record)
             done += 1
             if progress:
@@ -380,28 +480,58 @@ def run_batch(
         raise
     journal.done(items=len(mine), resumed=resumed)
     if not process.is_main:
-        return {"merged": False, "rank": process.rank, "world_size": process.world_size, "prompts": len(mine),
-                "resumed": resumed}
+        return {
+            "merged": False,
+            "rank": process.rank,
+            "world_size": process.world_size,
+            "prompts": len(mine),
+            "resumed": resumed,
+        }
 
     # 4. Wait for every prompt (complete, or failed in this launch), then the summary.
     def failures() -> dict[str, str]:
-        return {name: record["error"] for name, record in finished_items(out, fingerprint).items()
-                if isinstance(record, dict) and record.get("status") == "failed"
-                and record.get("at", 0) >= started - 60}
+        return {
+            name: record["error"]
+            for name, record in finished_items(out, fingerprint).items()
+            if isinstance(record, dict)
+            and record.get("status") == "failed"
+            and record.get("at", 0) >= started - 60
+        }
 
     def finished() -> dict[str, Any]:
         failed = failures()
-        return {item.folder_name: True for item in prompts
-                if item.folder_name in failed or run_is_complete(out / item.folder_name)}
+        return {
+            item.folder_name: True
+            for item in prompts
+            if item.folder_name in failed or run_is_complete(out / item.folder_name)
+        }
 
-    wait_for_items(out, [item.folder_name for item in prompts], process, fingerprint,
-                   resume_command=resume_command, finished=finished, since=started)
+    wait_for_items(
+        out,
+        [item.folder_name for item in prompts],
+        process,
+        fingerprint,
+        resume_command=resume_command,
+        finished=finished,
+        since=started,
+    )
     profile = json.loads(cache.path(key).read_text(encoding="utf-8")) if cache is not None else None
-    summary = write_summary(prompts, out, failures(), {"merged": True, "processes": process.world_size,
-                                                       "resumed": resumed, "profile": profile})
+    summary = write_summary(
+        prompts,
+        out,
+        failures(),
+        {"merged": True, "processes": process.world_size, "resumed": resumed, "profile": profile},
+    )
     release_lock(out, process)
     return summary
 
 
-__all__ = ["BatchPrompt", "load_batch_prompts", "parse_batch_prompts", "render_summary_html", "run_batch",
-           "run_is_complete", "write_summary"]
+__all__ = [
+    "BatchPrompt",
+    "load_batch_prompts",
+    "parse_batch_prompts",
+    "render_summary_html",
+    "run_batch",
+    "run_is_complete",
+    "write_summary",
+]

@@ -64,7 +64,9 @@ class LaunchProcess:
 
     def __post_init__(self) -> None:
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank must be in [0, world_size), got rank {self.rank} of {self.world_size}")
+            raise ValueError(
+                f"rank must be in [0, world_size), got rank {self.rank} of {self.world_size}"
+            )
 
     @property
     def is_main(self) -> bool:
@@ -92,9 +94,14 @@ def current_process() -> LaunchProcess:
     if world <= 1:
         return LaunchProcess(launch_id=f"{socket.gethostname()}:{os.getpid()}")
     # Concurrent launches cannot share a rendezvous address, so it identifies the launch.
-    launch = f"{env.get('MASTER_ADDR', '')}:{env.get('MASTER_PORT', '')}:{env.get('TORCHELASTIC_RUN_ID', '')}"
-    return LaunchProcess(rank=int(env.get("RANK", "0")), world_size=world,
-                         local_rank=int(env.get("LOCAL_RANK", "0")), launch_id=launch)
+    address = f"{env.get('MASTER_ADDR', '')}:{env.get('MASTER_PORT', '')}"
+    launch = f"{address}:{env.get('TORCHELASTIC_RUN_ID', '')}"
+    return LaunchProcess(
+        rank=int(env.get("RANK", "0")),
+        world_size=world,
+        local_rank=int(env.get("LOCAL_RANK", "0")),
+        launch_id=launch,
+    )
 
 
 def process_device(process: LaunchProcess) -> Optional[str]:
@@ -147,7 +154,9 @@ def relaunch_command(process: LaunchProcess, argv: Optional[Sequence[str]] = Non
     if any(key.startswith("ACCELERATE_") for key in os.environ):
         nodes = int(os.environ.get("ACCELERATE_NUM_MACHINES", "0") or 0)  # hint; may be unset
         extra = ["--num_machines", str(nodes)] if nodes > 1 else []
-        return shlex.join(["accelerate", "launch", "--num_processes", str(process.world_size), *extra, *args])
+        return shlex.join(
+            ["accelerate", "launch", "--num_processes", str(process.world_size), *extra, *args]
+        )
     per_node = int(os.environ.get("LOCAL_WORLD_SIZE", process.world_size))
     nodes = max(1, process.world_size // max(1, per_node))
     extra = ["--nnodes", str(nodes)] if nodes > 1 else []
@@ -192,10 +201,17 @@ def acquire_lock(folder: Union[str, Path], process: LaunchProcess, wait_s: float
         PosixPath('data/cot/build.lock')
     """
     path = Path(folder) / LOCK_FILE
-    mine = {"launch": process.launch_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "world_size": process.world_size}
-    busy = (f"{folder} is being written by another launch ({{holder}}); wait for it to finish, or "
-            f"delete {path} if no build is running")
+    mine = {
+        "launch": process.launch_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "world_size": process.world_size,
+    }
+    busy = (
+        f"{folder} is being written by another launch ({{holder}}); wait for it to finish, or "
+        f"delete {path} if no build is running"
+    )
     if not process.is_main:
         deadline = time.monotonic() + wait_s
         while True:
@@ -267,9 +283,18 @@ class ShardJournal:
             os.fsync(file.fileno())
 
     def start(self, items: int) -> None:
-        self._append({"event": "start", "fingerprint": self.fingerprint, "rank": self.process.rank,
-                      "world_size": self.process.world_size, "host": socket.gethostname(), "pid": os.getpid(),
-                      "items": items, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        self._append(
+            {
+                "event": "start",
+                "fingerprint": self.fingerprint,
+                "rank": self.process.rank,
+                "world_size": self.process.world_size,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "items": items,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
 
     def item(self, item_id: str, record: Any) -> None:
         self._append({"event": "item", "id": item_id, "record": record})
@@ -279,8 +304,13 @@ class ShardJournal:
 
     def failed(self, error: BaseException) -> None:
         message = str(error).splitlines()[0] if str(error) else ""
-        self._append({"event": "failed", "error": f"{type(error).__name__}: {message}".rstrip(": "),
-                      "at": time.time()})
+        self._append(
+            {
+                "event": "failed",
+                "error": f"{type(error).__name__}: {message}".rstrip(": "),
+                "at": time.time(),
+            }
+        )
 
 
 def journals(folder: Union[str, Path], fingerprint: Optional[str] = None) -> dict[str, list[dict]]:
@@ -296,8 +326,9 @@ def journals(folder: Union[str, Path], fingerprint: Optional[str] = None) -> dic
             for event in events:
                 if event.get("event") == "start" and event.get("fingerprint") != fingerprint:
                     raise ConfigError(
-                        f"{path} is a shard of another config (fingerprint {event.get('fingerprint')}, "
-                        f"this one {fingerprint}); use a new output folder, or delete the folder to rebuild"
+                        f"{path} is a shard of another config (fingerprint "
+                        f"{event.get('fingerprint')}, this one {fingerprint}); use a new output "
+                        "folder, or delete the folder to rebuild"
                     )
         found[path.stem] = events
     return found
@@ -372,27 +403,49 @@ def wait_for_items(
         if not missing:
             return records
         logs = journals(folder, fingerprint)
-        unfinished = {shard_name(owner(index, process.world_size), process.world_size) for index, _ in missing}
+        unfinished = {
+            shard_name(owner(index, process.world_size), process.world_size) for index, _ in missing
+        }
         statuses = {name: _last_status(logs.get(name, [])) or {} for name in unfinished}
         # Failures from before this launch started belong to an earlier launch (a minute of
         # clock skew allowed between nodes).
-        failed = [name for name, status in statuses.items()
-                  if status.get("event") == "failed" and status.get("at", 0) >= since - 60]
+        failed = [
+            name
+            for name, status in statuses.items()
+            if status.get("event") == "failed" and status.get("at", 0) >= since - 60
+        ]
         if failed or (deadline is not None and time.monotonic() > deadline):
             per_rank: dict[int, int] = {}
             for index, _ in missing:
                 rank = owner(index, process.world_size)
                 per_rank[rank] = per_rank.get(rank, 0) + 1
             totals = {r: len(range(r, len(item_ids), process.world_size)) for r in per_rank}
-            parts = [f"process {rank} (shard {shard_name(rank, process.world_size)}) "
-                     + _shard_state(logs.get(shard_name(rank, process.world_size)), count, totals[rank])
-                     for rank, count in sorted(per_rank.items())]
+            parts = [
+                f"process {rank} (shard {shard_name(rank, process.world_size)}) "
+                + _shard_state(logs.get(shard_name(rank, process.world_size)), count, totals[rank])
+                for rank, count in sorted(per_rank.items())
+            ]
             command = resume_command or relaunch_command(process)
-            raise ShardError(f"cannot merge {folder}: {len(missing)} of {len(item_ids)} items unfinished: "
-                             f"{'; '.join(parts)}; finished items are kept, resume with: {command}")
+            raise ShardError(
+                f"cannot merge {folder}: {len(missing)} of {len(item_ids)} items unfinished: "
+                f"{'; '.join(parts)}; finished items are kept, resume with: {command}"
+            )
         time.sleep(poll_s)
 
 
-__all__ = ["LaunchProcess", "ShardError", "ShardJournal", "acquire_lock", "assigned", "current_process",
-           "finished_items", "journals", "owner", "process_device", "relaunch_command", "release_lock", "shard_name",
-           "wait_for_items"]
+__all__ = [
+    "LaunchProcess",
+    "ShardError",
+    "ShardJournal",
+    "acquire_lock",
+    "assigned",
+    "current_process",
+    "finished_items",
+    "journals",
+    "owner",
+    "process_device",
+    "relaunch_command",
+    "release_lock",
+    "shard_name",
+    "wait_for_items",
+]

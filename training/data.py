@@ -284,11 +284,12 @@ def summarize(manifest: dict) -> dict[str, Any]:
 
 def _shard_users(users: dict[str, list]) -> list[tuple[str, Any]]:
     """(split, user) in the build's one global order: the order that assigns users to processes."""
-    return [(split_name, user) for split_name, split_users in users.items() for user in split_users]
+    return [(split, user) for split, split_users in users.items() for user in split_users]
 
 
-def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, generator: Any, prompts: list[str],
-                engine: Any, rewrite_config: Any, step: Callable[[], None]) -> dict:
+def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, generator: Any,
+                prompts: list[str], engine: Any, rewrite_config: Any,
+                step: Callable[[], None]) -> dict:
     """Render, target, filter and write one user's pairs; returns the user's manifest entry."""
     from synthpref.bench import make_user_items
     from training.dataset import write_sample
@@ -297,7 +298,8 @@ def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, gener
     rng = random.Random(f"data:{config.seed}:{user.user_id}")
     items = make_user_items(user, generator, prompts, config.refs, config.pairs, rng,
                             mismatch=config.mismatch, split=split_name)
-    entry = {"split": split_name, "kind": user.kind, "kept": [], "dropped": {}, "rewrite_rejected": {}}
+    entry = {"split": split_name, "kind": user.kind, "kept": [], "dropped": {},
+             "rewrite_rejected": {}}
     for index, item in enumerate(items):
         sample_id = f"{user.user_id}-{index:02d}"
         if (out / "samples" / f"{sample_id}.json").is_file():
@@ -357,8 +359,8 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     """
     import time
 
-    from generation.shards import (ShardJournal, acquire_lock, assigned, current_process, finished_items,
-                                   journals, release_lock, wait_for_items)
+    from generation.shards import (ShardJournal, acquire_lock, assigned, current_process,
+                                   finished_items, journals, release_lock, wait_for_items)
     from preferthinker.engines import GenerationConfig
     from training.dataset import finalize_dataset
 
@@ -402,7 +404,8 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
                 for _ in range(config.pairs):
                     step()
                 continue
-            entry = _build_user(user, split_name, config, out, generator, prompts, engine, rewrite_config, step)
+            entry = _build_user(user, split_name, config, out, generator, prompts, engine,
+                                rewrite_config, step)
             journal.item(user.user_id, entry)
     except BaseException as error:
         journal.failed(error)
@@ -410,20 +413,28 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     journal.done(users=len(mine), resumed=resumed)
     name = getattr(generator, "name", type(generator).__name__)
     if not process.is_main:
-        return {"merged": False, "rank": process.rank, "world_size": process.world_size, "users": len(mine),
-                "resumed_users": resumed, "output_dir": str(out), "generator": name}
+        return {"merged": False, "rank": process.rank, "world_size": process.world_size,
+                "users": len(mine), "resumed_users": resumed, "output_dir": str(out),
+                "generator": name}
     # 6. Merge: wait until every user is recorded (by any process), then one manifest in the
     # global user order and the JSONL files.
-    entries = wait_for_items(out, [user.user_id for _, user in everyone], process, fingerprint,
-                             timeout_s=merge_timeout_s, resume_command=resume_command, since=started,
-                             finished=lambda: {**manifest["users"], **finished_items(out, fingerprint)})
+    entries = wait_for_items(
+        out, [user.user_id for _, user in everyone], process, fingerprint,
+        timeout_s=merge_timeout_s, resume_command=resume_command, since=started,
+        finished=lambda: {**manifest["users"], **finished_items(out, fingerprint)},
+    )
     manifest["users"] = {user.user_id: entries[user.user_id] for _, user in everyone}
     counts = finalize_dataset(out)
-    resumed = sum(next((e.get("resumed", 0) for e in reversed(events) if e.get("event") == "done"), 0)
-                  for name, events in journals(out, fingerprint).items()
-                  if name.endswith(f"-of-{process.world_size:05d}"))
-    report = summarize(manifest) | {"resumed_users": resumed, "files": counts, "output_dir": str(out),
-                                     "generator": name, "processes": process.world_size, "merged": True}
+    # Users resumed by this launch's processes (each says so in its last `done` event).
+    resumed = 0
+    for name, events in journals(out, fingerprint).items():
+        if name.endswith(f"-of-{process.world_size:05d}"):
+            last = [e for e in events if e.get("event") == "done"][-1:]
+            resumed += last[0].get("resumed", 0) if last else 0
+    report = summarize(manifest) | {
+        "resumed_users": resumed, "files": counts, "output_dir": str(out), "generator": name,
+        "processes": process.world_size, "merged": True,
+    }
     manifest["report"] = report
     _write_manifest(out, manifest)
     release_lock(out, process)

@@ -72,13 +72,17 @@ def build(
         generator=generator, prompts_file=prompts_file, cot_rewriter=cot_rewriter,
     ))
     process = current_process()
-    label = "building pairs" if process.world_size == 1 else f"process {process.rank}/{process.world_size}"
+    label = "building pairs"
+    if process.world_size > 1:
+        label = f"process {process.rank}/{process.world_size}"
     # One bar per launch: the main process's (the others' would interleave on one terminal).
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=not process.is_main) as bar:
         task = bar.add_task("pairs", total=None)
-        report = build_dataset(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                               process=process)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_dataset(cfg, progress=progress, process=process)
     if not report["merged"]:
         console.print(f"process {process.rank}/{process.world_size}: {report['users']} users done "
                       f"({report['resumed_users']} resumed); the main process merges")

@@ -148,9 +148,10 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
 
 
 def generate(
-    prompt: Optional[str] = typer.Argument(None, help="What to draw (or --prompts FILE for a batch)."),
-    prompts_file: Optional[Path] = typer.Option(None, "--prompts", help="A batch: one prompt a line, or JSON lines "
-                                                "with per-prompt seed, n, negative_prompt; needs --out."),
+    prompt: Optional[str] = typer.Argument(None, help="What to draw (or --prompts FILE)."),
+    prompts_file: Optional[Path] = typer.Option(
+        None, "--prompts", help="A batch: one prompt a line, or JSON lines with per-prompt seed, "
+        "n, negative_prompt; needs --out (the batch folder)."),
     refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
     disliked: Optional[Path] = DislikedOption,
     n: Optional[int] = typer.Option(None, "-n", "--n", help="Candidates to generate (default 8)."),
@@ -205,7 +206,7 @@ def generate(
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
-    if batch is not None and device is None:  # one GPU per process under accelerate launch / torchrun
+    if batch is not None and device is None:  # one GPU per process under accelerate/torchrun
         from generation.shards import current_process, process_device
 
         device = process_device(current_process())
@@ -226,7 +227,8 @@ def generate(
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg)
         if batch is not None:
-            return run_batch_command(batch, refs, disliked, assessor_obj, generator_obj, loop_cfg, out_dir)
+            return run_batch_command(batch, refs, disliked, assessor_obj, generator_obj, loop_cfg,
+                                     out_dir)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
         result = _run_and_write(lambda progress: loop.run(prompt, refs, disliked, callback=progress), folder)
     finally:

@@ -20,8 +20,10 @@ from generation.loop import LoopConfig
 from preferthinker.errors import ConfigError, InputError, OutputExistsError
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMPTS = 'a castle\n\n# my comment\n{"prompt": "a cat", "seed": 7, "n": 2}\n{"prompt": "a lighthouse", ' \
-          '"negative_prompt": "fog"}\n'
+PROMPTS = (
+    'a castle\n\n# my comment\n{"prompt": "a cat", "seed": 7, "n": 2}\n{"prompt": "a lighthouse", '
+    '"negative_prompt": "fog"}\n'
+)
 
 
 # -- the prompts file ---------------------------------------------------------------------------
@@ -30,7 +32,8 @@ PROMPTS = 'a castle\n\n# my comment\n{"prompt": "a cat", "seed": 7, "n": 2}\n{"p
 def test_prompts_file_plain_and_json_lines():
     items = parse_batch_prompts(PROMPTS, "p.txt")
     assert [(p.prompt, p.line, p.index, p.options) for p in items] == [
-        ("a castle", 1, 0, {}), ("a cat", 4, 1, {"seed": 7, "n": 2}),
+        ("a castle", 1, 0, {}),
+        ("a cat", 4, 1, {"seed": 7, "n": 2}),
         ("a lighthouse", 5, 2, {"negative_prompt": "fog"}),
     ]
     names = [p.folder_name for p in items]
@@ -40,17 +43,26 @@ def test_prompts_file_plain_and_json_lines():
     assert again[0].folder_name != names[0]
 
 
-@pytest.mark.parametrize("text,message", [
-    ('a castle\n{"prompt": "a cat", "seed": 7,}\n', r"p.txt line 2: not valid JSON"),
-    ('a castle\n\n{"prompt": "a cat", "sed": 7}\n', r"p.txt line 3: unknown option\(s\) sed; valid: prompt"),
-    ('{"prompt": "a cat", "seed": "7"}\n', r"p.txt line 1: seed must be an integer, got '7'"),
-    ('{"prompt": "a cat", "n": 0}\n', r"p.txt line 1: n must be >= 1, got 0"),
-    ('{"prompt": "a cat", "n": true}\n', r"p.txt line 1: n must be an integer, got True"),
-    ('# only\n{"seed": 3}\n', r"p.txt line 2: \"prompt\" is missing or empty"),
-    ('{"prompt": "a cat", "seed": -1}\n', r"p.txt line 1: seed must be >= 0"),
-    ('["a cat"]\n', None),  # a JSON array is a plain prompt line, not an object: accepted as text
-    ("# nothing\n\n", r"p.txt holds no prompts"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('a castle\n{"prompt": "a cat", "seed": 7,}\n', r"p.txt line 2: not valid JSON"),
+        (
+            'a castle\n\n{"prompt": "a cat", "sed": 7}\n',
+            r"p.txt line 3: unknown option\(s\) sed; valid: prompt",
+        ),
+        ('{"prompt": "a cat", "seed": "7"}\n', r"p.txt line 1: seed must be an integer, got '7'"),
+        ('{"prompt": "a cat", "n": 0}\n', r"p.txt line 1: n must be >= 1, got 0"),
+        ('{"prompt": "a cat", "n": true}\n', r"p.txt line 1: n must be an integer, got True"),
+        ('# only\n{"seed": 3}\n', r"p.txt line 2: \"prompt\" is missing or empty"),
+        ('{"prompt": "a cat", "seed": -1}\n', r"p.txt line 1: seed must be >= 0"),
+        (
+            '["a cat"]\n',
+            None,
+        ),  # a JSON array is a plain prompt line, not an object: accepted as text
+        ("# nothing\n\n", r"p.txt holds no prompts"),
+    ],
+)
 def test_bad_prompt_lines_name_the_line(text, message):
     if message is None:
         assert parse_batch_prompts(text, "p.txt")[0].prompt == '["a cat"]'
@@ -64,8 +76,19 @@ def test_cli_bad_line_fails_before_loading_models(tmp_path, capsys):
 
     prompts = tmp_path / "p.txt"
     prompts.write_text('a castle\n{"prompt": "a cat", "n": "two"}\n')
-    code = main(["generate", "--prompts", str(prompts), "--refs", str(tmp_path), "--out", str(tmp_path / "b"),
-                 "--generator", str(tmp_path / "no-such-model")])  # never loaded: the file is read first
+    code = main(
+        [
+            "generate",
+            "--prompts",
+            str(prompts),
+            "--refs",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "b"),
+            "--generator",
+            str(tmp_path / "no-such-model"),
+        ]
+    )  # never loaded: the file is read first
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == [f"error: {prompts} line 2: n must be an integer, got 'two'"]
     assert main(["generate", "a cat", "--prompts", str(prompts), "--out", str(tmp_path / "b")]) == 2
@@ -106,7 +129,9 @@ def user(tmp_path):
     from synthpref.users import sample_users
 
     (simulated,) = sample_users(1, SUPPORTED_TERMS, seed=5, compatible=terms_distinct)
-    (item,) = make_user_items(simulated, ProceduralGenerator(size=64), DEFAULT_SUBJECTS, 3, 1, random.Random(5))
+    (item,) = make_user_items(
+        simulated, ProceduralGenerator(size=64), DEFAULT_SUBJECTS, 3, 1, random.Random(5)
+    )
     for side, images in (("liked", item.preferred), ("disliked", item.non_preferred)):
         (tmp_path / side).mkdir()
         for k, image in enumerate(images):
@@ -117,8 +142,13 @@ def user(tmp_path):
 def batch_args(user, out, **config):
     from synthpref.renderer import ProceduralGenerator
 
-    return dict(liked=user / "liked", disliked=user / "disliked", generator=ProceduralGenerator(size=64),
-                config=LoopConfig(n=3, seed=100, cache=False, **config), out=out)
+    return dict(
+        liked=user / "liked",
+        disliked=user / "disliked",
+        generator=ProceduralGenerator(size=64),
+        config=LoopConfig(n=3, seed=100, cache=False, **config),
+        out=out,
+    )
 
 
 def test_batch_predicts_the_profile_once_and_links_every_run(user, tmp_path):
@@ -131,16 +161,25 @@ def test_batch_predicts_the_profile_once_and_links_every_run(user, tmp_path):
     rows = summary["runs"]
     assert [r["prompt"] for r in rows] == ["a castle", "a cat", "a lighthouse"]
     page = (out / "index.html").read_text()
-    for row, item in zip(rows, prompts):
+    for row, item in zip(rows, prompts, strict=True):
         data = json.loads((out / item.folder_name / "result.json").read_text())
         assert data["status"] == "complete" and data["prompt"] == item.prompt
-        assert data["profile"]["profile"] == summary["profile"]["profile"]  # the batch's one profile
-        assert row["report"] == f"{item.folder_name}/report.html" and (out / row["report"]).is_file()
+        assert (
+            data["profile"]["profile"] == summary["profile"]["profile"]
+        )  # the batch's one profile
+        assert (
+            row["report"] == f"{item.folder_name}/report.html" and (out / row["report"]).is_file()
+        )
         assert f"href='{row['report']}'" in page and f"src='{row['best']}'" in page
         assert (out / row["best"]).is_file()
     # Per-prompt options over the batch's config.
-    seeds = {r["prompt"]: sorted(c["seed"] for c in json.loads((out / r["folder"] / "result.json").read_text())
-                                 ["candidates"]) for r in rows}
+    seeds = {
+        r["prompt"]: sorted(
+            c["seed"]
+            for c in json.loads((out / r["folder"] / "result.json").read_text())["candidates"]
+        )
+        for r in rows
+    }
     assert seeds == {"a castle": [100, 101, 102], "a cat": [7, 8], "a lighthouse": [100, 101, 102]}
     lighthouse = json.loads((out / rows[2]["folder"] / "result.json").read_text())
     assert lighthouse["negative_prompt"].startswith("fog")
@@ -168,7 +207,10 @@ def test_interrupted_batch_resumes_where_it_stopped(user, tmp_path):
     assert first.predictions == 1 and again.predictions == 0  # the batch's profile is kept
     assert summary["complete"] == 3 and summary["resumed"] == 1
     assert finished.stat().st_mtime_ns == stamp  # the finished run was not redone
-    assert json.loads((out / prompts[1].folder_name / "result.json").read_text())["status"] == "complete"
+    assert (
+        json.loads((out / prompts[1].folder_name / "result.json").read_text())["status"]
+        == "complete"
+    )
 
 
 def test_other_settings_or_foreign_folder_are_refused(user, tmp_path):
@@ -177,7 +219,9 @@ def test_other_settings_or_foreign_folder_are_refused(user, tmp_path):
     run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out))
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     with pytest.raises(ConfigError, match="holds a batch with other settings"):
-        run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out, strategy="round-robin"))
+        run_batch(
+            prompts, assessor=CountingAssessor(), **batch_args(user, out, strategy="round-robin")
+        )
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(OutputExistsError, match="not empty"):
@@ -200,7 +244,10 @@ def test_a_failing_prompt_is_reported_and_the_batch_goes_on(user, tmp_path):
     assert (summary["complete"], summary["failed"]) == (2, 1)
     row = summary["runs"][1]
     assert row["status"] == "failed" and row["error"] == "the generator refused this prompt"
-    assert "failed</span>: the generator refused this prompt" in (tmp_path / "batch" / "index.html").read_text()
+    assert (
+        "failed</span>: the generator refused this prompt"
+        in (tmp_path / "batch" / "index.html").read_text()
+    )
 
 
 # -- the CLI on the tiny diffusers pipeline -------------------------------------------------------
@@ -213,45 +260,96 @@ def prompts_file(tmp_path):
     return path
 
 
-def test_cli_batch_profile_once_and_summary(tiny_generator_path, refs_dir, prompts_file, tmp_path, monkeypatch,
-                                            capsys):
+def test_cli_batch_profile_once_and_summary(
+    tiny_generator_path, refs_dir, prompts_file, tmp_path, monkeypatch, capsys
+):
     from preferthinker.assessor import Assessor
     from ptgen.cli.main import main
 
     calls = []
     real = Assessor.predict_profile
-    monkeypatch.setattr(Assessor, "predict_profile", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(
+        Assessor, "predict_profile", lambda self, *a, **k: calls.append(1) or real(self, *a, **k)
+    )
     out = tmp_path / "batch"
-    argv = ["generate", "--prompts", str(prompts_file), "--refs", str(refs_dir / "liked"), "--disliked",
-            str(refs_dir / "disliked"), "--assessor", "analytic", "--generator", str(tiny_generator_path),
-            "-n", "2", "--steps", "2", "--out", str(out), "--no-cache"]
+    argv = [
+        "generate",
+        "--prompts",
+        str(prompts_file),
+        "--refs",
+        str(refs_dir / "liked"),
+        "--disliked",
+        str(refs_dir / "disliked"),
+        "--assessor",
+        "analytic",
+        "--generator",
+        str(tiny_generator_path),
+        "-n",
+        "2",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--no-cache",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     assert len(calls) == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] == 3
-    assert f"summary: {out / 'index.html'}" in capsys.readouterr().out.replace("\n", "")  # rich wraps paths
+    assert f"summary: {out / 'index.html'}" in capsys.readouterr().out.replace(
+        "\n", ""
+    )  # rich wraps paths
     for row in summary["runs"]:
         assert (out / row["report"]).is_file() and (out / row["best"]).is_file()
     assert main(argv) == 0 and len(calls) == 1  # all done: nothing predicted or generated again
     assert "3 were already done" in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_share_the_prompts(tiny_generator_path, refs_dir, prompts_file, tmp_path):
+def test_torchrun_two_processes_share_the_prompts(
+    tiny_generator_path, refs_dir, prompts_file, tmp_path
+):
     out = tmp_path / "batch"
-    command = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m",
-               "ptgen", "generate", "--prompts", str(prompts_file), "--refs", str(refs_dir / "liked"),
-               "--assessor", "analytic", "--generator", str(tiny_generator_path), "-n", "2", "--steps", "2",
-               "--out", str(out), "--no-cache"]
+    command = [
+        str(Path(sys.executable).parent / "torchrun"),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "ptgen",
+        "generate",
+        "--prompts",
+        str(prompts_file),
+        "--refs",
+        str(refs_dir / "liked"),
+        "--assessor",
+        "analytic",
+        "--generator",
+        str(tiny_generator_path),
+        "-n",
+        "2",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--no-cache",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["complete"] == 3 and summary["processes"] == 2
-    logs = {p.stem: [json.loads(line) for line in p.read_text().splitlines()] for p in (out / "shards").glob("*")}
+    logs = {
+        p.stem: [json.loads(line) for line in p.read_text().splitlines()]
+        for p in (out / "shards").glob("*")
+    }
     items = load_batch_prompts(prompts_file)
-    assert [e["id"] for e in logs["00000-of-00002"] if e["event"] == "item"] == [items[0].folder_name,
-                                                                                  items[2].folder_name]
-    assert [e["id"] for e in logs["00001-of-00002"] if e["event"] == "item"] == [items[1].folder_name]
+    assert [e["id"] for e in logs["00000-of-00002"] if e["event"] == "item"] == [
+        items[0].folder_name,
+        items[2].folder_name,
+    ]
+    assert [e["id"] for e in logs["00001-of-00002"] if e["event"] == "item"] == [
+        items[1].folder_name
+    ]
     assert len(list((out / "profile").glob("*.json"))) == 1  # predicted once, by the main process
     for row in summary["runs"]:
         data = json.loads((out / row["folder"] / "result.json").read_text())

@@ -19,35 +19,52 @@ from pathlib import Path
 import pytest
 
 from generation.shards import LOCK_FILE, LaunchProcess, ShardError, assigned, relaunch_command
-from preferthinker.errors import ConfigError, OutputExistsError
+from preferthinker.errors import ConfigError
 from training.data import DataConfig, build_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CONFIG = dict(seed=3, train_users=12, eval_users=1, eval_splits=["seen-SP", "unseen-MP"], refs=2, pairs=2,
-              size=64)
+CONFIG = dict(
+    seed=3,
+    train_users=12,
+    eval_users=1,
+    eval_splits=["seen-SP", "unseen-MP"],
+    refs=2,
+    pairs=2,
+    size=64,
+)
 
 
 def write_config(path: Path, out: Path, **overrides) -> Path:
-    lines = [f"output_dir: {out}"] + [f"{k}: {json.dumps(v)}" for k, v in {**CONFIG, **overrides}.items()]
+    lines = [f"output_dir: {out}"] + [
+        f"{k}: {json.dumps(v)}" for k, v in {**CONFIG, **overrides}.items()
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def content(root: Path) -> dict:
     """What must not depend on the number of processes: records, manifest entries, image bytes."""
-    images = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in sorted((root / "images").rglob("*.png"))}
+    images = {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "images").rglob("*.png"))
+    }
     return {
-        "files": {name: (root / name).read_text() for name in ("train.jsonl", "test.jsonl", "benchmark.jsonl")},
+        "files": {
+            name: (root / name).read_text()
+            for name in ("train.jsonl", "test.jsonl", "benchmark.jsonl")
+        },
         "users": json.loads((root / "manifest.json").read_text())["users"],
         "images": images,
     }
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, str]]:
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def free_port() -> int:
@@ -84,15 +101,36 @@ def test_accelerate_launch_of_two_processes_equals_one_process(reference, tmp_pa
     config = write_config(tmp_path / "data.yaml", out)
     # On a CPU-only machine `--multi_gpu` is what makes accelerate start several processes
     # (through torch's launcher, gloo); `--cpu` with --num_processes > 1 needs mpirun.
-    command = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-               "-m", "ptgen", "data", "build", "--config", str(config)]
+    command = [
+        str(BIN / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "ptgen",
+        "data",
+        "build",
+        "--config",
+        str(config),
+    ]
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "process 1/2: 7 users done" in done.stdout + done.stderr
     assert content(out) == content(reference)
     # Each process built its own share: users by index, two different processes.
-    logs = {p.stem: [json.loads(line) for line in p.read_text().splitlines()] for p in (out / "shards").glob("*.jsonl")}
+    logs = {
+        p.stem: [json.loads(line) for line in p.read_text().splitlines()]
+        for p in (out / "shards").glob("*.jsonl")
+    }
     assert sorted(logs) == ["00000-of-00002", "00001-of-00002"]
     users = list(json.loads((reference / "manifest.json").read_text())["users"])
     for rank, name in enumerate(sorted(logs)):
@@ -105,8 +143,13 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
     out = tmp_path / "data"
     config = write_config(tmp_path / "data.yaml", out)
     command = torchrun("data", "build", "--config", str(config))
-    launch = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    launch = subprocess.Popen(
+        command,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     recorded = 0
     while recorded < 2 and time.monotonic() < deadline and launch.poll() is None:
@@ -114,7 +157,9 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
         recorded = sum(p.read_text().count('"event": "item"') for p in out.glob("shards/*.jsonl"))
     os.killpg(launch.pid, signal.SIGKILL)  # the launcher and both workers, mid-build
     launch.wait(timeout=30)
-    assert 2 <= recorded and not (out / "train.jsonl").exists(), "the build finished before the kill"
+    assert 2 <= recorded and not (out / "train.jsonl").exists(), (
+        "the build finished before the kill"
+    )
     assert (out / LOCK_FILE).exists()  # left by the killed main process
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -133,9 +178,18 @@ def test_missing_process_is_named_with_the_resume_command_and_merge_waits(refere
     assert message.endswith("resume with: RESUME-ME")
     assert not (tmp_path / "data" / "train.jsonl").exists()
     # The missing process runs; then the main process merges what both wrote.
-    report = build_dataset(config, process=LaunchProcess(rank=1, world_size=2, launch_id="test-launch"))
-    assert report == {"merged": False, "rank": 1, "world_size": 2, "users": 7, "resumed_users": 0,
-                      "output_dir": str(tmp_path / "data"), "generator": "procedural"}
+    report = build_dataset(
+        config, process=LaunchProcess(rank=1, world_size=2, launch_id="test-launch")
+    )
+    assert report == {
+        "merged": False,
+        "rank": 1,
+        "world_size": 2,
+        "users": 7,
+        "resumed_users": 0,
+        "output_dir": str(tmp_path / "data"),
+        "generator": "procedural",
+    }
     report = build_dataset(config, process=main, merge_timeout_s=0.5)
     assert report["merged"] and report["resumed_users"] == 7  # the main process's own users
     assert content(tmp_path / "data") == content(reference)
@@ -147,10 +201,15 @@ def test_failed_process_is_reported_by_the_cli_in_one_line(tmp_path, monkeypatch
 
     out = tmp_path / "data"
     config_file = write_config(tmp_path / "data.yaml", out)
-    launch = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "4242", "TORCHELASTIC_RUN_ID": "t1", "WORLD_SIZE": "2"}
+    launch = {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "4242",
+        "TORCHELASTIC_RUN_ID": "t1",
+        "WORLD_SIZE": "2",
+    }
 
     class Breaks(ProceduralRenderer):
-        """Fails on the 10th image, in the second user (a stand-in for a GPU running out of memory)."""
+        """Fails on the 10th image, in the second user (stands in for a GPU out of memory)."""
 
         calls = 0
 
@@ -166,35 +225,57 @@ def test_failed_process_is_reported_by_the_cli_in_one_line(tmp_path, monkeypatch
     from generation.shards import acquire_lock, current_process
 
     out.mkdir()
-    (out / "manifest.json").write_text(json.dumps({"fingerprint": DataConfig(output_dir=str(out), **CONFIG)
-                                                   .fingerprint(), "config": {}, "users": {}}))
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {
+                "fingerprint": DataConfig(output_dir=str(out), **CONFIG).fingerprint(),
+                "config": {},
+                "users": {},
+            }
+        )
+    )
     acquire_lock(out, current_process())
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(RuntimeError):
-        build_dataset(DataConfig(output_dir=str(out), **CONFIG), generator=ProceduralGenerator(renderer=Breaks(size=64)))
+        build_dataset(
+            DataConfig(output_dir=str(out), **CONFIG),
+            generator=ProceduralGenerator(renderer=Breaks(size=64)),
+        )
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("LOCAL_RANK", "0")
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "ptgen" / "__main__.py"), "data", "build", "--config",
-                                      str(config_file)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [str(ROOT / "ptgen" / "__main__.py"), "data", "build", "--config", str(config_file)],
+    )
     code = main(["data", "build", "--config", str(config_file)])
     lines = capsys.readouterr().err.strip().splitlines()  # the progress bar, then the error
     err = lines[-1]
     assert code == 5, lines
-    assert err.startswith("error: cannot merge") and sum(line.startswith("error") for line in lines) == 1
+    assert (
+        err.startswith("error: cannot merge")
+        and sum(line.startswith("error") for line in lines) == 1
+    )
     assert "process 1 (shard 00001-of-00002) failed (host" in err
     assert "RuntimeError: CUDA error: out of memory" in err
-    assert err.endswith(f"resume with: torchrun --nproc_per_node 2 -m ptgen data build --config {config_file}")
+    assert err.endswith(
+        f"resume with: torchrun --nproc_per_node 2 -m ptgen data build --config {config_file}"
+    )
     assert not (out / "train.jsonl").exists()
 
 
 def test_relaunch_command_names_the_launcher(monkeypatch):
     argv = ["/x/ptgen/__main__.py", "data", "build", "--config", "my data.yaml"]
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert relaunch_command(LaunchProcess(), argv) == "python -m ptgen data build --config 'my data.yaml'"
+    assert (
+        relaunch_command(LaunchProcess(), argv)
+        == "python -m ptgen data build --config 'my data.yaml'"
+    )
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
     assert relaunch_command(LaunchProcess(rank=3, world_size=8), argv).startswith(
-        "accelerate launch --num_processes 8 -m ptgen data build")
+        "accelerate launch --num_processes 8 -m ptgen data build"
+    )
 
 
 def test_shards_of_another_config_are_refused_and_nothing_changes(reference, tmp_path):
@@ -203,8 +284,11 @@ def test_shards_of_another_config_are_refused_and_nothing_changes(reference, tmp
     # A journal of another config (seed 4) copied in, as from a mixed-up launch.
     other = tmp_path / "other"
     with pytest.raises(ShardError):
-        build_dataset(DataConfig(output_dir=str(other), **{**CONFIG, "seed": 4}),
-                      process=LaunchProcess(rank=0, world_size=2, launch_id="x"), merge_timeout_s=0.1)
+        build_dataset(
+            DataConfig(output_dir=str(other), **{**CONFIG, "seed": 4}),
+            process=LaunchProcess(rank=0, world_size=2, launch_id="x"),
+            merge_timeout_s=0.1,
+        )
     stray = out / "shards" / "00000-of-00003.jsonl"
     stray.write_bytes((other / "shards" / "00000-of-00002.jsonl").read_bytes())
     before = snapshot(out)
@@ -221,7 +305,9 @@ def test_second_launch_on_the_same_folder_is_refused(reference, tmp_path):
     out = tmp_path / "data"
     config = write_config(tmp_path / "data.yaml", out, size=256, train_users=16)
     command = [sys.executable, "-m", "ptgen", "data", "build", "--config", str(config)]
-    first = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("shards/*.jsonl")):
         assert time.monotonic() < deadline and first.poll() is None, "the first build did not start"
