@@ -150,16 +150,24 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    # torchrun starts each worker in its own session: kill the workers by the pids in their
+    # journals, then the launcher, once a few users are recorded.
     deadline = time.monotonic() + 120
+    starts: dict[str, int] = {}
     recorded = 0
-    while recorded < 2 and time.monotonic() < deadline and launch.poll() is None:
-        time.sleep(0.05)
-        recorded = sum(p.read_text().count('"event": "item"') for p in out.glob("shards/*.jsonl"))
-    os.killpg(launch.pid, signal.SIGKILL)  # the launcher and both workers, mid-build
+    while (len(starts) < 2 or recorded < 2) and time.monotonic() < deadline and launch.poll() is None:
+        time.sleep(0.02)
+        events = [json.loads(line) for p in out.glob("shards/*.jsonl")
+                  for line in p.read_text().splitlines() if line.endswith("}")]
+        starts = {e["rank"]: e["pid"] for e in events if e["event"] == "start"}
+        recorded = sum(e["event"] == "item" for e in events)
+    for pid in starts.values():
+        os.kill(pid, signal.SIGKILL)
+    os.killpg(launch.pid, signal.SIGKILL)
     launch.wait(timeout=30)
-    assert 2 <= recorded and not (out / "train.jsonl").exists(), (
-        "the build finished before the kill"
-    )
+    assert len(starts) == 2 and recorded >= 2, "the launch did not start both processes"
+    users = len(json.loads((reference / "manifest.json").read_text())["users"])
+    assert recorded < users and not (out / "train.jsonl").exists(), "finished before the kill"
     assert (out / LOCK_FILE).exists()  # left by the killed main process
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
