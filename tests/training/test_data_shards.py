@@ -155,7 +155,8 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
     deadline = time.monotonic() + 120
     starts: dict[str, int] = {}
     recorded = 0
-    while (len(starts) < 2 or recorded < 2) and time.monotonic() < deadline and launch.poll() is None:
+    while (len(starts) < 2 or recorded < 2) and time.monotonic() < deadline:
+        assert launch.poll() is None, "the launch ended before the kill"
         time.sleep(0.02)
         events = [json.loads(line) for p in out.glob("shards/*.jsonl")
                   for line in p.read_text().splitlines() if line.endswith("}")]
