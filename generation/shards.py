@@ -149,18 +149,18 @@ def relaunch_command(process: LaunchProcess, argv: Optional[Sequence[str]] = Non
         program = ["-m", Path(program[0]).parent.name]
     args = [*program, *argv[1:]]
     if process.world_size == 1:
-        head = ["python"] if program[:1] == ["-m"] else []
+        runs_python = program[:1] == ["-m"] or (program and program[0].endswith(".py"))
+        head = ["python"] if runs_python else []
         return shlex.join(head + args)
-    if any(key.startswith("ACCELERATE_") for key in os.environ):
-        nodes = int(os.environ.get("ACCELERATE_NUM_MACHINES", "0") or 0)  # hint; may be unset
-        extra = ["--num_machines", str(nodes)] if nodes > 1 else []
-        return shlex.join(
-            ["accelerate", "launch", "--num_processes", str(process.world_size), *extra, *args]
-        )
     per_node = int(os.environ.get("LOCAL_WORLD_SIZE", process.world_size))
     nodes = max(1, process.world_size // max(1, per_node))
+    where = " (on every node, with its rank)" if nodes > 1 else ""
+    if any(key.startswith("ACCELERATE_") for key in os.environ):
+        extra = ["--num_machines", str(nodes)] if nodes > 1 else []
+        launcher = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(process.world_size)]
+        return shlex.join([*launcher, *extra, *args]) + where
     extra = ["--nnodes", str(nodes)] if nodes > 1 else []
-    return shlex.join(["torchrun", "--nproc_per_node", str(per_node), *extra, *args])
+    return shlex.join(["torchrun", "--nproc_per_node", str(per_node), *extra, *args]) + where
 
 
 # -- the launch lock ---------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def test_relaunch_command_names_the_launcher(monkeypatch):
     )
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
     assert relaunch_command(LaunchProcess(rank=3, world_size=8), argv).startswith(
-        "accelerate launch --num_processes 8 -m ptgen data build"
+        "accelerate launch --multi_gpu --num_processes 8 -m ptgen data build"
     )
 
 
