@@ -332,3 +332,16 @@ def test_second_launch_on_the_same_folder_is_refused(reference, tmp_path):
     assert (out / "manifest.json").read_bytes() == before
     assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
     assert len(json.loads((out / "manifest.json").read_text())["users"]) == 18
+
+
+def test_journal_line_torn_by_a_kill_is_skipped(tmp_path):
+    from generation.shards import ShardJournal, finished_items
+
+    journal = ShardJournal(tmp_path, LaunchProcess(rank=1, world_size=2, launch_id="x"), "f1")
+    journal.start(3)
+    journal.item("user-a", {"kept": ["user-a-00"]})
+    with open(journal.path, "a") as file:
+        file.write('{"event": "item", "id": "user-b", "rec')  # the process died mid-write
+    assert finished_items(tmp_path, "f1") == {"user-a": {"kept": ["user-a-00"]}}
+    with pytest.raises(ConfigError, match="00001-of-00002.jsonl is a shard of another config"):
+        finished_items(tmp_path, "f2")
