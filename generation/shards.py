@@ -157,7 +157,8 @@ def relaunch_command(process: LaunchProcess, argv: Optional[Sequence[str]] = Non
     where = " (on every node, with its rank)" if nodes > 1 else ""
     if any(key.startswith("ACCELERATE_") for key in os.environ):
         extra = ["--num_machines", str(nodes)] if nodes > 1 else []
-        launcher = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(process.world_size)]
+        world = str(process.world_size)
+        launcher = ["accelerate", "launch", "--multi_gpu", "--num_processes", world]
         return shlex.join([*launcher, *extra, *args]) + where
     extra = ["--nnodes", str(nodes)] if nodes > 1 else []
     return shlex.join(["torchrun", "--nproc_per_node", str(per_node), *extra, *args]) + where
@@ -382,7 +383,7 @@ def wait_for_items(
         timeout_s: give up after this long (None: wait as long as the launch runs; a process
             that dies makes the launcher stop the others).
         resume_command: shown in the error (default: `relaunch_command(process)`).
-        poll_s: seconds between looks at the journals.
+        poll_s: seconds before the second look at the journals (growing to 10 s).
         finished: what counts as finished (default: `finished_items(folder, fingerprint)`).
         since: when this launch started (`time.time()`); failures recorded before it belong to
             an earlier launch and are not reported (default: now).
@@ -431,6 +432,7 @@ def wait_for_items(
                 f"{'; '.join(parts)}; finished items are kept, resume with: {command}"
             )
         time.sleep(poll_s)
+        poll_s = min(poll_s * 1.5, 10.0)  # a long wait reads the journals less often
 
 
 __all__ = [
