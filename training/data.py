@@ -427,8 +427,8 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     counts = finalize_dataset(out)
     # Users resumed by this launch's processes (each says so in its last `done` event).
     resumed = 0
-    for name, events in journals(out, fingerprint).items():
-        if name.endswith(f"-of-{process.world_size:05d}"):
+    for shard, events in journals(out, fingerprint).items():
+        if shard.endswith(f"-of-{process.world_size:05d}"):
             last = [e for e in events if e.get("event") == "done"][-1:]
             resumed += last[0].get("resumed", 0) if last else 0
     report = summarize(manifest) | {

@@ -86,7 +86,7 @@ def reference(tmp_path_factory):
     """The 1-process build of CONFIG."""
     out = tmp_path_factory.mktemp("one") / "data"
     report = build_dataset(DataConfig(output_dir=str(out), **CONFIG))
-    assert report["merged"] and report["kept"] == 28
+    assert report["merged"] and report["kept"] == 28 and report["generator"] == "procedural"
     return out
 
 
