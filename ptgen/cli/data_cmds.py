@@ -50,19 +50,34 @@ def build(
     """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, CoT targets.
 
     An interrupted build continues where it stopped when run again with the same config.
+    Under `accelerate launch` or `torchrun` the users are shared out over the processes and the
+    main process merges (see docs/training.md, "At paper scale").
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from generation.shards import current_process
     from training.data import DataConfig, build_dataset
 
     cfg = load_strict(DataConfig, config, dict(
         output_dir=output_dir, seed=seed, train_users=train_users, eval_users=eval_users, pairs=pairs,
         generator=generator, prompts_file=prompts_file, cot_rewriter=cot_rewriter,
     ))
-    with Progress(TextColumn("building pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
+    process = current_process()
+    label = "building pairs"
+    if process.world_size > 1:
+        label = f"process {process.rank}/{process.world_size}"
+    # One bar per launch: the main process's (the others' would interleave on one terminal).
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not process.is_main) as bar:
         task = bar.add_task("pairs", total=None)
-        report = build_dataset(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_dataset(cfg, progress=progress, process=process)
+    if not report["merged"]:
+        console.print(f"process {process.rank}/{process.world_size}: {report['users']} users done "
+                      f"({report['resumed_users']} resumed); the main process merges")
+        return
     if as_json:
         out.print_json(json.dumps(report))
         return

@@ -150,7 +150,10 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
 
 
 def generate(
-    prompt: str = typer.Argument(..., help="What to draw."),
+    prompt: Optional[str] = typer.Argument(None, help="What to draw (or --prompts FILE)."),
+    prompts_file: Optional[Path] = typer.Option(
+        None, "--prompts", help="A batch: one prompt a line, or JSON lines with per-prompt seed, "
+        "n, negative_prompt; needs --out (the batch folder)."),
     refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
     disliked: Optional[Path] = DislikedOption,
     n: Optional[int] = typer.Option(None, "-n", "--n", help="Candidates to generate (default 8)."),
@@ -190,6 +193,10 @@ def generate(
     """
     from preferthinker.errors import InputError
 
+    from ptgen.cli.batch import read_batch, run_batch_command
+
+    batch = read_batch(prompt, prompts_file, out_dir)  # None for one prompt
+
     from generation.generator import DiffusersGenerator
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
@@ -202,6 +209,10 @@ def generate(
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
+    if batch is not None and device is None:  # one GPU per process under accelerate/torchrun
+        from generation.shards import current_process, process_device
+
+        device = process_device(current_process())
     gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,
                                batch_size=batch_size, device=device, dtype=dtype, cpu_offload=cpu_offload)
     cfg = references = None
@@ -213,7 +224,7 @@ def generate(
                               trust_remote_code=trust_remote_code)
         # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
         references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
-    folder = prepare_run_dir(out_dir, out_root, force)
+    folder = prepare_run_dir(out_dir, out_root, force) if batch is None else out_dir
     _quiet_loading()
     assessor_obj = None
     if cfg is not None:
@@ -224,6 +235,9 @@ def generate(
     try:
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg)
+        if batch is not None:
+            return run_batch_command(batch, refs, disliked, assessor_obj, generator_obj, loop_cfg,
+                                     out_dir)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
         result = _run_and_write(
             lambda progress: loop.run(prompt, references, callback=progress), folder)
