@@ -50,6 +50,8 @@ class AssessorConfig:
         batch_size: conversations per forward pass, for in-process engines.
         trust_remote_code: run a model repository's own Python code (off unless you ask: it
             executes code from the model's author).
+        quantization: "none", "8bit" or "4bit" weights for in-process models (bitsandbytes,
+            CUDA only; see `TransformersEngine`).
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -67,6 +69,7 @@ class AssessorConfig:
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
+    quantization: str = "none"
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -78,6 +81,8 @@ class AssessorConfig:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.quantization not in ("none", "8bit", "4bit"):
+            raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         # GenerationConfig validates the decoding fields.
         self.generation_config()
 
@@ -97,7 +102,7 @@ class AssessorConfig:
             return {"timeout": self.timeout, "max_concurrency": self.max_concurrency}
         if backend == "transformers":
             return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
-                    "trust_remote_code": self.trust_remote_code}
+                    "trust_remote_code": self.trust_remote_code, "quantization": self.quantization}
         return {}
 
 
@@ -183,6 +188,14 @@ class Assessor:
 
     def close(self) -> None:
         self.engine.close()
+
+    def release(self) -> None:
+        """Free the accelerator for another model (sequential loading); engines that hold no
+        GPU memory ignore it. `restore()` undoes it."""
+        getattr(self.engine, "release", lambda: None)()
+
+    def restore(self) -> None:
+        getattr(self.engine, "restore", lambda: None)()
 
     def __enter__(self) -> "Assessor":
         return self
