@@ -57,7 +57,7 @@ def test_sequential_changes_nothing_in_the_outcome(models, refs_dir, tmp_path):
     assert set(held.values()) == {(True, True)}  # the default keeps both
     one_by_one, _ = _run(models, refs_dir, tmp_path, sequential=True)
     assert [c.seed for c in one_by_one.ranked] == [c.seed for c in together.ranked]
-    for a, b in zip(one_by_one.candidates, together.candidates):
+    for a, b in zip(one_by_one.candidates, together.candidates, strict=True):
         assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
     assert one_by_one.usage.completion_tokens == together.usage.completion_tokens
 
