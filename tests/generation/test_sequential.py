@@ -22,9 +22,13 @@ from ptgen.cli.main import main
 
 @pytest.fixture(scope="module")
 def models(tiny_assessor_path, tiny_generator_path):
-    config = AssessorConfig(assessor=str(tiny_assessor_path), device="cpu", max_new_tokens=8, max_retries=0)
+    config = AssessorConfig(
+        assessor=str(tiny_assessor_path), device="cpu", max_new_tokens=8, max_retries=0
+    )
     assessor = Assessor.from_config(config)
-    generator = DiffusersGenerator(GeneratorConfig(model=str(tiny_generator_path), device="cpu", batch_size=2))
+    generator = DiffusersGenerator(
+        GeneratorConfig(model=str(tiny_generator_path), device="cpu", batch_size=2)
+    )
     yield assessor, generator
     assessor.close()
 
@@ -41,7 +45,8 @@ def _run(models, refs_dir, tmp_path, sequential):
             held[event.stage] = (assessor.engine.resident, generator.resident)
 
     result = PersonalizedGenerator(assessor, generator, config).run(
-        "a castle", refs_dir / "liked", refs_dir / "disliked", callback=record)
+        "a castle", refs_dir / "liked", refs_dir / "disliked", callback=record
+    )
     return result, held
 
 
@@ -72,15 +77,36 @@ def test_released_components_come_back_when_used(models, make_images):
     assert assessor.engine.resident and generator.resident
 
 
-def test_generate_flag_sequential_reaches_the_run(tiny_assessor_path, tiny_generator_path, tmp_path):
+def test_generate_flag_sequential_reaches_the_run(
+    tiny_assessor_path, tiny_generator_path, tmp_path
+):
     refs = tmp_path / "refs"
     refs.mkdir()
     for k in range(2):
         Image.new("RGB", (32, 32), (240, 20 * k, 20)).save(refs / f"{k}.png")
     out = tmp_path / "run"
-    code = main(["generate", "a castle", "--refs", str(refs), "--assessor", str(tiny_assessor_path),
-                 "--generator", str(tiny_generator_path), "-n", "2", "--out", str(out), "--no-cache",
-                 "--max-new-tokens", "8", "--device", "cpu", "--sequential"])
+    code = main(
+        [
+            "generate",
+            "a castle",
+            "--refs",
+            str(refs),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--generator",
+            str(tiny_generator_path),
+            "-n",
+            "2",
+            "--out",
+            str(out),
+            "--no-cache",
+            "--max-new-tokens",
+            "8",
+            "--device",
+            "cpu",
+            "--sequential",
+        ]
+    )
     assert code == 0
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "complete" and data["config"]["sequential"] is True

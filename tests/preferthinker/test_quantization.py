@@ -33,9 +33,14 @@ def test_missing_bitsandbytes_is_one_line(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
-    with pytest.raises(InputError, match="needs the bitsandbytes package: pip install bitsandbytes"):
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a),
+    )
+    with pytest.raises(
+        InputError, match="needs the bitsandbytes package: pip install bitsandbytes"
+    ):
         quantization_config("8bit", "cuda", None)
 
 
@@ -52,9 +57,24 @@ def test_generate_flag_gives_an_error_line(tiny_assessor_path, tmp_path, capsys)
     from PIL import Image
 
     Image.new("RGB", (32, 32), (200, 20, 20)).save(refs / "a.png")
-    code = main(["generate", "a castle", "--refs", str(refs), "--assessor", str(tiny_assessor_path),
-                 "--generator", "unused", "--out", str(tmp_path / "run"), "--device", "cpu",
-                 "--quantization", "4bit"])
+    code = main(
+        [
+            "generate",
+            "a castle",
+            "--refs",
+            str(refs),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--generator",
+            "unused",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--quantization",
+            "4bit",
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0
     assert "quantization '4bit' needs a CUDA GPU" in err and "Traceback" not in err
