@@ -171,6 +171,7 @@ def build_assessor_folder(folder: Path, architecture: str, device: str) -> dict[
     text costs one token per byte, about 4x Qwen's own tokenizer; images are unaffected).
     """
     import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
     from preferthinker.tiny import (
         SPECIAL_TOKENS,
@@ -181,20 +182,19 @@ def build_assessor_folder(folder: Path, architecture: str, device: str) -> dict[
 
     started = time.perf_counter()
     if architecture == "tiny":
-        model, processor = build_tiny_assessor(image_size=56)
+        tiny, processor = build_tiny_assessor(image_size=56)
+        config = tiny.config
     else:
         tokenizer = build_tiny_processor().tokenizer
-        processor = processor_for(
-            tokenizer, image_size=1024
-        )  # Qwen's budget: 1296 tokens per 1024 px image
+        # Images resized to Qwen's budget: 1296 visual tokens per 1024 px image.
+        processor = processor_for(tokenizer, image_size=1024)
         ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
-        from transformers import Qwen2_5_VLForConditionalGeneration
-
-        torch.manual_seed(0)
-        with torch.device(device):  # initialising 8B parameters on a CPU takes minutes
-            model = Qwen2_5_VLForConditionalGeneration._from_config(
-                qwen25_vl_7b_config(ids), dtype=torch.bfloat16
-            )
+        config = qwen25_vl_7b_config(ids)
+    # The same construction at both sizes; on the GPU directly (8B parameters on a CPU: minutes).
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
     built = time.perf_counter() - started
     parameters = sum(p.numel() for p in model.parameters())
     folder.mkdir(parents=True, exist_ok=True)
