@@ -24,7 +24,7 @@ valid profile so that the rerank runs in the default profile mode (`ForcedLength
 
 GPU run (benchmarks/gpu_evidence.sh installs the carried wheels, then runs this):
 
-    python benchmarks/gpu_evidence.py --budget 560 --out runs/gpu-evidence/gpu_evidence.json
+    python benchmarks/gpu_evidence.py --budget 500 --out runs/gpu-evidence/gpu_evidence.json
 
 CPU, every stage at toy size (tests/benchmarks/test_gpu_evidence.py runs it; the figures say
 nothing about speed):
@@ -796,7 +796,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="the JSON file to write (rewritten after every step)",
     )
     parser.add_argument(
-        "--budget", type=float, help="total seconds (default: 560 on a GPU, 600 with --tiny)"
+        "--budget", type=float, help="total seconds (default: 500 on a GPU, 600 with --tiny)"
     )
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument(
@@ -823,7 +823,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     sizes = TINY_SIZES if args.tiny else GPU_SIZES
     device = args.device or ("cpu" if args.tiny else "cuda")
     budget = Budget(
-        args.budget if args.budget is not None else (600.0 if args.tiny else 560.0), args.sections
+        args.budget if args.budget is not None else (600.0 if args.tiny else 500.0), args.sections
     )
     work = args.work or args.out.parent / (args.out.stem + "-work")
     work.mkdir(parents=True, exist_ok=True)

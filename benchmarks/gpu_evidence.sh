@@ -14,7 +14,7 @@
 #
 # On the GPU machine (the device tool: carry [".gpu-wheels"], timeout_s 600):
 #
-#     benchmarks/gpu_evidence.sh run [gpu_evidence.py options, e.g. --budget 540]
+#     benchmarks/gpu_evidence.sh run [gpu_evidence.py options, e.g. --budget 500]
 #
 # installs the wheels into /tmp/gpu-site (no index, no dependencies), prints the versions it
 # sees, and runs the script with the JSON and a log written to $OUT (else runs/gpu-evidence/);
