@@ -21,7 +21,7 @@
 # the models and the study's data go to /tmp/gpu-evidence-work, never to $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHEELS=.gpu-wheels
+WHEELS=${GPU_WHEELS:-.gpu-wheels}  # where the wheels are (an environment variable may say)
 PY=${PYTHON:-python3}
 
 installed() {  # the version of a package in this Python
@@ -70,7 +70,8 @@ run() {
     export PYTHONPATH="/tmp/gpu-site:$PWD" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
     "$PY" -c "import importlib.metadata as m; print({p: m.version(p) for p in
-        ('torch', 'transformers', 'diffusers', 'trl', 'peft', 'accelerate', 'datasets', 'bitsandbytes')})"
+        ('torch', 'transformers', 'diffusers', 'trl', 'peft', 'accelerate', 'datasets', 'bitsandbytes')})" \
+        || true  # the JSON records the versions too; a missing one must not stop the run
     "$PY" benchmarks/gpu_evidence.py --out "$out/gpu_evidence.json" \
         --work /tmp/gpu-evidence-work "$@" 2>&1 | tee "$out/gpu_evidence.log"
 }
