@@ -186,7 +186,8 @@ def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed
 
     collector = LogCollector()
     config = grpo_config(setting, sft_dir, data_dir, out, seed, device, prediction)
-    final = train_grpo(config, callbacks=[collector.callback, *callbacks], reward_components=components)
+    final = train_grpo(config, callbacks=[collector.callback, *callbacks],
+                       reward_components=components)
     return final, collector.logs
 
 

@@ -55,8 +55,8 @@ def quantization_config(quantization: Optional[str], device: str, dtype: Any):
     import torch
 
     if not (device.startswith("cuda") and torch.cuda.is_available()):
-        raise InputError(f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), but the device is "
-                         f"{device!r}; use quantization 'none' here")
+        raise InputError(f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), "
+                         f"but the device is {device!r}; use quantization 'none' here")
     if importlib.util.find_spec("bitsandbytes") is None:
         raise InputError(f"quantization {quantization!r} needs the bitsandbytes package: "
                          "pip install bitsandbytes, or use quantization 'none'")
@@ -64,7 +64,8 @@ def quantization_config(quantization: Optional[str], device: str, dtype: Any):
 
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=dtype)
 
 
 def resolve_device(device: Optional[str] = None) -> str:
@@ -408,7 +409,9 @@ class TransformersEngine(Engine):
         quantized models (bitsandbytes weights cannot move; they are small anyway).
 
         Example:
-            >>> engine.release(); images = generator.generate("a castle"); engine.restore()  # doctest: +SKIP
+            >>> engine.release()  # doctest: +SKIP
+            >>> images = generator.generate("a castle")  # doctest: +SKIP
+            >>> engine.restore()  # doctest: +SKIP
         """
         if self.model is None or not self.resident:
             return

@@ -173,10 +173,11 @@ def generate(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per pipeline call (default 4)."),
     cpu_offload: Optional[bool] = typer.Option(None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."),
     sequential: Optional[bool] = typer.Option(
-        None, "--sequential", help="Keep only the running stage's model on the GPU (assessor or generator; "
-        "the other waits in CPU memory): for GPUs too small for both."),
+        None, "--sequential", help="Keep only the running stage's model on the GPU (assessor or "
+        "generator; the other waits in CPU memory): for GPUs too small for both."),
     quantization: Optional[str] = typer.Option(
-        None, "--quantization", help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only)."),
+        None, "--quantization",
+        help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only)."),
     config: Optional[Path] = ConfigOption,
     device: Optional[str] = DeviceOption,
     dtype: Optional[str] = DtypeOption,
