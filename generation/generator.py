@@ -292,6 +292,7 @@ class DiffusersGenerator:
             self.pipeline.set_progress_bar_config(disable=not self.config.progress_bar)
         self.batch_size = self.config.batch_size
         self.timings = GenerationTimings()
+        self.resident = True  # on `device`; False after `release()`
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
 
     def _place(self) -> None:
@@ -415,6 +416,7 @@ class DiffusersGenerator:
         seeds = [int(seed) for seed in seeds]
         if not seeds:
             raise InputError("seeds must hold at least one seed")
+        self.restore()
         images: list = []
         while len(images) < len(seeds):
             batch = seeds[len(images) : len(images) + self.batch_size]
@@ -435,6 +437,25 @@ class DiffusersGenerator:
             if progress:
                 progress(len(images), len(seeds))
         return images
+
+    def release(self) -> None:
+        """Move the pipeline off the accelerator into CPU memory so that the assessor can use
+        the GPU (sequential loading); `restore()` or the next `generate` brings it back. No-op
+        on the CPU and with `cpu_offload` (diffusers moves the sub-models itself)."""
+        if self.pipeline is None or not self.resident:
+            return
+        self.resident = False
+        if self.device != "cpu" and not self.config.cpu_offload:
+            self.pipeline.to("cpu")
+            _free_memory()
+
+    def restore(self) -> None:
+        """Put a released pipeline back on its device (see `release`)."""
+        if self.pipeline is None or self.resident:
+            return
+        if self.device != "cpu" and not self.config.cpu_offload:
+            self.pipeline.to(self.device)
+        self.resident = True
 
     def close(self) -> None:
         """Drop the pipeline and free GPU memory."""

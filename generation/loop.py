@@ -67,6 +67,8 @@ class LoopConfig:
         swiss_rounds: Swiss rounds (None: ceil(log2 n) + 1).
         tie_policy: undecided comparisons count "half" a win each, or are "skip"ped.
         cache: reuse cached profiles; cache_dir: where (None: ~/.cache/ptgen/profiles).
+        sequential: keep only the model of the running stage on the GPU (the other waits in CPU
+            memory): assessor and generator then need not fit the GPU together (24 GB cards).
     """
 
     n: int = 8
@@ -84,6 +86,7 @@ class LoopConfig:
     tie_policy: str = "half"
     cache: bool = True
     cache_dir: Optional[str] = None
+    sequential: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -208,6 +211,13 @@ class PersonalizedGenerator:
         self.cache = cache
 
     # -- stages -----------------------------------------------------------------------------
+
+    def _use_gpu_for(self, active: Any, idle: Any) -> None:
+        """Sequential loading: release `idle` first, then bring `active` back, so the two
+        models are never on the GPU together."""
+        if self.config.sequential:
+            for component, call in ((idle, "release"), (active, "restore")):
+                getattr(component, call, lambda: None)()
 
     def _emit(self, callback: Optional[Callback], stage: str, done: int, total: int, message: str = "") -> None:
         if callback is not None:
@@ -400,10 +410,13 @@ class PersonalizedGenerator:
             if config.personalize:
                 self._references(result, liked, disliked, callback)
             if config.uses_profile:
+                self._use_gpu_for(self.assessor, self.generator)
                 self._profile(result, callback)
             self._rewrite(result, callback)
+            self._use_gpu_for(self.generator, self.assessor)
             self._generate(result, callback)
             if config.ranks and len(result.candidates) > 1:
+                self._use_gpu_for(self.assessor, self.generator)
                 self._rank(result, callback)
 
         return self._finish(result, start, stages)

@@ -60,6 +60,8 @@ class AssessorConfig:
         batch_size: conversations per forward pass, for in-process engines.
         trust_remote_code: run a model repository's own Python code (off unless you ask: it
             executes code from the model's author).
+        quantization: "none", "8bit" or "4bit" weights for in-process models (bitsandbytes,
+            CUDA only; see `TransformersEngine`).
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -77,6 +79,7 @@ class AssessorConfig:
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
+    quantization: str = "none"
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -88,6 +91,8 @@ class AssessorConfig:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.quantization not in ("none", "8bit", "4bit"):
+            raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         # GenerationConfig validates the decoding fields.
         self.generation_config()
 
@@ -193,6 +198,14 @@ class Assessor:
 
     def close(self) -> None:
         self.engine.close()
+
+    def release(self) -> None:
+        """Free the accelerator for another model (sequential loading); engines that hold no
+        GPU memory ignore it. `restore()` undoes it."""
+        getattr(self.engine, "release", lambda: None)()
+
+    def restore(self) -> None:
+        getattr(self.engine, "restore", lambda: None)()
 
     def __enter__(self) -> "Assessor":
         return self

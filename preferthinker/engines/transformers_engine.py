@@ -34,6 +34,41 @@ from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 # A hub id: `owner/name` (letters, digits, -, _, .); anything path-like is a local folder.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
+QUANTIZATIONS = ("none", "8bit", "4bit")
+
+
+def quantization_config(quantization: Optional[str], device: str, dtype: Any):
+    """transformers' `BitsAndBytesConfig` for "8bit" / "4bit" (NF4, computing in `dtype`), or
+    None for "none"/None. Quantized weights need CUDA and the bitsandbytes package.
+
+    Raises:
+        InputError: an unknown name, no CUDA device, or bitsandbytes not installed.
+
+    Example:
+        >>> quantization_config("none", "cpu", None) is None
+        True
+    """
+    if quantization in (None, "", "none"):
+        return None
+    if quantization not in QUANTIZATIONS:
+        raise InputError(f"unknown quantization {quantization!r}; use {', '.join(QUANTIZATIONS)}")
+    import importlib.util
+
+    import torch
+
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise InputError(f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), "
+                         f"but the device is {device!r}; use quantization 'none' here")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise InputError(f"quantization {quantization!r} needs the bitsandbytes package: "
+                         "pip install bitsandbytes, or use quantization 'none'")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=dtype)
+
 
 def accepts_spec(spec: str) -> bool:
     """Whether `spec` names an in-process model: a local folder or a hub id (`owner/name`).
@@ -56,6 +91,8 @@ class TransformersOptions:
         trust_remote_code: run code shipped with the model; off unless you trust the source.
         local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
         attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
+        quantization: "none", "8bit" or "4bit" weights (bitsandbytes, CUDA only): 1 byte or half
+            a byte per weight of the linear layers instead of 2 (README.md: GPU memory table).
     """
 
     device: Optional[str] = None
@@ -64,6 +101,7 @@ class TransformersOptions:
     trust_remote_code: bool = False
     local_files_only: Optional[bool] = None
     attn_implementation: Optional[str] = None
+    quantization: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -128,7 +166,7 @@ class TransformersEngine(Engine):
     Args:
         model: hub id (e.g. "Qwen/Qwen2.5-VL-7B-Instruct") or local folder.
         options: a `TransformersOptions`; or give its fields as keywords (device, dtype,
-            batch_size, trust_remote_code, local_files_only, attn_implementation).
+            batch_size, trust_remote_code, local_files_only, attn_implementation, quantization).
 
     Raises:
         ModelNotFoundError: the model is neither a local folder nor reachable on the hub.
@@ -151,10 +189,14 @@ class TransformersEngine(Engine):
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
         self.dtype = resolve_dtype(options.dtype, self.device)
+        self.quantization = options.quantization or "none"
+        # Checked before any loading: a missing package should not cost a 15 GB read first.
+        self._quantization_config = quantization_config(options.quantization, self.device, self.dtype)
         self.model, self.processor = self._load(
             str(model), options.trust_remote_code, options.local_files_only,
             options.attn_implementation,
         )
+        self.resident = True  # on `device`; False after `release()`
         # Decoder-only generation needs the padding on the left so every row ends at its prompt.
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         tokenizer.padding_side = "left"
@@ -187,6 +229,8 @@ class TransformersEngine(Engine):
         model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
+        if self._quantization_config is not None:
+            model_kwargs["quantization_config"] = self._quantization_config
         if self.device != "cpu":
             # Load straight onto the accelerator: a 7B model staged in CPU memory first costs
             # ~15 GB of RAM and a slow copy.
@@ -288,6 +332,7 @@ class TransformersEngine(Engine):
 
         if self.model is None:
             raise EngineError(f"the engine for {self.name} is closed; create a new one")
+        self.restore()  # a released model comes back on its own when asked to work
         config = config or GenerationConfig()
         if config.seed is not None:
             torch.manual_seed(config.seed)
@@ -344,18 +389,54 @@ class TransformersEngine(Engine):
             )
         return results
 
+    # -- sequential loading (small GPUs) -----------------------------------------------------
+    def release(self) -> None:
+        """Move the model off the accelerator into CPU memory, so that another model (the
+        generator) can use the GPU; `restore()` brings it back. No-op on the CPU and for
+        quantized models (bitsandbytes weights cannot move; they are small anyway).
+
+        Example:
+            >>> engine.release()  # doctest: +SKIP
+            >>> images = generator.generate("a castle")  # doctest: +SKIP
+            >>> engine.restore()  # doctest: +SKIP
+        """
+        if self.model is None or not self.resident:
+            return
+        self.resident = False
+        if self.device == "cpu" or self.quantization != "none":
+            return
+        self.model.to("cpu")
+        _empty_cache()
+
+    def restore(self) -> None:
+        """Put a released model back on its device (see `release`)."""
+        if self.model is None or self.resident:
+            return
+        if self.device != "cpu" and self.quantization == "none":
+            self.model.to(self.device)
+        self.resident = True
+
     def close(self) -> None:
         """Drop the model and free accelerator memory. Safe to call twice."""
         if getattr(self, "model", None) is None:
             return
         self.model = None
-        try:
-            import torch
+        _empty_cache()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except Exception:  # freeing memory is best effort
-            pass
+
+
+def _empty_cache() -> None:
+    """Give cached accelerator memory back to the driver (best effort)."""
+    try:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # freeing memory is best effort
+        pass
 
 
 BACKEND = EngineBackend(
@@ -365,6 +446,6 @@ BACKEND = EngineBackend(
     engine_class=TransformersEngine,
     options=TransformersOptions,
     build=lambda spec, model, options: TransformersEngine(spec, options),
-    config_fields=("device", "dtype", "batch_size", "trust_remote_code"),
+    config_fields=("device", "dtype", "batch_size", "trust_remote_code", "quantization"),
     catch_all=True,
 )

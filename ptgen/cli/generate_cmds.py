@@ -177,6 +177,12 @@ def generate(
     height: Optional[int] = typer.Option(None, "--height", help="Image height (default: per model family)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per pipeline call (default 4)."),
     cpu_offload: Optional[bool] = typer.Option(None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."),
+    sequential: Optional[bool] = typer.Option(
+        None, "--sequential", help="Keep only the running stage's model on the GPU (assessor or "
+        "generator; the other waits in CPU memory): for GPUs too small for both."),
+    quantization: Optional[str] = typer.Option(
+        None, "--quantization",
+        help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only)."),
     config: Optional[Path] = ConfigOption,
     device: Optional[str] = DeviceOption,
     dtype: Optional[str] = DtypeOption,
@@ -205,7 +211,7 @@ def generate(
     loop_cfg = loop_config(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
-        personalize=False if no_personalize else None,
+        personalize=False if no_personalize else None, sequential=sequential,
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
@@ -221,7 +227,7 @@ def generate(
 
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
-                              trust_remote_code=trust_remote_code)
+                              trust_remote_code=trust_remote_code, quantization=quantization)
         # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
         references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force) if batch is None else out_dir
@@ -233,6 +239,8 @@ def generate(
         with console.status(f"loading the assessor {cfg.assessor}"):
             assessor_obj = Assessor.from_config(cfg)
     try:
+        if assessor_obj is not None and loop_cfg.sequential:
+            assessor_obj.release()  # never both on the GPU, not even while loading
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg)
         if batch is not None:
