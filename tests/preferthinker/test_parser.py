@@ -153,7 +153,7 @@ VARIANTS = [
     ("bare B", "B", "B"),
     ("Image B sentence", "Image B is better.", "B"),
     ("Answer: A line", "Answer: A", "A"),
-    ("repeated answer tag, first wins", "<answer>Image A</answer> and later <answer>Image B</answer>", "A"),
+    ("repeated answer tag, last wins", "<answer>Image A</answer> and later <answer>Image B</answer>", "B"),
     ("empty", "", ParseError),
     ("whitespace", "  \n\t ", ParseError),
     ("gibberish", "lorem ipsum dolor sit amet", ParseError),
@@ -161,6 +161,45 @@ VARIANTS = [
     ("only closing tags", "</think></answer></visual preference profile>", ParseError),
     ("tags without content", "<visual preference profile></visual preference profile><think></think><answer></answer>", ParseError),
 ]
+
+
+# What each variant must still yield besides the answer. Default: the worked example's full
+# profile and its five scores (A 2,1,2,3,3 vs B 5,5,4,4,4); the names say what differs.
+FULL_PROFILE = UserProfile(
+    Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
+            saturation="Intense", detail="Fine"),
+    Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling", saturation="Muted",
+            detail="Smooth"),
+)
+FULL_SCORES = [(e, a, b) for e, a, b in zip(ELEMENTS, [2, 1, 2, 3, 3], [5, 5, 4, 4, 4])]
+NOTHING_ELSE = {"profile": None, "scores": []}
+VARIANT_FIELDS = {
+    "no profile tags": {"profile": None},
+    "multi-line (x/5) scores": {"profile": None},
+    "colon scores, no tags for answer": {"profile": None},
+    "JSON profile outside tags": {
+        "profile": UserProfile(Profile(art_style="Pixel Art"), Profile(color="Gray"))
+    },
+    "markdown profile lines": {
+        "profile": UserProfile(Profile(art_style="Pixel Art", color="Pink"), Profile(art_style="Romanticism"))
+    },
+    "missing element": {"scores": [s for s in FULL_SCORES if s[0] != "saturation"]},
+    "truncated mid-reasoning": {"scores": FULL_SCORES[:3]},
+    "answer only": NOTHING_ELSE,
+    "bare B": NOTHING_ELSE,
+    "Image B sentence": NOTHING_ELSE,
+    "Answer: A line": NOTHING_ELSE,
+    "repeated answer tag, last wins": NOTHING_ELSE,
+}
+
+
+def _check_variant(name: str, parsed) -> None:
+    """The profile and scores the variant is named after, read in full."""
+    fields = {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(name, {})}
+    assert parsed.profile == fields["profile"], (name, parsed.profile)
+    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == fields["scores"], name
+    if fields["scores"] == FULL_SCORES:
+        assert (parsed.total_a, parsed.total_b) == (11, 22), name
 
 
 @pytest.mark.parametrize("name,text,expected", VARIANTS, ids=[v[0] for v in VARIANTS])
@@ -172,6 +211,30 @@ def test_malformed_variants(name, text, expected):
         return
     parsed = parse_output(text)
     assert parsed.answer == expected, (name, parsed.issues)
+    _check_variant(name, parsed)
+
+
+def _variants_reading(part: str) -> list:
+    """The variants whose expected fields include a non-empty `part` ("profile" or "scores")."""
+    return [v for v in VARIANTS if v[2] is not ParseError
+            and {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(v[0], {})}[part]]
+
+
+@pytest.mark.parametrize("part", ["profile", "scores"])
+def test_variant_checks_fail_without_that_part_of_the_parser(part, monkeypatch):
+    """Each variant's field check depends on the parser reading that field: with profile (or
+    score) reading turned off, every variant that names a profile (scores) fails its check."""
+    import preferthinker.parser as parser_module
+
+    if part == "profile":
+        monkeypatch.setattr(parser_module, "find_profiles", lambda text, issues: (None, []))
+    else:
+        monkeypatch.setattr(parser_module, "_parse_assessment", lambda region, issues: ([], {}))
+    cases = _variants_reading(part)
+    assert len(cases) >= 25
+    for name, text, _ in cases:
+        with pytest.raises((AssertionError, ParseError)):
+            _check_variant(name, parse_output(text))
 
 
 def test_at_least_30_malformed_variants():
@@ -497,3 +560,21 @@ def test_degenerate_output_parses_fast(text):
             pass
     # Each of these took tens of seconds to minutes before the patterns were made linear.
     assert time.perf_counter() - start < 3.0
+
+
+def test_parser_modules_import_one_way():
+    """tags <- profile <- profile_parser <- parser: no module-level import runs back up, and the
+    parser uses no private name of the profile reader."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "preferthinker"
+    order = ["tags", "profile", "profile_parser", "parser"]
+    for rank, name in enumerate(order):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only; a call-time import is one-way by design
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("preferthinker."):
+                imported = node.module.split(".", 1)[1]
+                if imported in order:
+                    assert order.index(imported) < rank, f"{name} imports {imported}"
+                    assert not any(a.name.startswith("_") for a in node.names), (name, imported)
