@@ -85,15 +85,20 @@ _ANSWER_JSON = re.compile(
 )
 _MENTION = re.compile(_LETTER, re.I)
 # A negation in the clause before a match ("would not prefer Image A") voids the match.
-_NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|cannot|rather\s+than|instead\s+of)\b|n't\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|cannot)\b|n't\b", re.I)
+# "rather than Image A", "Image B over Image A": the named image is the one NOT chosen.
+_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over)\s*$", re.I)
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
 
 
 def _negated(text: str, start: int) -> bool:
-    """Whether the clause that `text[start:]` begins in holds a negation before `start`."""
+    """Whether the clause that `text[start:]` begins in holds a negation before `start`, or the
+    words just before it set it aside ("rather than Image A")."""
     clause_start = 0
     for clause_start_match in _CLAUSE_START.finditer(text, 0, start):
         clause_start = clause_start_match.end()
+    if _CONTRAST.search(text[max(clause_start, start - 20):start]):
+        return True
     return bool(_NEGATION.search(text, clause_start, start))
 
 
@@ -133,7 +138,7 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
         found = {m.group("L").upper() for m in pattern.finditer(clean) if not _negated(clean, m.start())}
         if len(found) == 1:
             return found.pop()
-    if not mentions or _NEGATION.search(clean):
+    if not mentions or _NEGATION.search(clean) or re.search(r"rather\s+than|instead\s+of", clean, re.I):
         return None
     mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
     if len(mentioned) == 1:
@@ -194,7 +199,7 @@ def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
 _HEADER_RE = re.compile(
     r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
     # No two unbounded runs of the same characters may touch (quadratic backtracking on "____").
-    r"(?P<name>[A-Za-z][A-Za-z _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
+    r"(?P<name>[A-Za-z\u4e00-\u9fff][A-Za-z\u4e00-\u9fff _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
     r"\s*(?::|\s-\s|\s–\s)",
 )
 # A score cell of a markdown table: "2", "2/5", "**4**".

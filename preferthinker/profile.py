@@ -77,12 +77,24 @@ def normalize_element_key(key: Any) -> Optional[str]:
     """
     if not isinstance(key, str):
         return None
+    chinese = _CHINESE_KEYS.get(re.sub(r"[^\u4e00-\u9fff]", "", key))
+    if chinese:
+        return chinese
     compact = re.sub(r"[^a-z]", "", key.lower().replace("(s)", "s"))
     if compact in _KEY_ALIASES:
         return _KEY_ALIASES[compact]
     trimmed = _KEY_WRAPPERS.sub("", compact)
     return _KEY_ALIASES.get(trimmed) if trimmed else None
 
+
+# Element headers a bilingual model writes in Chinese ("1. 艺术风格: Image A(2) ...").
+_CHINESE_KEYS = {
+    "艺术风格": "art_style", "风格": "art_style", "艺术样式": "art_style",
+    "颜色": "color", "色彩": "color", "配色": "color",
+    "艺术媒介": "art_medium", "媒介": "art_medium", "艺术媒材": "art_medium", "媒材": "art_medium",
+    "饱和度": "saturation", "色彩饱和度": "saturation",
+    "细节": "detail", "细节程度": "detail",
+}
 
 # Words around an element name that do not change which element it is.
 _KEY_WRAPPERS = re.compile(

@@ -578,3 +578,169 @@ def test_parser_modules_import_one_way():
                 if imported in order:
                     assert order.index(imported) < rank, f"{name} imports {imported}"
                     assert not any(a.name.startswith("_") for a in node.names), (name, imported)
+
+
+# ---------------------------------------------------------------------------------------------
+# What real 7B models write (issue 16, section 2): each case read correctly or undecided, never
+# a wrong winner. docs/assessor-format.md lists which forms are read.
+
+CHINESE_THINK = """<think>
+1. 艺术风格：Image A(2) - 浪漫主义风景；Image B(5) - 像素艺术
+2. 颜色：Image A(1) - 炭灰色；Image B(5) - 粉色和丛林绿
+3. 艺术媒介：Image A(2) - 油画；Image B(4) - 数字绘画
+4. 饱和度：Image A(3) - 偏柔和；Image B(4) - 强烈
+5. 细节：Image A(3) - 平滑；Image B(4) - 精细
+Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22
+</think>"""
+
+
+def _undecided(text: str) -> bool:
+    try:
+        return parse_output(text).answer is None
+    except ParseError:
+        return True
+
+
+NEGATED_PROSE = [
+    ("not prefer A, B preferred", "The user would not prefer Image A. Image B is preferred.", "B"),
+    ("A does not fit", "Image A does not fit the profile at all.", None),
+    ("in the answer block", "<answer>The user would not prefer Image A. Image B is preferred.</answer>", "B"),
+    ("A does not fit, in the block", "<answer>Image A does not fit the profile at all.</answer>", None),
+    ("never choose A", "I would never choose Image A for this user.", None),
+    ("rather than A", "Rather than Image A, the user would pick Image B.", "B"),
+    ("A isn't the winner", "Image A isn't the winner here.", None),
+    ("no, B", "No, Image A is not better; the user prefers Image B.", "B"),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", NEGATED_PROSE, ids=[c[0] for c in NEGATED_PROSE])
+def test_negated_prose_is_never_a_wrong_winner(name, text, expected):
+    if expected is None:
+        assert _undecided(text), name
+    else:
+        assert parse_output(text).answer == expected, name
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    letter=st.sampled_from("AB"),
+    negation=st.sampled_from(["would not prefer", "does not prefer", "wouldn't choose",
+                              "would never pick", "is not going to select"]),
+    subject=st.sampled_from(["The user", "This user", "They", "The person"]),
+    tail=st.sampled_from(["", " at all", " for this profile"]),
+    tagged=st.booleans(),
+)
+def test_a_negated_choice_is_never_read_as_that_choice(letter, negation, subject, tail, tagged):
+    text = f"{subject} {negation} Image {letter}{tail}."
+    if tagged:
+        text = f"<answer>{text}</answer>"
+    try:
+        answer = parse_output(text).answer
+    except ParseError:
+        return
+    assert answer != letter, text
+
+
+def test_curly_quotes_entities_and_full_width_punctuation_are_read():
+    curly = EXAMPLE_B.replace('"', "“").replace("“,", "”,").replace("“\n", "”\n")
+    full_width = EXAMPLE_B.replace('": "', "”：“").replace('", "', "”，“").replace(
+        "Image B(5)", "Image B（5）")
+    entities = EXAMPLE_B.replace('"', "&quot;").replace("<answer>", "&lt;answer&gt;").replace(
+        "</answer>", "&lt;/answer&gt;")
+    for text in (curly, full_width, entities):
+        parsed = parse_output(text)
+        assert parsed.profile == FULL_PROFILE
+        assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+        assert parsed.answer == "B" and parsed.complete, parsed.issues
+
+
+def test_a_profile_with_an_unread_key_is_never_complete():
+    # A key the reader cannot recognise is a dropped field: the output is not complete.
+    dropped = EXAMPLE_B.replace('"Saturation": "Intense"', '"Satur@tion": "Intense"', 1)
+    parsed = parse_output(dropped)
+    assert parsed.profile.liked.saturation == ()
+    assert not parsed.complete
+    assert any("Saturation" in issue for issue in parsed.issues)
+
+
+@pytest.mark.parametrize("lead", ["<think></think>\n", "<think>\n\n</think>", "<think>Let me look at "
+                                  "the references. Image A is dark, Image B is bright.</think>\n"])
+def test_a_leading_think_block_keeps_scores_and_totals(lead):
+    inner = THINK_B[len("<think>"):-len("</think>")]
+    for body in (THINK_B, inner):  # the scores in a second <think>, or in no tag at all
+        parsed = parse_output(lead + PROFILES + "\n" + body + "\n<answer>Image B</answer>")
+        assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+        assert (parsed.total_a, parsed.total_b, parsed.answer) == (11, 22, "B")
+        assert parsed.profile == FULL_PROFILE
+
+
+@pytest.mark.parametrize("cut", ["</visual preference prof", "</visual pref", "</visual"])
+def test_a_truncated_closing_tag_is_never_a_term(cut):
+    text = EXAMPLE_B.replace("</visual preference profile>", cut)
+    parsed = parse_output(text)
+    assert parsed.profile.liked == FULL_PROFILE.liked
+    assert not any("<" in term or "visual" in term.lower() for term in parsed.profile.liked.all_terms())
+    assert parse_profiles(text).liked == FULL_PROFILE.liked
+
+
+def test_chinese_element_headers_with_english_totals():
+    parsed = parse_output(CHINESE_THINK + "<answer>Image B</answer>", expect_profile=False)
+    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+    assert (parsed.total_a, parsed.total_b, parsed.answer) == (11, 22, "B")
+    assert parsed.scores[0].rationale_a == "浪漫主义风景"
+    assert parse_output(CHINESE_THINK, expect_profile=False).answer == "B"  # from the totals
+
+
+# (name, text, expected): None = undecided is the documented reading.
+OTHER_ANSWER_FORMS = [
+    ("Image 2 in the block", "<answer>Image 2</answer>", None),
+    ("Image 1 sentence", "Image 1 is better.", None),
+    ("second image", "The second image is better.", None),
+    ("first image in the block", "<answer>the first image</answer>", None),
+    ("boxed", "<answer>\\boxed{B}</answer>", "B"),
+    ("boxed after reasoning", THINK_B.replace("22 </think>", "11 </think>") + "\n$\\boxed{A}$", "A"),
+    ("boxed text", "\\boxed{\\text{Image B}}", "B"),
+    ("JSON winner", '{"winner": "B"}', "B"),
+    ("JSON answer", '{"answer": "A"}', "A"),
+    ("JSON answer Image", '```json\n{"answer": "Image B", "reason": "pixel art"}\n```', "B"),
+    ("JSON in the block", '<answer>{"winner": "Image A"}</answer>', "A"),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", OTHER_ANSWER_FORMS, ids=[c[0] for c in OTHER_ANSWER_FORMS])
+def test_other_answer_forms_are_read_or_undecided(name, text, expected):
+    if expected is None:
+        assert _undecided(text), name
+    else:
+        assert parse_output(text).answer == expected, name
+
+
+def test_image_numbers_leave_the_totals_to_decide():
+    # "Image 2" is not read as B (with vision ids every image is numbered, references too).
+    parsed = parse_output(THINK_B + "<answer>Image 1</answer>", expect_profile=False)
+    assert parsed.stated_answer is None and parsed.answer == "B"
+
+
+def test_read_answer_is_the_last_block_for_both_protocols():
+    from preferthinker.parser import read_answer
+
+    text = "<answer>Image A</answer> on reflection <answer>Image B</answer>"
+    assert read_answer(text) == read_answer(text, "authors") == parse_output(text).stated_answer == "B"
+    assert (read_answer("<answer> Image B </answer>", "authors"), read_answer("<answer>B</answer>", "authors"),
+            read_answer("<answer>image b</answer>", "authors"), read_answer("Image B", "authors")) == (
+                "B", None, None, None)
+    assert read_answer("<answer>Image A</answer><answer>Image B", "authors") == "A"  # closed blocks only
+    assert read_answer("<answer>Image A</answer><answer>Image B") == "B"
+    with pytest.raises(ValueError, match="protocol"):
+        read_answer("x", "paper")
+
+
+def test_rationale_keeps_balanced_brackets():
+    text = format_output(None, [ElementScore("color", 2, 4, "dominant hue 282 deg (Purple)",
+                                              "a [muted] pink (Rose)")], "B")
+    score = parse_output(text, expect_profile=False).scores[0]
+    assert score.rationale_a == "dominant hue 282 deg (Purple)"
+    assert score.rationale_b == "a [muted] pink (Rose)"
+    # A bracket the rationale did not open is still dropped.
+    parsed = parse_output("<think>1. Color: (Image A(2) - grey); Image B(4) - pink)</think>", expect_profile=False)
+    assert parsed.scores[0].rationale_b == "pink"
