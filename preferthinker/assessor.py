@@ -50,6 +50,9 @@ class AssessorConfig:
         batch_size: conversations per forward pass, for in-process engines.
         trust_remote_code: run a model repository's own Python code (off unless you ask: it
             executes code from the model's author).
+        add_vision_id: render prompts with the chat template's `add_vision_id` ("Picture N:"
+            before each image, as the authors do); None = on for Qwen2.5-VL models, off otherwise.
+            Passed to `apply_chat_template` in-process and as `chat_template_kwargs` over HTTP.
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -67,6 +70,7 @@ class AssessorConfig:
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
+    add_vision_id: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -99,6 +103,30 @@ class AssessorConfig:
             return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
                     "trust_remote_code": self.trust_remote_code}
         return {}
+
+
+def is_qwen25_vl(engine: Engine) -> bool:
+    """Whether the engine runs a Qwen2.5-VL model (its config's model type, else its name or
+    local folder), the family whose template the authors render with `add_vision_id`.
+
+    Example:
+        >>> is_qwen25_vl(create_engine("analytic"))
+        False
+    """
+    import json
+    import re
+
+    config = getattr(getattr(engine, "model", None), "config", None)
+    if getattr(config, "model_type", None):
+        return config.model_type == "qwen2_5_vl"
+    name = str(getattr(engine, "model_name", None) or engine.name)
+    if "qwen25vl" in re.sub(r"[^a-z0-9]", "", name.lower()):
+        return True
+    config_file = Path(name) / "config.json"
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8")).get("model_type") == "qwen2_5_vl"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load(images: Optional[Sequence[ImageLike]], max_pixels: int, what: str) -> list:
@@ -169,6 +197,7 @@ class Assessor:
             raise InputError(f"engine must be a preferthinker Engine, got {type(engine).__name__}")
         self.engine = engine
         self.config = config or AssessorConfig()
+        self._template_kwargs: Optional[dict[str, Any]] = None  # decided on first use
 
     @classmethod
     def from_config(cls, config: AssessorConfig) -> "Assessor":
@@ -190,6 +219,15 @@ class Assessor:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def chat_template_kwargs(self) -> dict[str, Any]:
+        """What the chat template gets with every conversation (`add_vision_id`, see config)."""
+        if self._template_kwargs is None:
+            vision_id = self.config.add_vision_id
+            if vision_id is None:
+                vision_id = is_qwen25_vl(self.engine)
+            self._template_kwargs = {"add_vision_id": True} if vision_id else {}
+        return self._template_kwargs
+
     # -- running conversations with retries -------------------------------------------------
 
     def _run(
@@ -205,7 +243,8 @@ class Assessor:
         chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
         for attempt in range(self.config.max_retries + 1):
             temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
-            config = self.config.generation_config(temperature)
+            config = replace(self.config.generation_config(temperature),
+                             chat_template_kwargs=self.chat_template_kwargs() or None)
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
