@@ -19,7 +19,7 @@ def engine(tiny_assessor_path):
 
 def _conversation(images):
     content = [{"type": "text", "text": "Which one?"}]
-    for label, image in zip("AB", images):
+    for label, image in zip("AB", images, strict=True):
         content += [{"type": "text", "text": f"Image {label}"}, {"type": "image", "image": image}]
     return [{"role": "user", "content": content}]
 
