@@ -353,20 +353,30 @@ class Assessor:
         liked: Optional[Sequence[ImageLike]] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
+        without_references: bool = False,
     ) -> list[Comparison]:
         """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
         batch them. With `config.debias`, each pair is also judged in the swapped order.
 
+        `without_references=True` judges with neither a profile nor reference images (the
+        authors' prompt for items without references: the candidates and the format only).
+
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
         from preferthinker.parser import parse_output
-        from preferthinker.prompts import build_assess_messages, build_known_profile_messages
+        from preferthinker.prompts import (
+            build_assess_messages,
+            build_known_profile_messages,
+            build_no_reference_messages,
+        )
 
         if profile is not None and not isinstance(profile, UserProfile):
             raise InputError(f"profile must be a UserProfile, got {type(profile).__name__}")
         liked_images = _load(liked, self.config.max_pixels, "liked images")
         disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
-        if profile is None and not liked_images:
+        if without_references and (profile is not None or liked_images or disliked_images):
+            raise InputError("without_references=True takes no profile and no reference images")
+        if profile is None and not liked_images and not without_references:
             raise InputError("compare needs either a profile or liked reference images")
 
         loaded: list[tuple[Any, Any]] = []
@@ -377,6 +387,8 @@ class Assessor:
             loaded.append((a, b))
 
         def build(a: Any, b: Any) -> Conversation:
+            if without_references:
+                return build_no_reference_messages(a, b)
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
             return build_assess_messages(liked_images, disliked_images or None, a, b)

@@ -40,18 +40,47 @@ def eval_command(
     debias: Optional[bool] = DebiasOption,
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N items."),
     mode: str = typer.Option("full", "--mode", help="full: references -> profile -> assess; profile: ground-truth profile given as text."),
-    position_bias: bool = typer.Option(True, "--position-bias/--no-position-bias", help="Also judge each pair swapped to measure position bias (2x cost)."),
+    protocol: str = typer.Option(
+        "ptgen", "--protocol",
+        help="ptgen: tolerant answer reading, ptgen's decoding. authors: the authors' eval script "
+             "(last <answer> block must be exactly 'Image A'/'Image B'; one greedy pass, repetition "
+             "penalty 1.15, up to 4096 new tokens, no retries), comparable with the paper. both: the "
+             "authors' decoding, both accuracies from the same generations.",
+    ),
+    position_bias: Optional[bool] = typer.Option(None, "--position-bias/--no-position-bias", help="Also judge each pair swapped to measure position bias (2x cost; default: on for --protocol ptgen, off otherwise)."),
     similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="SBERT similarity of predicted vs. true profiles."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the JSON result here (and the Markdown table next to it, .md)."),
 ) -> None:
     """Evaluate an assessor on a benchmark: accuracy (overall, per split), parse failures,
     position bias, profile similarity, per-element agreement, tokens and time per item."""
+    from dataclasses import replace
+
     from preferthinker.assessor import Assessor
     from preferthinker.benchmark import load_benchmark
-    from preferthinker.evaluation import EvalConfig, evaluate, markdown_table
+    from preferthinker.errors import ConfigError
+    from preferthinker.evaluation import (
+        AUTHORS_DECODING,
+        PROTOCOLS,
+        EvalConfig,
+        evaluate,
+        markdown_table,
+    )
 
-    items = load_benchmark(data, image_root=image_root)
-    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias, similarity=similarity)
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    skipped: list[str] = []
+    items = load_benchmark(data, image_root=image_root, skipped=skipped)
+    for reason in skipped:
+        console.print(f"skipped: {reason}", markup=False)
+    if position_bias is None:
+        position_bias = protocol == "ptgen"
+    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias, similarity=similarity,
+                             protocol=protocol)
+    if protocol == "ptgen":
+        console.print("protocol ptgen: tolerant answer reading")
+    else:
+        console.print(f"protocol {protocol}: one greedy pass, repetition penalty 1.15, up to 4096 new "
+                      "tokens, no retries; the last <answer> block must be exactly Image A/Image B")
     total = min(len(items), limit or len(items))
     with console.status(f"evaluating {total} items") as status:
         def progress(done: int, all_: int) -> None:
@@ -63,9 +92,14 @@ def eval_command(
             cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                                   dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
                                   debias=debias)
+            if protocol != "ptgen":
+                cfg = replace(cfg, **AUTHORS_DECODING)
             with Assessor.from_config(cfg) as model:
                 result = evaluate(items, model, eval_config, progress=progress)
     result["data"] = str(data)
+    result["skipped"] = [{"id": "", "reason": reason} for reason in skipped] + result["skipped"]
+    for entry in result["skipped"][len(skipped):]:
+        console.print(f"skipped item {entry['id']}: {entry['reason']}", markup=False)
     table = markdown_table([result])
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
