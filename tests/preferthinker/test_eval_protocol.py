@@ -230,3 +230,33 @@ def test_training_layout_truth_is_read_from_the_answer_turn(tmp_path):
         load_benchmark(path)
     skipped: list = []
     assert len(load_benchmark(path, skipped=skipped)) == 4 and "item 0" in skipped[0]
+
+
+def test_evaluate_in_process_with_the_scripted_engine(tmp_path):
+    """The library call behind `ptgen eval`, on the scripted engine: both readings of one
+    generation per item, and the authors' accuracy equals their scoring re-implemented above."""
+    from preferthinker.assessor import Assessor, AssessorConfig
+    from preferthinker.engines.scripted import ScriptedEngine
+    from preferthinker.evaluation import AUTHORS_DECODING, EvalConfig, evaluate
+
+    by_colour = {_colour(i): item[3] for i, item in enumerate(ITEMS)}
+
+    def respond(conversation) -> str:
+        parts = conversation[-1]["content"]
+        label = next(i for i, p in enumerate(parts) if p.get("type") == "text" and p["text"] == "Image A")
+        return by_colour[parts[label + 1]["image"].convert("RGB").getpixel((0, 0))]
+
+    data = _build(tmp_path / "bench")
+    skipped: list = []
+    items = load_benchmark(data, skipped=skipped)
+    engine = ScriptedEngine(respond)
+    assessor = Assessor(engine, AssessorConfig(assessor="scripted", **AUTHORS_DECODING))
+    result = evaluate(items, assessor, EvalConfig(protocol="both", position_bias=False, similarity=False))
+    records = json.loads(data.read_text())[: len(ITEMS)]
+    assert result["accuracy_by_protocol"]["authors"] == pytest.approx(
+        _authors_accuracy(records, [item[3] for item in ITEMS]))
+    assert result["accuracy_by_protocol"]["ptgen"] == pytest.approx(6 / 7)
+    assert len(engine.calls) == len(ITEMS)  # one generation per item, read twice
+    assert [entry["references"] for entry in result["items"]] == [
+        "liked+disliked", "liked+disliked", "none", "none", "liked+disliked", "liked+disliked", "liked+disliked"]
+    assert len(skipped) == 1 and len(result["skipped"]) == 1  # bad truth at load, missing image at run
