@@ -61,56 +61,64 @@ class FamilyDefaults:
     timestep_spacing: Optional[str] = None
 
 
-# Each family's defaults, checked against its model card (hub id in `source`). Distilled models
-# (turbo, lightning, hyper, schnell, LCM) want few steps and little or no guidance.
+# Each family's defaults, checked against its model card (hub id first in `source`). Distilled
+# models (turbo, lightning, hyper, schnell, LCM) want few steps and little or no guidance.
+_F = FamilyDefaults
 FAMILIES: dict[str, FamilyDefaults] = {
-    "sd15": FamilyDefaults("sd15", 30, 7.5, None, source=(
-        "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, guidance 7.5; "
+    "sd15": _F("sd15", 30, 7.5, None, source=(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, "
+        "guidance 7.5; ptgen takes 30 steps)")),
+    "sd2": _F("sd2", 30, 7.5, None, source=(
+        "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
         "ptgen takes 30 steps)")),
-    "sd2": FamilyDefaults("sd2", 30, 7.5, None, source=(
-        "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; ptgen takes "
-        "30 steps)")),
-    "sd-turbo": FamilyDefaults("sd-turbo", 1, 0.0, 512, source=(
+    "sd-turbo": _F("sd-turbo", 1, 0.0, 512, source=(
         "stabilityai/sd-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
-    "sdxl": FamilyDefaults("sdxl", 30, 5.0, None, source=(
-        "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, guidance 5.0; "
-        "ptgen takes 30 steps)")),
-    "sdxl-turbo": FamilyDefaults("sdxl-turbo", 1, 0.0, 512, source=(
+    "sdxl": _F("sdxl", 30, 5.0, None, source=(
+        "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, "
+        "guidance 5.0; ptgen takes 30 steps)")),
+    "sdxl-turbo": _F("sdxl-turbo", 1, 0.0, 512, source=(
         "stabilityai/sdxl-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
     # Steps come from the checkpoint (1/2/4/8-step variants); 4 when the id does not say.
-    "sdxl-lightning": FamilyDefaults("sdxl-lightning", 4, 0.0, 1024, source=(
-        "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing=\"trailing\", "
-        "guidance_scale=0, steps = the checkpoint's 1/2/4/8-step variant; 1-step: prediction_type=\"sample\")"),
+    "sdxl-lightning": _F("sdxl-lightning", 4, 0.0, 1024, source=(
+        "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing="
+        "\"trailing\", guidance_scale=0, steps = the checkpoint's 1/2/4/8-step variant; "
+        "1-step: prediction_type=\"sample\")"),
         scheduler="EulerDiscreteScheduler", timestep_spacing="trailing"),
     # Hyper-SD is not Lightning: its own N-step LoRAs / UNets, DDIM with trailing timesteps.
-    "hyper-sd": FamilyDefaults("hyper-sd", 8, 0.0, None, source=(
-        "ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing=\"trailing\", guidance_scale=0, "
-        "steps = the checkpoint's N-step variant; the CFG-preserving variants take guidance 5)"),
+    "hyper-sd": _F("hyper-sd", 8, 0.0, None, source=(
+        "ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing=\"trailing\", "
+        "guidance_scale=0, steps = the checkpoint's N-step variant; CFG variants: guidance 5)"),
         scheduler="DDIMScheduler", timestep_spacing="trailing"),
     # A distilled LCM UNet (guidance embedded, w = guidance - 1): LatentConsistencyModelPipeline's
     # own default is 8.5, the LCM Dreamshaper card uses 8.0.
-    "lcm": FamilyDefaults("lcm", 4, 8.0, None, source=(
+    "lcm": _F("lcm", 4, 8.0, None, source=(
         "SimianLuo/LCM_Dreamshaper_v7 (card: num_inference_steps=4, guidance_scale=8.0; "
         "LatentConsistencyModelPipeline's default is 8.5)")),
     # LCM-LoRA on a base pipeline (no guidance embedding): guidance 1.0 turns CFG off.
-    "lcm-lora": FamilyDefaults("lcm-lora", 4, 1.0, None, source=(
-        "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: LCMScheduler, "
-        "num_inference_steps=4, guidance_scale=1)"), scheduler="LCMScheduler"),
-    "sd3": FamilyDefaults("sd3", 28, 7.0, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, guidance_scale=7.0)")),
-    "sd3.5": FamilyDefaults("sd3.5", 28, 3.5, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, guidance_scale=3.5)")),
-    "sd3.5-medium": FamilyDefaults("sd3.5-medium", 40, 4.5, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, guidance_scale=4.5)")),
-    "sd3-turbo": FamilyDefaults("sd3-turbo", 4, 0.0, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, guidance_scale=0.0)")),
-    "flux": FamilyDefaults("flux", 50, 3.5, 1024, "bfloat16", source=(
-        "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, 1024x1024)")),
-    "flux-schnell": FamilyDefaults("flux-schnell", 4, 0.0, 1024, "bfloat16", source=(
+    "lcm-lora": _F("lcm-lora", 4, 1.0, None, source=(
+        "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: "
+        "LCMScheduler, num_inference_steps=4, guidance_scale=1)"), scheduler="LCMScheduler"),
+    "sd3": _F("sd3", 28, 7.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, "
+        "guidance_scale=7.0)")),
+    "sd3.5": _F("sd3.5", 28, 3.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, "
+        "guidance_scale=3.5)")),
+    "sd3.5-medium": _F("sd3.5-medium", 40, 4.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, "
+        "guidance_scale=4.5)")),
+    "sd3-turbo": _F("sd3-turbo", 4, 0.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, "
+        "guidance_scale=0.0)")),
+    "flux": _F("flux", 50, 3.5, 1024, "bfloat16", source=(
+        "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, "
+        "1024x1024)")),
+    "flux-schnell": _F("flux-schnell", 4, 0.0, 1024, "bfloat16", source=(
         "black-forest-labs/FLUX.1-schnell (card: guidance_scale=0.0, num_inference_steps=4, "
         "max_sequence_length=256)")),
-    "unknown": FamilyDefaults("unknown", None, None, None, source="the pipeline's own defaults"),
+    "unknown": _F("unknown", None, None, None, source="the pipeline's own defaults"),
 }
+del _F
 
 
 def families_help() -> str:
@@ -135,11 +143,12 @@ _STEPS_IN_ID = re.compile(r"(?<![0-9])(1|2|4|8|12|16)[-_ ]?steps?(?![a-z])", re.
 
 
 def steps_from_id(model_id: str) -> Optional[int]:
-    """The step count a distilled checkpoint's id names ("sdxl_lightning_2step", "Hyper-SDXL-8steps").
+    """The step count a distilled checkpoint's id names ("sdxl_lightning_2step",
+    "Hyper-SDXL-8steps").
 
     Example:
-        >>> steps_from_id("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet"), steps_from_id("x/y")
-        (8, None)
+        >>> steps_from_id("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet")
+        8
     """
     found = _STEPS_IN_ID.findall(model_id or "")
     return int(found[-1]) if found else None
@@ -165,7 +174,8 @@ def folder_defaults(model: str, family: FamilyDefaults) -> FamilyDefaults:
         raise ModelNotFoundError(f"{path}: unknown keys {sorted(unknown)}; valid: {sorted(known)}")
     from dataclasses import replace
 
-    return replace(family, steps=data.get("steps", family.steps), guidance=data.get("guidance", family.guidance),
+    return replace(family, steps=data.get("steps", family.steps),
+                   guidance=data.get("guidance", family.guidance),
                    size=data.get("size", family.size))
 
 
@@ -249,7 +259,9 @@ def family_defaults(family: str, model_id: str = "") -> FamilyDefaults:
     return defaults
 
 
-def prepare_scheduler(pipeline: Any, defaults: FamilyDefaults, steps: Optional[int]) -> Optional[str]:
+def prepare_scheduler(
+    pipeline: Any, defaults: FamilyDefaults, steps: Optional[int]
+) -> Optional[str]:
     """Give the pipeline the scheduler its family's card asks for (Lightning: Euler with trailing
     timesteps, 1-step: sample prediction; Hyper-SD: DDIM, trailing; LCM-LoRA: LCMScheduler).
     Returns what was changed, None when nothing was.
@@ -264,9 +276,11 @@ def prepare_scheduler(pipeline: Any, defaults: FamilyDefaults, steps: Optional[i
     import diffusers
 
     wanted: dict[str, Any] = {}
-    if defaults.timestep_spacing and current.config.get("timestep_spacing") != defaults.timestep_spacing:
+    config = current.config
+    if defaults.timestep_spacing and config.get("timestep_spacing") != defaults.timestep_spacing:
         wanted["timestep_spacing"] = defaults.timestep_spacing
-    if defaults.family == "sdxl-lightning" and steps == 1 and current.config.get("prediction_type") != "sample":
+    lightning_one_step = defaults.family == "sdxl-lightning" and steps == 1
+    if lightning_one_step and config.get("prediction_type") != "sample":
         wanted["prediction_type"] = "sample"
     same_class = type(current).__name__ == defaults.scheduler
     # Any scheduler already on trailing timesteps is kept for Hyper-SD (the card also uses TCD).
@@ -455,12 +469,13 @@ class DiffusersGenerator:
         self.dtype_name = dtype_name
         self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, getattr(torch, dtype_name))
         self.family = pipeline_family(self.pipeline, self.config.model)
-        self.defaults = folder_defaults(self.config.model, family_defaults(self.family, self.config.model))
+        self.defaults = folder_defaults(self.config.model,
+                                        family_defaults(self.family, self.config.model))
         steps = self.config.steps if self.config.steps is not None else self.defaults.steps
         self.scheduler_change = prepare_scheduler(self.pipeline, self.defaults, steps)
         if self.scheduler_change:
-            logger.info("%s (%s): scheduler set to %s, as its model card says", self.name, self.family,
-                        self.scheduler_change)
+            logger.info("%s (%s): scheduler set to %s, as its model card says", self.name,
+                        self.family, self.scheduler_change)
         if pipeline is None:
             self._place()
         if hasattr(self.pipeline, "set_progress_bar_config"):

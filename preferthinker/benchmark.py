@@ -111,7 +111,8 @@ def _answer_turn(conversations: list) -> Any:
     "<answer>Image A</answer> or <answer>Image B</answer>", so it is never read."""
     by_assistant = [
         turn for turn in conversations
-        if isinstance(turn, dict) and str(turn.get("from") or turn.get("role") or "").lower() in _ANSWER_ROLES
+        if isinstance(turn, dict)
+        and str(turn.get("from") or turn.get("role") or "").lower() in _ANSWER_ROLES
     ]
     return (by_assistant or conversations)[-1]
 
@@ -136,7 +137,8 @@ def _item_answer(raw: dict[str, Any], where: str) -> str:
     parsed = _answer_from(value)
     if parsed is None:
         raise InputError(
-            f"{where}: field 'conversations': the answer turn holds no \"Image A\"/\"Image B\" answer "
+            f"{where}: field 'conversations': the answer turn holds no "
+            "\"Image A\"/\"Image B\" answer "
             f"(value: {str(value)[:60]!r})"
         )
     return parsed
@@ -260,7 +262,8 @@ def load_benchmark(
             if check_files:
                 for image in [item.image_a, item.image_b, *item.preferred, *item.non_preferred]:
                     if not Path(image).is_file():
-                        raise InputError(f"{path} item {index}: image file not found: {image}; check --image-root")
+                        raise InputError(f"{path} item {index}: image file not found: {image}; "
+                                         "check --image-root")
         except InputError as error:
             if skipped is None:
                 raise

@@ -74,7 +74,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+            raise ValueError(
+                f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
+            )
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
         if self.mode not in ("full", "profile"):
@@ -175,7 +177,8 @@ def evaluate(
                 _judge_group(items, group, assessor, config, records, skipped)
             except (InputError, OSError, ValueError) as error:  # a bad item, not a bad run
                 for index in group:
-                    if records[index] is None and not any(s["id"] == _item_id(items, index) for s in skipped):
+                    listed = any(s["id"] == _item_id(items, index) for s in skipped)
+                    if records[index] is None and not listed:
                         skipped.append({"id": _item_id(items, index), "reason": _one_line(error)})
         done += len(group)
         if progress:
@@ -223,7 +226,8 @@ def _judge_group(items, group, assessor, config, records, skipped) -> None:
         pairs += [(b, a) for a, b in list(pairs)]
     if config.mode == "profile":
         comparisons = []
-        for index, pair in zip(judged + judged if config.position_bias else judged, pairs, strict=True):
+        order = judged + judged if config.position_bias else judged
+        for index, pair in zip(order, pairs, strict=True):
             comparisons += assessor.compare_many([pair], profile=items[index].profile)
     elif liked:
         comparisons = assessor.compare_many(pairs, liked=liked, disliked=disliked or None)

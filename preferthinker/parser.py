@@ -20,7 +20,8 @@ Reconciliation rules (recorded in `ParsedOutput.issues` whenever they fire):
   that disagree with them (arithmetic slips are the common failure). With fewer scored elements,
   the stated totals win when present, else the partial sums are used.
 - Answer: the explicit answer (the LAST `<answer>` block, the rule of `read_answer`, else a clear
-  answer sentence after the reasoning) wins over the totals, because it is what the authors' evaluation and accuracy reward read; a contradiction
+  answer sentence after the reasoning) wins over the totals, because it is what the authors'
+  evaluation and accuracy reward read; a contradiction
   with the totals is recorded and makes the output incomplete. With no explicit answer the
   higher total decides; a tie leaves the answer undecided (None).
 - Scores outside 0-5 are clamped, fractions rounded, "x/10" rescaled to 0-5; each repair is
@@ -135,10 +136,13 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
     if match:
         return match.group("L").upper()
     for pattern in (_ANSWER_EXPLICIT, _ANSWER_LETTER_AFTER_LABEL, _ANSWER_BETTER):
-        found = {m.group("L").upper() for m in pattern.finditer(clean) if not _negated(clean, m.start())}
+        found = {
+            m.group("L").upper() for m in pattern.finditer(clean) if not _negated(clean, m.start())
+        }
         if len(found) == 1:
             return found.pop()
-    if not mentions or _NEGATION.search(clean) or re.search(r"rather\s+than|instead\s+of", clean, re.I):
+    contrasted = re.search(r"rather\s+than|instead\s+of", clean, re.I)
+    if not mentions or _NEGATION.search(clean) or contrasted:
         return None
     mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
     if len(mentioned) == 1:
@@ -199,7 +203,8 @@ def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
 _HEADER_RE = re.compile(
     r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
     # No two unbounded runs of the same characters may touch (quadratic backtracking on "____").
-    r"(?P<name>[A-Za-z\u4e00-\u9fff][A-Za-z\u4e00-\u9fff _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
+    r"(?P<name>[A-Za-z\u4e00-\u9fff][A-Za-z\u4e00-\u9fff _]{0,30}?(?:\(s\))?)[*_]*"
+    r"(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
     r"\s*(?::|\s-\s|\s–\s)",
 )
 # A score cell of a markdown table: "2", "2/5", "**4**".

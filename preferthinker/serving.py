@@ -260,7 +260,9 @@ def build_vllm_args(config: ServeConfig) -> list[str]:
     if config.ray:
         args += ["--distributed-executor-backend", "ray"]
     # Both ways explicit: vLLM enables prefix caching by default.
-    args.append("--enable-prefix-caching" if config.prefix_caching else "--no-enable-prefix-caching")
+    args.append(
+        "--enable-prefix-caching" if config.prefix_caching else "--no-enable-prefix-caching"
+    )
     if config.served_model_name:
         args += ["--served-model-name", config.served_model_name]
     if config.adapter:
@@ -310,7 +312,8 @@ def attention_heads(model: str) -> Optional[int]:
             data = json.loads(config_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        heads = (data.get("text_config") or {}).get("num_attention_heads") or data.get("num_attention_heads")
+        text_config = data.get("text_config") or {}
+        heads = text_config.get("num_attention_heads") or data.get("num_attention_heads")
         if isinstance(heads, int) and heads > 0:
             return heads
     return KNOWN_ATTENTION_HEADS.get(str(model))
@@ -324,7 +327,8 @@ def check_tensor_parallel(config: ServeConfig) -> Optional[int]:
         InputError: naming the heads and the sizes that work.
 
     Example:
-        >>> check_tensor_parallel(ServeConfig(model="Qwen/Qwen2.5-VL-7B-Instruct", tensor_parallel_size=4))
+        >>> config = ServeConfig(model="Qwen/Qwen2.5-VL-7B-Instruct", tensor_parallel_size=4)
+        >>> check_tensor_parallel(config)
         28
     """
     heads = attention_heads(config.model)

@@ -117,13 +117,38 @@ def squeeze_whitespace(text: str) -> str:
 
 # Curly and full-width forms models write, mapped to the ASCII the format uses. Full-width
 # letters and digits (U+FF01-U+FF5E) are mapped by offset below.
-_PUNCTUATION = str.maketrans({
-    "“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"', "＂": '"',
-    "‘": "'", "’": "'", "‚": "'", "‛": "'",
-    "：": ":", "，": ",", "、": ",", "；": ";", "（": "(", "）": ")", "【": "[", "】": "]",
-    "《": "<", "》": ">", "〈": "<", "〉": ">", "。": ".", "　": " ", "\u00a0": " ",
-    "\u200b": "", "\ufeff": "",
-})
+_PUNCTUATION = str.maketrans(
+    {
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "‟": '"',
+        "«": '"',
+        "»": '"',
+        "＂": '"',
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "：": ":",
+        "，": ",",
+        "、": ",",
+        "；": ";",
+        "（": "(",
+        "）": ")",
+        "【": "[",
+        "】": "]",
+        "《": "<",
+        "》": ">",
+        "〈": "<",
+        "〉": ">",
+        "。": ".",
+        "　": " ",
+        "\u00a0": " ",
+        "\u200b": "",
+        "\ufeff": "",
+    }
+)
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 
 
@@ -142,7 +167,17 @@ def normalize_text(text: str) -> str:
 
 
 __all__ = [
-    "ANSWER_CLOSE", "ANSWER_OPEN", "ANY_TAG", "BROKEN_TAG", "Block", "PROFILE_TAG", "THINK_CLOSE",
-    "THINK_OPEN", "THINK_STOP", "answer_blocks", "block_after", "normalize_text",
+    "ANSWER_CLOSE",
+    "ANSWER_OPEN",
+    "ANY_TAG",
+    "BROKEN_TAG",
+    "Block",
+    "PROFILE_TAG",
+    "THINK_CLOSE",
+    "THINK_OPEN",
+    "THINK_STOP",
+    "answer_blocks",
+    "block_after",
+    "normalize_text",
     "squeeze_whitespace",
 ]

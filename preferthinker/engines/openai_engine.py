@@ -129,7 +129,7 @@ class OpenAIEngine(Engine):
         self.max_retries = max_retries
         self.backoff = backoff
         self.send_repetition_penalty = send_repetition_penalty
-        # Extra request fields (repetition_penalty, top_k, chat_template_kwargs) this server refused.
+        # Extra request fields (repetition_penalty, top_k, chat_template_kwargs) it refused.
         self._refused_fields: set[str] = set()
         self._lock = threading.Lock()
         # The client's own retries are off: ours know which failures are worth repeating.

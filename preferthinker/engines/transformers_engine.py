@@ -319,7 +319,8 @@ class TransformersEngine(Engine):
         for conversation in batch:
             messages, conversation_images = self._split(conversation)
             texts.append(self.processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True, **(config.chat_template_kwargs or {})
+                messages, tokenize=False, add_generation_prompt=True,
+                **(config.chat_template_kwargs or {}),
             ))
             images.append(conversation_images)
         processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")

@@ -43,11 +43,16 @@ def eval_command(
     protocol: str = typer.Option(
         "ptgen", "--protocol",
         help="ptgen: tolerant answer reading, ptgen's decoding. authors: the authors' eval script "
-             "(last <answer> block must be exactly 'Image A'/'Image B'; one greedy pass, repetition "
-             "penalty 1.15, up to 4096 new tokens, no retries), comparable with the paper. both: the "
+             "(last <answer> block must be exactly 'Image A'/'Image B'; one greedy pass, "
+             "repetition penalty 1.15, up to 4096 new tokens, no retries), comparable with the "
+             "paper. both: the "
              "authors' decoding, both accuracies from the same generations.",
     ),
-    position_bias: Optional[bool] = typer.Option(None, "--position-bias/--no-position-bias", help="Also judge each pair swapped to measure position bias (2x cost; default: on for --protocol ptgen, off otherwise)."),
+    position_bias: Optional[bool] = typer.Option(
+        None, "--position-bias/--no-position-bias",
+        help="Also judge each pair swapped to measure position bias (2x cost; default: on for "
+             "--protocol ptgen, off otherwise).",
+    ),
     similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="SBERT similarity of predicted vs. true profiles."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the JSON result here (and the Markdown table next to it, .md)."),
 ) -> None:
@@ -74,13 +79,14 @@ def eval_command(
         console.print(f"skipped: {reason}", markup=False)
     if position_bias is None:
         position_bias = protocol == "ptgen"
-    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias, similarity=similarity,
-                             protocol=protocol)
+    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias,
+                             similarity=similarity, protocol=protocol)
     if protocol == "ptgen":
         console.print("protocol ptgen: tolerant answer reading")
     else:
-        console.print(f"protocol {protocol}: one greedy pass, repetition penalty 1.15, up to 4096 new "
-                      "tokens, no retries; the last <answer> block must be exactly Image A/Image B")
+        console.print(f"protocol {protocol}: one greedy pass, repetition penalty 1.15, up to "
+                      "4096 new tokens, no retries; the last <answer> block must be exactly "
+                      "Image A/Image B")
     total = min(len(items), limit or len(items))
     with console.status(f"evaluating {total} items") as status:
         def progress(done: int, all_: int) -> None:

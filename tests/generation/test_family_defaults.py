@@ -33,15 +33,28 @@ def _lcm_pipeline():
     parts = build_tiny_components()
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, sample_size=8, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, attention_head_dim=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
         time_cond_proj_dim=32,
     )
     scheduler = LCMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
     return LatentConsistencyModelPipeline(
-        unet=unet, vae=parts["vae"], text_encoder=parts["text_encoder"], tokenizer=parts["tokenizer"],
-        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        unet=unet,
+        vae=parts["vae"],
+        text_encoder=parts["text_encoder"],
+        tokenizer=parts["tokenizer"],
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
 
 
@@ -65,20 +78,41 @@ def _sdxl_pipeline():
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, sample_size=8, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=4, use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=80,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=4,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=80,
         cross_attention_dim=64,
     )
     config = parts["text_encoder"].config
     torch.manual_seed(0)
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**config.to_dict(), "projection_dim": 32}))
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="leading", steps_offset=1)
+    text_encoder_2 = CLIPTextModelWithProjection(
+        CLIPTextConfig(**{**config.to_dict(), "projection_dim": 32})
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
     return StableDiffusionXLPipeline(
-        unet=unet, vae=parts["vae"], text_encoder=CLIPTextModel(config), text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer, tokenizer_2=tokenizer, scheduler=scheduler,
+        unet=unet,
+        vae=parts["vae"],
+        text_encoder=CLIPTextModel(config),
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        scheduler=scheduler,
     )
 
 
@@ -91,8 +125,12 @@ def folders(tmp_path_factory):
     return {
         "lcm": _save(_lcm_pipeline(), root / "lcm-dreamshaper-tiny"),
         # A base SD pipeline with a fused LCM-LoRA, saved with its LCM scheduler.
-        "lcm-lora-fused": _save(_sd_pipeline(LCMScheduler(beta_start=0.00085, beta_end=0.012,
-                                                          beta_schedule="scaled_linear")), root / "sd15-fused"),
+        "lcm-lora-fused": _save(
+            _sd_pipeline(
+                LCMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+            ),
+            root / "sd15-fused",
+        ),
         "lcm-lora-id": _save(_sd_pipeline(), root / "sd15-lcm-lora"),
         "lightning-2": _save(sdxl, root / "sdxl_lightning_2step"),
         "lightning": _save(sdxl, root / "sdxl-lightning"),
@@ -108,7 +146,10 @@ def _generate(model: str, **config):
 
 def test_lcm_pipeline_uses_the_cards_guidance(folders):
     generator = _generate(folders["lcm"])
-    assert generator.family == "lcm" and type(generator.pipeline).__name__ == "LatentConsistencyModelPipeline"
+    assert (
+        generator.family == "lcm"
+        and type(generator.pipeline).__name__ == "LatentConsistencyModelPipeline"
+    )
     settings = generator.settings()
     assert (settings["steps"], settings["guidance"]) == (4, 8.0)
     # What the pipeline ran with: w = guidance - 1 goes into the UNet's guidance embedding.
@@ -126,8 +167,12 @@ def test_lcm_lora_on_a_base_pipeline_runs_without_guidance(folders):
     assert named.scheduler_change.startswith("LCMScheduler")
 
 
-@pytest.mark.parametrize("key,steps,timesteps", [("lightning-2", 2, [999, 499]), ("lightning", 4, [999, 749, 499, 249])])
-def test_sdxl_lightning_gets_trailing_timesteps_and_the_checkpoints_steps(folders, key, steps, timesteps):
+@pytest.mark.parametrize(
+    "key,steps,timesteps", [("lightning-2", 2, [999, 499]), ("lightning", 4, [999, 749, 499, 249])]
+)
+def test_sdxl_lightning_gets_trailing_timesteps_and_the_checkpoints_steps(
+    folders, key, steps, timesteps
+):
     generator = _generate(folders[key], width=64, height=64)
     assert generator.family == "sdxl-lightning"
     scheduler = generator.pipeline.scheduler
@@ -152,22 +197,30 @@ def test_flags_still_win_over_family_defaults(folders):
     assert len(generator.pipeline.scheduler.timesteps) == 3
 
 
-@pytest.mark.parametrize("ident,steps", [
-    ("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet.safetensors", 8), ("x/sdxl-lightning-1step", 1),
-    ("ByteDance/Hyper-SD/Hyper-SDXL-12steps-CFG-lora", 12), ("stabilityai/sdxl-turbo", None),
-])
+@pytest.mark.parametrize(
+    "ident,steps",
+    [
+        ("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet.safetensors", 8),
+        ("x/sdxl-lightning-1step", 1),
+        ("ByteDance/Hyper-SD/Hyper-SDXL-12steps-CFG-lora", 12),
+        ("stabilityai/sdxl-turbo", None),
+    ],
+)
 def test_steps_from_the_id(ident, steps):
     assert steps_from_id(ident) == steps
 
 
-@pytest.mark.parametrize("cls,ident,family", [
-    ("StableDiffusionXLPipeline", "ByteDance/Hyper-SD", "hyper-sd"),
-    ("StableDiffusionPipeline", "ByteDance/Hyper-SD/Hyper-SD15-8steps-lora", "hyper-sd"),
-    ("StableDiffusionXLPipeline", "latent-consistency/lcm-lora-sdxl", "lcm-lora"),
-    ("StableDiffusionXLPipeline", "latent-consistency/lcm-sdxl", "lcm"),
-    ("StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-large", "sd3.5"),
-    ("StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-medium", "sd3.5-medium"),
-])
+@pytest.mark.parametrize(
+    "cls,ident,family",
+    [
+        ("StableDiffusionXLPipeline", "ByteDance/Hyper-SD", "hyper-sd"),
+        ("StableDiffusionPipeline", "ByteDance/Hyper-SD/Hyper-SD15-8steps-lora", "hyper-sd"),
+        ("StableDiffusionXLPipeline", "latent-consistency/lcm-lora-sdxl", "lcm-lora"),
+        ("StableDiffusionXLPipeline", "latent-consistency/lcm-sdxl", "lcm"),
+        ("StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-large", "sd3.5"),
+        ("StableDiffusion3Pipeline", "stabilityai/stable-diffusion-3.5-medium", "sd3.5-medium"),
+    ],
+)
 def test_more_family_ids(cls, ident, family):
     assert detect_family(cls, ident) == family
 

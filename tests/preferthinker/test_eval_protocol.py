@@ -26,17 +26,35 @@ from preferthinker.benchmark import load_benchmark
 from preferthinker.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
-COT = ("<visual preference profile>\n\"Art Styles\": \"Pixel Art\", \"Color\": \"Pink\", \"Artistic Medium\": "
-       "\"Digital Painting\", \"Saturation\": \"Intense\", \"Detail\": \"Fine\"\n</visual preference profile>\n"
-       "<think>1. Artistic style: Image A(4) - x; Image B(1) - y\nTotal: Image A: 4  Image B: 1</think>\n")
+COT = (
+    '<visual preference profile>\n"Art Styles": "Pixel Art", "Color": "Pink", "Artistic Medium": '
+    '"Digital Painting", "Saturation": "Intense", "Detail": "Fine"\n</visual preference profile>\n'
+    "<think>1. Artistic style: Image A(4) - x; Image B(1) - y\n"
+    "Total: Image A: 4  Image B: 1</think>\n"
+)
 
 # (item id, truth, references, model output). The outputs are chosen so the two protocols differ.
 ITEMS = [
     ("exact", "Image A", (2, 2), COT + "<answer>Image A</answer>"),
     ("bold", "Image B", (2, 2), "<answer>**Image B**</answer>"),  # ptgen right, authors wrong
-    ("no-refs lower-case", "Image A", (0, 0), "<answer>image a</answer>"),  # ptgen right, authors wrong
-    ("liked-only, corrected", "Image B", (3, 0), "<answer>Image A</answer> no: <answer> Image B </answer>"),
-    ("7+6 refs, sentence", "Image A", (7, 6), COT + "Answer: Image A"),  # ptgen right, authors wrong
+    (
+        "no-refs lower-case",
+        "Image A",
+        (0, 0),
+        "<answer>image a</answer>",
+    ),  # ptgen right, authors wrong
+    (
+        "liked-only, corrected",
+        "Image B",
+        (3, 0),
+        "<answer>Image A</answer> no: <answer> Image B </answer>",
+    ),
+    (
+        "7+6 refs, sentence",
+        "Image A",
+        (7, 6),
+        COT + "Answer: Image A",
+    ),  # ptgen right, authors wrong
     ("wrong", "Image B", (1, 1), "<answer>Image A</answer>"),
     ("unclosed", "Image B", (1, 1), "<answer>Image B"),  # ptgen right, authors wrong
 ]
@@ -57,18 +75,38 @@ def _build(folder: Path) -> Path:
 
     records = []
     for i, (_, truth, (n_liked, n_disliked), _) in enumerate(ITEMS):
-        records.append({
-            "imageA": save(f"{i}_a.png", _colour(i)),
-            "imageB": save(f"{i}_b.png", (255, 255, 255)),
-            "prefered_images": [save(f"{i}_l{k}.png", (255, 0, 10 * k)) for k in range(n_liked)],
-            "non_prefered_images": [save(f"{i}_d{k}.png", (0, 0, 10 * k)) for k in range(n_disliked)],
-            "conversations": [{"from": "gpt", "value": truth}],
-        })
+        records.append(
+            {
+                "imageA": save(f"{i}_a.png", _colour(i)),
+                "imageB": save(f"{i}_b.png", (255, 255, 255)),
+                "prefered_images": [
+                    save(f"{i}_l{k}.png", (255, 0, 10 * k)) for k in range(n_liked)
+                ],
+                "non_prefered_images": [
+                    save(f"{i}_d{k}.png", (0, 0, 10 * k)) for k in range(n_disliked)
+                ],
+                "conversations": [{"from": "gpt", "value": truth}],
+            }
+        )
     # Bad items: reported and skipped, never fatal.
-    records.append({"imageA": "images/missing.png", "imageB": "images/0_b.png", "prefered_images": [],
-                    "non_prefered_images": [], "conversations": [{"from": "gpt", "value": "Image A"}]})
-    records.append({"imageA": "images/0_a.png", "imageB": "images/0_b.png", "prefered_images": [],
-                    "non_prefered_images": [], "conversations": [{"from": "gpt", "value": "no idea"}]})
+    records.append(
+        {
+            "imageA": "images/missing.png",
+            "imageB": "images/0_b.png",
+            "prefered_images": [],
+            "non_prefered_images": [],
+            "conversations": [{"from": "gpt", "value": "Image A"}],
+        }
+    )
+    records.append(
+        {
+            "imageA": "images/0_a.png",
+            "imageB": "images/0_b.png",
+            "prefered_images": [],
+            "non_prefered_images": [],
+            "conversations": [{"from": "gpt", "value": "no idea"}],
+        }
+    )
     path = folder / "SP_ID.json"
     path.write_text(json.dumps(records, indent=1), encoding="utf-8")
     return path
@@ -105,7 +143,9 @@ class _Scripted(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        self._send({"object": "list", "data": [{"id": "Qwen/Qwen2.5-VL-7B-Instruct", "object": "model"}]})
+        self._send(
+            {"object": "list", "data": [{"id": "Qwen/Qwen2.5-VL-7B-Instruct", "object": "model"}]}
+        )
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -113,27 +153,51 @@ class _Scripted(BaseHTTPRequestHandler):
         parts = body["messages"][-1]["content"]
         colours = {}
         for letter in "AB":
-            label = next(i for i, p in enumerate(parts) if p.get("type") == "text" and p["text"] == f"Image {letter}")
+            label = next(
+                i
+                for i, p in enumerate(parts)
+                if p.get("type") == "text" and p["text"] == f"Image {letter}"
+            )
             url = parts[label + 1]["image_url"]["url"]
             image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
             colours[letter] = image.getpixel((0, 0))
         if colours["A"] in type(self).by_colour:
             text = type(self).by_colour[colours["A"]]
         else:  # the swapped pair of the position-bias pass: the same judgement, mirrored
-            text = re.sub(r"(?i)(image\s*)([ab])\b", lambda m: m.group(1) + _MIRROR[m.group(2)],
-                          type(self).by_colour[colours["B"]])
-        self._send({"id": "1", "object": "chat.completion", "created": 0, "model": "m",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+            text = re.sub(
+                r"(?i)(image\s*)([ab])\b",
+                lambda m: m.group(1) + _MIRROR[m.group(2)],
+                type(self).by_colour[colours["B"]],
+            )
+        self._send(
+            {
+                "id": "1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
 
 
 @pytest.fixture
 def scripted_server():
-    handler = type("Scripted", (_Scripted,), {
-        "bodies": [], "by_colour": {_colour(i): item[3] for i, item in enumerate(ITEMS)}})
+    handler = type(
+        "Scripted",
+        (_Scripted,),
+        {"bodies": [], "by_colour": {_colour(i): item[3] for i, item in enumerate(ITEMS)}},
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
@@ -143,9 +207,25 @@ def scripted_server():
 def _eval(url: str, data: Path, out: Path, protocol: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     return subprocess.run(
-        [sys.executable, "-m", "ptgen", "eval", "--data", str(data), "--assessor", url, "--protocol",
-         protocol, "--no-similarity", "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "ptgen",
+            "eval",
+            "--data",
+            str(data),
+            "--assessor",
+            url,
+            "--protocol",
+            protocol,
+            "--no-similarity",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -170,8 +250,10 @@ def test_protocol_both_matches_the_authors_scoring(tmp_path, scripted_server):
         assert body["max_completion_tokens"] == 4096 and "top_k" not in body
         assert body["chat_template_kwargs"] == {"add_vision_id": True}  # a Qwen2.5-VL model
     # The reference block only when both sides exist, at most 5 per side.
-    images = sorted(sum(p.get("type") == "image_url" for p in b["messages"][-1]["content"])
-                    for b in handler.bodies)
+    images = sorted(
+        sum(p.get("type") == "image_url" for p in b["messages"][-1]["content"])
+        for b in handler.bodies
+    )
     assert images == [2, 2, 4, 4, 6, 6, 12]
     # The bad items are reported, not fatal.
     reasons = " ".join(s["reason"] for s in report["skipped"])
@@ -195,31 +277,65 @@ def test_protocol_authors_and_ptgen_alone(tmp_path, scripted_server):
     report = json.loads((tmp_path / "ptgen.json").read_text())
     assert report["protocol"] == "ptgen" and "authors" not in report["accuracy_by_protocol"]
     # ptgen sends liked-only items their liked images (5 of the 7 are kept by the cap).
-    images = sorted(sum(p.get("type") == "image_url" for p in b["messages"][-1]["content"])
-                    for b in handler.bodies)
+    images = sorted(
+        sum(p.get("type") == "image_url" for p in b["messages"][-1]["content"])
+        for b in handler.bodies
+    )
     assert 5 in images  # the liked-only item: 3 liked + 2 candidates
 
 
 def test_bad_protocol_is_a_one_line_error(tmp_path, scripted_server):
     _, url = scripted_server
     result = _eval(url, _build(tmp_path / "bench"), tmp_path / "x.json", "paper")
-    assert result.returncode != 0 and "--protocol" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode != 0
+        and "--protocol" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_training_layout_truth_is_read_from_the_answer_turn(tmp_path):
     """Their training layout: [question, answer]; the question quotes the format line with
     "<answer>Image A</answer>", which must never be read as the truth."""
-    question = ("Which image does the user prefer? Answer with <answer>Image A</answer> or "
-                "<answer>Image B</answer>.")
+    question = (
+        "Which image does the user prefer? Answer with <answer>Image A</answer> or "
+        "<answer>Image B</answer>."
+    )
     records = [
-        {"imageA": "a.png", "imageB": "b.png", "conversations": [
-            {"from": "human", "value": question}, {"from": "gpt", "value": "<answer>Image B</answer>"}]},
-        {"imageA": "a.png", "imageB": "b.png", "conversations": [
-            {"from": "human", "value": question}, {"from": "gpt", "value": COT + "<answer>Image B</answer>"}]},
-        {"imageA": "a.png", "imageB": "b.png", "conversations": [
-            {"role": "user", "value": question}, {"role": "assistant", "value": "Image B"}]},
-        {"imageA": "a.png", "imageB": "b.png", "conversations": [{"value": question}, {"value": "Image B"}]},
-        {"imageA": "a.png", "imageB": "b.png", "conversations": [{"from": "gpt", "value": "Image A"}]},
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "conversations": [
+                {"from": "human", "value": question},
+                {"from": "gpt", "value": "<answer>Image B</answer>"},
+            ],
+        },
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "conversations": [
+                {"from": "human", "value": question},
+                {"from": "gpt", "value": COT + "<answer>Image B</answer>"},
+            ],
+        },
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "conversations": [
+                {"role": "user", "value": question},
+                {"role": "assistant", "value": "Image B"},
+            ],
+        },
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "conversations": [{"value": question}, {"value": "Image B"}],
+        },
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "conversations": [{"from": "gpt", "value": "Image A"}],
+        },
     ]
     path = tmp_path / "train.json"
     path.write_text(json.dumps(records))
@@ -243,7 +359,9 @@ def test_evaluate_in_process_with_the_scripted_engine(tmp_path):
 
     def respond(conversation) -> str:
         parts = conversation[-1]["content"]
-        label = next(i for i, p in enumerate(parts) if p.get("type") == "text" and p["text"] == "Image A")
+        label = next(
+            i for i, p in enumerate(parts) if p.get("type") == "text" and p["text"] == "Image A"
+        )
         return by_colour[parts[label + 1]["image"].convert("RGB").getpixel((0, 0))]
 
     data = _build(tmp_path / "bench")
@@ -251,12 +369,24 @@ def test_evaluate_in_process_with_the_scripted_engine(tmp_path):
     items = load_benchmark(data, skipped=skipped)
     engine = ScriptedEngine(respond)
     assessor = Assessor(engine, AssessorConfig(assessor="scripted", **AUTHORS_DECODING))
-    result = evaluate(items, assessor, EvalConfig(protocol="both", position_bias=False, similarity=False))
+    result = evaluate(
+        items, assessor, EvalConfig(protocol="both", position_bias=False, similarity=False)
+    )
     records = json.loads(data.read_text())[: len(ITEMS)]
     assert result["accuracy_by_protocol"]["authors"] == pytest.approx(
-        _authors_accuracy(records, [item[3] for item in ITEMS]))
+        _authors_accuracy(records, [item[3] for item in ITEMS])
+    )
     assert result["accuracy_by_protocol"]["ptgen"] == pytest.approx(6 / 7)
     assert len(engine.calls) == len(ITEMS)  # one generation per item, read twice
     assert [entry["references"] for entry in result["items"]] == [
-        "liked+disliked", "liked+disliked", "none", "none", "liked+disliked", "liked+disliked", "liked+disliked"]
-    assert len(skipped) == 1 and len(result["skipped"]) == 1  # bad truth at load, missing image at run
+        "liked+disliked",
+        "liked+disliked",
+        "none",
+        "none",
+        "liked+disliked",
+        "liked+disliked",
+        "liked+disliked",
+    ]
+    assert (
+        len(skipped) == 1 and len(result["skipped"]) == 1
+    )  # bad truth at load, missing image at run

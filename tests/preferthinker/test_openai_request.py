@@ -19,11 +19,22 @@ from preferthinker.engines.openai_engine import OpenAIEngine
 
 
 def _reply(text: str) -> tuple[int, str]:
-    return 200, json.dumps({
-        "id": "1", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    })
+    return 200, json.dumps(
+        {
+            "id": "1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+    )
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -54,9 +65,13 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder():
-    handler = type("Recorder", (_Recorder,), {"bodies": [], "replies": [_reply("<answer>Image A</answer>")]})
+    handler = type(
+        "Recorder", (_Recorder,), {"bodies": [], "replies": [_reply("<answer>Image A</answer>")]}
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
@@ -69,8 +84,12 @@ HI = [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]]
 def test_greedy_request_body(recorder):
     handler, url = recorder
     engine = OpenAIEngine(url, model="m", max_retries=0)
-    engine.generate(HI, GenerationConfig(max_new_tokens=77, repetition_penalty=1.15,
-                                         chat_template_kwargs={"add_vision_id": True}))
+    engine.generate(
+        HI,
+        GenerationConfig(
+            max_new_tokens=77, repetition_penalty=1.15, chat_template_kwargs={"add_vision_id": True}
+        ),
+    )
     (body,) = handler.bodies
     assert body["max_completion_tokens"] == 77 and "max_tokens" not in body
     assert body["temperature"] == 0 and body["repetition_penalty"] == 1.15
@@ -83,7 +102,10 @@ def test_sampled_request_sends_top_k_and_top_p(recorder):
     engine = OpenAIEngine(url, model="m", max_retries=0)
     engine.generate(HI, GenerationConfig(temperature=0.7))
     engine.generate(HI, GenerationConfig(temperature=0.7, top_p=0.9, top_k=20))
-    assert [(b["temperature"], b["top_p"], b["top_k"]) for b in handler.bodies] == [(0.7, 1.0, -1), (0.7, 0.9, 20)]
+    assert [(b["temperature"], b["top_p"], b["top_k"]) for b in handler.bodies] == [
+        (0.7, 1.0, -1),
+        (0.7, 0.9, 20),
+    ]
     assert handler.bodies[0]["max_completion_tokens"] == 4096  # the authors' limit by default
 
 
@@ -93,7 +115,9 @@ def test_assessor_retry_is_sampled_with_explicit_top_k(recorder, make_images):
 
     handler, url = recorder
     handler.replies = [_reply("I cannot tell."), _reply("<answer>Image B</answer>")]
-    config = AssessorConfig(assessor=url, assessor_model="Qwen/Qwen2.5-VL-7B-Instruct", max_retries=1)
+    config = AssessorConfig(
+        assessor=url, assessor_model="Qwen/Qwen2.5-VL-7B-Instruct", max_retries=1
+    )
     with Assessor.from_config(config) as assessor:
         liked, a, b = make_images(3)
         comparison = assessor.compare(a, b, liked=[liked])
@@ -109,7 +133,10 @@ def test_add_vision_id_off_and_for_other_models(recorder, make_images):
     from preferthinker.assessor import Assessor, AssessorConfig
 
     handler, url = recorder
-    for model, option in (("Qwen/Qwen2.5-VL-7B-Instruct", False), ("llava-hf/llava-1.5-7b-hf", None)):
+    for model, option in (
+        ("Qwen/Qwen2.5-VL-7B-Instruct", False),
+        ("llava-hf/llava-1.5-7b-hf", None),
+    ):
         config = AssessorConfig(assessor=url, assessor_model=model, add_vision_id=option)
         with Assessor.from_config(config) as assessor:
             liked, a, b = make_images(3)

@@ -153,7 +153,8 @@ VARIANTS = [
     ("bare B", "B", "B"),
     ("Image B sentence", "Image B is better.", "B"),
     ("Answer: A line", "Answer: A", "A"),
-    ("repeated answer tag, last wins", "<answer>Image A</answer> and later <answer>Image B</answer>", "B"),
+    ("repeated answer tag, last wins",
+     "<answer>Image A</answer> and later <answer>Image B</answer>", "B"),
     ("empty", "", ParseError),
     ("whitespace", "  \n\t ", ParseError),
     ("gibberish", "lorem ipsum dolor sit amet", ParseError),
@@ -168,8 +169,8 @@ VARIANTS = [
 FULL_PROFILE = UserProfile(
     Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
             saturation="Intense", detail="Fine"),
-    Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling", saturation="Muted",
-            detail="Smooth"),
+    Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling",
+            saturation="Muted", detail="Smooth"),
 )
 FULL_SCORES = [(e, a, b) for e, a, b in zip(ELEMENTS, [2, 1, 2, 3, 3], [5, 5, 4, 4, 4])]
 NOTHING_ELSE = {"profile": None, "scores": []}
@@ -181,7 +182,8 @@ VARIANT_FIELDS = {
         "profile": UserProfile(Profile(art_style="Pixel Art"), Profile(color="Gray"))
     },
     "markdown profile lines": {
-        "profile": UserProfile(Profile(art_style="Pixel Art", color="Pink"), Profile(art_style="Romanticism"))
+        "profile": UserProfile(Profile(art_style="Pixel Art", color="Pink"),
+                               Profile(art_style="Romanticism"))
     },
     "missing element": {"scores": [s for s in FULL_SCORES if s[0] != "saturation"]},
     "truncated mid-reasoning": {"scores": FULL_SCORES[:3]},
@@ -193,9 +195,13 @@ VARIANT_FIELDS = {
 }
 
 
+def _fields(name: str) -> dict:
+    return {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(name, {})}
+
+
 def _check_variant(name: str, parsed) -> None:
     """The profile and scores the variant is named after, read in full."""
-    fields = {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(name, {})}
+    fields = _fields(name)
     assert parsed.profile == fields["profile"], (name, parsed.profile)
     assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == fields["scores"], name
     if fields["scores"] == FULL_SCORES:
@@ -217,7 +223,7 @@ def test_malformed_variants(name, text, expected):
 def _variants_reading(part: str) -> list:
     """The variants whose expected fields include a non-empty `part` ("profile" or "scores")."""
     return [v for v in VARIANTS if v[2] is not ParseError
-            and {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(v[0], {})}[part]]
+            and _fields(v[0])[part]]
 
 
 @pytest.mark.parametrize("part", ["profile", "scores"])
@@ -573,7 +579,11 @@ def test_parser_modules_import_one_way():
     for rank, name in enumerate(order):
         tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
         for node in tree.body:  # module level only; a call-time import is one-way by design
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("preferthinker."):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("preferthinker.")
+            ):
                 imported = node.module.split(".", 1)[1]
                 if imported in order:
                     assert order.index(imported) < rank, f"{name} imports {imported}"
@@ -604,8 +614,16 @@ def _undecided(text: str) -> bool:
 NEGATED_PROSE = [
     ("not prefer A, B preferred", "The user would not prefer Image A. Image B is preferred.", "B"),
     ("A does not fit", "Image A does not fit the profile at all.", None),
-    ("in the answer block", "<answer>The user would not prefer Image A. Image B is preferred.</answer>", "B"),
-    ("A does not fit, in the block", "<answer>Image A does not fit the profile at all.</answer>", None),
+    (
+        "in the answer block",
+        "<answer>The user would not prefer Image A. Image B is preferred.</answer>",
+        "B",
+    ),
+    (
+        "A does not fit, in the block",
+        "<answer>Image A does not fit the profile at all.</answer>",
+        None,
+    ),
     ("never choose A", "I would never choose Image A for this user.", None),
     ("rather than A", "Rather than Image A, the user would pick Image B.", "B"),
     ("A isn't the winner", "Image A isn't the winner here.", None),
@@ -624,8 +642,15 @@ def test_negated_prose_is_never_a_wrong_winner(name, text, expected):
 @settings(max_examples=200, deadline=None)
 @given(
     letter=st.sampled_from("AB"),
-    negation=st.sampled_from(["would not prefer", "does not prefer", "wouldn't choose",
-                              "would never pick", "is not going to select"]),
+    negation=st.sampled_from(
+        [
+            "would not prefer",
+            "does not prefer",
+            "wouldn't choose",
+            "would never pick",
+            "is not going to select",
+        ]
+    ),
     subject=st.sampled_from(["The user", "This user", "They", "The person"]),
     tail=st.sampled_from(["", " at all", " for this profile"]),
     tagged=st.booleans(),
@@ -643,10 +668,16 @@ def test_a_negated_choice_is_never_read_as_that_choice(letter, negation, subject
 
 def test_curly_quotes_entities_and_full_width_punctuation_are_read():
     curly = EXAMPLE_B.replace('"', "“").replace("“,", "”,").replace("“\n", "”\n")
-    full_width = EXAMPLE_B.replace('": "', "”：“").replace('", "', "”，“").replace(
-        "Image B(5)", "Image B（5）")
-    entities = EXAMPLE_B.replace('"', "&quot;").replace("<answer>", "&lt;answer&gt;").replace(
-        "</answer>", "&lt;/answer&gt;")
+    full_width = (
+        EXAMPLE_B.replace('": "', "”：“")
+        .replace('", "', "”，“")
+        .replace("Image B(5)", "Image B（5）")
+    )
+    entities = (
+        EXAMPLE_B.replace('"', "&quot;")
+        .replace("<answer>", "&lt;answer&gt;")
+        .replace("</answer>", "&lt;/answer&gt;")
+    )
     for text in (curly, full_width, entities):
         parsed = parse_output(text)
         assert parsed.profile == FULL_PROFILE
@@ -663,10 +694,16 @@ def test_a_profile_with_an_unread_key_is_never_complete():
     assert any("Saturation" in issue for issue in parsed.issues)
 
 
-@pytest.mark.parametrize("lead", ["<think></think>\n", "<think>\n\n</think>", "<think>Let me look at "
-                                  "the references. Image A is dark, Image B is bright.</think>\n"])
+@pytest.mark.parametrize(
+    "lead",
+    [
+        "<think></think>\n",
+        "<think>\n\n</think>",
+        "<think>Let me look at the references. Image A is dark, Image B is bright.</think>\n",
+    ],
+)
 def test_a_leading_think_block_keeps_scores_and_totals(lead):
-    inner = THINK_B[len("<think>"):-len("</think>")]
+    inner = THINK_B[len("<think>") : -len("</think>")]
     for body in (THINK_B, inner):  # the scores in a second <think>, or in no tag at all
         parsed = parse_output(lead + PROFILES + "\n" + body + "\n<answer>Image B</answer>")
         assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
@@ -679,7 +716,9 @@ def test_a_truncated_closing_tag_is_never_a_term(cut):
     text = EXAMPLE_B.replace("</visual preference profile>", cut)
     parsed = parse_output(text)
     assert parsed.profile.liked == FULL_PROFILE.liked
-    assert not any("<" in term or "visual" in term.lower() for term in parsed.profile.liked.all_terms())
+    assert not any(
+        "<" in term or "visual" in term.lower() for term in parsed.profile.liked.all_terms()
+    )
     assert parse_profiles(text).liked == FULL_PROFILE.liked
 
 
@@ -698,7 +737,11 @@ OTHER_ANSWER_FORMS = [
     ("second image", "The second image is better.", None),
     ("first image in the block", "<answer>the first image</answer>", None),
     ("boxed", "<answer>\\boxed{B}</answer>", "B"),
-    ("boxed after reasoning", THINK_B.replace("22 </think>", "11 </think>") + "\n$\\boxed{A}$", "A"),
+    (
+        "boxed after reasoning",
+        THINK_B.replace("22 </think>", "11 </think>") + "\n$\\boxed{A}$",
+        "A",
+    ),
     ("boxed text", "\\boxed{\\text{Image B}}", "B"),
     ("JSON winner", '{"winner": "B"}', "B"),
     ("JSON answer", '{"answer": "A"}', "A"),
@@ -707,7 +750,9 @@ OTHER_ANSWER_FORMS = [
 ]
 
 
-@pytest.mark.parametrize("name,text,expected", OTHER_ANSWER_FORMS, ids=[c[0] for c in OTHER_ANSWER_FORMS])
+@pytest.mark.parametrize(
+    "name,text,expected", OTHER_ANSWER_FORMS, ids=[c[0] for c in OTHER_ANSWER_FORMS]
+)
 def test_other_answer_forms_are_read_or_undecided(name, text, expected):
     if expected is None:
         assert _undecided(text), name
@@ -725,22 +770,34 @@ def test_read_answer_is_the_last_block_for_both_protocols():
     from preferthinker.parser import read_answer
 
     text = "<answer>Image A</answer> on reflection <answer>Image B</answer>"
-    assert read_answer(text) == read_answer(text, "authors") == parse_output(text).stated_answer == "B"
-    assert (read_answer("<answer> Image B </answer>", "authors"), read_answer("<answer>B</answer>", "authors"),
-            read_answer("<answer>image b</answer>", "authors"), read_answer("Image B", "authors")) == (
-                "B", None, None, None)
-    assert read_answer("<answer>Image A</answer><answer>Image B", "authors") == "A"  # closed blocks only
+    assert (
+        read_answer(text) == read_answer(text, "authors") == parse_output(text).stated_answer == "B"
+    )
+    assert (
+        read_answer("<answer> Image B </answer>", "authors"),
+        read_answer("<answer>B</answer>", "authors"),
+        read_answer("<answer>image b</answer>", "authors"),
+        read_answer("Image B", "authors"),
+    ) == ("B", None, None, None)
+    assert (
+        read_answer("<answer>Image A</answer><answer>Image B", "authors") == "A"
+    )  # closed blocks only
     assert read_answer("<answer>Image A</answer><answer>Image B") == "B"
     with pytest.raises(ValueError, match="protocol"):
         read_answer("x", "paper")
 
 
 def test_rationale_keeps_balanced_brackets():
-    text = format_output(None, [ElementScore("color", 2, 4, "dominant hue 282 deg (Purple)",
-                                              "a [muted] pink (Rose)")], "B")
+    text = format_output(
+        None,
+        [ElementScore("color", 2, 4, "dominant hue 282 deg (Purple)", "a [muted] pink (Rose)")],
+        "B",
+    )
     score = parse_output(text, expect_profile=False).scores[0]
     assert score.rationale_a == "dominant hue 282 deg (Purple)"
     assert score.rationale_b == "a [muted] pink (Rose)"
     # A bracket the rationale did not open is still dropped.
-    parsed = parse_output("<think>1. Color: (Image A(2) - grey); Image B(4) - pink)</think>", expect_profile=False)
+    parsed = parse_output(
+        "<think>1. Color: (Image A(2) - grey); Image B(4) - pink)</think>", expect_profile=False
+    )
     assert parsed.scores[0].rationale_b == "pink"

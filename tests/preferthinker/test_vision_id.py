@@ -28,8 +28,17 @@ def test_tiny_template_renders_picture_numbers(tiny_assessor_path):
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(tiny_assessor_path))
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "and"},
-                                             {"type": "image"}, {"type": "image"}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image"},
+                {"type": "text", "text": "and"},
+                {"type": "image"},
+                {"type": "image"},
+            ],
+        }
+    ]
     with_ids = processor.apply_chat_template(messages, tokenize=False, add_vision_id=True)
     plain = processor.apply_chat_template(messages, tokenize=False)
     assert "Picture 1: <|vision_start|>" in with_ids and "Picture 3: <|vision_start|>" in with_ids
@@ -39,8 +48,10 @@ def test_tiny_template_renders_picture_numbers(tiny_assessor_path):
 def test_engine_passes_chat_template_kwargs(engine, make_images):
     conversation = _conversation(make_images(2, size=(56, 56)))
     plain = engine.generate([conversation], GenerationConfig(max_new_tokens=1))[0]
-    with_ids = engine.generate([conversation], GenerationConfig(
-        max_new_tokens=1, chat_template_kwargs={"add_vision_id": True}))[0]
+    with_ids = engine.generate(
+        [conversation],
+        GenerationConfig(max_new_tokens=1, chat_template_kwargs={"add_vision_id": True}),
+    )[0]
     # "Picture 1: " and "Picture 2: " are 11 byte-level tokens each.
     assert with_ids.prompt_tokens - plain.prompt_tokens == 22
 

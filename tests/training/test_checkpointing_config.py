@@ -12,8 +12,15 @@ import yaml
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
-@pytest.mark.parametrize("name", ["qwen2.5-vl-7b-sft.yaml", "qwen2.5-vl-7b-grpo.yaml",
-                                  "tiny-cpu-sft.yaml", "tiny-cpu-grpo.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "qwen2.5-vl-7b-sft.yaml",
+        "qwen2.5-vl-7b-grpo.yaml",
+        "tiny-cpu-sft.yaml",
+        "tiny-cpu-grpo.yaml",
+    ],
+)
 def test_configs_set_activation_checkpointing_without_the_deprecated_alias(name, tmp_path):
     from preferthinker.config import load_config
     from training.grpo import GRPOTrainingConfig
@@ -24,8 +31,12 @@ def test_configs_set_activation_checkpointing_without_the_deprecated_alias(name,
     cls = SFTTrainingConfig if "sft" in name else GRPOTrainingConfig
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # the alias would warn here
-        config = load_config(cls, CONFIGS / name, {"use_cpu": True, "bf16": False, "output_dir": str(tmp_path)})
+        config = load_config(
+            cls, CONFIGS / name, {"use_cpu": True, "bf16": False, "output_dir": str(tmp_path)}
+        )
     assert config.activation_checkpointing is raw["activation_checkpointing"]
-    assert config.gradient_checkpointing is raw["activation_checkpointing"]  # what TRL reads mirrors it
+    assert (
+        config.gradient_checkpointing is raw["activation_checkpointing"]
+    )  # what TRL reads mirrors it
     if "7b" in name:
         assert config.activation_checkpointing  # 7B activations do not fit without it
