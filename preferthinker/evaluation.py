@@ -175,7 +175,7 @@ def evaluate(
         else:
             try:
                 _judge_group(items, group, assessor, config, records, skipped)
-            except (InputError, OSError, ValueError) as error:  # a bad item, not a bad run
+            except (InputError, OSError) as error:  # a bad item, not a bad run
                 for index in group:
                     listed = any(s["id"] == _item_id(items, index) for s in skipped)
                     if records[index] is None and not listed:
@@ -215,7 +215,7 @@ def _judge_group(items, group, assessor, config, records, skipped) -> None:
     for index in group:
         try:
             a, b = _load(items[index].image_a, max_pixels), _load(items[index].image_b, max_pixels)
-        except (InputError, OSError, ValueError) as error:
+        except (InputError, OSError) as error:
             skipped.append({"id": _item_id(items, index), "reason": _one_line(error)})
             continue
         pairs.append((a, b))
