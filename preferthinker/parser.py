@@ -89,6 +89,13 @@ _MENTION = re.compile(_LETTER, re.I)
 _NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|cannot)\b|n't\b", re.I)
 # "rather than Image A", "Image B over Image A": the named image is the one NOT chosen.
 _CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over)\s*$", re.I)
+# Words that speak against the image a lone mention names ("I would reject Image A"): such a
+# mention is no verdict for it.
+_AGAINST = re.compile(
+    r"rather\s+than|instead\s+of|\b(?:reject\w*|dislike\w*|worse|worst|inferior|fail\w*|lacks?|"
+    r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite)\b",
+    re.I,
+)
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
 
 
@@ -141,8 +148,7 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
         }
         if len(found) == 1:
             return found.pop()
-    contrasted = re.search(r"rather\s+than|instead\s+of", clean, re.I)
-    if not mentions or _NEGATION.search(clean) or contrasted:
+    if not mentions or _NEGATION.search(clean) or _AGAINST.search(clean):
         return None
     mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
     if len(mentioned) == 1:

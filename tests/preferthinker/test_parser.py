@@ -628,6 +628,10 @@ NEGATED_PROSE = [
     ("rather than A", "Rather than Image A, the user would pick Image B.", "B"),
     ("A isn't the winner", "Image A isn't the winner here.", None),
     ("no, B", "No, Image A is not better; the user prefers Image B.", "B"),
+    ("reject A, in the block", "<answer>I would reject Image A.</answer>", None),
+    ("A has disliked colours", "<answer>Image A shows the disliked colours</answer>", None),
+    ("A is worse", "<answer>Image A is worse for this user</answer>", None),
+    ("A lacks the style", "<answer>Image A lacks the pixel-art style</answer>", None),
 ]
 
 
