@@ -99,9 +99,20 @@ _AGAINST = re.compile(
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
 
 
-def _negated(text: str, start: int) -> bool:
-    """Whether the clause that `text[start:]` begins in holds a negation before `start`, or the
-    words just before it set it aside ("rather than Image A")."""
+# "Image A is not preferred", "Image A isn't": a negation right after the named image.
+_NEGATED_AFTER = re.compile(
+    r"\s*(?:(?:is|was|would|does|did|should|could|will|has)(?:\s+be)?\s*(?:not|n't|never)\b"
+    r"|(?:isn't|wasn't|doesn't|didn't|won't|wouldn't)\b)",
+    re.I,
+)
+
+
+def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
+    """Whether the clause that `text[start:]` begins in holds a negation before `start`, the
+    words just before it set it aside ("rather than Image A"), or a negation follows the match
+    at `end` ("Answer: Image A is not preferred")."""
+    if end is not None and _NEGATED_AFTER.match(text, end):
+        return True
     clause_start = 0
     for clause_start_match in _CLAUSE_START.finditer(text, 0, start):
         clause_start = clause_start_match.end()
@@ -144,7 +155,9 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
         return match.group("L").upper()
     for pattern in (_ANSWER_EXPLICIT, _ANSWER_LETTER_AFTER_LABEL, _ANSWER_BETTER):
         found = {
-            m.group("L").upper() for m in pattern.finditer(clean) if not _negated(clean, m.start())
+            m.group("L").upper()
+            for m in pattern.finditer(clean)
+            if not _negated(clean, m.start(), m.end("L") if pattern is not _ANSWER_BETTER else None)
         }
         if len(found) == 1:
             return found.pop()
