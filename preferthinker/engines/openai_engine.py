@@ -158,6 +158,8 @@ class OpenAIEngine(Engine):
         self.max_retries = options.max_retries
         self.backoff = options.backoff
         self.send_repetition_penalty = options.send_repetition_penalty
+        # Extra request fields (repetition_penalty, top_k, chat_template_kwargs) it refused.
+        self._refused_fields: set[str] = set()
         self._lock = threading.Lock()
         # The client's own retries are off: ours know which failures are worth repeating.
         self._client = openai.OpenAI(
@@ -247,39 +249,56 @@ class OpenAIEngine(Engine):
             messages.append({"role": message["role"], "content": parts})
         return messages
 
+    def _extra_fields(self, config: GenerationConfig) -> dict[str, Any]:
+        """vLLM's fields beyond the OpenAI schema, less those this server refused once."""
+        extra: dict[str, Any] = {}
+        if self.send_repetition_penalty and config.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = config.repetition_penalty
+        if config.temperature > 0:
+            # Explicit, or vLLM applies the checkpoint's generation_config.json (top_k=1 for
+            # Qwen2.5-VL) and a sampled retry decodes greedily again. -1: no top-k cut.
+            extra["top_k"] = config.top_k if config.top_k is not None else -1
+        if config.chat_template_kwargs:
+            extra["chat_template_kwargs"] = dict(config.chat_template_kwargs)
+        return {k: v for k, v in extra.items() if k not in self._refused_fields}
+
     def _request(self, messages: list[dict[str, Any]], config: GenerationConfig) -> EngineOutput:
         started = time.perf_counter()
         while True:
             kwargs: dict[str, Any] = dict(
                 model=self.name,
                 messages=messages,
-                max_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+                # vLLM deprecates max_tokens for chat completions.
+                max_completion_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                 temperature=config.temperature,
                 top_p=config.top_p,
             )
             if config.seed is not None:
                 kwargs["seed"] = config.seed
-            with_penalty = self.send_repetition_penalty and config.repetition_penalty != 1.0
-            if with_penalty:
-                kwargs["extra_body"] = {"repetition_penalty": config.repetition_penalty}
+            extra = self._extra_fields(config)
+            if extra:
+                kwargs["extra_body"] = extra
             try:
                 response = self._with_retries(
                     lambda: self._client.chat.completions.create(**kwargs), "chat completion"
                 )
                 break
             except RequestRejectedError as error:
-                # Servers that validate fields strictly (transformers serve: 422) reject the field
-                # vLLM needs; drop it once, for good, and say so.
-                if with_penalty and "repetition_penalty" in error.detail:
-                    with self._lock:
-                        if self.send_repetition_penalty:
-                            self.send_repetition_penalty = False
+                # Servers that validate fields strictly (transformers serve: 422) reject the
+                # fields vLLM needs; drop the one named, once, for good, and say so.
+                refused = [key for key in extra if key in error.detail]
+                if not refused:
+                    raise
+                with self._lock:
+                    for key in refused:
+                        if key not in self._refused_fields:
+                            self._refused_fields.add(key)
+                            if key == "repetition_penalty":
+                                self.send_repetition_penalty = False
                             warnings.warn(
-                                f"the server at {self.base_url} does not accept repetition_penalty; "
+                                f"the server at {self.base_url} does not accept {key}; "
                                 "generating without it", RuntimeWarning, stacklevel=3,
                             )
-                    continue
-                raise
         return self._output(response, time.perf_counter() - started)
 
     def _output(self, response: Any, seconds: float) -> EngineOutput:

@@ -305,7 +305,9 @@ class TransformersEngine(Engine):
             # Greedy; clear sampling settings a checkpoint's generation_config may carry.
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
-            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            # top_k 0 turns the cut off; left unset, the checkpoint's own (Qwen2.5-VL: 1) applies.
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
+                          top_k=config.top_k or 0)
         return kwargs
 
     def _eos_ids(self) -> set[int]:
@@ -348,7 +350,10 @@ class TransformersEngine(Engine):
         texts, images = [], []
         for conversation in batch:
             messages, conversation_images = self._split(conversation)
-            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            texts.append(self.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True,
+                **(config.chat_template_kwargs or {}),
+            ))
             images.append(conversation_images)
         processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")
         if any(images):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from generation.generator import families_help
 from ptgen.cli.options import (
     AssessorModelOption,
     AssessorOption,
@@ -163,7 +164,10 @@ def generate(
     assessor: Optional[str] = AssessorOption,
     assessor_model: Optional[str] = AssessorModelOption,
     generator: Optional[str] = typer.Option(None, "--generator", help="diffusers pipeline id or local path. "
-                                            "Default: black-forest-labs/FLUX.1-schnell."),
+                                            "Default: black-forest-labs/FLUX.1-schnell. Families "
+                                            "recognised from the id and pipeline, with their "
+                                            "default steps and guidance (model cards: "
+                                            "docs/cli.md): " + families_help() + "."),
     strategy: Optional[str] = StrategyOption,
     mode: Optional[str] = ModeOption,
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
