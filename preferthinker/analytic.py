@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
+from preferthinker.engines.registry import EngineBackend
 from preferthinker.measure import (
     COLOR_HUES,
     DETAIL_LEVELS,
@@ -136,8 +138,7 @@ class AnalyticEngine(Engine):
 
     Args:
         colors, saturations, details: the terms it may name (default: the vocabulary's
-            measurable terms).
-        **options: accepted and ignored, so `create_engine("analytic", **any_options)` works.
+            measurable terms); the fields of `AnalyticOptions`.
 
     Example:
         >>> engine = AnalyticEngine()
@@ -153,7 +154,6 @@ class AnalyticEngine(Engine):
         colors: Optional[Sequence[str]] = None,
         saturations: Optional[Sequence[str]] = None,
         details: Optional[Sequence[str]] = None,
-        **options: Any,
     ):
         defaults = _vocabulary_names()
         self.names = {
@@ -325,3 +325,35 @@ def _describe(element: str, m: dict[str, Any]) -> str:
 
 
 __all__ = ["AnalyticEngine", "CLEAR_MAJORITY", "UNKNOWN", "measure_image", "separating_terms"]
+
+
+@dataclass
+class AnalyticOptions:
+    """Settings of the analytic engine: the terms it may name (None: the vocabulary's measurable
+    terms). Each must be one the measurements know."""
+
+    colors: Optional[tuple[str, ...]] = None
+    saturations: Optional[tuple[str, ...]] = None
+    details: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self) -> None:
+        tables = {"colors": COLOR_HUES, "saturations": SATURATION_LEVELS, "details": DETAIL_LEVELS}
+        for name, table in tables.items():
+            terms = getattr(self, name)
+            unknown = [term for term in terms or () if term not in table]
+            if unknown:
+                raise ValueError(
+                    f"{name} must be among {', '.join(table)}, got {', '.join(map(str, unknown))}"
+                )
+
+
+BACKEND = EngineBackend(
+    name="analytic",
+    spec="'analytic' (pixel measurements, no model)",
+    accepts=lambda spec: spec == "analytic",
+    engine_class=AnalyticEngine,
+    options=AnalyticOptions,
+    build=lambda spec, model, options: AnalyticEngine(
+        options.colors, options.saturations, options.details
+    ),
+)

@@ -77,6 +77,25 @@ class ServerUnreachableError(EngineError):
     """An OpenAI-compatible server did not answer at all."""
 
 
+class EngineContractError(EngineError):
+    """An engine, generator or comparison function broke its contract: N results for M inputs.
+
+    A bug in that component (or in a plugin), never bad user input; `check` is the one place
+    the message is written.
+    """
+
+    @classmethod
+    def check(cls, who: str, results: int, inputs: int, result_noun: str, input_noun: str) -> None:
+        """Raise unless `results == inputs`.
+
+        Example:
+            >>> EngineContractError.check("engine x", 2, 2, "outputs", "conversations")
+        """
+        if results != inputs:
+            raise cls(f"{who} returned {results} {result_noun} for {inputs} {input_noun}; "
+                      "it must return one per input, in order")
+
+
 class ParseError(PTGenError, ValueError):
     """Model output that cannot be turned into a result. `reason` says why, `text` is the output."""
 

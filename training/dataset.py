@@ -202,9 +202,11 @@ def finalize_dataset(root: PathLike) -> dict[str, int]:
 def _split_records(root: Path, split: str) -> list[dict[str, Any]]:
     path = root / f"{split}.jsonl"
     if not path.is_file():
-        have = [p.stem for p in root.glob("*.jsonl") if p.stem in SPLIT_FILES]
+        # Any JSONL but the evaluation copy is a split (`ptgen data import` writes sft / grpo).
+        have = sorted(p.stem for p in root.glob("*.jsonl") if p.stem != "benchmark")
         raise InputError(
-            f"{path} not found; build the dataset with `ptgen data build` (splits here: {', '.join(have) or 'none'})"
+            f"{path} not found; build the dataset with `ptgen data build` or `ptgen data import` "
+            f"(splits here: {', '.join(have) or 'none'}; choose one with dataset_split)"
         )
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

@@ -1,8 +1,9 @@
-"""`ptgen data build`, `ptgen train sft`, `ptgen train grpo`: the training pipeline's commands.
+"""`ptgen data build`, `ptgen data import`, `ptgen train sft`, `ptgen train grpo`: the training
+pipeline's commands.
 
-Each command reads its YAML config (every key must be a field of the config class; flags
-override the file) and calls one function of `training`, imported inside the command so that
-`ptgen --help` never loads TRL.
+Each command reads its YAML config (its section `data:`, `sft:` or `grpo:`, or a flat file of
+its own; every key must be a field of the config class; flags override the file) and calls one
+function of `training`, imported inside the command so that `ptgen --help` never loads TRL.
 """
 
 from __future__ import annotations
@@ -22,21 +23,11 @@ TrainConfigOption = typer.Option(..., "--config", help="YAML file of the trainin
 
 
 def load_strict(cls: type, path: Optional[Path], overrides: dict[str, Any]):
-    """`load_config` for one command's own file: an unknown key is an error that names it
-    (a typo in a training config must not silently fall back to a default)."""
-    from preferthinker.config import load_config, read_yaml
-    from preferthinker.errors import ConfigError
+    """`load_config` for a training command: its section of a sectioned file, or a flat file of
+    its own; an unknown key is an error that names it (a typo in a training config must not
+    silently fall back to a default)."""
+    from preferthinker.config import load_config
 
-    if path is not None:
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in read_yaml(path) if str(k).replace("-", "_") not in names]
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown option(s) {', '.join(map(str, unknown))} for {cls.__name__}; "
-                "see the config class docstring (or TRL's config) for valid names"
-            )
     return load_config(cls, path, overrides)
 
 
@@ -59,19 +50,34 @@ def build(
     """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, CoT targets.
 
     An interrupted build continues where it stopped when run again with the same config.
+    Under `accelerate launch` or `torchrun` the users are shared out over the processes and the
+    main process merges (see docs/training.md, "At paper scale").
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from generation.shards import current_process
     from training.data import DataConfig, build_dataset
 
     cfg = load_strict(DataConfig, config, dict(
         output_dir=output_dir, seed=seed, train_users=train_users, eval_users=eval_users, pairs=pairs,
         generator=generator, prompts_file=prompts_file, cot_rewriter=cot_rewriter,
     ))
-    with Progress(TextColumn("building pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
+    process = current_process()
+    label = "building pairs"
+    if process.world_size > 1:
+        label = f"process {process.rank}/{process.world_size}"
+    # One bar per launch: the main process's (the others' would interleave on one terminal).
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not process.is_main) as bar:
         task = bar.add_task("pairs", total=None)
-        report = build_dataset(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_dataset(cfg, progress=progress, process=process)
+    if not report["merged"]:
+        console.print(f"process {process.rank}/{process.world_size}: {report['users']} users done "
+                      f"({report['resumed_users']} resumed); the main process merges")
+        return
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -85,6 +91,64 @@ def build(
         console.print("dropped 0 pairs")
     if report["rewrite_rejected"]:
         console.print(f"LLM rewrites rejected (template kept): {report['rewrite_rejected']}")
+
+
+def import_command(
+    source: Path = typer.Argument(
+        ..., help="The authors' training data: JSON list, JSONL, a datasets folder (save_to_disk) "
+                  "or a parquet file."),
+    images: Path = typer.Option(
+        ..., "--images", help="Folder the records' image paths start from."),
+    output_dir: Path = typer.Option(
+        ..., "--out", help="The ptgen training folder to write (new or empty)."),
+    check_profile: bool = typer.Option(
+        True, "--check-profile/--no-check-profile",
+        help="Reject a CoT whose profile differs from the record's prefer_attributes "
+             "(profile_mismatch)."),
+    cot_as_grpo: bool = typer.Option(
+        True, "--cot-as-grpo/--no-cot-as-grpo", help="CoT records also become GRPO prompts."),
+    as_json: bool = typer.Option(False, "--json", help="Print the import report as JSON."),
+) -> None:
+    """Import the authors' training data (PreferThinker-Dataset layout) as a ptgen training folder.
+
+    Full-CoT answers become SFT targets (sft.jsonl), bare answers GRPO prompts (grpo.jsonl) with
+    the ground-truth profiles for the prediction reward. Records with missing or unreadable
+    images, or CoTs the quality filter rejects, are skipped and counted by reason.
+    """
+    from training.importer import ImportConfig, import_dataset, iter_problems
+
+    try:
+        cfg = ImportConfig(source=str(source), images=str(images), output_dir=str(output_dir),
+                           check_profile=check_profile, cot_as_grpo=cot_as_grpo)
+    except ValueError as error:
+        from preferthinker.errors import ConfigError
+
+        raise ConfigError(str(error)) from None
+    with console.status("importing") as status:
+        report = import_dataset(
+            cfg, progress=lambda done, total: status.update(f"read {done}/{total} records"))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    for line in list(iter_problems(report))[:20]:
+        console.print(f"skipped {line}", markup=False, highlight=False, soft_wrap=True)
+    if len(report["problems"]) > 20:
+        more = report["rejected_total"] - 20
+        console.print(f"... {more} more in {output_dir}/import_report.json",
+                      soft_wrap=True)
+    for name, count in report["unknown_fields"].items():
+        console.print(f"unknown field {name!r} in {count} record(s): not used",
+                      markup=False, soft_wrap=True)
+    for name, count in report["missing_fields"].items():
+        console.print(f"missing field {name!r} in {count} record(s)", markup=False, soft_wrap=True)
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in report["rejected"].items())
+    out.print(f"records read {report['records']}; SFT targets {report['sft_targets']}; "
+              f"GRPO prompts {report['grpo_prompts']} (grpo.jsonl: {report['grpo']}); "
+              f"rejected {report['rejected_total']}"
+              + (f" ({reasons})" if reasons else ""), markup=False, highlight=False, soft_wrap=True)
+    out.print(f"dataset: {report['output_dir']} "
+              "(train with dataset_split: sft, then dataset_split: grpo)",
+              markup=False, highlight=False, soft_wrap=True)
 
 
 def _train_overrides(output_dir, model, dataset, max_steps, resume) -> dict[str, Any]:
@@ -127,8 +191,9 @@ def grpo(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `data build`, `train sft` and `train grpo` to the `ptgen` app."""
+    """Add `data build`, `data import`, `train sft` and `train grpo` to the `ptgen` app."""
     data_app.command("build")(build)
+    data_app.command("import")(import_command)
     train_app.command("sft")(sft)
     train_app.command("grpo")(grpo)
     app.add_typer(data_app, name="data")

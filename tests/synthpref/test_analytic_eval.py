@@ -94,8 +94,12 @@ def test_random_baseline_and_table(small_set):
 
 
 def test_ptgen_eval_cli_random_and_analytic(small_set, tmp_path, capsys):
+    # `random` is a registered engine: it goes through the same assessor, parser and table.
     assert main(["eval", "--data", str(small_set), "--assessor", "random", "--no-similarity"]) == 0
-    assert "baseline:random" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "\n| random | 16 |" in first
+    assert main(["eval", "--data", str(small_set), "--assessor", "random", "--no-similarity"]) == 0
+    assert capsys.readouterr().out == first  # seeded: the same answers again
     out = tmp_path / "res" / "analytic.json"
     code = main(["eval", "--data", str(small_set / "benchmark.json"), "--assessor", "analytic",
                  "--limit", "6", "--out", str(out)])

@@ -83,6 +83,33 @@ def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer, weight, 
         assert abs(weighted - by_hand(False)) > 1e-3 * weighted
 
 
+@pytest.mark.parametrize("processes", [1, 4])
+def test_weighted_loss_scales_across_processes_like_trls(sft_trainer, monkeypatch, processes):
+    """With `average_tokens_across_devices` (the default), `num_items_in_batch` counts every
+    rank's tokens and DDP averages gradients; TRL scales its loss by the number of ranks. The
+    weighted loss must do the same: at weight ~1 it equals TRL's own loss on N ranks. (One CPU
+    process here: the rank count the trainer reads is patched; the arithmetic is what is tested.)"""
+    import torch
+    from accelerate import Accelerator
+
+    trainer = sft_trainer(score_loss_weight=1.0, per_device_train_batch_size=2)
+    assert trainer.args.average_tokens_across_devices
+    monkeypatch.setattr(Accelerator, "num_processes", property(lambda self: processes))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    local_tokens = (batch["labels"][:, 1:] != -100).sum()
+    # All ranks' tokens over 2 accumulation steps, as Trainer computes it (ranks alike here).
+    num_items = local_tokens * processes * 2
+    model = trainer.model.eval()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items).item()
+        trainer.args.score_loss_weight = 1.0 + 1e-6  # our weighted path, at (almost) TRL's weights
+        ours = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items).item()
+        trainer.args.score_loss_weight = 1.0
+        plain = trainer.compute_loss(model, dict(batch)).item()  # mean over this micro-batch
+    assert ours == pytest.approx(trl_loss, rel=1e-4)
+    assert ours == pytest.approx(plain / 2, rel=1e-4)  # a rank's share, scaled back by the ranks
+
+
 def test_score_loss_weight_must_be_positive(tmp_path):
     from training.sft import SFTTrainingConfig
 
