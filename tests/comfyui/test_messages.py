@@ -10,7 +10,7 @@ import pytest
 
 from comfyui_nodes import NODE_CLASS_MAPPINGS
 from comfyui_nodes.engine_cache import ENGINES
-from preferthinker.errors import EngineError, ModelNotFoundError
+from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 from ptgen.cli.main import main
 
 ASSESSOR_INPUTS = dict(model_name="", device="cpu", dtype="auto", debias=False, max_retries=0,
@@ -75,3 +75,21 @@ def test_unnamed_served_model_names_the_flag_in_the_cli(capsys, no_model_server,
     err = capsys.readouterr().err
     assert code == 4
     assert err.strip().endswith("give the model name with --assessor-model")
+
+
+def test_cuda_on_a_machine_without_it_names_the_device_field_or_flag(
+    capsys, tiny_assessor_path, image_dir
+):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    ENGINES.clear()
+    inputs = dict(ASSESSOR_INPUTS, device="cuda")
+    with pytest.raises(InputError) as caught:
+        run_node("PTGenAssessor", assessor=str(tiny_assessor_path), **inputs)
+    assert str(caught.value).endswith("CUDA is not available; use device cpu")
+    code = main(["profile", "--refs", str(image_dir), "--assessor", str(tiny_assessor_path),
+                 "--device", "cuda"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith("CUDA is not available; use --device cpu")
