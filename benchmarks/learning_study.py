@@ -154,36 +154,41 @@ def grpo_config(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: i
     """The `training.grpo.GRPOTrainingConfig` of a seed's GRPO row: the setting's `grpo` section;
     `prediction` False sets the prediction reward's weight to 0 (accuracy + format only)."""
     from training.grpo import GRPOTrainingConfig
+    from training.rewards import RewardConfig
 
     values = {
         "output_dir": str(out), "model_name_or_path": str(sft_dir), "dataset_path": str(data_dir),
         "seed": seed, "save_strategy": "no", "report_to": "none", "freeze_vision": False,
         "max_pixels": None, "use_lora": False, **_device_fields(device), **setting["grpo"],
     }
-    weights = list(values.get("reward_weights") or [1.0, 0.3, 0.7])
+    weights = list(values.get("reward_weights") or RewardConfig().weights)
     if not prediction:
         weights[2] = 0.0
     values["reward_weights"] = weights
     return GRPOTrainingConfig(**values)
 
 
-def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> tuple[Path, list]:
-    """Cold-start SFT through `training.sft.train_sft`."""
+def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
+                  callbacks: Sequence[Any] = ()) -> tuple[Path, list]:
+    """Cold-start SFT through `training.sft.train_sft` (`callbacks`: extra TrainerCallbacks)."""
     from training.sft import train_sft
 
     collector = LogCollector()
-    final = train_sft(sft_config(setting, model_dir, data_dir, out, seed, device), callbacks=[collector.callback])
+    final = train_sft(sft_config(setting, model_dir, data_dir, out, seed, device),
+                      callbacks=[collector.callback, *callbacks])
     return final, collector.logs
 
 
 def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
-                   prediction: bool, components: Optional[dict] = None) -> tuple[Path, list]:
-    """GRPO through `training.grpo.train_grpo` from the SFT model."""
+                   prediction: bool, components: Optional[dict] = None,
+                   callbacks: Sequence[Any] = ()) -> tuple[Path, list]:
+    """GRPO through `training.grpo.train_grpo` from the SFT model (`callbacks`: extra ones)."""
     from training.grpo import train_grpo
 
     collector = LogCollector()
     config = grpo_config(setting, sft_dir, data_dir, out, seed, device, prediction)
-    final = train_grpo(config, callbacks=[collector.callback], reward_components=components)
+    final = train_grpo(config, callbacks=[collector.callback, *callbacks],
+                       reward_components=components)
     return final, collector.logs
 
 
@@ -223,8 +228,10 @@ def _reusable_data(data_dir: Path, config: Any) -> Optional[dict[str, Any]]:
 
 
 def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: str,
-             similarity: Any = None, reuse_data: bool = False) -> dict[str, Any]:
+             similarity: Any = None, reuse_data: bool = False,
+             callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """One complete run of the study for `seed`; returns its results, timings and logs.
+    `callbacks`: extra TrainerCallbacks for every training row (e.g. a time limit).
 
     Stages: 1. data (kept when `reuse_data` and `<out>/seed<seed>/data` was built from the same
     data settings); 2. tokenizer and random-weight model; 3. SFT; 4. GRPO without and with the
@@ -269,17 +276,17 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     # 3-4. Training.
     if "sft" in study.rows:
         models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, models["untrained"], train_dir, root / "sft",
-                                           seed, device)
+                                           seed, device, callbacks)
     elif "grpo" in study.rows or "grpo_pred" in study.rows:
         models["sft"] = earlier_sft_model(out, seed)  # GRPO rows alone start from an earlier run's SFT
     if "grpo" in study.rows:
         models["grpo"], logs["grpo"] = timed(
             "grpo", train_grpo_row, setting, models["sft"], train_dir, root / "grpo", seed, device, False,
-            {"similarity": similarity} if similarity is not None else None)
+            {"similarity": similarity} if similarity is not None else None, callbacks)
     if "grpo_pred" in study.rows:
         models["grpo_pred"], logs["grpo_pred"] = timed(
             "grpo_pred", train_grpo_row, setting, models["sft"], train_dir, root / "grpo_pred", seed, device, True,
-            {"similarity": similarity} if similarity is not None else None)
+            {"similarity": similarity} if similarity is not None else None, callbacks)
     # 5. Evaluation with the ptgen eval harness.
     items = load_benchmark(eval_dir)
     eval_settings = config_from_dict(EvalSettings, setting["eval"], "eval section")

@@ -47,6 +47,7 @@ from PIL import Image
 from preferthinker.assessor import Assessor, AssessorConfig
 from preferthinker.engines.base import Conversation, EngineOutput
 from preferthinker.engines.scripted import ScriptedEngine
+from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.parser import format_output
 from preferthinker.profile import Profile, UserProfile
 from preferthinker.results import Comparison, ElementScore
@@ -65,7 +66,8 @@ ELEMENT_ORDER = ("art_style", "color", "art_medium", "saturation", "detail")
 # -- a model stand-in with realistic output length and token accounting ------------------------
 
 
-def qwen_image_tokens(width: int, height: int, max_pixels: int = 1024 * 1024, min_pixels: int = 3136) -> int:
+def qwen_image_tokens(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+                      min_pixels: int = 3136) -> int:
     """Visual tokens Qwen2.5-VL spends on an image: resize to multiples of 28 within the pixel
     budget (the processor's smart_resize), then one token per 28x28 block."""
     factor = 28

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
 
-from preferthinker.engines import Engine, create_engine
+from preferthinker.engines import Engine, EngineBackend
 
 EngineKey = tuple[tuple[str, Hashable], ...]
 
@@ -22,18 +22,20 @@ class EngineCache:
 
     Args:
         max_engines: engines kept loaded at once.
-        factory: builds an engine from (spec, model, **options); `create_engine` by default.
+        factory: builds an engine from (backend, spec, model, **options); by default
+            `backend.create(spec, model, **options)`.
 
     Example:
         >>> cache = EngineCache()
-        >>> engine = cache.get("http://127.0.0.1:8000/v1", model="preferthinker")  # doctest: +SKIP
+        >>> url = "http://127.0.0.1:8000/v1"
+        >>> engine = cache.get(find_backend(url), url, "preferthinker")  # doctest: +SKIP
     """
 
     def __init__(self, max_engines: int = 2, factory: Optional[Callable[..., Engine]] = None):
         if max_engines < 1:
             raise ValueError(f"max_engines must be >= 1, got {max_engines}")
         self.max_engines = max_engines
-        self.factory = factory or create_engine
+        self.factory = factory or _build
         self._engines: "OrderedDict[EngineKey, Engine]" = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
@@ -43,8 +45,13 @@ class EngineCache:
         items = {"spec": spec, "model": model, **options}
         return tuple(sorted((name, value) for name, value in items.items()))
 
-    def get(self, spec: str, model: Optional[str] = None, **options: Any) -> Engine:
-        """The engine for these settings: the cached one, or a newly loaded one."""
+    def get(
+        self, backend: EngineBackend, spec: str, model: Optional[str] = None, **options: Any
+    ) -> Engine:
+        """The engine for these settings: the cached one, or a newly loaded one.
+
+        `backend` is `find_backend(spec)`, looked up once by the caller.
+        """
         key = self.key(spec, model, options)
         with self._lock:
             engine = self._engines.get(key)
@@ -52,7 +59,7 @@ class EngineCache:
                 self._engines.move_to_end(key)
                 return engine
             # Load under the lock: two nodes asking for one model at once must not load it twice.
-            engine = self.factory(spec, model=model, **options)
+            engine = self.factory(backend, spec, model, **options)
             self.loads += 1
             self._engines[key] = engine
             while len(self._engines) > self.max_engines:
@@ -69,6 +76,10 @@ class EngineCache:
 
     def __len__(self) -> int:
         return len(self._engines)
+
+
+def _build(backend: EngineBackend, spec: str, model: Optional[str], **options: Any) -> Engine:
+    return backend.create(spec, model, **options)
 
 
 # The one cache all nodes of this ComfyUI process share.

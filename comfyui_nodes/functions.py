@@ -11,14 +11,18 @@ import json
 from typing import Any, Optional
 
 from comfyui_nodes.engine_cache import ENGINES
+from comfyui_nodes.paths import find_input_path
 from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
+from generation.rerank import NO_WINNER
+from generation.strategies import STRATEGIES, get_strategy
 from preferthinker.errors import InputError
+from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
+from preferthinker.references import References
 
 AUTO = "auto"
 DEVICES = (AUTO, "cuda", "cpu", "mps")
 DTYPES = (AUTO, "bfloat16", "float16", "float32")
-STRATEGIES = ("knockout", "round-robin", "swiss")
 PROFILE_FORMATS = ("tags", "json", "prose")
 
 
@@ -43,10 +47,13 @@ def _batch(images: Any, what: str) -> Any:
     return images[None] if images.ndim == 3 else images
 
 
-def _references(liked: Any, disliked: Any) -> tuple[Optional[list], Optional[list]]:
+def _references(assessor: Any, liked: Any, disliked: Any) -> References:
+    """The connected reference batches, loaded once for every judgement of this node run
+    (falsy when no liked image is connected; at most 5 per side, a warning names the rest)."""
     liked_pils = tensor_to_pils(liked, "liked") if liked is not None else None
     disliked_pils = tensor_to_pils(disliked, "disliked") if disliked is not None else None
-    return liked_pils, disliked_pils
+    max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+    return References.load(liked_pils, disliked_pils, max_pixels=max_pixels)
 
 
 # -- assessor ---------------------------------------------------------------------------------
@@ -63,7 +70,7 @@ def load_assessor(
     timeout: float = 600.0,
 ) -> tuple:
     """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL
-    (e.g. from `ptgen serve`), or `analytic`.
+    (e.g. from `ptgen serve`), `analytic` or `random` (any spec the engine registry accepts).
 
     The loaded engine is cached and shared by every assessor node with the same model settings,
     so a workflow loads a model once. For servers that need a key, set OPENAI_API_KEY in the
@@ -73,11 +80,11 @@ def load_assessor(
         >>> (assessor,) = load_assessor("http://127.0.0.1:8000/v1", model_name="preferthinker")  # doctest: +SKIP
     """
     from preferthinker.assessor import Assessor, AssessorConfig
-    from preferthinker.engines import backend_for
+    from preferthinker.engines import describe_specs, find_backend
 
     spec = (assessor or "").strip()
     if not spec:
-        raise InputError("assessor: give a model id, a local folder, an http(s)://.../v1 URL, or analytic")
+        raise InputError(f"assessor: give {describe_specs()}")
     config = AssessorConfig(
         assessor=spec,
         assessor_model=model_name.strip() or None,
@@ -88,9 +95,10 @@ def load_assessor(
         max_new_tokens=max_new_tokens,
         timeout=timeout,
     )
-    # Only the URL form has a served model name; the others ignore it (and must not split the cache).
-    model = config.assessor_model if backend_for(spec) == "openai" else None
-    engine = ENGINES.get(spec, model=model, **config.engine_options())
+    backend = find_backend(spec)
+    # Only backends with a served model name use it; the others must not split the cache on it.
+    model = config.assessor_model if backend.served_model else None
+    engine = ENGINES.get(backend, spec, model, **config.engine_options(backend))
     return (Assessor(engine, config),)
 
 
@@ -104,8 +112,7 @@ def predict_profile(assessor: Any, liked: Any, disliked: Any = None) -> tuple:
     Returns the profile, its text in the authors' tag format, and the status ("ok", "partial"
     or "failed" when the model's answer held no profile).
     """
-    liked_pils, disliked_pils = _references(liked, disliked)
-    prediction = assessor.predict_profile(liked_pils, disliked_pils)
+    prediction = assessor.predict_profile(_references(assessor, liked, disliked))
     return prediction.profile, prediction.profile.to_tag_text(), prediction.status
 
 
@@ -129,7 +136,7 @@ def _check_profile(profile: Any) -> None:
 
 
 def _usable_profile(
-    profile: Optional[UserProfile], liked_pils: Optional[list], node: str
+    profile: Optional[UserProfile], liked_pils: Any, node: str
 ) -> Optional[UserProfile]:
     """The profile to judge with, or None to judge from the references.
 
@@ -229,9 +236,10 @@ def compare_pair(
     # A batch on either input: its first image is the one judged.
     (a,) = tensor_to_pils(image_a[:1], "image_a")
     (b,) = tensor_to_pils(image_b[:1], "image_b")
-    liked_pils, disliked_pils = _references(liked, disliked)
-    profile = _usable_profile(profile, liked_pils, "Compare Pair")
-    comparison = assessor.compare(a, b, profile=profile, liked=liked_pils, disliked=disliked_pils)
+    references = _references(assessor, liked, disliked)
+    profile = _usable_profile(profile, references, "Compare Pair")
+    liked_refs = references if profile is None else None
+    comparison = assessor.compare(a, b, profile=profile, liked=liked_refs)
     winner_image = image_b[:1] if comparison.winner == "B" else image_a[:1]
     return (
         comparison.winner or "undecided",
@@ -255,33 +263,34 @@ def rerank_images(
 
     Judges from a profile (cheap: two images per comparison) or, without one, from liked and
     disliked reference images; an empty profile (a failed prediction) falls back to the
-    references. `strategy`: knockout (N-1 comparisons), swiss, or round-robin
-    (every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
+    references. `strategy`: a registered tournament (knockout: N-1 comparisons, swiss,
+    round-robin: every pair). `top_k` keeps the k best in the sorted batch (0 keeps all).
+    When no comparison is decided there is no winner: the batch keeps its order, `best` is its
+    first image and the reasoning says so.
     """
-    from generation.rerank import expected_comparisons, rerank
+    from generation.rerank import rerank
 
-    if strategy not in STRATEGIES:
-        raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    plan = get_strategy(strategy)
     if top_k < 0:
         raise InputError(f"top_k must be >= 0, got {top_k}")
     images = _batch(images, "images")
     candidates = tensor_to_pils(images, "images")
-    liked_pils, disliked_pils = _references(liked, disliked)
-    profile = _usable_profile(profile, liked_pils, "Rerank Images")
+    references = _references(assessor, liked, disliked)
+    profile = _usable_profile(profile, references, "Rerank Images")
     ranking = rerank(
         candidates,
         assessor,
         strategy=strategy,
         profile=profile,
-        liked=liked_pils,
-        disliked=disliked_pils,
-        progress=_progress(expected_comparisons(len(candidates), strategy)),
+        liked=references if profile is None else None,
+        progress=_progress(plan.comparisons(len(candidates))),
     )
     order = ranking.order[: top_k or len(ranking.order)]
     summary = {
         "strategy": ranking.strategy,
         "order": ranking.order,
         "best": ranking.winner,
+        "decided": ranking.decided,
         "candidates": ranking.to_dict()["candidates"],
         "comparisons": [
             {"round": m.round, "a": m.a, "b": m.b, "winner": m.winner,
@@ -290,18 +299,22 @@ def rerank_images(
         ],
         "undecided": ranking.undecided,
     }
+    best = ranking.order[0]  # the winner; with nothing decided, the first of the unchanged batch
     return (
-        select(images, [ranking.winner]),
+        select(images, [best]),
         select(images, order),
         json.dumps(summary),
         _ranking_reasoning(ranking),
-        ranking.winner,
+        best,
     )
 
 
 def _ranking_reasoning(ranking: Any) -> str:
     """One line per match, then the rationale of the winner's last match."""
-    lines = [f"{ranking.strategy}: best is image {ranking.winner} (batch index, 0-based)"]
+    if ranking.decided:
+        lines = [f"{ranking.strategy}: best is image {ranking.winner} (batch index, 0-based)"]
+    else:
+        lines = [f"{ranking.strategy}: {NO_WINNER}"]
     for match in ranking.matches:
         outcome = f"image {match.winner}" if match.winner is not None else "undecided"
         total_a, total_b = match.totals()
@@ -321,14 +334,14 @@ def _ranking_reasoning(ranking: Any) -> str:
 def load_image_folder(folder: str, max_images: int = 0, width: int = 0, height: int = 0) -> tuple:
     """Load every image of a folder (sorted by name) as one IMAGE batch, for reranking or as references.
 
-    A batch needs one size: images are scaled to cover `width` x `height` and center-cropped
-    (0 takes the first image's size). `max_images` keeps the first n (0 keeps all).
+    A relative `folder` is inside ComfyUI's input folder (`name [output]`: its output folder; an
+    absolute path works too). A batch needs one size: images are scaled to cover `width` x
+    `height` and center-cropped (0 takes the first image's size). `max_images` keeps the first n
+    (0 keeps all).
     """
     from preferthinker.images import load_images
 
-    path = (folder or "").strip()
-    if not path:
-        raise InputError("folder: give the path of a folder of images")
+    path = find_input_path(folder, "folder")
     pils = load_images(path, max_pixels=None, what=f"images in {path}")
     if max_images > 0:
         pils = pils[:max_images]
@@ -341,7 +354,7 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
     from preferthinker.images import image_paths
 
     try:
-        paths = image_paths((folder or "").strip())
+        paths = image_paths(find_input_path(folder, "folder"))
     except InputError:
         return "missing"
     stats = []
@@ -356,5 +369,5 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
 
 __all__ = [
     "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
-    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS",
+    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS", "STRATEGIES",
 ]

@@ -6,7 +6,9 @@ from comfyui_nodes import functions as f
 from comfyui_nodes.spec import (
     ASSESSOR, BOOLEAN, COMBO, FLOAT, IMAGE, INT, PROFILE, STRING, NodeSpec, Port,
 )
+from generation.strategies import describe_strategies
 from preferthinker.assessor import DEFAULT_ASSESSOR
+from preferthinker.engines import describe_specs
 
 ASSESSOR_IN = Port("assessor", ASSESSOR, "From a PTGen Assessor node.")
 PROFILE_OUT = Port("profile", PROFILE, "The predicted profile (liked and disliked).")
@@ -19,7 +21,7 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         display_name="PreferThinker Assessor",
         function=f.load_assessor,
         inputs=(
-            Port("assessor", STRING, "Model id, local folder, http(s)://host:port/v1 URL, or analytic.",
+            Port("assessor", STRING, f"The assessor: {describe_specs()}.",
                  default=DEFAULT_ASSESSOR),
             Port("model_name", STRING, "Served model name, for URLs (empty: ask the server).", default=""),
             Port("device", COMBO, "Where an in-process model runs.", options=f.DEVICES, default=f.AUTO),
@@ -70,7 +72,7 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         inputs=(
             ASSESSOR_IN,
             Port("images", IMAGE, "The candidates (a batch)."),
-            Port("strategy", COMBO, "knockout: N-1 comparisons; swiss; round-robin: every pair.",
+            Port("strategy", COMBO, f"Tournament: {describe_strategies()}.",
                  options=f.STRATEGIES, default="knockout"),
             Port("top_k", INT, "How many of the best to keep in the sorted batch (0: all).", default=0, min=0,
                  max=4096),
@@ -122,7 +124,8 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         function=f.load_image_folder,
         fingerprint=f.folder_fingerprint,
         inputs=(
-            Port("folder", STRING, "Path of a folder of images (PNG, JPEG, WebP).", default=""),
+            Port("folder", STRING, "Folder of images (PNG, JPEG, WebP): inside ComfyUI's input folder, "
+                 "`name [output]` for its output folder, or an absolute path.", default=""),
             Port("max_images", INT, "Keep the first n, by file name (0: all).", default=0, min=0, max=4096),
             Port("width", INT, "Batch width (0: the first image's).", default=0, min=0, max=8192, step=8),
             Port("height", INT, "Batch height (0: the first image's).", default=0, min=0, max=8192, step=8),

@@ -1,7 +1,9 @@
 """The on-disk profile cache: a profile is predicted once per reference set and assessor.
 
-Key: sha256 over the liked images' content, the disliked images' content, the assessor's name and
-the prompt version. Image content is `preferthinker.images.image_fingerprint` (mode, size and
+Key: sha256 over the content of the liked and the disliked images the model sees (a
+`preferthinker.references.References`: at most 5 per side, so images cut by that cap never change
+the key), the assessor's name and the prompt version. Image content is
+`preferthinker.images.image_fingerprint` (mode, size and
 pixels), so renaming or re-saving a file losslessly keeps the key, and any pixel change breaks it.
 Each side's fingerprints are sorted: a reference set is a set, the folder order does not matter.
 
@@ -12,8 +14,9 @@ references give the same unusable output again; `--no-cache` (LoopConfig.cache=F
 
 Example:
     >>> cache = ProfileCache()
-    >>> key = cache.key(liked, disliked, assessor.name)
-    >>> prediction = cache.get(key) or cache.put(key, assessor.predict_profile(liked, disliked))
+    >>> refs = assessor.references("refs/liked", "refs/disliked")
+    >>> key = cache.key(refs, None, assessor.name)
+    >>> prediction = cache.get(key) or cache.put(key, assessor.predict_profile(refs))
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from preferthinker.profile import UserProfile
+from preferthinker.references import References
 from preferthinker.results import ProfilePrediction, Usage
 
 logger = logging.getLogger(__name__)
@@ -83,17 +87,25 @@ class ProfileCache:
 
     def key(
         self,
-        liked: Sequence[Any],
+        liked: Union[References, Sequence[Any]],
         disliked: Optional[Sequence[Any]],
         assessor_name: str,
         version: Optional[str] = None,
     ) -> str:
-        """The cache key (hex sha256) for PIL reference images and an assessor name."""
+        """The cache key (hex sha256) for the references the model sees and an assessor name.
+
+        Args:
+            liked: a `References` (then `disliked` is None), or lists of PIL images, of which
+                the first 5 per side count, as in the prompt.
+            disliked: the disliked PIL images, or None.
+            assessor_name, version: the assessor and the prompt version (default: current).
+        """
+        refs = liked if isinstance(liked, References) else References.from_images(liked, disliked)
         digest = hashlib.sha256()
         for part in (
             f"format={CACHE_FORMAT}",
-            "liked=" + _side_digest(liked),
-            "disliked=" + _side_digest(disliked),
+            "liked=" + _side_digest(refs.liked),
+            "disliked=" + _side_digest(refs.disliked),
             "assessor=" + assessor_name,
             "prompt=" + (version or prompt_version()),
         ):

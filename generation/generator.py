@@ -22,12 +22,20 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
-from preferthinker.errors import EngineError, InputError, ModelNotFoundError
+from preferthinker.devices import (
+    check_device,
+    dtype_name,
+    looks_like_local_path,
+    resolve_device,
+    resolve_dtype,
+)
+from preferthinker.errors import EngineContractError, EngineError, InputError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -36,38 +44,119 @@ DEFAULT_GENERATOR = "black-forest-labs/FLUX.1-schnell"
 # What a CPU-only user should pick for real images: 1-4 steps at 512 px, ~1B parameters.
 CPU_GENERATOR = "stabilityai/sd-turbo"
 
-DTYPES = ("float32", "float16", "bfloat16")
-DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "auto": None}
-DEVICES = ("cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
 class FamilyDefaults:
-    """Sampling defaults of a model family. None: leave it to the pipeline's own default."""
+    """Sampling defaults of a model family. None: leave it to the pipeline's own default.
+
+    `source` names the model card the values come from (and says where ptgen departs from it);
+    `scheduler` / `timestep_spacing` are what the card's scheduler must be for the steps to work
+    (set on the loaded pipeline by `prepare_scheduler`).
+    """
 
     family: str
     steps: Optional[int]
     guidance: Optional[float]
     size: Optional[int]
     dtype: str = "float16"  # on CUDA
+    source: str = ""
+    scheduler: Optional[str] = None
+    timestep_spacing: Optional[str] = None
 
 
-# Distilled models (turbo, lightning, schnell, LCM) want few steps and little or no guidance;
-# the base families use their model cards' recommended settings.
+# Each family's defaults, checked against its model card (hub id first in `source`). Distilled
+# models (turbo, lightning, hyper, schnell, LCM) want few steps and little or no guidance.
+_F = FamilyDefaults
 FAMILIES: dict[str, FamilyDefaults] = {
-    "sd15": FamilyDefaults("sd15", 30, 7.5, None),
-    "sd2": FamilyDefaults("sd2", 30, 7.5, None),
-    "sd-turbo": FamilyDefaults("sd-turbo", 2, 0.0, 512),
-    "sdxl": FamilyDefaults("sdxl", 30, 5.0, None),
-    "sdxl-turbo": FamilyDefaults("sdxl-turbo", 2, 0.0, 512),
-    "sdxl-lightning": FamilyDefaults("sdxl-lightning", 4, 0.0, 1024),
-    "lcm": FamilyDefaults("lcm", 4, 1.0, None),
-    "sd3": FamilyDefaults("sd3", 28, 7.0, 1024, "bfloat16"),
-    "sd3-turbo": FamilyDefaults("sd3-turbo", 4, 0.0, 1024, "bfloat16"),
-    "flux": FamilyDefaults("flux", 28, 3.5, 1024, "bfloat16"),
-    "flux-schnell": FamilyDefaults("flux-schnell", 4, 0.0, 1024, "bfloat16"),
-    "unknown": FamilyDefaults("unknown", None, None, None),
+    "sd15": _F("sd15", 30, 7.5, None, source=(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, "
+        "guidance 7.5; ptgen takes 30 steps)")),
+    "sd2": _F("sd2", 30, 7.5, None, source=(
+        "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
+        "ptgen takes 30 steps)")),
+    "sd-turbo": _F("sd-turbo", 1, 0.0, 512, source=(
+        "stabilityai/sd-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
+    "sdxl": _F("sdxl", 30, 5.0, None, source=(
+        "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, "
+        "guidance 5.0; ptgen takes 30 steps)")),
+    "sdxl-turbo": _F("sdxl-turbo", 1, 0.0, 512, source=(
+        "stabilityai/sdxl-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
+    # Steps come from the checkpoint (1/2/4/8-step variants); 4 when the id does not say.
+    "sdxl-lightning": _F("sdxl-lightning", 4, 0.0, 1024, source=(
+        "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing="
+        "\"trailing\", guidance_scale=0, steps = the checkpoint's 1/2/4/8-step variant; "
+        "1-step: prediction_type=\"sample\")"),
+        scheduler="EulerDiscreteScheduler", timestep_spacing="trailing"),
+    # Hyper-SD is not Lightning: its own N-step LoRAs / UNets, DDIM with trailing timesteps.
+    "hyper-sd": _F("hyper-sd", 8, 0.0, None, source=(
+        "ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing=\"trailing\", "
+        "guidance_scale=0, steps = the checkpoint's N-step variant; CFG variants: guidance 5)"),
+        scheduler="DDIMScheduler", timestep_spacing="trailing"),
+    # A distilled LCM UNet (guidance embedded, w = guidance - 1): LatentConsistencyModelPipeline's
+    # own default is 8.5, the LCM Dreamshaper card uses 8.0.
+    "lcm": _F("lcm", 4, 8.0, None, source=(
+        "SimianLuo/LCM_Dreamshaper_v7 (card: num_inference_steps=4, guidance_scale=8.0; "
+        "LatentConsistencyModelPipeline's default is 8.5)")),
+    # LCM-LoRA on a base pipeline (no guidance embedding): guidance 1.0 turns CFG off.
+    "lcm-lora": _F("lcm-lora", 4, 1.0, None, source=(
+        "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: "
+        "LCMScheduler, num_inference_steps=4, guidance_scale=1)"), scheduler="LCMScheduler"),
+    "sd3": _F("sd3", 28, 7.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, "
+        "guidance_scale=7.0)")),
+    "sd3.5": _F("sd3.5", 28, 3.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, "
+        "guidance_scale=3.5)")),
+    "sd3.5-medium": _F("sd3.5-medium", 40, 4.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, "
+        "guidance_scale=4.5)")),
+    "sd3-turbo": _F("sd3-turbo", 4, 0.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, "
+        "guidance_scale=0.0)")),
+    "flux": _F("flux", 50, 3.5, 1024, "bfloat16", source=(
+        "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, "
+        "1024x1024)")),
+    "flux-schnell": _F("flux-schnell", 4, 0.0, 1024, "bfloat16", source=(
+        "black-forest-labs/FLUX.1-schnell (card: guidance_scale=0.0, num_inference_steps=4, "
+        "max_sequence_length=256)")),
+    "unknown": _F("unknown", None, None, None, source="the pipeline's own defaults"),
 }
+del _F
+
+
+def families_help() -> str:
+    """One line per recognised family with its defaults, for `--help` and the docs.
+
+    Example:
+        >>> "sdxl-lightning: 4 steps" in families_help()
+        True
+    """
+    lines = []
+    for name, family in FAMILIES.items():
+        if name == "unknown":
+            continue
+        size = f", {family.size}px" if family.size else ""
+        steps = f"{family.steps} steps" + (" (or the checkpoint's N-step variant)"
+                                           if family.timestep_spacing else "")
+        lines.append(f"{name}: {steps}, guidance {family.guidance:g}{size}")
+    return "; ".join(lines)
+
+
+_STEPS_IN_ID = re.compile(r"(?<![0-9])(1|2|4|8|12|16)[-_ ]?steps?(?![a-z])", re.I)
+
+
+def steps_from_id(model_id: str) -> Optional[int]:
+    """The step count a distilled checkpoint's id names ("sdxl_lightning_2step",
+    "Hyper-SDXL-8steps").
+
+    Example:
+        >>> steps_from_id("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet")
+        8
+    """
+    found = _STEPS_IN_ID.findall(model_id or "")
+    return int(found[-1]) if found else None
+
 
 # A pipeline folder may recommend its own settings (fine-tunes, the tiny test pipeline):
 # {"steps": 2, "guidance": 5.0, "size": 64}; they override the family defaults.
@@ -87,13 +176,11 @@ def folder_defaults(model: str, family: FamilyDefaults) -> FamilyDefaults:
     unknown = set(data) - known
     if unknown:
         raise ModelNotFoundError(f"{path}: unknown keys {sorted(unknown)}; valid: {sorted(known)}")
-    return FamilyDefaults(
-        family.family,
-        data.get("steps", family.steps),
-        data.get("guidance", family.guidance),
-        data.get("size", family.size),
-        family.dtype,
-    )
+    from dataclasses import replace
+
+    return replace(family, steps=data.get("steps", family.steps),
+                   guidance=data.get("guidance", family.guidance),
+                   size=data.get("size", family.size))
 
 
 def detect_family(class_name: str, model_id: str = "") -> str:
@@ -104,18 +191,29 @@ def detect_family(class_name: str, model_id: str = "") -> str:
         'flux-schnell'
         >>> detect_family("StableDiffusionXLPipeline", "stabilityai/sdxl-turbo")
         'sdxl-turbo'
+        >>> detect_family("StableDiffusionXLPipeline", "ByteDance/Hyper-SD")
+        'hyper-sd'
     """
     name = class_name.lower()
     ident = model_id.lower()
-    fast = any(word in ident for word in ("turbo", "lightning", "hyper", "schnell"))
+    compact = re.sub(r"[^a-z0-9]", "", ident)
+    if "lcmlora" in compact:
+        return "lcm-lora"
     if "lcm" in ident or "latentconsistency" in name:
         return "lcm"
+    if "hypersd" in compact:
+        return "hyper-sd"
+    fast = any(word in ident for word in ("turbo", "lightning", "schnell"))
     if "flux" in name or "flux" in ident:
         return "flux-schnell" if "schnell" in ident else "flux"
     if "stablediffusion3" in name or "stable-diffusion-3" in ident:
-        return "sd3-turbo" if fast else "sd3"
+        if fast:
+            return "sd3-turbo"
+        if "3.5" in ident or "3-5" in ident:
+            return "sd3.5-medium" if "medium" in ident else "sd3.5"
+        return "sd3"
     if "xl" in name or "sdxl" in ident or "-xl" in ident:
-        if "lightning" in ident or "hyper" in ident:
+        if "lightning" in ident:
             return "sdxl-lightning"
         return "sdxl-turbo" if fast else "sdxl"
     if "stablediffusion" in name:
@@ -123,6 +221,80 @@ def detect_family(class_name: str, model_id: str = "") -> str:
             return "sd-turbo"
         return "sd2" if "stable-diffusion-2" in ident else "sd15"
     return "unknown"
+
+
+def pipeline_family(pipeline: Any, model_id: str = "") -> str:
+    """`detect_family`, refined by what the loaded pipeline holds: an LCM scheduler on a UNet
+    without a guidance embedding is LCM-LoRA on a base model (guidance 1.0), a UNet with one
+    (`time_cond_proj_dim`) is a distilled LCM (guidance 8.0, used as w = guidance - 1).
+
+    Example:
+        >>> pipeline_family(pipe, "my-sd15-with-fused-lcm-lora")  # doctest: +SKIP
+        'lcm-lora'
+    """
+    family = detect_family(type(pipeline).__name__, model_id)
+    scheduler = type(getattr(pipeline, "scheduler", None)).__name__
+    unet_config = getattr(getattr(pipeline, "unet", None), "config", None)
+    guidance_embedded = getattr(unet_config, "time_cond_proj_dim", None) is not None
+    if family in ("lcm", "lcm-lora") or scheduler == "LCMScheduler":
+        if guidance_embedded:
+            return "lcm"
+        if unet_config is not None:
+            return "lcm-lora"
+    return family
+
+
+def family_defaults(family: str, model_id: str = "") -> FamilyDefaults:
+    """`FAMILIES[family]`, with the step count a Lightning / Hyper-SD checkpoint's id names.
+
+    Example:
+        >>> family_defaults("sdxl-lightning", "my/sdxl-lightning-2step").steps
+        2
+    """
+    defaults = FAMILIES[family]
+    if defaults.timestep_spacing and steps_from_id(model_id):
+        from dataclasses import replace
+
+        defaults = replace(defaults, steps=steps_from_id(model_id))
+    if family == "hyper-sd" and "cfg" in model_id.lower():
+        from dataclasses import replace
+
+        defaults = replace(defaults, guidance=5.0)
+    return defaults
+
+
+def prepare_scheduler(
+    pipeline: Any, defaults: FamilyDefaults, steps: Optional[int]
+) -> Optional[str]:
+    """Give the pipeline the scheduler its family's card asks for (Lightning: Euler with trailing
+    timesteps, 1-step: sample prediction; Hyper-SD: DDIM, trailing; LCM-LoRA: LCMScheduler).
+    Returns what was changed, None when nothing was.
+
+    Example:
+        >>> prepare_scheduler(pipe, FAMILIES["sdxl-lightning"], 4)  # doctest: +SKIP
+        'EulerDiscreteScheduler, timestep_spacing=trailing'
+    """
+    current = getattr(pipeline, "scheduler", None)
+    if defaults.scheduler is None or current is None or not hasattr(current, "config"):
+        return None
+    import diffusers
+
+    wanted: dict[str, Any] = {}
+    config = current.config
+    if defaults.timestep_spacing and config.get("timestep_spacing") != defaults.timestep_spacing:
+        wanted["timestep_spacing"] = defaults.timestep_spacing
+    lightning_one_step = defaults.family == "sdxl-lightning" and steps == 1
+    if lightning_one_step and config.get("prediction_type") != "sample":
+        wanted["prediction_type"] = "sample"
+    same_class = type(current).__name__ == defaults.scheduler
+    # Any scheduler already on trailing timesteps is kept for Hyper-SD (the card also uses TCD).
+    keep_class = same_class or (defaults.family == "hyper-sd" and "timestep_spacing" not in wanted)
+    if keep_class and not wanted:
+        return None
+    cls = type(current) if keep_class else getattr(diffusers, defaults.scheduler)
+    pipeline.scheduler = cls.from_config(current.config, **wanted)
+    changes = [cls.__name__] + [f"{k}={v}" for k, v in wanted.items()]
+    return ", ".join(changes)
 
 
 @runtime_checkable
@@ -175,12 +347,8 @@ class GeneratorConfig:
                 raise ValueError(f"{name} must be a multiple of 8 and >= 8, got {value}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.device is not None and self.device.split(":")[0] not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
-        if self.dtype is not None:
-            self.dtype = DTYPE_ALIASES.get(str(self.dtype).lower(), self.dtype)
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        self.device = check_device(self.device)
+        self.dtype = dtype_name(self.dtype)
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -199,20 +367,6 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _pick_device(requested: Optional[str]) -> str:
-    import torch
-
-    if requested:
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device {requested!r} asked for but CUDA is not available; use --device cpu")
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _local_class_name(model: str) -> str:
@@ -235,7 +389,7 @@ def load_pipeline(model: str, dtype: Any = None):
     from diffusers import DiffusionPipeline
 
     path = Path(model).expanduser()
-    looks_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1
+    looks_local = looks_like_local_path(model)
     if looks_local:
         if not path.exists():
             raise ModelNotFoundError(f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator")
@@ -292,20 +446,24 @@ class DiffusersGenerator:
     def __init__(
         self, config: Optional[GeneratorConfig] = None, pipeline: Any = None, style: Any = None
     ):
-        import torch
-
         self.config = config or GeneratorConfig()
         self.name = self.config.model
         family_guess = detect_family(_local_class_name(self.config.model), self.config.model)
-        self.device = _pick_device(self.config.device)
-        dtype_name = self.config.dtype
-        if dtype_name is None:
-            on_gpu = self.device.startswith(("cuda", "mps"))
-            dtype_name = FAMILIES[family_guess].dtype if on_gpu else "float32"
-        self.dtype_name = dtype_name
-        self.pipeline = pipeline if pipeline is not None else load_pipeline(self.config.model, getattr(torch, dtype_name))
-        self.family = detect_family(type(self.pipeline).__name__, self.config.model)
-        self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
+        self.device = resolve_device(self.config.device)
+        family_dtype = FAMILIES[family_guess].dtype
+        dtype = resolve_dtype(self.config.dtype, self.device, gpu_default=family_dtype)
+        self.dtype_name = str(dtype).removeprefix("torch.")
+        self.pipeline = pipeline
+        if pipeline is None:
+            self.pipeline = load_pipeline(self.config.model, dtype)
+        self.family = pipeline_family(self.pipeline, self.config.model)
+        self.defaults = folder_defaults(self.config.model,
+                                        family_defaults(self.family, self.config.model))
+        steps = self.config.steps if self.config.steps is not None else self.defaults.steps
+        self.scheduler_change = prepare_scheduler(self.pipeline, self.defaults, steps)
+        if self.scheduler_change:
+            logger.info("%s (%s): scheduler set to %s, as its model card says", self.name,
+                        self.family, self.scheduler_change)
         self.style = None
         if style is not None:
             from generation.style import StyleAdapter
@@ -318,6 +476,7 @@ class DiffusersGenerator:
             self.pipeline.set_progress_bar_config(disable=not self.config.progress_bar)
         self.batch_size = self.config.batch_size
         self.timings = GenerationTimings()
+        self.resident = True  # on `device`; False after `release()`
         self._call_parameters = set(inspect.signature(self.pipeline.__call__).parameters)
 
     def _place(self) -> None:
@@ -363,6 +522,7 @@ class DiffusersGenerator:
             "model": self.name,
             "pipeline": type(self.pipeline).__name__,
             "family": self.family,
+            "scheduler": type(getattr(self.pipeline, "scheduler", None)).__name__,
             "steps": self.config.steps if self.config.steps is not None else self.defaults.steps,
             "guidance": self.config.guidance if self.config.guidance is not None else self.defaults.guidance,
             "width": self.config.width or size,
@@ -442,7 +602,9 @@ class DiffusersGenerator:
         self.timings.seconds += time.perf_counter() - start  # the pipeline alone: model compute
         images = list(output.images if hasattr(output, "images") else output[0])
         if len(images) != len(seeds):
-            raise EngineError(f"pipeline {self.name} returned {len(images)} images for {len(seeds)} seeds")
+            EngineContractError.check(
+                f"pipeline {self.name}", len(images), len(seeds), "images", "seeds"
+            )
         self.timings.images += len(images)
         self.timings.calls += 1
         self.timings.batch_sizes.append(len(seeds))
@@ -474,6 +636,7 @@ class DiffusersGenerator:
         seeds = [int(seed) for seed in seeds]
         if not seeds:
             raise InputError("seeds must hold at least one seed")
+        self.restore()
         images: list = []
         while len(images) < len(seeds):
             batch = seeds[len(images) : len(images) + self.batch_size]
@@ -494,6 +657,25 @@ class DiffusersGenerator:
             if progress:
                 progress(len(images), len(seeds))
         return images
+
+    def release(self) -> None:
+        """Move the pipeline off the accelerator into CPU memory so that the assessor can use
+        the GPU (sequential loading); `restore()` or the next `generate` brings it back. No-op
+        on the CPU and with `cpu_offload` (diffusers moves the sub-models itself)."""
+        if self.pipeline is None or not self.resident:
+            return
+        self.resident = False
+        if self.device != "cpu" and not self.config.cpu_offload:
+            self.pipeline.to("cpu")
+            _free_memory()
+
+    def restore(self) -> None:
+        """Put a released pipeline back on its device (see `release`)."""
+        if self.pipeline is None or self.resident:
+            return
+        if self.device != "cpu" and not self.config.cpu_offload:
+            self.pipeline.to(self.device)
+        self.resident = True
 
     def close(self) -> None:
         """Drop the pipeline and free GPU memory."""

@@ -27,10 +27,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from preferthinker.errors import InputError
+from preferthinker.errors import EngineContractError, InputError
+from preferthinker.images import DEFAULT_MAX_PIXELS
+from preferthinker.references import References
 from preferthinker.results import ProfilePrediction, Usage
 
-from generation.rerank import STRATEGIES, TIE_POLICIES, Ranking, expected_comparisons, rank_tournament
+from generation.rerank import (
+    NO_WINNER,
+    STRATEGIES,
+    TIE_POLICIES,
+    Ranking,
+    expected_comparisons,
+    rank_tournament,
+)
 from generation.rewrite import ELEMENT_PRIORITY, RewrittenPrompt
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,8 @@ class LoopConfig:
         swiss_rounds: Swiss rounds (None: ceil(log2 n) + 1).
         tie_policy: undecided comparisons count "half" a win each, or are "skip"ped.
         cache: reuse cached profiles; cache_dir: where (None: ~/.cache/ptgen/profiles).
+        sequential: keep only the model of the running stage on the GPU (the other waits in CPU
+            memory): assessor and generator then need not fit the GPU together (24 GB cards).
         compare_adapter: with a style adapter on the generator, also draw the first seed without
             it, so the report shows a with/without pair (same seed, same prompt).
     """
@@ -77,6 +88,7 @@ class LoopConfig:
     tie_policy: str = "half"
     cache: bool = True
     cache_dir: Optional[str] = None
+    sequential: bool = False
     compare_adapter: bool = False
 
     def __post_init__(self) -> None:
@@ -142,8 +154,9 @@ class RunResult:
     assessor: Optional[str] = None
     generator: Optional[str] = None
     generator_settings: dict[str, Any] = field(default_factory=dict)
-    liked: list[Any] = field(default_factory=list)
+    liked: list[Any] = field(default_factory=list)  # the images the assessor saw
     disliked: list[Any] = field(default_factory=list)
+    references: Optional[References] = None  # where they came from, what was skipped or cut
     profile: Optional[ProfilePrediction] = None
     profile_from_cache: bool = False
     profile_key: Optional[str] = None
@@ -166,6 +179,9 @@ class RunResult:
 
     @property
     def best(self) -> Optional[Candidate]:
+        """The winner; None when no comparison was decided (`NO_WINNER` is then in `issues`)."""
+        if self.ranking is not None and not self.ranking.decided:
+            return None
         ranked = self.ranked
         return ranked[0] if ranked else None
 
@@ -176,16 +192,6 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, result: RunResult):
         super().__init__("run interrupted")
         self.result = result
-
-
-def _load_refs(images: Any, what: str, max_pixels: int) -> list:
-    from preferthinker.images import load_images
-
-    if images is None:
-        return []
-    if isinstance(images, (list, tuple)) and not images:
-        return []
-    return load_images(images, max_pixels=max_pixels, what=what)
 
 
 class PersonalizedGenerator:
@@ -211,6 +217,13 @@ class PersonalizedGenerator:
 
     # -- stages -----------------------------------------------------------------------------
 
+    def _use_gpu_for(self, active: Any, idle: Any) -> None:
+        """Sequential loading: release `idle` first, then bring `active` back, so the two
+        models are never on the GPU together."""
+        if self.config.sequential:
+            for component, call in ((idle, "release"), (active, "restore")):
+                getattr(component, call, lambda: None)()
+
     def _emit(self, callback: Optional[Callback], stage: str, done: int, total: int, message: str = "") -> None:
         if callback is not None:
             callback(StageEvent(stage, done, total, message))
@@ -218,11 +231,15 @@ class PersonalizedGenerator:
     def _references(self, result: RunResult, liked: Any, disliked: Any, callback: Optional[Callback]) -> None:
         start = time.perf_counter()
         self._emit(callback, "references", 0, 1)
-        max_pixels = getattr(getattr(self.assessor, "config", None), "max_pixels", 1024 * 1024)
-        result.liked = _load_refs(liked, "liked reference images", max_pixels)
-        result.disliked = _load_refs(disliked, "disliked reference images", max_pixels)
-        if not result.liked and self.config.personalize:
+        assessor_config = getattr(self.assessor, "config", None)
+        max_pixels = getattr(assessor_config, "max_pixels", DEFAULT_MAX_PIXELS)
+        refs = References.coerce(liked, disliked, max_pixels=max_pixels)
+        if not refs.liked and self.config.personalize:
             raise InputError("no liked reference images given; pass --refs DIR with images you like")
+        result.references = refs
+        result.liked, result.disliked = list(refs.liked), list(refs.disliked)
+        if refs.cut:
+            result.issues.append(refs.cut_message())
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
@@ -232,13 +249,13 @@ class PersonalizedGenerator:
         key = None
         prediction = None
         if self.cache is not None:
-            key = self.cache.key(result.liked, result.disliked, self.assessor.name)
+            key = self.cache.key(result.references, None, self.assessor.name)
             prediction = self.cache.get(key)
         if prediction is not None:
             result.profile_from_cache = True
             message = "from cache"
         else:
-            prediction = self.assessor.predict_profile(result.liked, result.disliked or None)
+            prediction = self.assessor.predict_profile(result.references)
             result.usage.add(prediction.usage)
             result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + prediction.usage.seconds
             if self.cache is not None and key is not None:
@@ -295,8 +312,9 @@ class PersonalizedGenerator:
                 images = self.generator.generate(prompt, negative, seeds=batch)
                 elapsed = time.perf_counter() - call_start
                 model_time += timings.seconds - before if before is not None else elapsed
-                if len(images) != len(batch):
-                    raise InputError(f"generator {self.generator.name} returned {len(images)} images for {len(batch)} seeds")
+                EngineContractError.check(
+                    f"generator {self.generator.name}", len(images), len(batch), "images", "seeds"
+                )
                 for seed, image in zip(batch, images):
                     result.candidates.append(Candidate(len(result.candidates), image, seed, prompt, negative))
                 self._emit(callback, "generate", len(result.candidates), len(seeds))
@@ -312,6 +330,10 @@ class PersonalizedGenerator:
             raise InputError("the style adapter needs liked reference images; pass --refs DIR")
         self.generator.set_style_references(result.liked, result.disliked)
         result.style = self.generator.style_info()
+        refs = result.references
+        if refs is not None and len(refs.liked_sources) == len(result.liked):
+            result.style["liked_files"] = [refs.liked_sources[i] for i in result.style["liked_used"]]
+            result.style["disliked_files"] = list(refs.disliked_sources)
 
     def _style_comparison(self, result: RunResult) -> None:
         """The first candidate's seed and prompt again, without the adapter (--compare-adapter)."""
@@ -337,7 +359,7 @@ class PersonalizedGenerator:
         if mode == "profile":
             kwargs = {"profile": profile}
         else:
-            kwargs = {"liked": result.liked, "disliked": result.disliked or None}
+            kwargs = {"liked": result.references}
         compare_many = functools.partial(self.assessor.compare_many, **kwargs)
         total = expected_comparisons(len(images), config.strategy, config.swiss_rounds)
         self._emit(callback, "rerank", 0, total)
@@ -354,8 +376,11 @@ class PersonalizedGenerator:
         result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
         if ranking.undecided:
             result.issues.append(f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})")
+        if not ranking.decided:
+            result.issues.append(NO_WINNER)
         result.timings["rerank"] = time.perf_counter() - start
-        self._emit(callback, "rerank", total, total, f"winner: candidate {ranking.winner}")
+        outcome = f"winner: candidate {ranking.winner}" if ranking.decided else "no winner"
+        self._emit(callback, "rerank", total, total, outcome)
 
     # -- public calls -----------------------------------------------------------------------
 
@@ -386,8 +411,9 @@ class PersonalizedGenerator:
 
         Args:
             prompt: what to draw.
-            liked: images the user likes: a folder, a list of paths, or PIL images.
-            disliked: images the user dislikes (optional), same forms.
+            liked: images the user likes: a `References` (loaded once at the edge), a folder,
+                a list of paths, or PIL images.
+            disliked: images the user dislikes (optional), same forms (None with a `References`).
             callback: called with a `StageEvent` as each stage progresses.
 
         Returns:
@@ -412,12 +438,15 @@ class PersonalizedGenerator:
             if config.personalize:
                 self._references(result, liked, disliked, callback)
             if config.uses_profile:
+                self._use_gpu_for(self.assessor, self.generator)
                 self._profile(result, callback)
             self._rewrite(result, callback)
+            self._use_gpu_for(self.generator, self.assessor)
             self._style_references(result)
             self._generate(result, callback)
             self._style_comparison(result)
             if config.ranks and len(result.candidates) > 1:
+                self._use_gpu_for(self.assessor, self.generator)
                 self._rank(result, callback)
 
         return self._finish(result, start, stages)
@@ -460,15 +489,16 @@ def rerank_images(
     assessor: Any,
     *,
     profile: Any = None,
-    liked: Optional[Sequence[Any]] = None,
-    disliked: Optional[Sequence[Any]] = None,
+    liked: Any = None,
+    disliked: Any = None,
     strategy: str = "knockout",
     tie_policy: str = "half",
     rounds: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Ranking:
     """Rank images for a user: with a known `profile` (two images per comparison) or with the
-    `liked`/`disliked` references in every comparison (the authors' full prompt).
+    `liked`/`disliked` references in every comparison (the authors' full prompt); the references
+    (a `References`, folders, paths or PIL images) are loaded once for all rounds.
 
     Example:
         >>> ranking = rerank_images(images, assessor, profile=prediction.profile)
@@ -476,6 +506,10 @@ def rerank_images(
     """
     from generation.rerank import rerank
 
+    if profile is None and liked is not None:
+        # Loaded once here, not again in every round's comparisons.
+        max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+        liked, disliked = References.coerce(liked, disliked, max_pixels=max_pixels), None
     return rerank(images, assessor, strategy=strategy, profile=profile, liked=liked, disliked=disliked,
                   rounds=rounds, tie_policy=tie_policy, progress=progress)
 

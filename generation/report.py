@@ -165,7 +165,8 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         "profile": result.profile.to_dict() if result.profile else None,
         "profile_from_cache": result.profile_from_cache,
         "profile_cache_key": result.profile_key,
-        "references": {"liked": len(result.liked), "disliked": len(result.disliked)},
+        "references": (result.references.to_dict() if getattr(result, "references", None)
+                       else {"liked": len(result.liked), "disliked": len(result.disliked)}),
         "candidates": candidates,
         "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
         "ranking": ranking,

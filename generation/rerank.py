@@ -1,14 +1,9 @@
 """Best-of-N by pairwise assessment: tournaments and Bradley-Terry scores.
 
-Strategies (N candidates):
-- `knockout`: single elimination, N-1 comparisons in ceil(log2 N) rounds; odd fields give the
-  last survivor a bye. Cheapest; finds the winner, ranks the rest coarsely.
-- `round-robin`: every pair once, N(N-1)/2 comparisons in one round. Most information.
-- `swiss`: `rounds` rounds (default ceil(log2 N) + 1) pairing candidates with equal points,
-  avoiding rematches; N/2 comparisons per round.
-
-Every round's comparisons go to the assessor's `compare_many` in one call, so HTTP engines run
-them concurrently and in-process engines batch them.
+Who meets whom is the strategy's business (`generation.strategies`: knockout, round-robin,
+swiss, and any registered later); `rank_tournament` drives any of them the same way. Every
+round's comparisons go to the assessor's `compare_many` in one call, so HTTP engines run them
+concurrently and in-process engines batch them.
 
 Scores: a Bradley-Terry model fitted to all comparisons with the MM algorithm (Hunter 2004).
 A weak prior (each candidate also plays `prior` virtual wins and `prior` virtual losses against a
@@ -20,6 +15,9 @@ Undecided comparisons (`Comparison.winner is None`) follow `tie_policy`:
 - "skip": left out of the fit.
 In a knockout an undecided match still needs a survivor: the candidate with the higher summed
 element score across the judged orders advances, and on equal totals the first one (A).
+
+When no comparison at all was decided there is no winner: `Ranking.decided` is False,
+`Ranking.winner` is None, and the order is the input order, whatever the strategy.
 """
 
 from __future__ import annotations
@@ -28,10 +26,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from generation.strategies import (  # noqa: F401 - STRATEGIES and swiss_rounds stay importable here
+    STRATEGIES,
+    TournamentState,
+    get_strategy,
+    swiss_rounds,
+)
+from preferthinker.errors import EngineContractError
 from preferthinker.results import Comparison, Usage
 
-STRATEGIES = ("knockout", "round-robin", "swiss")
 TIE_POLICIES = ("half", "skip")
+NO_WINNER = "no comparison was decided: no winner (the input order is kept)"
 Progress = Callable[[int, int], None]
 
 
@@ -77,7 +82,8 @@ class Ranking:
     """The outcome of a tournament: a score and a rank for every candidate, and every match.
 
     `order` lists candidate indices best first; `scores[i]`, `ranks[i]` (1 = best),
-    `wins[i]` and `games[i]` belong to candidate i.
+    `wins[i]` and `games[i]` belong to candidate i. When no comparison was decided, `decided`
+    is False, `winner` is None and `order` is the input order.
     """
 
     strategy: str
@@ -91,8 +97,14 @@ class Ranking:
     usage: Usage = field(default_factory=Usage)
 
     @property
-    def winner(self) -> int:
-        return self.order[0]
+    def decided(self) -> bool:
+        """Whether at least one comparison was decided (a lone candidate needs none)."""
+        return len(self.order) == 1 or any(m.winner is not None for m in self.matches)
+
+    @property
+    def winner(self) -> Optional[int]:
+        """The best candidate's index; None when no comparison was decided."""
+        return self.order[0] if self.decided else None
 
     @property
     def undecided(self) -> int:
@@ -108,6 +120,7 @@ class Ranking:
             "strategy": self.strategy,
             "tie_policy": self.tie_policy,
             "winner": self.winner,
+            "decided": self.decided,
             "order": list(self.order),
             "candidates": [
                 {"index": i, "rank": self.ranks[i], "score": round(self.scores[i], 4),
@@ -181,20 +194,6 @@ def _outcomes(matches: Sequence[Match], tie_policy: str) -> list[tuple[int, int,
     return outcomes
 
 
-def _knockout_survivor(match: Match) -> int:
-    if match.winner is not None:
-        return match.winner
-    total_a, total_b = match.totals()
-    if total_a is not None and total_b is not None and total_b > total_a:
-        return match.b
-    return match.a
-
-
-def _orient(i: int, j: int) -> tuple[int, int]:
-    """Alternate which candidate is shown first, so position bias does not favour low indices."""
-    return (i, j) if (i + j) % 2 == 0 else (j, i)
-
-
 class _Tournament:
     """Runs rounds of pairs through `compare_many` and keeps the matches and costs."""
 
@@ -217,8 +216,9 @@ class _Tournament:
                 self.progress(done_before + done, self.total)
 
         comparisons = self.compare_many([(self.images[a], self.images[b]) for a, b in pairs], progress=report)
-        if len(comparisons) != len(pairs):
-            raise ValueError(f"compare_many returned {len(comparisons)} comparisons for {len(pairs)} pairs")
+        EngineContractError.check(
+            "compare_many", len(comparisons), len(pairs), "comparisons", "pairs"
+        )
         played = [Match(round_index, a, b, c) for (a, b), c in zip(pairs, comparisons)]
         for match in played:
             self.usage.add(match.comparison.usage)
@@ -228,33 +228,6 @@ class _Tournament:
         return played
 
 
-def _swiss_pairs(standing: list[int], played: set[tuple[int, int]], budget: int = 10_000) -> list[tuple[int, int]]:
-    """Pair neighbours in the standings without rematches (depth-first, nearest partner first);
-    when no rematch-free pairing exists, pair neighbours anyway."""
-    steps = 0
-
-    def search(unpaired: list[int]) -> Optional[list[tuple[int, int]]]:
-        nonlocal steps
-        if not unpaired:
-            return []
-        first, rest = unpaired[0], unpaired[1:]
-        for partner in rest:
-            steps += 1
-            if steps > budget:
-                return None
-            if (min(first, partner), max(first, partner)) in played:
-                continue
-            tail = search([c for c in rest if c != partner])
-            if tail is not None:
-                return [(first, partner)] + tail
-        return None
-
-    found = search(standing)
-    if found is not None:
-        return found
-    return [(standing[k], standing[k + 1]) for k in range(0, len(standing) - 1, 2)]
-
-
 def expected_comparisons(n: int, strategy: str, rounds: Optional[int] = None) -> int:
     """How many comparisons a strategy makes for n candidates.
 
@@ -262,20 +235,7 @@ def expected_comparisons(n: int, strategy: str, rounds: Optional[int] = None) ->
         >>> expected_comparisons(8, "knockout"), expected_comparisons(8, "round-robin")
         (7, 28)
     """
-    if strategy == "knockout":
-        return max(n - 1, 0)
-    if strategy == "round-robin":
-        return n * (n - 1) // 2
-    if strategy == "swiss":
-        return swiss_rounds(n, rounds) * (n // 2)
-    raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-
-
-def swiss_rounds(n: int, rounds: Optional[int] = None) -> int:
-    if n < 2:
-        return 0
-    default = math.ceil(math.log2(n)) + 1
-    return min(rounds if rounds is not None else default, n - 1)
+    return get_strategy(strategy).comparisons(n, rounds)
 
 
 def rank_tournament(
@@ -294,7 +254,7 @@ def rank_tournament(
         images: the candidates (whatever `compare_many` accepts; PIL images for an assessor).
         compare_many: `f(pairs, progress=...) -> list[Comparison]`, e.g. a bound
             `Assessor.compare_many` with the profile filled in (see `rerank`).
-        strategy: "knockout", "round-robin" or "swiss".
+        strategy: a registered strategy name ("knockout", "round-robin", "swiss", ...).
         rounds: Swiss rounds (default ceil(log2 N) + 1).
         tie_policy: "half" or "skip" for undecided comparisons (see the module docstring).
         prior: Bradley-Terry prior strength.
@@ -302,55 +262,24 @@ def rank_tournament(
 
     Example:
         >>> ranking = rank_tournament(images, functools.partial(assessor.compare_many, profile=p))
-        >>> ranking.winner, ranking.scores
+        >>> ranking.winner, ranking.scores  # winner None: no comparison was decided
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    plan = get_strategy(strategy)
     if tie_policy not in TIE_POLICIES:
         raise ValueError(f"tie_policy must be one of {', '.join(TIE_POLICIES)}, got {tie_policy!r}")
     n = len(images)
     if n < 1:
         raise ValueError("rank_tournament needs at least one candidate")
-    tournament = _Tournament(images, compare_many, progress, expected_comparisons(n, strategy, rounds))
-    eliminated_in = [0] * n  # knockout: the round a candidate lost in (champion: past the last)
-    if strategy == "knockout":
-        alive = list(range(n))
-        round_index = 0
-        while len(alive) > 1:
-            round_index += 1
-            pairs = [_orient(alive[k], alive[k + 1]) for k in range(0, len(alive) - 1, 2)]
-            bye = [alive[-1]] if len(alive) % 2 else []
-            survivors = [_knockout_survivor(m) for m in tournament.play(round_index, pairs)]
-            for a, b in pairs:
-                loser = b if (a in survivors) else a
-                eliminated_in[loser] = round_index
-            alive = survivors + bye
-        eliminated_in[alive[0]] = round_index + 1
-    elif strategy == "round-robin":
-        pairs = [_orient(i, j) for i in range(n) for j in range(i + 1, n)]
-        tournament.play(1, pairs)
-    else:
-        points = [0.0] * n
-        played: set[tuple[int, int]] = set()
-        byes: set[int] = set()
-        for round_index in range(1, swiss_rounds(n, rounds) + 1):
-            scores = bradley_terry(n, _outcomes(tournament.matches, tie_policy), prior)
-            standing = sorted(range(n), key=lambda i: (-points[i], -scores[i], i))
-            if n % 2:
-                # The lowest-standing candidate without a bye sits out (a point for pairing only).
-                sitter = next((i for i in reversed(standing) if i not in byes), standing[-1])
-                byes.add(sitter)
-                points[sitter] += 1.0
-                standing.remove(sitter)
-            pairs = [_orient(a, b) for a, b in _swiss_pairs(standing, played)]
-            played.update((min(a, b), max(a, b)) for a, b in pairs)
-            for match in tournament.play(round_index, pairs):
-                if match.winner is None:
-                    if tie_policy == "half":
-                        points[match.a] += 0.5
-                        points[match.b] += 0.5
-                else:
-                    points[match.winner] += 1.0
+    tournament = _Tournament(images, compare_many, progress, plan.comparisons(n, rounds))
+    state = TournamentState(
+        n, rounds, tie_policy, tournament.matches,
+        strengths=lambda: bradley_terry(n, _outcomes(tournament.matches, tie_policy), prior),
+    )
+    for round_index, pairs in enumerate(plan.pairings(state), start=1):
+        bad = [pair for pair in pairs if pair[0] == pair[1] or not all(0 <= c < n for c in pair)]
+        if bad:
+            raise ValueError(f"strategy {plan.name!r} paired {bad[0]} among {n} candidates")
+        tournament.play(round_index, pairs)
     matches = tournament.matches
     scores = bradley_terry(n, _outcomes(matches, tie_policy), prior)
     wins = [0.0] * n
@@ -360,8 +289,12 @@ def rank_tournament(
         wins[b] += 1.0 - s
         games[a] += 1
         games[b] += 1
-    # Ties in score: a knockout ranks by the round reached, then wins, then candidate order.
-    order = sorted(range(n), key=lambda i: (-round(scores[i], 9), -eliminated_in[i], -wins[i], i))
+    if any(m.winner is not None for m in matches):
+        # Equal scores: the strategy's tiebreak (knockout: the round reached), wins, input order.
+        tiebreak = plan.tiebreak(state)
+        order = sorted(range(n), key=lambda i: (-round(scores[i], 9), -tiebreak[i], -wins[i], i))
+    else:
+        order = list(range(n))  # nothing decided: no candidate is better than another
     ranks = [0] * n
     for position, index in enumerate(order, start=1):
         ranks[index] = position

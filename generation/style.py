@@ -251,8 +251,11 @@ def _family_of_dim(dim: int) -> str:
     return f"{name} (cross-attention {dim})" if name else f"a UNet with cross-attention {dim}"
 
 
-def check_family(pipeline: Any, family: str, model: str, resolved: ResolvedAdapter) -> None:
-    """Raise a one-line `StyleAdapterError` naming both when the adapter does not fit the pipeline.
+def check_family(
+    pipeline: Any, family: str, model: str, resolved: Optional[ResolvedAdapter]
+) -> None:
+    """Raise a one-line `StyleAdapterError` naming both when the adapter does not fit the pipeline
+    (`resolved` None: only whether the pipeline can take an IP-Adapter at all).
 
     Example:
         >>> wrong = resolve_adapter(StyleAdapterConfig("sdxl_ip.bin"), "sd15")
@@ -273,6 +276,8 @@ def check_family(pipeline: Any, family: str, model: str, resolved: ResolvedAdapt
             "cannot load IP-Adapters; "
             "use an SD 1.5 or SDXL pipeline, or drop --style-adapter"
         )
+    if resolved is None:
+        return
     label = resolved.label.lower()
     named = "sdxl" if "sdxl" in label or "_xl" in label else ("flux" if "flux" in label else None)
     dim = _adapter_cross_attention_dim(resolved.local_file) if resolved.local_file else None
@@ -401,10 +406,14 @@ class StyleAdapter:
         self.family = family
         self.config = config
         self.model = model or type(pipeline).__name__
-        self.resolved = resolve_adapter(config, family)
+        check_family(pipeline, family, self.model, None)
+        # LCM-LoRA, Hyper-SD, fine-tunes: the base model is what the UNet's text width says.
+        width = int(pipeline.unet.config.cross_attention_dim)
+        base = FAMILY_BASE.get(family) or CROSS_ATTENTION_FAMILY.get(width) or family
+        self.resolved = resolve_adapter(config, base)
         check_family(pipeline, family, self.model, self.resolved)
         self._load()
-        defaults = STYLE_ADAPTERS.get(FAMILY_BASE.get(family, ""))
+        defaults = STYLE_ADAPTERS.get(base)
         self.scale = (
             config.scale if config.scale is not None else (defaults.scale if defaults else 1.0)
         )

@@ -17,9 +17,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-from preferthinker.engines import Conversation, Engine, EngineOutput, GenerationConfig, count_images, create_engine
-from preferthinker.errors import InputError, ParseError
+from preferthinker.engines import (
+    Conversation,
+    Engine,
+    EngineBackend,
+    EngineOutput,
+    GenerationConfig,
+    count_images,
+    find_backend,
+)
+from preferthinker.errors import EngineContractError, InputError, ParseError
+from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENTS, UserProfile
+from preferthinker.references import References
 from preferthinker.results import Comparison, ElementScore, ParsedOutput, ProfilePrediction, Usage
 
 logger = logging.getLogger(__name__)
@@ -36,8 +46,9 @@ class AssessorConfig:
     """How to build and drive an assessor.
 
     Args:
-        assessor: a model id or local path (in-process transformers), an `http(s)://.../v1` URL
-            (OpenAI-compatible server such as vLLM), or `analytic` (pixel measurements, no model).
+        assessor: what `preferthinker.engines.describe_specs()` lists: a model id or local path
+            (in-process transformers), an `http(s)://.../v1` URL (OpenAI-compatible server such
+            as vLLM), `analytic` (pixel measurements, no model), `random` (the chance baseline).
         assessor_model: the served model name, for URLs (None: ask the server).
         device, dtype: for in-process models (None: chosen from the hardware).
         max_new_tokens: the most tokens per answer (None: the model's own limit where its
@@ -50,6 +61,11 @@ class AssessorConfig:
         batch_size: conversations per forward pass, for in-process engines.
         trust_remote_code: run a model repository's own Python code (off unless you ask: it
             executes code from the model's author).
+        quantization: "none", "8bit" or "4bit" weights for in-process models (bitsandbytes,
+            CUDA only; see `TransformersEngine`).
+        add_vision_id: render prompts with the chat template's `add_vision_id` ("Picture N:"
+            before each image, as the authors do); None = on for Qwen2.5-VL models, off otherwise.
+            Passed to `apply_chat_template` in-process and as `chat_template_kwargs` over HTTP.
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -62,11 +78,13 @@ class AssessorConfig:
     debias: bool = False
     max_retries: int = 1
     retry_temperature: float = 0.7
-    max_pixels: int = 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
     timeout: float = 600.0
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
+    quantization: str = "none"
+    add_vision_id: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -78,6 +96,8 @@ class AssessorConfig:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.quantization not in ("none", "8bit", "4bit"):
+            raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         # GenerationConfig validates the decoding fields.
         self.generation_config()
 
@@ -88,27 +108,49 @@ class AssessorConfig:
             repetition_penalty=self.repetition_penalty,
         )
 
-    def engine_options(self) -> dict[str, Any]:
-        """The options `create_engine` passes to the backend this config names."""
-        from preferthinker.engines import backend_for
+    def engine_options(self, backend: Optional[EngineBackend] = None) -> dict[str, Any]:
+        """The options `create_engine` passes to the backend this config names: the fields that
+        backend declares in its `config_fields`.
 
-        backend = backend_for(self.assessor)
-        if backend == "openai":
-            return {"timeout": self.timeout, "max_concurrency": self.max_concurrency}
-        if backend == "transformers":
-            return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
-                    "trust_remote_code": self.trust_remote_code}
-        return {}
+        Args:
+            backend: the backend of `self.assessor`, when the caller has already looked it up.
+
+        Example:
+            >>> AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
+            {'timeout': 600.0, 'max_concurrency': 8}
+        """
+        backend = backend or find_backend(self.assessor)
+        return {name: getattr(self, name) for name in backend.config_fields}
 
 
-def _load(images: Optional[Sequence[ImageLike]], max_pixels: int, what: str) -> list:
-    """PIL images from PIL images or paths, downscaled to the pixel budget."""
-    if not images:
-        return []
+def is_qwen25_vl(engine: Engine) -> bool:
+    """Whether the engine runs a Qwen2.5-VL model (its config's model type, else its name or
+    local folder), the family whose template the authors render with `add_vision_id`.
+
+    Example:
+        >>> is_qwen25_vl(create_engine("analytic"))  # doctest: +SKIP
+        False
+    """
+    import json
+    import re
+
+    config = getattr(getattr(engine, "model", None), "config", None)
+    if getattr(config, "model_type", None):
+        return config.model_type == "qwen2_5_vl"
+    name = str(getattr(engine, "model_name", None) or engine.name)
+    if "qwen25vl" in re.sub(r"[^a-z0-9]", "", name.lower()):
+        return True
+    config_file = Path(name) / "config.json"
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8")).get("model_type") == "qwen2_5_vl"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _load(images: Sequence[ImageLike], max_pixels: int) -> list:
+    """PIL images (the candidates of one pair) from PIL images or paths, within the pixel budget."""
     from preferthinker.images import load_image
 
-    if isinstance(images, (str, Path)):
-        raise InputError(f"{what} must be a list of images or paths, got a single {type(images).__name__}")
     return [load_image(image, max_pixels=max_pixels) for image in images]
 
 
@@ -169,11 +211,14 @@ class Assessor:
             raise InputError(f"engine must be a preferthinker Engine, got {type(engine).__name__}")
         self.engine = engine
         self.config = config or AssessorConfig()
+        self._template_kwargs: Optional[dict[str, Any]] = None  # decided on first use
 
     @classmethod
     def from_config(cls, config: AssessorConfig) -> "Assessor":
         """Build the engine that `config.assessor` names and wrap it."""
-        engine = create_engine(config.assessor, model=config.assessor_model, **config.engine_options())
+        backend = find_backend(config.assessor)
+        options = config.engine_options(backend)
+        engine = backend.create(config.assessor, config.assessor_model, **options)
         return cls(engine, config)
 
     @property
@@ -184,11 +229,28 @@ class Assessor:
     def close(self) -> None:
         self.engine.close()
 
+    def release(self) -> None:
+        """Free the accelerator for another model (sequential loading); engines that hold no
+        GPU memory ignore it. `restore()` undoes it."""
+        getattr(self.engine, "release", lambda: None)()
+
+    def restore(self) -> None:
+        getattr(self.engine, "restore", lambda: None)()
+
     def __enter__(self) -> "Assessor":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def chat_template_kwargs(self) -> dict[str, Any]:
+        """What the chat template gets with every conversation (`add_vision_id`, see config)."""
+        if self._template_kwargs is None:
+            vision_id = self.config.add_vision_id
+            if vision_id is None:
+                vision_id = is_qwen25_vl(self.engine)
+            self._template_kwargs = {"add_vision_id": True} if vision_id else {}
+        return self._template_kwargs
 
     # -- running conversations with retries -------------------------------------------------
 
@@ -205,15 +267,16 @@ class Assessor:
         chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
         for attempt in range(self.config.max_retries + 1):
             temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
-            config = self.config.generation_config(temperature)
+            config = replace(self.config.generation_config(temperature),
+                             chat_template_kwargs=self.chat_template_kwargs() or None)
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
                 outputs = self.engine.generate([conversations[i] for i in indices], config)
-                if len(outputs) != len(indices):
-                    raise ParseError(
-                        f"engine {self.engine.name} returned {len(outputs)} outputs for {len(indices)} conversations"
-                    )
+                EngineContractError.check(
+                    f"engine {self.engine.name}", len(outputs), len(indices),
+                    "outputs", "conversations",
+                )
                 for index, output in zip(indices, outputs):
                     previous = results[index]
                     usage = (previous.usage if previous else Usage()).add(_usage(conversations[index], output))
@@ -235,14 +298,26 @@ class Assessor:
 
     # -- profile prediction -----------------------------------------------------------------
 
+    def references(self, liked: Any, disliked: Any = None) -> References:
+        """`liked` when it is a `References`, else the images loaded once within this
+        assessor's pixel budget (folders, paths or PIL images; at most 5 per side).
+
+        Example:
+            >>> refs = assessor.references("refs/liked", "refs/disliked")  # doctest: +SKIP
+        """
+        return References.coerce(liked, disliked, max_pixels=self.config.max_pixels)
+
     def predict_profile(
-        self, liked: Sequence[ImageLike], disliked: Optional[Sequence[ImageLike]] = None
+        self,
+        liked: Union[References, Sequence[ImageLike]],
+        disliked: Optional[Sequence[ImageLike]] = None,
     ) -> ProfilePrediction:
         """Predict the visual preference (and non-preference) profile from reference images.
 
         Args:
-            liked: images the user likes (PIL images or paths); at least one.
-            disliked: images the user dislikes, optional.
+            liked: a `References` (used as it is), or images the user likes (PIL images or
+                paths, or a folder); at least one.
+            disliked: images the user dislikes, optional (None when `liked` is a `References`).
 
         Returns:
             A `ProfilePrediction`: status "ok" (every element predicted), "partial" or "failed"
@@ -251,11 +326,10 @@ class Assessor:
         from preferthinker.parser import parse_profiles
         from preferthinker.prompts import build_profile_messages
 
-        liked_images = _load(liked, self.config.max_pixels, "liked images")
-        if not liked_images:
+        refs = self.references(liked, disliked)
+        if not refs.liked:
             raise InputError("predict_profile needs at least one liked image")
-        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
-        conversation = build_profile_messages(liked_images, disliked_images or None)
+        conversation = build_profile_messages(refs)
 
         def parse(text: str) -> ParsedOutput:
             return ParsedOutput(profile=parse_profiles(text))
@@ -272,7 +346,7 @@ class Assessor:
             )
         profile = result.parsed.profile
         issues = [f"no {element} predicted" for element in ELEMENTS if not profile.liked.terms(element)]
-        if disliked_images and profile.disliked.is_empty():
+        if refs.disliked and profile.disliked.is_empty():
             issues.append("no non-preference profile predicted")
         return ProfilePrediction(
             profile=profile,
@@ -291,14 +365,15 @@ class Assessor:
         b: ImageLike,
         *,
         profile: Optional[UserProfile] = None,
-        liked: Optional[Sequence[ImageLike]] = None,
+        liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
     ) -> Comparison:
         """Judge which of two candidates the user prefers.
 
         With `profile`, the model sees the profile as text and only the two candidates
         (cheap; the profile is predicted once and reused). Without it, the model sees the
-        reference images and predicts the profile itself (the authors' full prompt).
+        reference images and predicts the profile itself (the authors' full prompt). `liked`
+        may be a `References` (then `disliked` is None), loaded once for many calls.
 
         Example:
             >>> assessor.compare(img1, img2, profile=profile).winner
@@ -311,36 +386,48 @@ class Assessor:
         pairs: Sequence[tuple[ImageLike, ImageLike]],
         *,
         profile: Optional[UserProfile] = None,
-        liked: Optional[Sequence[ImageLike]] = None,
+        liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
+        without_references: bool = False,
     ) -> list[Comparison]:
         """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
         batch them. With `config.debias`, each pair is also judged in the swapped order.
 
+        `without_references=True` judges with neither a profile nor reference images (the
+        authors' prompt for items without references: the candidates and the format only).
+
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
         from preferthinker.parser import parse_output
-        from preferthinker.prompts import build_assess_messages, build_known_profile_messages
+        from preferthinker.prompts import (
+            build_assess_messages,
+            build_known_profile_messages,
+            build_no_reference_messages,
+        )
 
         if profile is not None and not isinstance(profile, UserProfile):
             raise InputError(f"profile must be a UserProfile, got {type(profile).__name__}")
-        liked_images = _load(liked, self.config.max_pixels, "liked images")
-        disliked_images = _load(disliked, self.config.max_pixels, "disliked images")
-        if profile is None and not liked_images:
+        if without_references and (profile is not None or bool(liked) or bool(disliked)):
+            raise InputError("without_references=True takes no profile and no reference images")
+        # The references matter only without a profile: load them then, once for every pair.
+        refs = self.references(liked, disliked) if profile is None and not without_references else None
+        if profile is None and not refs and not without_references:
             raise InputError("compare needs either a profile or liked reference images")
 
         loaded: list[tuple[Any, Any]] = []
         for index, pair in enumerate(pairs):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise InputError(f"pair {index} must be two images, got {type(pair).__name__}")
-            a, b = _load(list(pair), self.config.max_pixels, f"pair {index}")
+            a, b = _load(list(pair), self.config.max_pixels)
             loaded.append((a, b))
 
         def build(a: Any, b: Any) -> Conversation:
+            if without_references:
+                return build_no_reference_messages(a, b)
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
-            return build_assess_messages(liked_images, disliked_images or None, a, b)
+            return build_assess_messages(refs, None, a, b)
 
         orders = [(0, False), (1, True)] if self.config.debias else [(0, False)]
         conversations = []

@@ -2,9 +2,9 @@
 
 The user turn follows the authors' layout: an instruction, up to 5 preferred images, an
 instruction, up to 5 non-preferred images, "Image A" + image, "Image B" + image, and a format
-instruction. References beyond `MAX_REFERENCES` per side are dropped (the first ones are kept):
-the authors' prompts and training data never hold more than 5 per side, and every extra image
-costs hundreds of visual tokens on a 7B VLM.
+instruction. The references come as a `preferthinker.references.References` (loaded once, at most
+`MAX_REFERENCES` per side) or as lists of PIL images, which are wrapped into one here (the first
+`MAX_REFERENCES` per side are kept, and a `ReferencesCutWarning` names the ones left out).
 
 The known-profile prompt carries the profile as text (`UserProfile.to_tag_text()`) and only the
 two candidates as images, so a profile predicted once can be reused across many comparisons;
@@ -21,10 +21,8 @@ from typing import Any, Optional, Sequence
 from preferthinker.errors import InputError
 from preferthinker.parser import format_output
 from preferthinker.profile import Profile, UserProfile
+from preferthinker.references import MAX_REFERENCES, References
 from preferthinker.results import ElementScore
-
-# The most reference images used per side (liked, disliked).
-MAX_REFERENCES = 5
 
 Conversation = list[dict[str, Any]]
 
@@ -172,12 +170,14 @@ def _check_image(image: Any, what: str) -> Any:
     return image
 
 
-def _references(images: Optional[Sequence[Any]], what: str, max_references: int) -> list[Any]:
-    if images is None:
-        return []
-    if not isinstance(images, (list, tuple)):
-        raise InputError(f"{what} must be a list of PIL images, got {type(images).__name__}")
-    return [_check_image(img, f"each of the {what}") for img in list(images)[:max_references]]
+def _references(liked: Any, disliked: Any, max_references: int) -> References:
+    """A `References` handed down as it is; lists of PIL images wrapped into one (capped)."""
+    if isinstance(liked, References):
+        if disliked is not None:
+            raise InputError("give the disliked images inside the References, not next to it")
+        return liked
+    _check_max(max_references)
+    return References.from_images(liked, disliked, max_per_side=max_references)
 
 
 def _check_max(max_references: int) -> None:
@@ -219,8 +219,10 @@ def build_assess_messages(
     """The full predict-then-assess conversation (liked-only when `disliked` is None or empty).
 
     Args:
-        liked: PIL images the user likes (at least one; the first `max_references` are used).
-        disliked: PIL images the user dislikes, or None/[] for a liked-only prompt.
+        liked: a `References`, or PIL images the user likes (at least one; the first
+            `max_references` are used).
+        disliked: PIL images the user dislikes, or None/[] for a liked-only prompt (None when
+            `liked` is a `References`).
         image_a, image_b: the two candidates (PIL images).
         max_references: cap per side (default `MAX_REFERENCES` = 5).
 
@@ -237,15 +239,27 @@ def build_assess_messages(
         >>> sum(p["type"] == "image" for p in conv[1]["content"])
         3
     """
-    _check_max(max_references)
-    liked_images = _references(liked, "liked images", max_references)
-    if not liked_images:
+    refs = _references(liked, disliked, max_references)
+    if not refs.liked:
         raise InputError("at least one liked reference image is needed to assess a pair")
-    disliked_images = _references(disliked, "disliked images", max_references)
-    parts = _reference_parts(liked_images, disliked_images)
+    parts = _reference_parts(refs.liked, refs.disliked)
     parts += _candidate_parts(image_a, image_b)
     parts.append(_text(_FULL_FORMAT))
     return _conversation(parts)
+
+
+def build_no_reference_messages(image_a: Any, image_b: Any) -> Conversation:
+    """The predict-then-assess conversation without the reference block: the two candidates and
+    the format instruction only. The authors evaluate items this way when they lack liked or
+    disliked images (their reference block needs both).
+
+    Example:
+        >>> from PIL import Image
+        >>> img = Image.new("RGB", (8, 8))
+        >>> sum(p["type"] == "image" for p in build_no_reference_messages(img, img)[1]["content"])
+        2
+    """
+    return _conversation(_candidate_parts(image_a, image_b) + [_text(_FULL_FORMAT)])
 
 
 def build_liked_only_messages(
@@ -270,8 +284,9 @@ def build_profile_messages(
     """The profile-only conversation: references in, the two profile blocks out.
 
     Args:
-        liked: PIL images the user likes (at least one; the first `max_references` are used).
-        disliked: PIL images the user dislikes, or None/[].
+        liked: a `References`, or PIL images the user likes (at least one; the first
+            `max_references` are used).
+        disliked: PIL images the user dislikes, or None/[] (None when `liked` is a `References`).
         max_references: cap per side (default 5).
 
     Raises:
@@ -284,12 +299,10 @@ def build_profile_messages(
         >>> sum(p["type"] == "image" for p in conv[1]["content"])
         2
     """
-    _check_max(max_references)
-    liked_images = _references(liked, "liked images", max_references)
-    if not liked_images:
+    refs = _references(liked, disliked, max_references)
+    if not refs.liked:
         raise InputError("at least one liked reference image is needed to predict a profile")
-    disliked_images = _references(disliked, "disliked images", max_references)
-    parts = _reference_parts(liked_images, disliked_images)
+    parts = _reference_parts(refs.liked, refs.disliked)
     parts.append(_text(_PROFILE_FORMAT))
     return _conversation(parts)
 
@@ -326,5 +339,5 @@ def build_known_profile_messages(profile: UserProfile, image_a: Any, image_b: An
 
 __all__ = [
     "MAX_REFERENCES", "PROMPT_VERSION", "SYSTEM_PROMPT", "build_assess_messages", "build_known_profile_messages",
-    "build_liked_only_messages", "build_profile_messages",
+    "build_liked_only_messages", "build_no_reference_messages", "build_profile_messages",
 ]

@@ -13,11 +13,16 @@ Stages of `build_dataset` (the `ptgen data build --config FILE` command):
 4. per pair, write the CoT target (`training.cot`), optionally reworded by an LLM, and filter:
    drop pairs whose profile does not support the answer, whose CoT does not parse, or whose
    totals contradict the answer; count each reason;
-5. write each kept sample atomically (`training.dataset.write_sample`) and the manifest after
-   every user; finally assemble the JSONL files and the dataset card.
+5. write each kept sample atomically (`training.dataset.write_sample`) and record the user in
+   this process's journal (`shards/<rank>-of-<world>.jsonl`, `generation.shards`);
+6. the main process waits until every user is recorded, writes `manifest.json` and assembles
+   the JSONL files and the dataset card.
 
+Under `accelerate launch` or `torchrun` each process takes every world_size-th user (by index)
+and the main process merges; a `build.lock` keeps a second launch out of the folder.
 Everything is seeded per user, so an interrupted build continues where it stopped and produces
-what an uninterrupted one would; finished sample files are never rewritten.
+what an uninterrupted one would, with any number of processes; finished sample files are never
+rewritten.
 """
 
 from __future__ import annotations
@@ -138,8 +143,9 @@ def load_prompts(path: Optional[Union[str, Path]] = None) -> list[str]:
     return list(dict.fromkeys(prompts))
 
 
-def create_data_generator(config: DataConfig) -> Any:
-    """The image source: the procedural renderer or a diffusers pipeline (`generation`)."""
+def create_data_generator(config: DataConfig, process: Any = None) -> Any:
+    """The image source: the procedural renderer or a diffusers pipeline (`generation`). In a
+    launch of several processes, each uses the GPU of its local rank unless a device is set."""
     options = dict(config.generator_options)
     if config.generator == "procedural":
         from synthpref.renderer import ProceduralGenerator
@@ -147,6 +153,13 @@ def create_data_generator(config: DataConfig) -> Any:
         options.setdefault("size", config.size)
         return ProceduralGenerator(**options)
     from generation.generator import DiffusersGenerator, GeneratorConfig
+
+    if process is not None and "device" not in options:
+        from generation.shards import process_device
+
+        device = process_device(process)
+        if device is not None:
+            options["device"] = device
 
     try:
         return DiffusersGenerator(GeneratorConfig(model=config.generator, **options))
@@ -192,6 +205,8 @@ def _read_manifest(out: Path) -> Optional[dict]:
 
 def _check_output(out: Path, config: DataConfig) -> dict:
     """The manifest to continue from (a fresh one for a new folder)."""
+    from generation.shards import LOCK_FILE, SHARDS_DIR, journals
+
     manifest = _read_manifest(out)
     if manifest is not None:
         if manifest.get("fingerprint") != config.fingerprint():
@@ -199,9 +214,11 @@ def _check_output(out: Path, config: DataConfig) -> dict:
                 f"{out} holds a build with another config (fingerprint {manifest.get('fingerprint')}); "
                 "use a new output_dir, or delete the folder to rebuild"
             )
+        journals(out, config.fingerprint())  # shards of another config: refused by name
         return manifest
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name not in (LOCK_FILE, SHARDS_DIR) for p in out.iterdir()):
         raise OutputExistsError(f"{out} is not empty and holds no {MANIFEST}; choose a new output_dir")
+    journals(out, config.fingerprint())
     return {"fingerprint": config.fingerprint(), "config": asdict(config), "users": {}}
 
 
@@ -265,83 +282,162 @@ def summarize(manifest: dict) -> dict[str, Any]:
             "dropped_total": sum(dropped.values()), "rewrite_rejected": rejected, "kept_per_split": per_split}
 
 
+def _shard_users(users: dict[str, list]) -> list[tuple[str, Any]]:
+    """(split, user) in the build's one global order: the order that assigns users to processes."""
+    return [(split, user) for split, split_users in users.items() for user in split_users]
+
+
+def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, generator: Any,
+                prompts: list[str], engine: Any, rewrite_config: Any,
+                step: Callable[[], None]) -> dict:
+    """Render, target, filter and write one user's pairs; returns the user's manifest entry."""
+    from synthpref.bench import make_user_items
+    from training.dataset import write_sample
+
+    # 3. References and pairs, seeded per user so a resumed build renders the same.
+    rng = random.Random(f"data:{config.seed}:{user.user_id}")
+    items = make_user_items(user, generator, prompts, config.refs, config.pairs, rng,
+                            mismatch=config.mismatch, split=split_name)
+    entry = {"split": split_name, "kind": user.kind, "kept": [], "dropped": {},
+             "rewrite_rejected": {}}
+    for index, item in enumerate(items):
+        sample_id = f"{user.user_id}-{index:02d}"
+        if (out / "samples" / f"{sample_id}.json").is_file():
+            entry["kept"].append(sample_id)  # finished before an interruption: untouched
+        else:
+            # 4. CoT target, optional rewrite, quality filter.
+            seed = int(hashlib.sha256(f"{config.seed}:{sample_id}".encode()).hexdigest()[:8], 16)
+            sample, reason, rejected = _make_sample(item, sample_id, seed, engine, rewrite_config)
+            if sample is None:
+                entry["dropped"][sample_id] = reason
+            else:
+                # 5. Atomic per-sample write.
+                write_sample(sample, out)
+                entry["kept"].append(sample_id)
+                if rejected:
+                    entry["rewrite_rejected"][sample_id] = rejected
+        step()
+    return entry
+
+
 def build_dataset(config: DataConfig, progress: Optional[Progress] = None, generator: Any = None,
-                  rewriter: Any = None) -> dict[str, Any]:
+                  rewriter: Any = None, process: Any = None, resume_command: Optional[str] = None,
+                  merge_timeout_s: Optional[float] = None) -> dict[str, Any]:
     """Build (or resume) the training set described by `config`; returns the report.
+
+    Under `accelerate launch` / `torchrun` every process runs this same call: user i goes to
+    process i % world_size, each process writes its users' samples and its journal
+    `shards/<rank>-of-<world>.jsonl`, and the main process merges once every user is recorded.
+    The dataset is the same whatever the number of processes.
 
     Args:
         config: the DataConfig.
-        progress: called as `progress(pairs_done, pairs_total)` after every pair (resumed
-            users count as done at once).
+        progress: called as `progress(pairs_done, pairs_total)` after every pair of this
+            process's users (resumed users count as done at once).
         generator: a ready `generation` Generator (default: from `config.generator`).
         rewriter: a ready preferthinker Engine for CoT rewording (default: `config.cot_rewriter`).
+        process: this process's `generation.shards.LaunchProcess` (default: from the launcher's
+            environment; one process without a launcher).
+        resume_command: the command shown when a process failed (default: rebuilt from argv).
+        merge_timeout_s: how long the main process waits for the others (None: as long as the
+            launch runs).
 
     Returns:
         The report also stored in `manifest.json` under "report": users, kept, dropped per
-        reason, rewrites rejected per reason, kept per split, and which users were resumed.
+        reason, rewrites rejected per reason, kept per split, and how many users were resumed.
+        A process other than the main one returns its shard's counts with `"merged": False`.
+
+    Raises:
+        ConfigError: the folder (or a shard in it) holds a build with another config.
+        OutputExistsError: the folder holds something else, or another launch is writing to it.
+        generation.shards.ShardError: a process failed; names it and the resume command.
 
     Example:
         >>> report = build_dataset(DataConfig(output_dir="data/cot", train_users=4))  # doctest: +SKIP
         >>> report["kept"], report["dropped"]  # doctest: +SKIP
         (8, {})
     """
-    from synthpref.bench import make_user_items
-    from preferthinker.engines import GenerationConfig
-    from training.dataset import finalize_dataset, write_sample
+    import time
 
-    # 1. The folder: new, or this build's to resume.
+    from generation.shards import (ShardJournal, acquire_lock, assigned, current_process,
+                                   finished_items, journals, release_lock, wait_for_items)
+    from preferthinker.engines import GenerationConfig
+    from training.dataset import finalize_dataset
+
+    started = time.time()
+    process = process or current_process()
+    fingerprint = config.fingerprint()
+    # 1. The folder: new, or this build's to resume; one launch at a time (build.lock).
     out = Path(config.output_dir)
-    manifest = _check_output(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_manifest(out, manifest)
-    # 2. Users and prompts.
+    if process.is_main:
+        manifest = _check_output(out, config)
+        acquire_lock(out, process)
+        if _read_manifest(out) is None:
+            _write_manifest(out, manifest)
+    else:
+        acquire_lock(out, process)  # waits for the main process to check the folder and claim it
+        manifest = _check_output(out, config)
+    # 2. Users and prompts; this process's share of the users.
     prompts = load_prompts(config.prompts_file)
-    users = draw_users(config)
-    total = sum(len(us) for us in users.values()) * config.pairs
-    generator = generator or create_data_generator(config)
+    everyone = _shard_users(draw_users(config))
+    mine = assigned(everyone, process)
+    finished = {**manifest["users"], **finished_items(out, fingerprint)}
+    total = len(mine) * config.pairs
+    generator = generator or create_data_generator(config, process)
     engine = _rewriter(config, rewriter)
     rewrite_config = GenerationConfig(max_new_tokens=config.cot_rewrite_max_new_tokens, temperature=0.7,
                                       repetition_penalty=1.0)
+    journal = ShardJournal(out, process, fingerprint)
+    journal.start(len(mine))
     done, resumed = 0, 0
-    for split_name, split_users in users.items():
-        for user in split_users:
-            if user.user_id in manifest["users"]:
-                done += config.pairs
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    try:
+        for split_name, user in mine:
+            if user.user_id in finished:
                 resumed += 1
-                if progress:
-                    progress(done, total)
+                for _ in range(config.pairs):
+                    step()
                 continue
-            # 3. References and pairs, seeded per user so a resumed build renders the same.
-            rng = random.Random(f"data:{config.seed}:{user.user_id}")
-            items = make_user_items(user, generator, prompts, config.refs, config.pairs, rng,
-                                    mismatch=config.mismatch, split=split_name)
-            entry = {"split": split_name, "kind": user.kind, "kept": [], "dropped": {}, "rewrite_rejected": {}}
-            for index, item in enumerate(items):
-                sample_id = f"{user.user_id}-{index:02d}"
-                if (out / "samples" / f"{sample_id}.json").is_file():
-                    entry["kept"].append(sample_id)  # finished before an interruption: untouched
-                else:
-                    # 4. CoT target, optional rewrite, quality filter.
-                    seed = int(hashlib.sha256(f"{config.seed}:{sample_id}".encode()).hexdigest()[:8], 16)
-                    sample, reason, rejected = _make_sample(item, sample_id, seed, engine, rewrite_config)
-                    if sample is None:
-                        entry["dropped"][sample_id] = reason
-                    else:
-                        # 5. Atomic per-sample write.
-                        write_sample(sample, out)
-                        entry["kept"].append(sample_id)
-                        if rejected:
-                            entry["rewrite_rejected"][sample_id] = rejected
-                done += 1
-                if progress:
-                    progress(done, total)
-            manifest["users"][user.user_id] = entry
-            _write_manifest(out, manifest)
+            entry = _build_user(user, split_name, config, out, generator, prompts, engine,
+                                rewrite_config, step)
+            journal.item(user.user_id, entry)
+    except BaseException as error:
+        journal.failed(error)
+        raise
+    journal.done(users=len(mine), resumed=resumed)
+    name = getattr(generator, "name", type(generator).__name__)
+    if not process.is_main:
+        return {"merged": False, "rank": process.rank, "world_size": process.world_size,
+                "users": len(mine), "resumed_users": resumed, "output_dir": str(out),
+                "generator": name}
+    # 6. Merge: wait until every user is recorded (by any process), then one manifest in the
+    # global user order and the JSONL files.
+    entries = wait_for_items(
+        out, [user.user_id for _, user in everyone], process, fingerprint,
+        timeout_s=merge_timeout_s, resume_command=resume_command, since=started,
+        finished=lambda: {**manifest["users"], **finished_items(out, fingerprint)},
+    )
+    manifest["users"] = {user.user_id: entries[user.user_id] for _, user in everyone}
     counts = finalize_dataset(out)
-    report = summarize(manifest) | {"resumed_users": resumed, "files": counts, "output_dir": str(out),
-                                     "generator": getattr(generator, "name", type(generator).__name__)}
+    # Users resumed by this launch's processes (each says so in its last `done` event).
+    resumed = 0
+    for shard, events in journals(out, fingerprint).items():
+        if shard.endswith(f"-of-{process.world_size:05d}"):
+            last = [e for e in events if e.get("event") == "done"][-1:]
+            resumed += last[0].get("resumed", 0) if last else 0
+    report = summarize(manifest) | {
+        "resumed_users": resumed, "files": counts, "output_dir": str(out), "generator": name,
+        "processes": process.world_size, "merged": True,
+    }
     manifest["report"] = report
     _write_manifest(out, manifest)
+    release_lock(out, process)
     if report["dropped_total"]:
         logger.info("dropped %d pairs: %s", report["dropped_total"], report["dropped"])
     return report

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 from trl import GRPOConfig
 
@@ -24,20 +24,20 @@ from training.rewards import RewardConfig
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_PIXELS = 512 * 512
+_REWARDS = RewardConfig()  # the defaults of the reward_* fields
 
 
 @dataclass
-class GRPOTrainingConfig(GRPOConfig):
+class GRPOTrainingConfig(modeling.ModelFields, GRPOConfig):
     """TRL's GRPOConfig plus the model, the data, LoRA and the reward settings.
 
     Our fields (all others are GRPOConfig / TrainingArguments: learning_rate, num_generations,
     beta, max_completion_length, use_vllm, vllm_mode, bf16, save_steps, deepspeed, ...):
 
-        model_name_or_path: the SFT final folder (or any Qwen2.5-VL checkpoint).
-        dataset_path, dataset_split, max_samples, max_pixels, freeze_vision: as for SFT.
-        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora, final_dir:
-            as for SFT.
+        model_name_or_path, dataset_path, dataset_split, max_samples, max_pixels, freeze_vision,
+            use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora,
+            final_dir: shared with SFT (`training.modeling.ModelFields`); model_name_or_path is
+            the SFT final folder (or any Qwen2.5-VL checkpoint).
         reward_weights: [accuracy, format, prediction], default the paper's [1.0, 0.3, 0.7].
         reward_text_weight / reward_image_weight: w_text / w_img inside the prediction reward.
         reward_similarity_model: SBERT model (None = bundled all-MiniLM-L6-v2).
@@ -52,38 +52,23 @@ class GRPOTrainingConfig(GRPOConfig):
         ...                          dataset_path="data", use_cpu=True, bf16=False)  # doctest: +SKIP
     """
 
-    model_name_or_path: str = ""
-    dataset_path: str = ""
-    dataset_split: str = "train"
-    max_samples: Optional[int] = None
-    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
-    freeze_vision: bool = True
-    use_lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: Union[str, list] = "all-linear"
-    merge_lora: bool = True
-    final_dir: Optional[str] = None
-    reward_text_weight: float = 0.5
-    reward_image_weight: float = 0.5
-    reward_similarity_model: Optional[str] = None
-    reward_image_generator: Optional[str] = None
-    reward_generator_options: dict = field(default_factory=dict)
-    reward_image_similarity: str = "auto"
-    reward_image_seeds: list = field(default_factory=lambda: [0])
-    reward_cache_dir: Optional[str] = None
-    reward_cache_size: int = 256
+    # The reward_* defaults are RewardConfig's own (the paper's), not copies.
+    reward_text_weight: float = _REWARDS.text_weight
+    reward_image_weight: float = _REWARDS.image_weight
+    reward_similarity_model: Optional[str] = _REWARDS.similarity_model
+    reward_image_generator: Optional[str] = _REWARDS.image_generator
+    reward_generator_options: dict = field(default_factory=lambda: dict(_REWARDS.generator_options))
+    reward_image_similarity: str = _REWARDS.image_similarity
+    reward_image_seeds: list = field(default_factory=lambda: list(_REWARDS.image_seeds))
+    reward_cache_dir: Optional[str] = _REWARDS.cache_dir
+    reward_cache_size: int = _REWARDS.cache_size
     # The authors' settings (GRPOConfig's own defaults differ).
-    reward_weights: Optional[list] = field(default_factory=lambda: [1.0, 0.3, 0.7])
+    reward_weights: Optional[list] = field(default_factory=lambda: list(_REWARDS.weights))
     num_generations: Optional[int] = 2
     beta: float = 0.04
     max_completion_length: Optional[int] = 2048
 
     def __post_init__(self) -> None:
-        modeling.check_lora_fields(self)
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
         if self.reward_weights is None or len(self.reward_weights) != 3:
             raise ValueError(
                 f"reward_weights must hold 3 numbers [accuracy, format, prediction], got {self.reward_weights!r}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -20,8 +21,55 @@ logger = logging.getLogger(__name__)
 FINAL_NOTE = "ptgen_training.json"
 
 
+# Training images: 512 x 512 is ~330 visual tokens per image for Qwen2.5-VL, 12 images per sample.
+DEFAULT_TRAINING_MAX_PIXELS = 512 * 512
+
+
+@dataclass
+class ModelFields:
+    """The model, data and LoRA fields SFT and GRPO share, written once: both training configs
+    inherit them (next to TRL's own config), so their YAML files keep the same flat keys.
+
+    Args:
+        model_name_or_path: the base model (SFT) or the SFT final folder (GRPO), hub id or folder.
+        dataset_path: the folder `ptgen data build` wrote; dataset_split: the data file to train on.
+        max_samples: use only the first N training samples (smoke tests).
+        max_pixels: downscale reference and candidate images above this many pixels.
+        freeze_vision: keep the vision encoder frozen (default, as the authors' recipe).
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: PEFT LoRA.
+        merge_lora: merge the adapter into the final weights (default) or save the adapter alone.
+        final_dir: where the final model goes (default: <output_dir>/final).
+
+    Example:
+        >>> ModelFields(model_name_or_path="m", dataset_path="d").lora_r
+        16
+    """
+
+    model_name_or_path: str = ""
+    dataset_path: str = ""
+    dataset_split: str = "train"
+    max_samples: Optional[int] = None
+    max_pixels: Optional[int] = DEFAULT_TRAINING_MAX_PIXELS
+    freeze_vision: bool = True
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: Union[str, list] = "all-linear"
+    merge_lora: bool = True
+    final_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        check_lora_fields(self)
+        parent = getattr(super(), "__post_init__", None)  # TRL's config next in the MRO
+        if parent is not None:
+            parent()
+
+
 def check_lora_fields(config: Any) -> None:
-    """Shared __post_init__ checks of the LoRA fields of both training configs."""
+    """The checks of the `ModelFields` of both training configs."""
+    if config.max_samples is not None and config.max_samples < 1:
+        raise ValueError(f"max_samples must be >= 1 or null, got {config.max_samples}")
     if config.lora_r < 1:
         raise ValueError(f"lora_r must be >= 1, got {config.lora_r}")
     if config.lora_alpha <= 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 from trl import SFTConfig
 
@@ -23,30 +23,23 @@ from training import modeling
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_PIXELS = 512 * 512  # ~330 visual tokens per image for Qwen2.5-VL; 12 images per sample
-
-
 @dataclass
-class SFTTrainingConfig(SFTConfig):
+class SFTTrainingConfig(modeling.ModelFields, SFTConfig):
     """TRL's SFTConfig plus what ptgen needs to find the model and the data.
 
     Our fields (everything else is SFTConfig / TrainingArguments, e.g. learning_rate,
     num_train_epochs, per_device_train_batch_size, gradient_accumulation_steps, bf16,
     save_steps, resume_from_checkpoint, deepspeed):
 
-        model_name_or_path: base model, hub id or local folder (Qwen/Qwen2.5-VL-7B-Instruct).
-        dataset_path: the folder `ptgen data build` wrote.
-        dataset_split / eval_split: data files to train / evaluate on ("train", "test").
-        max_samples: use only the first N training samples (smoke tests).
-        max_pixels: downscale reference and candidate images above this many pixels.
-        freeze_vision: keep the vision encoder frozen (default, as the authors' recipe).
+        model_name_or_path, dataset_path, dataset_split, max_samples, max_pixels, freeze_vision,
+            use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora,
+            final_dir: shared with GRPO (`training.modeling.ModelFields`); model_name_or_path is
+            the base model, hub id or local folder (Qwen/Qwen2.5-VL-7B-Instruct).
+        eval_split: the data file to evaluate on ("test"), or None.
         vision_learning_rate: with `freeze_vision: false`, the vision tower's learning rate
             (the rest keep `learning_rate`; the scheduler scales both alike). A tower trained
             from random weights at the language model's rate can blow up its features (the
             learning study, docs/results.md); a lower rate lets it learn without that.
-        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: PEFT LoRA.
-        merge_lora: merge the adapter into the final weights (default) or save the adapter alone.
-        final_dir: where the final model goes (default: <output_dir>/final).
         score_loss_weight: weight of the score tokens in the loss (the digit after "Image A(" /
             "Image B(" on each element line), relative to 1 for every other completion token.
             Scores are ~10 of a CoT's tokens and mostly one value, so at weight 1 a small model
@@ -65,31 +58,15 @@ class SFTTrainingConfig(SFTConfig):
         ...                         use_cpu=True, bf16=False)  # doctest: +SKIP
     """
 
-    model_name_or_path: str = ""
-    dataset_path: str = ""
-    dataset_split: str = "train"
     eval_split: Optional[str] = None
-    max_samples: Optional[int] = None
-    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
-    freeze_vision: bool = True
     vision_learning_rate: Optional[float] = None
-    use_lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: Union[str, list] = "all-linear"
-    merge_lora: bool = True
-    final_dir: Optional[str] = None
     max_length: Optional[int] = None  # SFTConfig's 1024 would cut the image tokens
     score_loss_weight: float = 1.0
     balance_scores: bool = False
 
     def __post_init__(self) -> None:
-        modeling.check_lora_fields(self)
         if not self.score_loss_weight > 0:
             raise ValueError(f"score_loss_weight must be > 0, got {self.score_loss_weight}")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples must be >= 1 or null, got {self.max_samples}")
         if self.vision_learning_rate is not None:
             if not self.vision_learning_rate > 0:
                 raise ValueError(f"vision_learning_rate must be > 0 or null, got {self.vision_learning_rate}")
@@ -198,11 +175,18 @@ def _score_weighted_trainer():
             weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight,
                                           self.args.balance_scores) * outputs.label_mask
             loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
-            if num_items_in_batch is not None:  # gradient accumulation: this micro-batch's share
+            if num_items_in_batch is not None:
+                # This micro-batch's share of the step's tokens: `num_items_in_batch` counts the
+                # tokens of every accumulation step (and, below, of every rank).
                 loss = loss * outputs.label_mask.sum() / num_items_in_batch
+                if self.args.average_tokens_across_devices:
+                    # Like TRL's own loss: the count covers all ranks and DDP averages the
+                    # gradients across ranks, so scale back up by the data-parallel ranks.
+                    loss = loss * (self.accelerator.num_processes // self.get_tp_size())
             mode = "train" if self.model.training else "eval"
-            valid = outputs.label_mask.sum().clamp(min=1)
-            self._metrics[mode]["mean_token_accuracy"].append((outputs.is_top1.sum() / valid).item())
+            valid = self.accelerator.gather_for_metrics(outputs.label_mask.sum()).sum()
+            correct = self.accelerator.gather_for_metrics(outputs.is_top1.sum()).sum()
+            self._metrics[mode]["mean_token_accuracy"].append((correct / valid.clamp(min=1)).item())
             return loss
 
     return ScoreWeightedSFTTrainer

@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from preferthinker.engines.base import (
     EngineOutput,
     GenerationConfig,
 )
+from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ServerUnreachableError
 
 T = TypeVar("T")
@@ -75,12 +77,21 @@ def _one_line(text: Any, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-class OpenAIEngine(Engine):
-    """Sends conversations to an OpenAI-compatible `/v1/chat/completions` endpoint.
+def accepts_spec(spec: str) -> bool:
+    """Whether `spec` names an OpenAI-compatible server: an http(s):// URL.
+
+    Example:
+        >>> accepts_spec("http://127.0.0.1:8000/v1"), accepts_spec("Qwen/Qwen2.5-VL-7B-Instruct")
+        (True, False)
+    """
+    return spec.strip().lower().startswith(("http://", "https://"))
+
+
+@dataclass
+class OpenAIOptions:
+    """Settings of the HTTP engine.
 
     Args:
-        base_url: e.g. "http://127.0.0.1:8000/v1" (a bare host:port gets /v1).
-        model: the served model name; None asks /v1/models and uses the first one listed.
         api_key: sent as a bearer token; None uses $OPENAI_API_KEY, else "EMPTY" (vLLM's default).
         timeout: seconds per request.
         max_concurrency: requests in flight at once.
@@ -89,6 +100,34 @@ class OpenAIEngine(Engine):
         send_repetition_penalty: send `repetition_penalty` (vLLM accepts it) when it is not 1.0.
             Servers that reject the field (`transformers serve` answers 422) are detected on the
             first request; the engine warns once and carries on without it.
+    """
+
+    api_key: Optional[str] = None
+    timeout: float = 600
+    max_concurrency: int = 8
+    max_retries: int = 3
+    backoff: float = 1.0
+    send_repetition_penalty: bool = True
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff < 0:
+            raise ValueError(f"backoff must be >= 0, got {self.backoff}")
+
+
+class OpenAIEngine(Engine):
+    """Sends conversations to an OpenAI-compatible `/v1/chat/completions` endpoint.
+
+    Args:
+        base_url: e.g. "http://127.0.0.1:8000/v1" (a bare host:port gets /v1).
+        model: the served model name; None asks /v1/models and uses the first one listed.
+        options: an `OpenAIOptions`; or give its fields as keywords (api_key, timeout,
+            max_concurrency, max_retries, backoff, send_repetition_penalty).
 
     Raises (from `generate`):
         ServerUnreachableError: nothing answers at base_url after the retries.
@@ -105,30 +144,22 @@ class OpenAIEngine(Engine):
         self,
         base_url: str,
         model: Optional[str] = None,
-        api_key: Optional[str] = None,
-        timeout: float = 600,
-        max_concurrency: int = 8,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        send_repetition_penalty: bool = True,
+        options: Optional[OpenAIOptions] = None,
+        **settings: Any,
     ):
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if backoff < 0:
-            raise ValueError(f"backoff must be >= 0, got {backoff}")
         import openai
 
+        options = options or OpenAIOptions(**settings)
+        api_key = options.api_key
         self.base_url = normalize_base_url(base_url)
         self.model = model
-        self.timeout = float(timeout)
-        self.max_concurrency = max_concurrency
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.send_repetition_penalty = send_repetition_penalty
+        self.timeout = float(options.timeout)
+        self.max_concurrency = options.max_concurrency
+        self.max_retries = options.max_retries
+        self.backoff = options.backoff
+        self.send_repetition_penalty = options.send_repetition_penalty
+        # Extra request fields (repetition_penalty, top_k, chat_template_kwargs) it refused.
+        self._refused_fields: set[str] = set()
         self._lock = threading.Lock()
         # The client's own retries are off: ours know which failures are worth repeating.
         self._client = openai.OpenAI(
@@ -154,7 +185,9 @@ class OpenAIEngine(Engine):
         models = [model for model in models if isinstance(model, str) and model]
         if not models:
             raise EngineError(
-                f"the server at {self.base_url} lists no model at /models; pass the model name with --assessor-model"
+                f"the server at {self.base_url} lists no model at /models; "
+                "give the model name with {assessor_model}",
+                settings=("assessor_model",),
             )
         return models[0]
 
@@ -218,39 +251,56 @@ class OpenAIEngine(Engine):
             messages.append({"role": message["role"], "content": parts})
         return messages
 
+    def _extra_fields(self, config: GenerationConfig) -> dict[str, Any]:
+        """vLLM's fields beyond the OpenAI schema, less those this server refused once."""
+        extra: dict[str, Any] = {}
+        if self.send_repetition_penalty and config.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = config.repetition_penalty
+        if config.temperature > 0:
+            # Explicit, or vLLM applies the checkpoint's generation_config.json (top_k=1 for
+            # Qwen2.5-VL) and a sampled retry decodes greedily again. -1: no top-k cut.
+            extra["top_k"] = config.top_k if config.top_k is not None else -1
+        if config.chat_template_kwargs:
+            extra["chat_template_kwargs"] = dict(config.chat_template_kwargs)
+        return {k: v for k, v in extra.items() if k not in self._refused_fields}
+
     def _request(self, messages: list[dict[str, Any]], config: GenerationConfig) -> EngineOutput:
         started = time.perf_counter()
         while True:
             kwargs: dict[str, Any] = dict(
                 model=self.name,
                 messages=messages,
-                max_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+                # vLLM deprecates max_tokens for chat completions.
+                max_completion_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                 temperature=config.temperature,
                 top_p=config.top_p,
             )
             if config.seed is not None:
                 kwargs["seed"] = config.seed
-            with_penalty = self.send_repetition_penalty and config.repetition_penalty != 1.0
-            if with_penalty:
-                kwargs["extra_body"] = {"repetition_penalty": config.repetition_penalty}
+            extra = self._extra_fields(config)
+            if extra:
+                kwargs["extra_body"] = extra
             try:
                 response = self._with_retries(
                     lambda: self._client.chat.completions.create(**kwargs), "chat completion"
                 )
                 break
             except RequestRejectedError as error:
-                # Servers that validate fields strictly (transformers serve: 422) reject the field
-                # vLLM needs; drop it once, for good, and say so.
-                if with_penalty and "repetition_penalty" in error.detail:
-                    with self._lock:
-                        if self.send_repetition_penalty:
-                            self.send_repetition_penalty = False
+                # Servers that validate fields strictly (transformers serve: 422) reject the
+                # fields vLLM needs; drop the one named, once, for good, and say so.
+                refused = [key for key in extra if key in error.detail]
+                if not refused:
+                    raise
+                with self._lock:
+                    for key in refused:
+                        if key not in self._refused_fields:
+                            self._refused_fields.add(key)
+                            if key == "repetition_penalty":
+                                self.send_repetition_penalty = False
                             warnings.warn(
-                                f"the server at {self.base_url} does not accept repetition_penalty; "
+                                f"the server at {self.base_url} does not accept {key}; "
                                 "generating without it", RuntimeWarning, stacklevel=3,
                             )
-                    continue
-                raise
         return self._output(response, time.perf_counter() - started)
 
     def _output(self, response: Any, seconds: float) -> EngineOutput:
@@ -327,3 +377,15 @@ def _detail(error: Any) -> str:
             if body.get(key):
                 return str(body[key])
     return str(getattr(error, "message", "") or error)
+
+
+BACKEND = EngineBackend(
+    name="openai",
+    spec="an http(s)://HOST:PORT/v1 URL (OpenAI-compatible server, e.g. vLLM)",
+    accepts=accepts_spec,
+    engine_class=OpenAIEngine,
+    options=OpenAIOptions,
+    build=lambda spec, model, options: OpenAIEngine(spec, model=model, options=options),
+    config_fields=("timeout", "max_concurrency"),
+    served_model=True,
+)

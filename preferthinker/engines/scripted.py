@@ -7,9 +7,11 @@ mock model. It is a real `Engine`, so the code under test cannot tell the differ
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
 from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig, count_images
+from preferthinker.engines.registry import EngineBackend
 
 Responder = Callable[[Conversation], str]
 
@@ -59,3 +61,31 @@ class ScriptedEngine(Engine):
                 )
             )
         return outputs
+
+
+@dataclass
+class ScriptedOptions:
+    """Settings of the scripted engine: what it answers (see `ScriptedEngine`)."""
+
+    responses: Union[Sequence[str], Responder] = ()
+    concurrent: bool = False
+
+    def __post_init__(self) -> None:
+        texts = isinstance(self.responses, (list, tuple)) and all(
+            isinstance(text, str) for text in self.responses
+        )
+        if not (texts or callable(self.responses)):
+            raise ValueError(
+                "responses must be a list of texts or a function of the conversation, "
+                f"got {self.responses!r}"
+            )
+
+
+BACKEND = EngineBackend(
+    name="scripted",
+    spec="'scripted' (canned answers, for tests)",
+    accepts=lambda spec: spec == "scripted",
+    engine_class=ScriptedEngine,
+    options=ScriptedOptions,
+    build=lambda spec, model, options: ScriptedEngine(options.responses, options.concurrent),
+)

@@ -8,10 +8,19 @@ with left padding, greedy by default with the authors' repetition penalty (see `
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from preferthinker.devices import (
+    check_device,
+    dtype_name,
+    looks_like_local_path,
+    resolve_device,
+    resolve_dtype,
+)
 from preferthinker.engines.base import (
     DEFAULT_MAX_NEW_TOKENS,
     Conversation,
@@ -19,62 +28,91 @@ from preferthinker.engines.base import (
     EngineOutput,
     GenerationConfig,
 )
+from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 
-_DTYPE_NAMES = {
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-    "half": "float16",
-    "fp32": "float32",
-    "float32": "float32",
-    "float": "float32",
-}
+# A hub id: `owner/name` (letters, digits, -, _, .); anything path-like is a local folder.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+QUANTIZATIONS = ("none", "8bit", "4bit")
 
 
-def resolve_device(device: Optional[str] = None) -> str:
-    """The device to run on: the one asked for, else cuda, else mps, else cpu.
+def quantization_config(quantization: Optional[str], device: str, dtype: Any):
+    """transformers' `BitsAndBytesConfig` for "8bit" / "4bit" (NF4, computing in `dtype`), or
+    None for "none"/None. Quantized weights need CUDA and the bitsandbytes package.
+
+    Raises:
+        InputError: an unknown name, no CUDA device, or bitsandbytes not installed.
 
     Example:
-        >>> resolve_device("cpu")
-        'cpu'
+        >>> quantization_config("none", "cpu", None) is None
+        True
     """
-    if device not in (None, "", "auto"):
-        return str(device)
+    if quantization in (None, "", "none"):
+        return None
+    if quantization not in QUANTIZATIONS:
+        raise InputError(f"unknown quantization {quantization!r}; use {', '.join(QUANTIZATIONS)}")
+    import importlib.util
+
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise InputError(f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), "
+                         f"but the device is {device!r}; use quantization 'none' here")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise InputError(f"quantization {quantization!r} needs the bitsandbytes package: "
+                         "pip install bitsandbytes, or use quantization 'none'")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=dtype)
 
 
-def resolve_dtype(dtype: Any, device: str):
-    """A torch dtype from a name ("bf16", "float16", "auto", None) or a torch dtype.
-
-    None/"auto": bfloat16 on CUDA with bf16 support, float16 on other CUDA GPUs and on MPS,
-    float32 on CPU (half precision on CPU is slow and numerically poor).
+def accepts_spec(spec: str) -> bool:
+    """Whether `spec` names an in-process model: a local folder or a hub id (`owner/name`).
 
     Example:
-        >>> str(resolve_dtype("bf16", "cpu"))
-        'torch.bfloat16'
+        >>> [accepts_spec(s) for s in ("Qwen/Qwen2.5-VL-7B-Instruct", "./assessor", "analytc")]
+        [True, True, False]
     """
-    import torch
+    return looks_like_local_path(spec) or bool(_HUB_ID.match(spec))
 
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "", "auto"):
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if device.startswith("mps"):
-            return torch.float16
-        return torch.float32
-    name = _DTYPE_NAMES.get(str(dtype).lower().removeprefix("torch."))
-    if name is None:
-        raise InputError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32")
-    return getattr(torch, name)
+
+@dataclass
+class TransformersOptions:
+    """Settings of the in-process engine.
+
+    Args:
+        device: "cuda", "cuda:1", "mps", "cpu"; None or "auto" picks cuda, then mps, then cpu.
+        dtype: "auto"/None, "bf16", "fp16", "fp32" or a torch dtype (see `resolve_dtype`).
+        batch_size: conversations generated together (left-padded).
+        trust_remote_code: run code shipped with the model; off unless you trust the source.
+        local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
+        attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
+        quantization: "none", "8bit" or "4bit" weights (bitsandbytes, CUDA only): 1 byte or half
+            a byte per weight of the linear layers instead of 2 (README.md: GPU memory table).
+    """
+
+    device: Optional[str] = None
+    dtype: Any = None
+    batch_size: int = 4
+    trust_remote_code: bool = False
+    local_files_only: Optional[bool] = None
+    attn_implementation: Optional[str] = None
+    quantization: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        check_device(self.device)
+        if not _is_torch_dtype(self.dtype):
+            dtype_name(self.dtype)
+
+
+def _is_torch_dtype(value: Any) -> bool:
+    return type(value).__module__ == "torch" and type(value).__name__ == "dtype"
 
 
 def _hub_offline() -> bool:
@@ -106,17 +144,12 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _looks_like_path(model: str) -> bool:
-    """A hub id is `name` or `owner/name`; anything else (./x, /x, ~/x, a/b/c, C:\\x) is a path."""
-    return model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or (len(model) > 1 and model[1] == ":")
-
-
 def _not_found_message(model: str, error: BaseException, offline_reason: str = "") -> str:
     """One line that says why a model could not be loaded and how to fix it."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    hint = ("pass --assessor /path/to/local/model (a folder saved with save_pretrained), "
-            "or an http://host:port/v1 server URL")
+    hint = ("set {assessor} to /path/to/local/model (a folder saved with save_pretrained), "
+            "or to an http://host:port/v1 server URL")
     if isinstance(error, GatedRepoError):
         return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
@@ -132,12 +165,8 @@ class TransformersEngine(Engine):
 
     Args:
         model: hub id (e.g. "Qwen/Qwen2.5-VL-7B-Instruct") or local folder.
-        device: "cuda", "cuda:1", "mps", "cpu"; None picks cuda, then mps, then cpu.
-        dtype: "auto"/None, "bf16", "fp16", "fp32" or a torch dtype (see `resolve_dtype`).
-        batch_size: conversations generated together (left-padded).
-        trust_remote_code: run code shipped with the model; off unless you trust the source.
-        local_files_only: never contact the hub; None follows HF_HUB_OFFLINE.
-        attn_implementation: e.g. "sdpa", "flash_attention_2"; None lets transformers choose.
+        options: a `TransformersOptions`; or give its fields as keywords (device, dtype,
+            batch_size, trust_remote_code, local_files_only, attn_implementation, quantization).
 
     Raises:
         ModelNotFoundError: the model is neither a local folder nor reachable on the hub.
@@ -152,22 +181,22 @@ class TransformersEngine(Engine):
     def __init__(
         self,
         model: Union[str, Path],
-        device: Optional[str] = None,
-        dtype: Any = None,
-        batch_size: int = 4,
-        trust_remote_code: bool = False,
-        local_files_only: Optional[bool] = None,
-        attn_implementation: Optional[str] = None,
+        options: Optional[TransformersOptions] = None,
+        **settings: Any,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        options = options or TransformersOptions(**settings)
         self.name = str(model)
-        self.batch_size = batch_size
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = options.batch_size
+        self.device = resolve_device(options.device)
+        self.dtype = resolve_dtype(options.dtype, self.device)
+        self.quantization = options.quantization or "none"
+        # Checked before any loading: a missing package should not cost a 15 GB read first.
+        self._quantization_config = quantization_config(options.quantization, self.device, self.dtype)
         self.model, self.processor = self._load(
-            str(model), trust_remote_code, local_files_only, attn_implementation
+            str(model), options.trust_remote_code, options.local_files_only,
+            options.attn_implementation,
         )
+        self.resident = True  # on `device`; False after `release()`
         # Decoder-only generation needs the padding on the left so every row ends at its prompt.
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         tokenizer.padding_side = "left"
@@ -187,8 +216,11 @@ class TransformersEngine(Engine):
                     f"{local} is not a model folder (no config.json); give a folder saved with save_pretrained or a hub id"
                 )
             model = str(local)
-        elif _looks_like_path(model):
-            raise ModelNotFoundError(f"model folder not found: {model}; check the path given to --assessor")
+        elif looks_like_local_path(model):
+            raise ModelNotFoundError(
+                f"model folder not found: {model}; check the path given to {{assessor}}",
+                settings=("assessor",),
+            )
         offline_reason = " (local_files_only is set)" if local_files_only else ""
         if local_files_only is None:
             if _hub_offline():
@@ -200,6 +232,8 @@ class TransformersEngine(Engine):
         model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
+        if self._quantization_config is not None:
+            model_kwargs["quantization_config"] = self._quantization_config
         if self.device != "cpu":
             # Load straight onto the accelerator: a 7B model staged in CPU memory first costs
             # ~15 GB of RAM and a slow copy.
@@ -214,10 +248,12 @@ class TransformersEngine(Engine):
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ModelNotFoundError(f"model {model!r} cannot be loaded as an image-text-to-text model: {first}") from None
         except OSError as error:  # not found, offline, no safetensors (hub errors are OSErrors)
-            raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
+            message = _not_found_message(model, error, offline_reason)
+            raise ModelNotFoundError(message, settings=("assessor",)) from None
         except Exception as error:  # network libraries' own errors (httpx/requests) when not offline
             if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
-                raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
+                message = _not_found_message(model, error, offline_reason)
+                raise ModelNotFoundError(message, settings=("assessor",)) from None
             raise
         template = getattr(processor, "chat_template", None) or getattr(
             getattr(processor, "tokenizer", None), "chat_template", None
@@ -274,7 +310,9 @@ class TransformersEngine(Engine):
             # Greedy; clear sampling settings a checkpoint's generation_config may carry.
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
-            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            # top_k 0 turns the cut off; left unset, the checkpoint's own (Qwen2.5-VL: 1) applies.
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
+                          top_k=config.top_k or 0)
         return kwargs
 
     def _eos_ids(self) -> set[int]:
@@ -301,6 +339,7 @@ class TransformersEngine(Engine):
 
         if self.model is None:
             raise EngineError(f"the engine for {self.name} is closed; create a new one")
+        self.restore()  # a released model comes back on its own when asked to work
         config = config or GenerationConfig()
         if config.seed is not None:
             torch.manual_seed(config.seed)
@@ -316,7 +355,10 @@ class TransformersEngine(Engine):
         texts, images = [], []
         for conversation in batch:
             messages, conversation_images = self._split(conversation)
-            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            texts.append(self.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True,
+                **(config.chat_template_kwargs or {}),
+            ))
             images.append(conversation_images)
         processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")
         if any(images):
@@ -357,15 +399,63 @@ class TransformersEngine(Engine):
             )
         return results
 
+    # -- sequential loading (small GPUs) -----------------------------------------------------
+    def release(self) -> None:
+        """Move the model off the accelerator into CPU memory, so that another model (the
+        generator) can use the GPU; `restore()` brings it back. No-op on the CPU and for
+        quantized models (bitsandbytes weights cannot move; they are small anyway).
+
+        Example:
+            >>> engine.release()  # doctest: +SKIP
+            >>> images = generator.generate("a castle")  # doctest: +SKIP
+            >>> engine.restore()  # doctest: +SKIP
+        """
+        if self.model is None or not self.resident:
+            return
+        self.resident = False
+        if self.device == "cpu" or self.quantization != "none":
+            return
+        self.model.to("cpu")
+        _empty_cache()
+
+    def restore(self) -> None:
+        """Put a released model back on its device (see `release`)."""
+        if self.model is None or self.resident:
+            return
+        if self.device != "cpu" and self.quantization == "none":
+            self.model.to(self.device)
+        self.resident = True
+
     def close(self) -> None:
         """Drop the model and free accelerator memory. Safe to call twice."""
         if getattr(self, "model", None) is None:
             return
         self.model = None
-        try:
-            import torch
+        _empty_cache()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except Exception:  # freeing memory is best effort
-            pass
+
+
+def _empty_cache() -> None:
+    """Give cached accelerator memory back to the driver (best effort)."""
+    try:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # freeing memory is best effort
+        pass
+
+
+BACKEND = EngineBackend(
+    name="transformers",
+    spec="a model id (owner/name) or local folder (in-process transformers)",
+    accepts=accepts_spec,
+    engine_class=TransformersEngine,
+    options=TransformersOptions,
+    build=lambda spec, model, options: TransformersEngine(spec, options),
+    config_fields=("device", "dtype", "batch_size", "trust_remote_code", "quantization"),
+    catch_all=True,
+)

@@ -45,12 +45,13 @@ def profile(
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                           dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
                           trust_remote_code=trust_remote_code)
-    liked_images, disliked_images = _references(refs, disliked, cfg.max_pixels)
+    references = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"predicting the profile with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
-            prediction = model.predict_profile(liked_images, disliked_images)
+            prediction = model.predict_profile(references)
     if as_json:
-        typer.echo(json.dumps({"assessor": cfg.assessor, **prediction.to_dict()}, indent=2))
+        typer.echo(json.dumps({"assessor": cfg.assessor, **prediction.to_dict(),
+                               "references": references.to_dict()}, indent=2))
         return
     _print_profile(prediction)
 
@@ -80,13 +81,14 @@ def assess(
                           trust_remote_code=trust_remote_code)
     a = load_image(image_a, max_pixels=cfg.max_pixels)
     b = load_image(image_b, max_pixels=cfg.max_pixels)
-    liked_images, disliked_images = _references(refs, disliked, cfg.max_pixels)
+    references = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"assessing with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
-            comparison = model.compare(a, b, liked=liked_images, disliked=disliked_images)
+            comparison = model.compare(a, b, liked=references)
     if as_json:
         typer.echo(json.dumps({"assessor": cfg.assessor, "image_a": str(image_a), "image_b": str(image_b),
-                               **comparison.to_dict()}, indent=2))
+                               **comparison.to_dict(), "references": references.to_dict()},
+                              indent=2))
         return
     _print_comparison(comparison, str(image_a), str(image_b))
 
@@ -126,14 +128,11 @@ def make_tiny(
     )
 
 
-def _references(refs: Path, disliked: Optional[Path], max_pixels: int) -> tuple[list, Optional[list]]:
-    """The liked images, and the disliked ones when --disliked was given."""
-    from preferthinker.images import load_images
+def _references(refs: Path, disliked: Optional[Path], max_pixels: int):
+    """The user's references, loaded once (at most 5 per side; a warning names any left out)."""
+    from preferthinker.references import References
 
-    liked_images = load_images(refs, max_pixels=max_pixels, what="liked images")
-    if disliked is None:
-        return liked_images, None
-    return liked_images, load_images(disliked, max_pixels=max_pixels, what="disliked images")
+    return References.load(refs, disliked, max_pixels=max_pixels, require_liked=True)
 
 
 def _print_profile(prediction: Any) -> None:

@@ -1,9 +1,9 @@
 """`ptgen data build`, `ptgen data import`, `ptgen train sft`, `ptgen train grpo`: the training
 pipeline's commands.
 
-Each command reads its YAML config (every key must be a field of the config class; flags
-override the file) and calls one function of `training`, imported inside the command so that
-`ptgen --help` never loads TRL.
+Each command reads its YAML config (its section `data:`, `sft:` or `grpo:`, or a flat file of
+its own; every key must be a field of the config class; flags override the file) and calls one
+function of `training`, imported inside the command so that `ptgen --help` never loads TRL.
 """
 
 from __future__ import annotations
@@ -23,21 +23,11 @@ TrainConfigOption = typer.Option(..., "--config", help="YAML file of the trainin
 
 
 def load_strict(cls: type, path: Optional[Path], overrides: dict[str, Any]):
-    """`load_config` for one command's own file: an unknown key is an error that names it
-    (a typo in a training config must not silently fall back to a default)."""
-    from preferthinker.config import load_config, read_yaml
-    from preferthinker.errors import ConfigError
+    """`load_config` for a training command: its section of a sectioned file, or a flat file of
+    its own; an unknown key is an error that names it (a typo in a training config must not
+    silently fall back to a default)."""
+    from preferthinker.config import load_config
 
-    if path is not None:
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in read_yaml(path) if str(k).replace("-", "_") not in names]
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown option(s) {', '.join(map(str, unknown))} for {cls.__name__}; "
-                "see the config class docstring (or TRL's config) for valid names"
-            )
     return load_config(cls, path, overrides)
 
 
@@ -60,19 +50,34 @@ def build(
     """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, CoT targets.
 
     An interrupted build continues where it stopped when run again with the same config.
+    Under `accelerate launch` or `torchrun` the users are shared out over the processes and the
+    main process merges (see docs/training.md, "At paper scale").
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from generation.shards import current_process
     from training.data import DataConfig, build_dataset
 
     cfg = load_strict(DataConfig, config, dict(
         output_dir=output_dir, seed=seed, train_users=train_users, eval_users=eval_users, pairs=pairs,
         generator=generator, prompts_file=prompts_file, cot_rewriter=cot_rewriter,
     ))
-    with Progress(TextColumn("building pairs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as bar:
+    process = current_process()
+    label = "building pairs"
+    if process.world_size > 1:
+        label = f"process {process.rank}/{process.world_size}"
+    # One bar per launch: the main process's (the others' would interleave on one terminal).
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not process.is_main) as bar:
         task = bar.add_task("pairs", total=None)
-        report = build_dataset(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_dataset(cfg, progress=progress, process=process)
+    if not report["merged"]:
+        console.print(f"process {process.rank}/{process.world_size}: {report['users']} users done "
+                      f"({report['resumed_users']} resumed); the main process merges")
+        return
     if as_json:
         out.print_json(json.dumps(report))
         return

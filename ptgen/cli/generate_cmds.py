@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from generation.generator import families_help
 from ptgen.cli.options import (
     AssessorModelOption,
     AssessorOption,
@@ -22,8 +23,10 @@ from ptgen.cli.options import (
     MaxNewTokensOption,
     MaxPixelsOption,
     RefsOption,
+    StrategyOption,
     TrustRemoteCodeOption,
     assessor_config,
+    config_file,
     console,
     out,
 )
@@ -33,15 +36,14 @@ OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty
                          "Default: a new numbered folder under --out-root.")
 OutRootOption = typer.Option(Path("ptgen-runs"), "--out-root", help="Where numbered run folders go.")
 ForceOption = typer.Option(False, "--force", help="Allow a non-empty --out (its earlier run files are replaced).")
-StrategyOption = typer.Option(None, "--strategy", help="Tournament: knockout (N-1 comparisons), round-robin, swiss.")
 ModeOption = typer.Option(None, "--mode", help="profile: predict the profile once and reuse it (default); "
                           "full: the authors' full prompt with all references in every comparison.")
 NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
 CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
 
 
-def loop_config(config_path: Optional[Path], **flags: Any):
-    """A `LoopConfig` from defaults < the YAML file < the flags the user gave."""
+def loop_config(config_path: Any, **flags: Any):
+    """A `LoopConfig` from defaults < the file's `loop:` section < the flags the user gave."""
     from preferthinker.config import load_config
 
     from generation.loop import LoopConfig
@@ -49,8 +51,9 @@ def loop_config(config_path: Optional[Path], **flags: Any):
     return load_config(LoopConfig, config_path, flags)
 
 
-def generator_config(config_path: Optional[Path], **flags: Any):
-    """A `GeneratorConfig` from defaults < the YAML file < the flags (`model:` names the generator)."""
+def generator_config(config_path: Any, **flags: Any):
+    """A `GeneratorConfig` from defaults < the file's `generator:` section < the flags
+    (`model:` names the generator)."""
     from preferthinker.config import load_config
 
     from generation.generator import GeneratorConfig
@@ -126,7 +129,7 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
     from rich.table import Table
 
     ranking = result.ranking
-    table = Table(title="candidates, best first" if ranking else "candidates")
+    table = Table(title="candidates, best first" if ranking and ranking.decided else "candidates")
     for column in ("rank", "candidate", "score", "wins", "file"):
         table.add_column(column)
     from generation.report import candidate_filename
@@ -148,7 +151,10 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
 
 
 def generate(
-    prompt: str = typer.Argument(..., help="What to draw."),
+    prompt: Optional[str] = typer.Argument(None, help="What to draw (or --prompts FILE)."),
+    prompts_file: Optional[Path] = typer.Option(
+        None, "--prompts", help="A batch: one prompt a line, or JSON lines with per-prompt seed, "
+        "n, negative_prompt; needs --out (the batch folder)."),
     refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
     disliked: Optional[Path] = DislikedOption,
     n: Optional[int] = typer.Option(None, "-n", "--n", help="Candidates to generate (default 8)."),
@@ -158,7 +164,10 @@ def generate(
     assessor: Optional[str] = AssessorOption,
     assessor_model: Optional[str] = AssessorModelOption,
     generator: Optional[str] = typer.Option(None, "--generator", help="diffusers pipeline id or local path. "
-                                            "Default: black-forest-labs/FLUX.1-schnell."),
+                                            "Default: black-forest-labs/FLUX.1-schnell. Families "
+                                            "recognised from the id and pipeline, with their "
+                                            "default steps and guidance (model cards: "
+                                            "docs/cli.md): " + families_help() + "."),
     strategy: Optional[str] = StrategyOption,
     mode: Optional[str] = ModeOption,
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
@@ -172,6 +181,12 @@ def generate(
     height: Optional[int] = typer.Option(None, "--height", help="Image height (default: per model family)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per pipeline call (default 4)."),
     cpu_offload: Optional[bool] = typer.Option(None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."),
+    sequential: Optional[bool] = typer.Option(
+        None, "--sequential", help="Keep only the running stage's model on the GPU (assessor or "
+        "generator; the other waits in CPU memory): for GPUs too small for both."),
+    quantization: Optional[str] = typer.Option(
+        None, "--quantization",
+        help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only)."),
     config: Optional[Path] = ConfigOption,
     device: Optional[str] = DeviceOption,
     dtype: Optional[str] = DtypeOption,
@@ -199,18 +214,27 @@ def generate(
     """
     from preferthinker.errors import InputError
 
+    from ptgen.cli.batch import read_batch, run_batch_command
+
+    batch = read_batch(prompt, prompts_file, out_dir)  # None for one prompt
+
     from generation.generator import DiffusersGenerator
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
 
+    config = config_file(config)  # read once for the three configs
     loop_cfg = loop_config(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
-        personalize=False if no_personalize else None, rewrite=rewrite,
+        personalize=False if no_personalize else None, sequential=sequential, rewrite=rewrite,
         compare_adapter=True if compare_adapter else None,
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
+    if batch is not None and device is None:  # one GPU per process under accelerate/torchrun
+        from generation.shards import current_process, process_device
+
+        device = process_device(current_process())
     if style_adapter is None and (style_scale is not None or compare_adapter):
         raise InputError("--style-scale and --compare-adapter need --style-adapter")
     if style_adapter is not None and not loop_cfg.personalize:
@@ -227,22 +251,34 @@ def generate(
             raise InputError(str(error)) from None
     gen_cfg = generator_config(config, model=generator, steps=steps, guidance=guidance, width=width, height=height,
                                batch_size=batch_size, device=device, dtype=dtype, cpu_offload=cpu_offload)
-    folder = prepare_run_dir(out_dir, out_root, force)
-    _quiet_loading()
-    assessor_obj = None
+    cfg = references = None
     if loop_cfg.personalize:
-        from preferthinker.assessor import Assessor
+        from preferthinker.references import References
 
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
-                              trust_remote_code=trust_remote_code)
+                              trust_remote_code=trust_remote_code, quantization=quantization)
+        # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
+        references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
+    folder = prepare_run_dir(out_dir, out_root, force) if batch is None else out_dir
+    _quiet_loading()
+    assessor_obj = None
+    if cfg is not None:
+        from preferthinker.assessor import Assessor
+
         with console.status(f"loading the assessor {cfg.assessor}"):
             assessor_obj = Assessor.from_config(cfg)
     try:
+        if assessor_obj is not None and loop_cfg.sequential:
+            assessor_obj.release()  # never both on the GPU, not even while loading
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg, style=style_cfg)
+        if batch is not None:
+            return run_batch_command(batch, refs, disliked, assessor_obj, generator_obj, loop_cfg,
+                                     out_dir)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
-        result = _run_and_write(lambda progress: loop.run(prompt, refs, disliked, callback=progress), folder)
+        result = _run_and_write(
+            lambda progress: loop.run(prompt, references, callback=progress), folder)
     finally:
         if assessor_obj is not None:
             assessor_obj.close()
@@ -278,12 +314,14 @@ def rerank(
     from preferthinker.assessor import Assessor
     from preferthinker.errors import InputError
     from preferthinker.images import IMAGE_EXTENSIONS, image_paths, load_image
+    from preferthinker.references import References
 
     from generation.loop import PersonalizedGenerator
     from generation.report import prepare_run_dir
 
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {top_k}")
+    config = config_file(config)  # read once for both configs
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
@@ -294,6 +332,7 @@ def rerank(
     if not paths:
         raise InputError("no images to rank; give PNG, JPEG or WebP files or folders of them")
     loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
+    references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force)
     _quiet_loading()
     with console.status(f"loading the assessor {cfg.assessor}"):
@@ -301,7 +340,8 @@ def rerank(
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
         result = _run_and_write(
-            lambda progress: loop.rerank(loaded, refs, disliked, callback=progress, sources=[str(p) for p in paths]),
+            lambda progress: loop.rerank(loaded, references, callback=progress,
+                                         sources=[str(p) for p in paths]),
             folder,
         )
     finally:

@@ -35,9 +35,18 @@ def _root(
 
 
 def _register_all() -> None:
-    from ptgen.cli import assess_cmds, data_cmds, demo_cmds, eval_cmds, generate_cmds, serve_cmds
+    from ptgen.cli import (
+        assess_cmds,
+        config_cmds,
+        data_cmds,
+        demo_cmds,
+        eval_cmds,
+        generate_cmds,
+        serve_cmds,
+    )
 
-    for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds):
+    for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds,
+                   config_cmds):
         module.register(app)
 
 
@@ -58,6 +67,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the `ptgen` console script; callable from tests with an argv list."""
     warnings.showwarning = _show_warning
+    # Each user warning once per command run, also when main() runs again in one process (a
+    # repeated warning is otherwise shown only the first time).
+    warnings.filterwarnings("default", category=UserWarning)
     try:
         # With standalone_mode=False, click returns typer.Exit codes instead of raising them.
         code = app(args=argv, standalone_mode=False)

@@ -42,6 +42,7 @@ def test_style_run_records_adapter_and_shows_the_same_seed_pair(setup):
     style = data["style_adapter"]
     assert style["adapter"].endswith("ip_adapter.safetensors") and style["scale"] == 0.7
     assert style["liked_used"] == [0, 1, 2] and style["disliked_used"] == [0]
+    assert [f.rsplit("/", 1)[-1] for f in style["liked_files"]] == ["0.png", "1.png", "2.png"]
     assert data["rewritten_prompt"] == "a castle"  # --no-rewrite: image conditioning alone
     assert data["config"]["rewrite"] is False and data["config"]["compare_adapter"] is True
     html = (styled / "report.html").read_text()

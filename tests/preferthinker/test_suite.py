@@ -142,7 +142,7 @@ def test_cli_prints_the_table_and_json(tmp_path, capsys):
         == 0
     )
     result = json.loads(capsys.readouterr().out)
-    assert result["assessor"] == "baseline:random" and result["n"] == 6
+    assert result["assessor"] == "random" and result["n"] == 6
     assert json.loads(out.read_text())["subsets"].keys() == result["subsets"].keys()
     assert out.with_suffix(".md").read_text().startswith("| assessor | SP_ID (Seen-SP) %")
     details = printed.split("\n\n")[1].splitlines()
