@@ -72,14 +72,36 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as error:  # click usage errors and the like
+    except _click_exception_types() as error:  # usage errors: usage text, "Error: ...", exit 2
+        error.show()
+        return error.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """Every `ClickException` base the installed typer may raise.
+
+    Older typer raises `click`'s own classes; newer typer (0.2x) vendors click as
+    `typer._click`, whose `ClickException` is not a subclass of `click.ClickException`. Both are
+    found through `typer.core`, which imports the one it uses.
+    """
+    import typer.core
+
+    found: list[type] = []
+    for name in ("_click", "click"):
+        module = getattr(typer.core, name, None)
+        exceptions = getattr(module, "exceptions", None)
+        base = getattr(exceptions, "ClickException", None)
+        if isinstance(base, type) and base not in found:
+            found.append(base)
+    try:
         import click
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            return error.exit_code
-        raise
-    return code if isinstance(code, int) else 0
+        if click.ClickException not in found:
+            found.append(click.ClickException)
+    except ImportError:  # newer typer does not need click installed
+        pass
+    return tuple(found)
 
 
 if __name__ == "__main__":
