@@ -351,7 +351,29 @@ def rank_tournament(
                         points[match.b] += 0.5
                 else:
                     points[match.winner] += 1.0
-    matches = tournament.matches
+    return ranking_from_matches(n, tournament.matches, strategy, tie_policy, prior, eliminated_in,
+                                tournament.usage)
+
+
+def ranking_from_matches(
+    n: int,
+    matches: list[Match],
+    strategy: str,
+    tie_policy: str = "half",
+    prior: float = 0.5,
+    eliminated_in: Optional[list[int]] = None,
+    usage: Optional[Usage] = None,
+) -> Ranking:
+    """The ranking that finished matches support: Bradley-Terry scores, wins and games.
+
+    Also ranks a partial tournament (a run stopped midway): candidates with no game keep the
+    prior's score and `games[i] == 0`, i.e. unranked.
+
+    Example:
+        >>> ranking_from_matches(3, matches_so_far, "knockout").games
+        [1, 1, 0]
+    """
+    eliminated_in = eliminated_in or [0] * n
     scores = bradley_terry(n, _outcomes(matches, tie_policy), prior)
     wins = [0.0] * n
     games = [0] * n
@@ -365,7 +387,11 @@ def rank_tournament(
     ranks = [0] * n
     for position, index in enumerate(order, start=1):
         ranks[index] = position
-    return Ranking(strategy, order, scores, ranks, wins, games, matches, tie_policy, tournament.usage)
+    if usage is None:
+        usage = Usage()
+        for match in matches:
+            usage.add(match.comparison.usage)
+    return Ranking(strategy, order, scores, ranks, wins, games, list(matches), tie_policy, usage)
 
 
 def rerank(
