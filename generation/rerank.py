@@ -383,7 +383,8 @@ def ranking_from_matches(
         games[a] += 1
         games[b] += 1
     # Ties in score: a knockout ranks by the round reached, then wins, then candidate order.
-    order = sorted(range(n), key=lambda i: (-round(scores[i], 9), -eliminated_in[i], -wins[i], i))
+    # Unplayed candidates (a partial run) go last: no comparison says where they belong.
+    order = sorted(range(n), key=lambda i: (games[i] == 0, -round(scores[i], 9), -eliminated_in[i], -wins[i], i))
     ranks = [0] * n
     for position, index in enumerate(order, start=1):
         ranks[index] = position
