@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 import signal
 import threading
+import time
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ def map_in_threads(
     items: Sequence[T],
     workers: int,
     on_done: Optional[Callable[[int, R], None]] = None,
+    grace: float = 5.0,
 ) -> list[R]:
     """`[function(item) for item in items]`, at most `workers` at once, in daemon threads.
 
@@ -79,8 +81,10 @@ def map_in_threads(
         on_done: called in the caller's thread with (index, result) as each call returns, in
             completion order (e.g. to journal it at once).
 
-    The first failure stops new items from starting and is raised here; calls already in flight
-    are abandoned. The caller's waits are interruptible by signals.
+    The first failure stops new items from starting and is raised here, after up to `grace`
+    seconds for the calls already in flight (those that finish still reach `on_done`: work the
+    server already did is kept); the rest are abandoned. On cancel nothing more is awaited.
+    The caller's waits are interruptible by signals.
 
     Example:
         >>> map_in_threads(str.upper, ["a", "b"], workers=2)
@@ -94,11 +98,14 @@ def map_in_threads(
     next_index = iter(range(count))
     lock = threading.Lock()
     stop = threading.Event()
+    started = [0]
 
     def work() -> None:
         while not stop.is_set() and not _cancelled.is_set():
             with lock:
                 index = next(next_index, None)
+                if index is not None:
+                    started[0] += 1
             if index is None:
                 return
             try:
@@ -109,19 +116,30 @@ def map_in_threads(
 
     for _ in range(min(workers, count)):
         threading.Thread(target=work, daemon=True, name="ptgen-worker").start()
+    failure: Optional[BaseException] = None
+    deadline = 0.0
+    received = 0
     try:
-        for _ in range(count):
-            while True:
-                try:
-                    index, ok, value = finished.get(timeout=0.25)
-                    break
-                except queue.Empty:
-                    check()
+        while received < count:
+            if failure is not None and (received >= started[0] or time.monotonic() > deadline):
+                break
+            try:
+                index, ok, value = finished.get(timeout=0.1)
+            except queue.Empty:
+                check()
+                continue
+            received += 1
             if not ok:
-                raise value
+                if failure is None:
+                    failure, deadline = value, time.monotonic() + grace
+                    with lock:
+                        stop.set()  # no new item starts; `started` is final from here
+                continue
             results[index] = value
             if on_done is not None:
                 on_done(index, value)
     finally:
         stop.set()
+    if failure is not None:
+        raise failure
     return results
