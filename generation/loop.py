@@ -605,13 +605,14 @@ class PersonalizedGenerator:
 
         def stages() -> None:
             self._references(result, liked, disliked, callback)
-            if self.config.mode == "profile":
-                self._profile(result, callback)
+            # The given images first: a run stopped during the profile still lists them.
             given = [Candidate(index, image, source=sources[index] if sources else None)
                      for index, image in enumerate(images)]
             if self.journal is not None:
                 self._check_given(given)
             result.candidates.extend(given)
+            if self.config.mode == "profile":
+                self._profile(result, callback)
             if len(result.candidates) > 1:
                 self._rank(result, callback)
 

@@ -7,6 +7,7 @@ turned into one-line messages and exit codes here, in one place.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Optional
@@ -56,7 +57,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the `ptgen` console script; callable from tests with an argv list."""
+    """Entry point of the `ptgen` console script; callable from tests with an argv list.
+
+    After a run stopped by SIGINT or SIGTERM (its partial run already written), the process ends
+    at once with `os._exit`: interpreter shutdown with torch loaded takes seconds, and requests
+    abandoned on a hanging server must not hold it up.
+    """
+    code = _main(argv)
+    from preferthinker import cancel
+
+    if cancel.cancelled():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Optional[list[str]]) -> int:
     warnings.showwarning = _show_warning
     try:
         # With standalone_mode=False, click returns typer.Exit codes instead of raising them.
