@@ -130,3 +130,38 @@ def test_resume_after_a_fault_finishes_without_repeating_calls(images):
         assert healthy.count("profile") == 0 and healthy.count("comparison") == 3
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "complete" and data["best"]["index"] == REDS.index(max(REDS))
+
+
+def test_cancel_ends_retries_at_once():
+    # The openai SDK's own retries would sleep out Retry-After in the worker and send 3 more
+    # requests after the caller gave up; the engine's retries end on cancel.
+    import threading
+    import time
+
+    from preferthinker import cancel
+    from preferthinker.engines.openai_engine import OpenAIEngine
+
+    with FaultServer(fault="429", retry_after="3", fault_on_profile=True) as server:
+        engine = OpenAIEngine(server.url, model="m")
+        outcome = {}
+
+        def call():
+            try:
+                engine.generate([[{"role": "user", "content": "hi"}]])
+            except BaseException as error:
+                outcome.update(error=error, at=time.monotonic())
+
+        cancel.reset()
+        try:
+            thread = threading.Thread(target=call, daemon=True)
+            thread.start()
+            while not server.requests:
+                time.sleep(0.02)
+            cancelled_at = time.monotonic()
+            cancel.cancel()
+            thread.join(5)
+            assert isinstance(outcome["error"], cancel.Cancelled) and outcome["at"] - cancelled_at < 0.5
+            time.sleep(3.5)  # past the Retry-After: nothing more is sent
+            assert len(server.requests) == 1
+        finally:
+            cancel.reset()
