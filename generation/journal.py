@@ -139,7 +139,9 @@ def run_options(folder: Union[str, Path]) -> dict[str, Any]:
     """
     path = Path(folder) / JOURNAL_NAME
     if not path.is_file():
-        raise InputError(f"--resume {folder}: no {JOURNAL_NAME} there; give a run folder ptgen wrote")
+        raise InputError(
+            f"--resume {folder}: no {JOURNAL_NAME} there; give a run folder ptgen wrote"
+        )
     start = next((r for r in read_records(path) if r["kind"] == "start"), None)
     if start is None:
         raise InputError(f"--resume {folder}: its journal has no start record")

@@ -173,7 +173,11 @@ class RunResult:
     def unranked(self) -> list[int]:
         """Candidates that no finished comparison involves (all of them before ranking starts)."""
         if self.ranking is None:
-            return [c.index for c in self.candidates] if self.config.ranks and len(self.candidates) > 1 else []
+            return (
+                [c.index for c in self.candidates]
+                if self.config.ranks and len(self.candidates) > 1
+                else []
+            )
         return [i for i, games in enumerate(self.ranking.games) if games == 0]
 
     @property
@@ -250,14 +254,18 @@ class PersonalizedGenerator:
         if self.journal is not None:
             from generation.journal import image_sha256
 
-            hashes = {"liked": [image_sha256(im) for im in result.liked],
-                      "disliked": [image_sha256(im) for im in result.disliked]}
+            hashes = {
+                "liked": [image_sha256(im) for im in result.liked],
+                "disliked": [image_sha256(im) for im in result.disliked],
+            }
             earlier = self.journal.last("references")
             if earlier is None:
                 self.journal.append("references", **hashes)
             elif {k: earlier.get(k) for k in hashes} != hashes:
-                raise InputError(f"cannot resume {self.journal.folder}: the reference images differ "
-                                 "from the ones it started with (--refs / --disliked)")
+                raise InputError(
+                    f"cannot resume {self.journal.folder}: the reference images differ "
+                    "from the ones it started with (--refs / --disliked)"
+                )
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
@@ -295,8 +303,12 @@ class PersonalizedGenerator:
         result.profile = prediction
         result.profile_key = key
         if self.journal is not None:
-            self.journal.append("profile", prediction=prediction.to_dict(), from_cache=result.profile_from_cache,
-                                key=key)
+            self.journal.append(
+                "profile",
+                prediction=prediction.to_dict(),
+                from_cache=result.profile_from_cache,
+                key=key,
+            )
         result.timings["profile"] = time.perf_counter() - start
         self._emit(callback, "profile", 1, 1, message)
 
@@ -367,13 +379,21 @@ class PersonalizedGenerator:
             from generation.journal import image_sha256
             from generation.report import save_candidate
 
-            path = save_candidate(candidate, self.journal.folder, result.generator, result.generator_settings)
-            self.journal.append("candidate", index=candidate.index, seed=candidate.seed, file=path.name,
-                                source=candidate.source, sha256=image_sha256(candidate.image))
+            path = save_candidate(
+                candidate, self.journal.folder, result.generator, result.generator_settings
+            )
+            self.journal.append(
+                "candidate",
+                index=candidate.index,
+                seed=candidate.seed,
+                file=path.name,
+                source=candidate.source,
+                sha256=image_sha256(candidate.image),
+            )
         result.candidates.append(candidate)
 
     def _journaled_candidates(self, result: RunResult) -> None:
-        """The candidates an earlier attempt of this run generated (their PNGs in the run folder)."""
+        """The candidates an earlier attempt of this run generated (PNGs in the run folder)."""
         from PIL import Image
 
         prompt = result.rewrite.prompt if result.rewrite else result.prompt
@@ -383,10 +403,15 @@ class PersonalizedGenerator:
             if record["index"] != len(result.candidates) or not path.is_file():
                 break  # a gap: generate from here on
             with Image.open(path) as image:
-                result.candidates.append(Candidate(record["index"], image.convert("RGB"), record.get("seed"),
-                                                   prompt, negative))
+                result.candidates.append(
+                    Candidate(
+                        record["index"], image.convert("RGB"), record.get("seed"), prompt, negative
+                    )
+                )
 
-    def _compare_journaled(self, result: RunResult, images: list, compare_many: Callable[..., list]):
+    def _compare_journaled(
+        self, result: RunResult, images: list, compare_many: Callable[..., list]
+    ):
         """`compare_many` over candidate indices that records each comparison as it returns and
         takes the ones the journal already holds from there."""
         from generation.journal import comparison_from_record
@@ -400,7 +425,9 @@ class PersonalizedGenerator:
         concurrent = bool(getattr(engine, "concurrent", False))
         rounds = [0]
 
-        def compare(pairs: list[tuple[int, int]], progress: Optional[Callable[[int, int], None]] = None) -> list:
+        def compare(
+            pairs: list[tuple[int, int]], progress: Optional[Callable[[int, int], None]] = None
+        ) -> list:
             from preferthinker.cancel import map_in_threads
 
             rounds[0] += 1
@@ -419,7 +446,9 @@ class PersonalizedGenerator:
                 a, b = pairs[k]
                 out[k] = comparison
                 if self.journal is not None:
-                    self.journal.append("comparison", round=round_index, a=a, b=b, comparison=comparison.to_dict())
+                    self.journal.append(
+                        "comparison", round=round_index, a=a, b=b, comparison=comparison.to_dict()
+                    )
                 result.matches.append(Match(round_index, a, b, comparison))
                 done[0] += 1
                 if progress:
@@ -427,13 +456,19 @@ class PersonalizedGenerator:
 
             if concurrent:  # one pair per call, all in flight at once: each is kept as it returns
                 workers = getattr(assessor_config, "max_concurrency", 8)
-                map_in_threads(lambda k: compare_many([(images[pairs[k][0]], images[pairs[k][1]])])[0], todo,
-                               workers, on_done=record)
+                map_in_threads(
+                    lambda k: compare_many([(images[pairs[k][0]], images[pairs[k][1]])])[0],
+                    todo,
+                    workers,
+                    on_done=record,
+                )
             else:  # in-process engines batch: record each batch as it returns
                 size = max(1, getattr(assessor_config, "batch_size", 1) or 1)
                 for start in range(0, len(todo), size):
                     chunk = todo[start : start + size]
-                    compared = compare_many([(images[pairs[k][0]], images[pairs[k][1]]) for k in chunk])
+                    compared = compare_many(
+                        [(images[pairs[k][0]], images[pairs[k][1]]) for k in chunk]
+                    )
                     for offset, comparison in enumerate(compared):
                         record(start + offset, comparison)
             return out
@@ -464,8 +499,12 @@ class PersonalizedGenerator:
             self._emit(callback, "rerank", done, planned)
 
         ranking = rank_tournament(
-            list(range(len(images))), self._compare_journaled(result, images, compare_many), config.strategy,
-            rounds=config.swiss_rounds, tie_policy=config.tie_policy, progress=progress,
+            list(range(len(images))),
+            self._compare_journaled(result, images, compare_many),
+            config.strategy,
+            rounds=config.swiss_rounds,
+            tie_policy=config.tie_policy,
+            progress=progress,
         )
         result.ranking = ranking
         result.usage.add(ranking.usage)
@@ -492,11 +531,20 @@ class PersonalizedGenerator:
         config = self.config
         assessor_config = getattr(self.assessor, "config", None)
         settings: dict[str, Any] = {
-            "prompt": result.prompt, "n": config.n, "seed": config.seed, "strategy": config.strategy,
-            "mode": config.mode, "personalize": config.personalize, "strength": config.strength,
-            "rewriter": config.rewriter, "negative_prompt": config.negative_prompt,
-            "max_prompt_tokens": config.max_prompt_tokens, "swiss_rounds": config.swiss_rounds,
-            "tie_policy": config.tie_policy, "assessor": result.assessor, "generator": result.generator,
+            "prompt": result.prompt,
+            "n": config.n,
+            "seed": config.seed,
+            "strategy": config.strategy,
+            "mode": config.mode,
+            "personalize": config.personalize,
+            "strength": config.strength,
+            "rewriter": config.rewriter,
+            "negative_prompt": config.negative_prompt,
+            "max_prompt_tokens": config.max_prompt_tokens,
+            "swiss_rounds": config.swiss_rounds,
+            "tie_policy": config.tie_policy,
+            "assessor": result.assessor,
+            "generator": result.generator,
         }
         for name in ("debias", "max_new_tokens", "temperature", "repetition_penalty", "max_pixels"):
             settings[name] = getattr(assessor_config, name, None)
@@ -504,8 +552,14 @@ class PersonalizedGenerator:
             settings[name] = result.generator_settings.get(name)
         return settings
 
-    def _finish(self, result: RunResult, start: float, stages: Callable[[], None], journal: Any,
-                options: Optional[dict[str, Any]]) -> RunResult:
+    def _finish(
+        self,
+        result: RunResult,
+        start: float,
+        stages: Callable[[], None],
+        journal: Any,
+        options: Optional[dict[str, Any]],
+    ) -> RunResult:
         from preferthinker import cancel
 
         if journal is not None:  # a resume with other settings fails here, before anything changes
@@ -516,11 +570,19 @@ class PersonalizedGenerator:
         except BaseException as error:
             result.status = "partial"
             interrupted = isinstance(error, KeyboardInterrupt)
-            result.reason = "interrupted" if interrupted else " ".join(str(error).split()) or type(error).__name__
+            result.reason = (
+                "interrupted"
+                if interrupted
+                else " ".join(str(error).split()) or type(error).__name__
+            )
             result.issues.append(f"partial run: {result.reason}")
             if result.matches and result.ranking is None:
-                result.ranking = ranking_from_matches(len(result.candidates), result.matches, self.config.strategy,
-                                                      self.config.tie_policy)
+                result.ranking = ranking_from_matches(
+                    len(result.candidates),
+                    result.matches,
+                    self.config.strategy,
+                    self.config.tie_policy,
+                )
             result.timings["total"] = time.perf_counter() - start
             if journal is not None:
                 journal.append("stop", status="partial", reason=result.reason)
@@ -538,8 +600,15 @@ class PersonalizedGenerator:
             journal.append("stop", status="complete", reason="")
         return result
 
-    def run(self, prompt: str, liked: Any = None, disliked: Any = None, callback: Optional[Callback] = None,
-            journal: Any = None, options: Optional[dict[str, Any]] = None) -> RunResult:
+    def run(
+        self,
+        prompt: str,
+        liked: Any = None,
+        disliked: Any = None,
+        callback: Optional[Callback] = None,
+        journal: Any = None,
+        options: Optional[dict[str, Any]] = None,
+    ) -> RunResult:
         """Generate `config.n` candidates for `prompt`, personalized to the references, and rank them.
 
         Args:
@@ -628,15 +697,25 @@ class PersonalizedGenerator:
             if not earlier:
                 continue
             if earlier.get(candidate.index) != digest:
-                raise InputError(f"cannot resume {self.journal.folder}: image {candidate.index} "
-                                 f"({candidate.source or 'given'}) differs from the one the run started with")
+                raise InputError(
+                    f"cannot resume {self.journal.folder}: image {candidate.index} "
+                    f"({candidate.source or 'given'}) differs from the one the run started with"
+                )
         if not earlier:
             for candidate in given:
-                self.journal.append("candidate", index=candidate.index, seed=None, file=None,
-                                    source=candidate.source, sha256=image_sha256(candidate.image))
+                self.journal.append(
+                    "candidate",
+                    index=candidate.index,
+                    seed=None,
+                    file=None,
+                    source=candidate.source,
+                    sha256=image_sha256(candidate.image),
+                )
         elif len(earlier) != len(given):
-            raise InputError(f"cannot resume {self.journal.folder}: it ranked {len(earlier)} images, "
-                             f"this command gives {len(given)}")
+            raise InputError(
+                f"cannot resume {self.journal.folder}: it ranked {len(earlier)} images, "
+                f"this command gives {len(given)}"
+            )
 
 
 def rerank_images(

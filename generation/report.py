@@ -60,8 +60,12 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
             raise OutputExistsError(f"--out {folder} is a file; give a folder")
         if folder.is_dir() and any(folder.iterdir()):
             if not force:
-                raise OutputExistsError(f"--out {folder} is not empty; pick a new folder or pass --force to replace it")
-            staging = folder.with_name(f"{folder.name}{STAGING_MARK}{time.strftime('%Y%m%d-%H%M%S')}")
+                raise OutputExistsError(
+                    f"--out {folder} is not empty; pick a new folder or pass --force to replace it"
+                )
+            staging = folder.with_name(
+                f"{folder.name}{STAGING_MARK}{time.strftime('%Y%m%d-%H%M%S')}"
+            )
             staging.mkdir()
             return staging
         folder.mkdir(parents=True, exist_ok=True)
@@ -364,8 +368,10 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         planned = f" of {result.planned_comparisons}" if result.planned_comparisons else ""
         unranked_text = ", ".join(f"#{i}" for i in sorted(unranked)) or "none"
         banner = (
-            f"<p class='status-partial' id='partial'>Partial run: {_esc(data.get('reason') or 'stopped early')}. "
-            f"{finished}{planned} comparisons finished; no winner is claimed. Unranked: {unranked_text}. "
+            "<p class='status-partial' id='partial'>"
+            f"Partial run: {_esc(data.get('reason') or 'stopped early')}. "
+            f"{finished}{planned} comparisons finished; no winner is claimed. "
+            f"Unranked: {unranked_text}. "
             "Continue it with <code>--resume</code>.</p>"
         )
         if ranking is not None:

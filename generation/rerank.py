@@ -384,7 +384,10 @@ def ranking_from_matches(
         games[b] += 1
     # Ties in score: a knockout ranks by the round reached, then wins, then candidate order.
     # Unplayed candidates (a partial run) go last: no comparison says where they belong.
-    order = sorted(range(n), key=lambda i: (games[i] == 0, -round(scores[i], 9), -eliminated_in[i], -wins[i], i))
+    def standing(i: int) -> tuple:
+        return (games[i] == 0, -round(scores[i], 9), -eliminated_in[i], -wins[i], i)
+
+    order = sorted(range(n), key=standing)
     ranks = [0] * n
     for position, index in enumerate(order, start=1):
         ranks[index] = position

@@ -201,7 +201,8 @@ class OpenAIEngine(Engine):
                 return call()
             except openai.APITimeoutError:
                 raise EngineError(
-                    f"the server at {self.base_url} did not answer within {self.timeout:g} s ({what}); "
+                    f"the server at {self.base_url} did not answer within {self.timeout:g} s "
+                    f"({what}); "
                     "raise --timeout if the model is slow, or check the server"
                 ) from None
             except openai.APIConnectionError as error:
@@ -215,18 +216,19 @@ class OpenAIEngine(Engine):
                     f"the server at {self.base_url} sent an unusable reply ({what}): {_one_line(error)}"
                 ) from None
             if delay is None:
-                delay = self.backoff * (2 ** attempt)
+                delay = self.backoff * (2**attempt)
             if attempt >= self.max_retries or waited + delay > self.retry_budget:
                 spent = f"{attempt + 1} tries"
                 if waited + delay > self.retry_budget and attempt < self.max_retries:
-                    spent += f"; waiting {delay:g} s more would pass the {self.retry_budget:g} s retry budget"
+                    spent += (f"; waiting {delay:g} s more would pass the "
+                              f"{self.retry_budget:g} s retry budget")
                 raise type(failure)(f"{failure} ({spent})") from None
             cancel.wait(delay)
             waited += delay
             attempt += 1
 
     def _connection_failure(self, error: Any, what: str) -> EngineError:
-        """Which way a connection failed: refused (no server), dropped before or during the reply."""
+        """Which way a connection failed: refused (no server), dropped before or during a reply."""
         cause = error.__cause__ or error
         text = str(cause)
         # By class name: openai sits on httpx or (newer releases) httpx2, which name them alike.
@@ -254,10 +256,13 @@ class OpenAIEngine(Engine):
         code = error.status_code
         if code == 429:
             return EngineError(
-                f"the server at {self.base_url} is rate limiting requests (HTTP 429, {what}): {detail}"
+                f"the server at {self.base_url} is rate limiting requests (HTTP 429, {what}): "
+                f"{detail}"
             )
         if code >= 500:
-            return EngineError(f"the server at {self.base_url} failed with HTTP {code} ({what}): {detail}")
+            return EngineError(
+                f"the server at {self.base_url} failed with HTTP {code} ({what}): {detail}"
+            )
         message = f"the server at {self.base_url} answered HTTP {code} ({what}): {detail}"
         return RequestRejectedError(message, code, detail)
 

@@ -35,10 +35,18 @@ from preferthinker.errors import InputError, PTGenError
 OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
                          "Default: a new numbered folder under --out-root.")
 OutRootOption = typer.Option(Path("ptgen-runs"), "--out-root", help="Where numbered run folders go.")
-ForceOption = typer.Option(False, "--force", help="Allow a non-empty --out: the new run replaces it when it finishes "
-                           "(the old folder is kept, renamed to OUT.ptgen-old-TIME; nothing is deleted).")
-ResumeOption = typer.Option(None, "--resume", help="Continue the partial run in this folder: what its journal holds "
-                            "is not computed again; other flags must match the run's settings.")
+ForceOption = typer.Option(
+    False,
+    "--force",
+    help="Allow a non-empty --out: the new run replaces it when it finishes "
+    "(the old folder is kept, renamed to OUT.ptgen-old-TIME; nothing is deleted).",
+)
+ResumeOption = typer.Option(
+    None,
+    "--resume",
+    help="Continue the partial run in this folder: what its journal holds "
+    "is not computed again; other flags must match the run's settings.",
+)
 StrategyOption = typer.Option(None, "--strategy", help="Tournament: knockout (N-1 comparisons), round-robin, swiss.")
 ModeOption = typer.Option(None, "--mode", help="profile: predict the profile once and reuse it (default); "
                           "full: the authors' full prompt with all references in every comparison.")
@@ -125,7 +133,9 @@ def _given(**options: Any) -> dict[str, Any]:
         if isinstance(value, Path):
             value = str(value.expanduser().resolve())
         elif isinstance(value, list):
-            value = [str(Path(v).expanduser().resolve()) if isinstance(v, Path) else v for v in value]
+            value = [
+                str(Path(v).expanduser().resolve()) if isinstance(v, Path) else v for v in value
+            ]
         given[name] = value
     return given
 
@@ -139,7 +149,9 @@ def _with_resumed(resume: Optional[Path], given: dict[str, Any]) -> dict[str, An
     return {**run_options(resume), **given}
 
 
-def _open_folder(resume: Optional[Path], out_dir: Optional[Path], out_root: Path, force: bool) -> Path:
+def _open_folder(
+    resume: Optional[Path], out_dir: Optional[Path], out_root: Path, force: bool
+) -> Path:
     """The run folder: the one being resumed, or a new one (a staging folder under --force)."""
     from ptgen.cli.preflight import check_writable
 
@@ -155,7 +167,9 @@ def _open_folder(resume: Optional[Path], out_dir: Optional[Path], out_root: Path
     return folder
 
 
-def _run_and_write(action: Callable[[Any, Any], Any], folder: Path, command: str) -> tuple[Any, Path]:
+def _run_and_write(
+    action: Callable[[Any, Any], Any], folder: Path, command: str
+) -> tuple[Any, Path]:
     """Run with a journal, progress bars and signal handling; write the result, complete or not.
 
     A failed or interrupted run still writes everything that finished (status "partial") and
@@ -177,21 +191,30 @@ def _run_and_write(action: Callable[[Any, Any], Any], folder: Path, command: str
                 write_run(interrupted.result, folder)
                 # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt
                 # into a return value that main() does not read; main() prints this line.
-                raise RunStopped(f"interrupted: partial run written to {folder}; {resume_hint}",
-                                 interrupted.exit_code) from None
+                raise RunStopped(
+                    f"interrupted: partial run written to {folder}; {resume_hint}",
+                    interrupted.exit_code,
+                ) from None
             except Exception as error:
                 partial = getattr(error, "partial_result", None)
                 if partial is not None:
                     write_run(partial, folder)
-                    console.print(f"partial run written to {folder}; {resume_hint}", highlight=False, soft_wrap=True)
+                    console.print(
+                        f"partial run written to {folder}; {resume_hint}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 raise
             write_run(result, folder)
     finally:
         journal.close()
     final = finish_run_dir(folder)
     if final != folder:
-        console.print(f"the earlier contents of {final} were kept as {final.name}.ptgen-old-*", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"the earlier contents of {final} were kept as {final.name}.ptgen-old-*",
+            highlight=False,
+            soft_wrap=True,
+        )
     return result, final
 
 
@@ -266,34 +289,88 @@ def generate(
 
     if prompt is None and resume is None:
         ctx.fail("Missing argument 'PROMPT' (what to draw), or give --resume RUN.")
-    options = _with_resumed(resume, _given(
-        prompt=prompt, refs=refs, disliked=disliked, n=n, assessor=assessor, assessor_model=assessor_model,
-        generator=generator, strategy=strategy, mode=mode, seed=seed, personalize=False if no_personalize else None,
-        strength=strength, negative_prompt=negative_prompt, rewriter=rewriter, steps=steps, guidance=guidance,
-        width=width, height=height, batch_size=batch_size, cpu_offload=cpu_offload, config=config, device=device,
-        dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
-        trust_remote_code=trust_remote_code, cache=False if no_cache else None, cache_dir=cache_dir, timeout=timeout,
-    ))
+    options = _with_resumed(
+        resume,
+        _given(
+            prompt=prompt,
+            refs=refs,
+            disliked=disliked,
+            n=n,
+            assessor=assessor,
+            assessor_model=assessor_model,
+            generator=generator,
+            strategy=strategy,
+            mode=mode,
+            seed=seed,
+            personalize=False if no_personalize else None,
+            strength=strength,
+            negative_prompt=negative_prompt,
+            rewriter=rewriter,
+            steps=steps,
+            guidance=guidance,
+            width=width,
+            height=height,
+            batch_size=batch_size,
+            cpu_offload=cpu_offload,
+            config=config,
+            device=device,
+            dtype=dtype,
+            max_new_tokens=max_new_tokens,
+            max_pixels=max_pixels,
+            debias=debias,
+            trust_remote_code=trust_remote_code,
+            cache=False if no_cache else None,
+            cache_dir=cache_dir,
+            timeout=timeout,
+        ),
+    )
     o = options.get
     config_path = Path(o("config")) if o("config") else None
     loop_cfg = loop_config(
-        config_path, n=o("n"), strategy=o("strategy"), mode=o("mode"), seed=o("seed"), strength=o("strength"),
-        negative_prompt=o("negative_prompt"), rewriter=o("rewriter"), cache=o("cache"), cache_dir=o("cache_dir"),
+        config_path,
+        n=o("n"),
+        strategy=o("strategy"),
+        mode=o("mode"),
+        seed=o("seed"),
+        strength=o("strength"),
+        negative_prompt=o("negative_prompt"),
+        rewriter=o("rewriter"),
+        cache=o("cache"),
+        cache_dir=o("cache_dir"),
         personalize=o("personalize"),
     )
     refs_path = Path(o("refs")) if o("refs") else None
     disliked_path = Path(o("disliked")) if o("disliked") else None
     if loop_cfg.personalize and refs_path is None:
-        raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
-    gen_cfg = generator_config(config_path, model=o("generator"), steps=o("steps"), guidance=o("guidance"),
-                               width=o("width"), height=o("height"), batch_size=o("batch_size"), device=o("device"),
-                               dtype=o("dtype"), cpu_offload=o("cpu_offload"))
+        raise InputError(
+            "--refs is required (a folder of images you like), unless --no-personalize"
+        )
+    gen_cfg = generator_config(
+        config_path,
+        model=o("generator"),
+        steps=o("steps"),
+        guidance=o("guidance"),
+        width=o("width"),
+        height=o("height"),
+        batch_size=o("batch_size"),
+        device=o("device"),
+        dtype=o("dtype"),
+        cpu_offload=o("cpu_offload"),
+    )
     cfg = None
     if loop_cfg.personalize:
-        cfg = assessor_config(config_path, assessor=o("assessor"), assessor_model=o("assessor_model"),
-                              device=o("device"), dtype=o("dtype"), max_new_tokens=o("max_new_tokens"),
-                              max_pixels=o("max_pixels"), debias=o("debias"),
-                              trust_remote_code=o("trust_remote_code"), timeout=o("timeout"))
+        cfg = assessor_config(
+            config_path,
+            assessor=o("assessor"),
+            assessor_model=o("assessor_model"),
+            device=o("device"),
+            dtype=o("dtype"),
+            max_new_tokens=o("max_new_tokens"),
+            max_pixels=o("max_pixels"),
+            debias=o("debias"),
+            trust_remote_code=o("trust_remote_code"),
+            timeout=o("timeout"),
+        )
     # Everything cheap first: a typo must not cost the imports and model loads below.
     check_references(refs_path if loop_cfg.personalize else None, "--refs")
     check_references(disliked_path if loop_cfg.personalize else None, "--disliked")
@@ -307,7 +384,8 @@ def generate(
     from generation.generator import DiffusersGenerator
     from generation.loop import PersonalizedGenerator
 
-    _quiet_loading(transformers=cfg is not None and backend_for(cfg.assessor) == "transformers", diffusers=True)
+    in_process = cfg is not None and backend_for(cfg.assessor) == "transformers"
+    _quiet_loading(transformers=in_process, diffusers=True)
     assessor_obj = None
     if cfg is not None:
         from preferthinker.assessor import Assessor
@@ -319,9 +397,16 @@ def generate(
             generator_obj = DiffusersGenerator(gen_cfg)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
         result, folder = _run_and_write(
-            lambda progress, journal: loop.run(o("prompt"), refs_path, disliked_path, callback=progress,
-                                               journal=journal, options=options),
-            folder, "generate",
+            lambda progress, journal: loop.run(
+                o("prompt"),
+                refs_path,
+                disliked_path,
+                callback=progress,
+                journal=journal,
+                options=options,
+            ),
+            folder,
+            "generate",
         )
     finally:
         if assessor_obj is not None:
@@ -330,8 +415,12 @@ def generate(
 
 
 def rerank(
-    images: Optional[list[Path]] = typer.Argument(None, help="Images to rank (files or folders).", show_default=False),
-    refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
+    images: Optional[list[Path]] = typer.Argument(
+        None, help="Images to rank (files or folders).", show_default=False
+    ),
+    refs: Optional[Path] = typer.Option(
+        None, "--refs", help="Folder (or image file) of images the user likes."
+    ),
     disliked: Optional[Path] = DislikedOption,
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Show only the K best."),
     out_dir: Optional[Path] = OutOption,
@@ -367,12 +456,28 @@ def rerank(
     # Folders may hold other files; files named one by one must be images (load_image says why not).
     paths = [path for source in images or [] for path in image_paths(source)
              if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS]
-    options = _with_resumed(resume, _given(
-        images=paths or None, refs=refs, disliked=disliked, assessor=assessor, assessor_model=assessor_model,
-        strategy=strategy, mode=mode, config=config, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
-        max_pixels=max_pixels, debias=debias, trust_remote_code=trust_remote_code,
-        cache=False if no_cache else None, cache_dir=cache_dir, timeout=timeout,
-    ))
+    options = _with_resumed(
+        resume,
+        _given(
+            images=paths or None,
+            refs=refs,
+            disliked=disliked,
+            assessor=assessor,
+            assessor_model=assessor_model,
+            strategy=strategy,
+            mode=mode,
+            config=config,
+            device=device,
+            dtype=dtype,
+            max_new_tokens=max_new_tokens,
+            max_pixels=max_pixels,
+            debias=debias,
+            trust_remote_code=trust_remote_code,
+            cache=False if no_cache else None,
+            cache_dir=cache_dir,
+            timeout=timeout,
+        ),
+    )
     o = options.get
     paths = [Path(path) for path in o("images") or []]
     if not paths:
@@ -404,10 +509,17 @@ def rerank(
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
         result, folder = _run_and_write(
-            lambda progress, journal: loop.rerank(loaded, refs_path, disliked_path, callback=progress,
-                                                  sources=[str(p) for p in paths], journal=journal,
-                                                  options=options),
-            folder, "rerank",
+            lambda progress, journal: loop.rerank(
+                loaded,
+                refs_path,
+                disliked_path,
+                callback=progress,
+                sources=[str(p) for p in paths],
+                journal=journal,
+                options=options,
+            ),
+            folder,
+            "rerank",
         )
     finally:
         assessor_obj.close()

@@ -36,7 +36,7 @@ TrustRemoteCodeOption = typer.Option(
 DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
 TimeoutOption = typer.Option(
     None, "--timeout",
-    help="Seconds an HTTP assessor may take per request (default 300: a 7B model writing 4096 tokens).",
+    help="Seconds an HTTP assessor may take per request (default 300: a 7B writing 4096 tokens).",
 )
 
 

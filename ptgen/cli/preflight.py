@@ -6,7 +6,7 @@ second, not after half a minute of imports and model loading.
 
 Example:
     >>> check_references(Path("./liked"), "--refs")
-    >>> check_model("black-forest-labs/FLUX.1-schnell", "generator", "--generator", "model_index.json")
+    >>> check_model("stabilityai/sd-turbo", "generator", "--generator", "model_index.json")
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def check_writable(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise InputError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+        raise InputError(
+            f"cannot write to the output folder {folder}: {error.strerror or error}"
+        ) from None
 
 
 def _in_hub_cache(repo_id: str, marker: str) -> bool:
@@ -65,7 +67,11 @@ def check_model(model: str, what: str, flag: str, marker: str) -> None:
             in the local cache while the hub is offline or unreachable (decided within
             `HUB_PROBE_TIMEOUT` seconds).
     """
-    from preferthinker.engines.transformers_engine import _hub_offline, _looks_like_path, hub_reachable
+    from preferthinker.engines.transformers_engine import (
+        _hub_offline,
+        _looks_like_path,
+        hub_reachable,
+    )
 
     path = Path(model).expanduser()
     if path.exists():
@@ -73,15 +79,18 @@ def check_model(model: str, what: str, flag: str, marker: str) -> None:
             raise ModelNotFoundError(f"{flag} {model} is not a {what} folder (no {marker})")
         return
     if _looks_like_path(model):
-        raise ModelNotFoundError(f"{what} folder {model} does not exist; check {flag} "
-                                 f"(`ptgen make-tiny DIR` writes a tiny one to DIR/{what})")
+        raise ModelNotFoundError(
+            f"{what} folder {model} does not exist; check {flag} "
+            f"(`ptgen make-tiny DIR` writes a tiny one to DIR/{what})"
+        )
     if _in_hub_cache(model, marker):
         return
     if _hub_offline() or not hub_reachable(timeout=HUB_PROBE_TIMEOUT):
         why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the Hugging Face hub is unreachable"
         raise ModelNotFoundError(
-            f"{what} {model!r} is not in the local Hugging Face cache and {why}; download it where the "
-            f"hub is reachable, or pass {flag} /path/to/a/local/folder (`ptgen make-tiny DIR` writes tiny ones)"
+            f"{what} {model!r} is not in the local Hugging Face cache and {why}; download it "
+            f"where the hub is reachable, or pass {flag} /path/to/a/local/folder "
+            "(`ptgen make-tiny DIR` writes tiny ones)"
         )
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the command-line tests: reference and candidate images, and the CLI in a subprocess."""
+"""Fixtures of the command-line tests: reference and candidate images, the CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -32,18 +32,33 @@ def images(tmp_path) -> dict:
 
 
 def ptgen_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-            "COLUMNS": "200"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "200",
+    }
 
 
 def run_ptgen(*args, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
     """`python -m ptgen ARGS` in a subprocess: (the finished process, seconds it took)."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "ptgen", *map(str, args)], capture_output=True, text=True,
-                          env=ptgen_env(), timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "ptgen", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ptgen_env(),
+        timeout=timeout,
+    )
     return done, time.monotonic() - started
 
 
 def start_ptgen(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ptgen", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ptgen_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "ptgen", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ptgen_env(),
+    )

@@ -38,8 +38,13 @@ def _profile_text() -> str:
     from preferthinker.profile import Profile, UserProfile
 
     profile = UserProfile(
-        liked=Profile(art_style=["Pixel Art"], color=["Crimson"], art_medium=["Digital Painting"],
-                      saturation=["Intense"], detail=["Fine"]),
+        liked=Profile(
+            art_style=["Pixel Art"],
+            color=["Crimson"],
+            art_medium=["Digital Painting"],
+            saturation=["Intense"],
+            detail=["Fine"],
+        ),
         disliked=Profile(color=["Cobalt Blue"]),
     )
     return profile.to_tag_text()
@@ -57,31 +62,55 @@ def answer(body: dict) -> tuple[str, str]:
     from preferthinker.parser import format_output
     from preferthinker.results import ElementScore
 
-    parts = [p for m in body.get("messages", []) if isinstance(m.get("content"), list) for p in m["content"]]
+    parts = [
+        p
+        for m in body.get("messages", [])
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+    ]
     texts = [p.get("text", "") for p in parts if p.get("type") == "text"]
     urls = [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
     if "Image A" not in texts:  # the comparison prompts label each candidate with this exact part
         return "profile", _profile_text()
     ra, rb = _red(urls[-2]), _red(urls[-1])
     sa, sb = round(ra / 255 * 5), round(rb / 255 * 5)
-    scores = [ElementScore("color", sa, sb, f"red {ra}", f"red {rb}"),
-              ElementScore("detail", 3, 3, "same", "same")]
+    scores = [
+        ElementScore("color", sa, sb, f"red {ra}", f"red {rb}"),
+        ElementScore("detail", 3, 3, "same", "same"),
+    ]
     return "comparison", format_output(None, scores, "A" if ra >= rb else "B")
 
 
 def completion(text: str) -> str:
-    return json.dumps({
-        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-    })
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        }
+    )
 
 
 class FaultServer:
     """The server; use as a context manager. `requests` logs (time, kind, outcome) per request."""
 
-    def __init__(self, fault: Optional[str] = None, healthy: int = 0, retry_after: str = "1",
-                 fault_on_profile: bool = False, lifetime: float = 120.0):
+    def __init__(
+        self,
+        fault: Optional[str] = None,
+        healthy: int = 0,
+        retry_after: str = "1",
+        fault_on_profile: bool = False,
+        lifetime: float = 120.0,
+    ):
         self.fault = fault
         self.healthy = healthy
         self.retry_after = retry_after
@@ -112,7 +141,9 @@ class FaultServer:
                 self.wfile.flush()
 
             def do_GET(self):
-                self._send(200, json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+                self._send(
+                    200, json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]})
+                )
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
@@ -148,12 +179,26 @@ class FaultServer:
         elif fault == "500":
             handler._send(500, json.dumps({"error": {"message": "injected failure"}}))
         elif fault == "429":
-            handler._send(429, json.dumps({"error": {"message": "slow down"}}), {"Retry-After": self.retry_after})
+            handler._send(
+                429,
+                json.dumps({"error": {"message": "slow down"}}),
+                {"Retry-After": self.retry_after},
+            )
         elif fault == "bad-json":
             handler._send(200, "{this is not json")
         elif fault == "empty-choices":
-            handler._send(200, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                                           "choices": []}))
+            handler._send(
+                200,
+                json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": "m",
+                        "choices": [],
+                    }
+                ),
+            )
         elif fault == "close-mid-body":
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
@@ -178,11 +223,15 @@ class FaultServer:
 
     def count(self, kind: str, outcome: Optional[str] = None) -> int:
         with self._lock:
-            return sum(1 for _, k, o in self.requests if k == kind and (outcome is None or o == outcome))
+            return sum(
+                1 for _, k, o in self.requests if k == kind and (outcome is None or o == outcome)
+            )
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> "FaultServer":
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         self._timer = threading.Timer(self.lifetime, self.stop)
         self._timer.daemon = True
         self._timer.start()

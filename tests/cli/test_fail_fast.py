@@ -24,8 +24,13 @@ REPORT_IMPORTS = (
 
 
 def run_reporting_imports(*args, env=None):
-    done = subprocess.run([sys.executable, "-c", REPORT_IMPORTS, *map(str, args)], capture_output=True,
-                          text=True, env=env or ptgen_env(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT_IMPORTS, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env or ptgen_env(),
+        timeout=120,
+    )
     lines = done.stdout.splitlines()
     imported = next(line for line in lines if line.startswith("imported:"))
     seconds = float(next(line for line in lines if line.startswith("seconds:")).split()[1])
@@ -34,8 +39,16 @@ def run_reporting_imports(*args, env=None):
 
 def test_rerank_with_the_analytic_assessor_imports_no_model_library(images):
     done, _, imported = run_reporting_imports(
-        "rerank", *images["candidates"][:2], "--refs", images["liked"], "--assessor", "analytic",
-        "--out", images["root"] / "run", "--no-cache")
+        "rerank",
+        *images["candidates"][:2],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        "analytic",
+        "--out",
+        images["root"] / "run",
+        "--no-cache",
+    )
     assert done.returncode == 0, done.stderr
     assert imported == "imported: []"
 
@@ -44,26 +57,42 @@ def test_missing_default_models_fail_in_under_3_s_before_any_import(images):
     out = images["root"] / "run"
     for env in (ptgen_env(), {k: v for k, v in ptgen_env().items() if k != "HF_HUB_OFFLINE"}):
         # Offline (HF_HUB_OFFLINE) and hub unreachable (no network here): the same fast answer.
-        done, seconds, imported = run_reporting_imports("generate", "a castle", "--refs", images["liked"],
-                                                        "--out", out, env=env)
+        done, seconds, imported = run_reporting_imports(
+            "generate", "a castle", "--refs", images["liked"], "--out", out, env=env
+        )
         assert done.returncode == 3, done.stderr
         (line,) = done.stderr.strip().splitlines()
-        assert line.startswith("error: assessor 'Qwen/Qwen2.5-VL-7B-Instruct' is not in the local Hugging Face cache")
+        assert line.startswith(
+            "error: assessor 'Qwen/Qwen2.5-VL-7B-Instruct' is not in the local Hugging Face cache"
+        )
         assert seconds < 3.0 and imported == "imported: []"
         assert not out.exists()  # no empty run folder left behind
-    done, seconds, imported = run_reporting_imports("generate", "a castle", "--refs", images["liked"],
-                                                    "--assessor", "analytic", "--out", out)
+    done, seconds, imported = run_reporting_imports(
+        "generate", "a castle", "--refs", images["liked"], "--assessor", "analytic", "--out", out
+    )
     assert done.returncode == 3 and "generator 'black-forest-labs/FLUX.1-schnell'" in done.stderr
     assert seconds < 3.0 and imported == "imported: []"
 
 
 def test_unreadable_references_fail_before_any_import(images):
-    done, _, imported = run_reporting_imports("rerank", *images["candidates"][:2], "--refs",
-                                              images["root"] / "nothing-here", "--assessor", "analytic")
-    assert done.returncode == 2 and "image path not found" in done.stderr and imported == "imported: []"
+    done, _, imported = run_reporting_imports(
+        "rerank",
+        *images["candidates"][:2],
+        "--refs",
+        images["root"] / "nothing-here",
+        "--assessor",
+        "analytic",
+    )
+    assert (
+        done.returncode == 2
+        and "image path not found" in done.stderr
+        and imported == "imported: []"
+    )
     empty = images["root"] / "empty"
     empty.mkdir()
-    done, _, _ = run_reporting_imports("rerank", *images["candidates"][:2], "--refs", empty, "--assessor", "analytic")
+    done, _, _ = run_reporting_imports(
+        "rerank", *images["candidates"][:2], "--refs", empty, "--assessor", "analytic"
+    )
     assert done.returncode == 2 and "holds no PNG, JPEG or WebP image" in done.stderr
 
 
@@ -75,21 +104,52 @@ def _dead_url() -> str:
 
 def test_force_with_a_dead_server_keeps_the_earlier_run(images):
     out = images["root"] / "run"
-    done, _ = run_ptgen("rerank", *images["candidates"], "--refs", images["liked"], "--assessor", "analytic",
-                        "--out", out, "--no-cache")
+    done, _ = run_ptgen(
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        "analytic",
+        "--out",
+        out,
+        "--no-cache",
+    )
     assert done.returncode == 0, done.stderr
     (out / "candidate-99.png").write_bytes(b"mine, not ptgen's")  # merely matches ptgen's naming
     before = {path.name: path.read_bytes() for path in out.iterdir()}
 
-    done, _ = run_ptgen("rerank", *images["candidates"], "--refs", images["liked"], "--assessor", _dead_url(),
-                        "--assessor-model", "m", "--out", out, "--force", "--no-cache")
+    done, _ = run_ptgen(
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        _dead_url(),
+        "--assessor-model",
+        "m",
+        "--out",
+        out,
+        "--force",
+        "--no-cache",
+    )
     assert done.returncode == 4 and "nothing answers at" in done.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # untouched
     (staging,) = [p for p in images["root"].iterdir() if ".ptgen-new-" in p.name]
     assert json.loads((staging / "result.json").read_text())["status"] == "partial"
 
-    done, _ = run_ptgen("rerank", *images["candidates"], "--refs", images["liked"], "--assessor", "analytic",
-                        "--out", out, "--force", "--no-cache")
+    done, _ = run_ptgen(
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        "analytic",
+        "--out",
+        out,
+        "--force",
+        "--no-cache",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "result.json").read_text())["status"] == "complete"
     assert not (out / "candidate-99.png").exists()

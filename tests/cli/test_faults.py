@@ -18,8 +18,20 @@ from .fault_server import FaultServer
 def rerank(server, images, *extra, strategy="knockout"):
     out = images["root"] / "run"
     done, seconds = run_ptgen(
-        "rerank", *images["candidates"], "--refs", images["liked"], "--assessor", server.url,
-        "--assessor-model", "m", "--out", out, "--no-cache", "--strategy", strategy, *extra,
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        server.url,
+        "--assessor-model",
+        "m",
+        "--out",
+        out,
+        "--no-cache",
+        "--strategy",
+        strategy,
+        *extra,
     )
     return done, seconds, out
 
@@ -32,7 +44,7 @@ def error_line(done) -> str:
 
 
 def assert_partial(out, finished: int) -> dict:
-    """The partial run kept the profile and exactly the `finished` comparisons, and claims no winner."""
+    """The partial run kept the profile and exactly `finished` comparisons; it claims no winner."""
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "partial" and data["best"] is None
     assert data["profile"] is not None
@@ -53,7 +65,12 @@ def assert_partial(out, finished: int) -> dict:
     "fault, extra, message, most_seconds",
     [
         ("500", (), "failed with HTTP 500 (chat completion): injected failure (4 tries)", 20),
-        ("hang", ("--timeout", "2"), "did not answer within 2 s (chat completion); raise --timeout", 12),
+        (
+            "hang",
+            ("--timeout", "2"),
+            "did not answer within 2 s (chat completion); raise --timeout",
+            12,
+        ),
         ("bad-json", (), "sent an unusable reply", 12),
         ("close-mid-body", (), "closed the connection in the middle of its reply", 20),
         ("drop", (), "closed the connection without answering", 20),
@@ -72,7 +89,7 @@ def test_a_fault_after_two_comparisons_keeps_them(images, fault, extra, message,
     assert len(data["unranked"]) == 2 and f"--resume {out}" in done.stderr
     if fault == "429":
         faulted = [t for t, kind, outcome in server.requests if outcome == "429"]
-        gaps = [later - earlier for earlier, later in zip(faulted, faulted[1:])]
+        gaps = [later - earlier for earlier, later in zip(faulted, faulted[1:], strict=False)]
         assert len(faulted) == 4 and all(0.95 <= gap < 2.0 for gap in gaps)  # Retry-After: 1
     if fault == "hang":
         assert server.count("comparison", "hang") == 1  # a timed-out request is not sent again
@@ -95,7 +112,9 @@ def test_retry_after_is_honoured(images):
     faulted = [t for t, kind, outcome in server.requests if outcome == "429"]
     assert len(faulted) == 1
     # The retry is the last comparison of round 1 to come in after the 429.
-    retried = min(t for t, kind, outcome in server.requests if kind == "comparison" and t > faulted[0])
+    retried = min(
+        t for t, kind, outcome in server.requests if kind == "comparison" and t > faulted[0]
+    )
     assert 2.9 <= retried - faulted[0] < 4.5
 
 
@@ -160,7 +179,10 @@ def test_cancel_ends_retries_at_once():
             cancelled_at = time.monotonic()
             cancel.cancel()
             thread.join(5)
-            assert isinstance(outcome["error"], cancel.Cancelled) and outcome["at"] - cancelled_at < 0.5
+            assert (
+                isinstance(outcome["error"], cancel.Cancelled)
+                and outcome["at"] - cancelled_at < 0.5
+            )
             time.sleep(3.5)  # past the Retry-After: nothing more is sent
             assert len(server.requests) == 1
         finally:

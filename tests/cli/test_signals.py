@@ -45,7 +45,9 @@ def wait_for(condition, process, seconds: float = 240.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if process.poll() is not None:
-            raise AssertionError(f"ptgen ended early ({process.returncode}): {process.communicate()[1]}")
+            raise AssertionError(
+                f"ptgen ended early ({process.returncode}): {process.communicate()[1]}"
+            )
         if time.monotonic() > deadline:
             process.kill()
             raise AssertionError("the condition never came true")
@@ -68,10 +70,26 @@ def stop(process, signum) -> tuple[int, float, str]:
 def test_signal_while_comparison_requests_hang(images, signum, code):
     out = images["root"] / "run"
     with FaultServer(fault="hang", healthy=2) as server:
-        process = start_ptgen("rerank", *images["candidates"], "--refs", images["liked"], "--assessor", server.url,
-                              "--assessor-model", "m", "--out", out, "--no-cache")
-        wait_for(lambda: journal_kinds(out).count("comparison") == 2 and server.count("comparison", "hang") == 1,
-                 process)
+        process = start_ptgen(
+            "rerank",
+            *images["candidates"],
+            "--refs",
+            images["liked"],
+            "--assessor",
+            server.url,
+            "--assessor-model",
+            "m",
+            "--out",
+            out,
+            "--no-cache",
+        )
+        wait_for(
+            lambda: (
+                journal_kinds(out).count("comparison") == 2
+                and server.count("comparison", "hang") == 1
+            ),
+            process,
+        )
         returncode, seconds, err = stop(process, signum)
     assert returncode == code and seconds < STOP_WITHIN, (seconds, err)
     assert "interrupted: partial run written to" in err and "Traceback" not in err
@@ -84,8 +102,19 @@ def test_signal_while_comparison_requests_hang(images, signum, code):
 def test_sigint_while_the_profile_request_hangs(images):
     out = images["root"] / "run"
     with FaultServer(fault="hang", fault_on_profile=True) as server:
-        process = start_ptgen("rerank", *images["candidates"], "--refs", images["liked"], "--assessor", server.url,
-                              "--assessor-model", "m", "--out", out, "--no-cache")
+        process = start_ptgen(
+            "rerank",
+            *images["candidates"],
+            "--refs",
+            images["liked"],
+            "--assessor",
+            server.url,
+            "--assessor-model",
+            "m",
+            "--out",
+            out,
+            "--no-cache",
+        )
         wait_for(lambda: server.count("profile") == 1, process)
         returncode, seconds, err = stop(process, signal.SIGINT)
     assert returncode == 130 and seconds < STOP_WITHIN, (seconds, err)
@@ -96,9 +125,25 @@ def test_sigint_while_the_profile_request_hangs(images):
 
 def test_sigint_during_generation_with_the_tiny_pipeline(images, tiny_models):
     out = images["root"] / "run"
-    process = start_ptgen("generate", "a castle", "--refs", images["liked"], "--assessor", "analytic",
-                          "--generator", tiny_models / "generator", "--steps", "40", "-n", "6", "--batch-size", "1",
-                          "--out", out, "--no-cache")
+    process = start_ptgen(
+        "generate",
+        "a castle",
+        "--refs",
+        images["liked"],
+        "--assessor",
+        "analytic",
+        "--generator",
+        tiny_models / "generator",
+        "--steps",
+        "40",
+        "-n",
+        "6",
+        "--batch-size",
+        "1",
+        "--out",
+        out,
+        "--no-cache",
+    )
     wait_for(lambda: journal_kinds(out).count("candidate") >= 1, process)
     returncode, seconds, err = stop(process, signal.SIGINT)
     assert returncode == 130 and seconds < STOP_WITHIN, (seconds, err)
@@ -111,9 +156,25 @@ def test_sigint_during_generation_with_the_tiny_pipeline(images, tiny_models):
 def test_sigterm_during_generates_rerank_keeps_round_one(images, tiny_models):
     out = images["root"] / "run"
     with FaultServer(fault="hang", healthy=2) as server:
-        process = start_ptgen("generate", "a castle", "--refs", images["liked"], "--assessor", server.url,
-                              "--assessor-model", "m", "--generator", tiny_models / "generator", "--steps", "2",
-                              "-n", "4", "--out", out, "--no-cache")
+        process = start_ptgen(
+            "generate",
+            "a castle",
+            "--refs",
+            images["liked"],
+            "--assessor",
+            server.url,
+            "--assessor-model",
+            "m",
+            "--generator",
+            tiny_models / "generator",
+            "--steps",
+            "2",
+            "-n",
+            "4",
+            "--out",
+            out,
+            "--no-cache",
+        )
         # Knockout of 4: round 1 is 2 comparisons (answered), round 2 hangs.
         wait_for(lambda: server.count("comparison", "hang") == 1, process)
         returncode, seconds, err = stop(process, signal.SIGTERM)
@@ -126,9 +187,19 @@ def test_sigterm_during_generates_rerank_keeps_round_one(images, tiny_models):
 
 def test_sigint_while_the_in_process_model_writes_the_profile(images, tiny_models):
     out = images["root"] / "run"
-    process = start_ptgen("rerank", *images["candidates"], "--refs", images["liked"],
-                          "--assessor", tiny_models / "assessor", "--max-new-tokens", "100000",
-                          "--out", out, "--no-cache")
+    process = start_ptgen(
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        tiny_models / "assessor",
+        "--max-new-tokens",
+        "100000",
+        "--out",
+        out,
+        "--no-cache",
+    )
     wait_for(lambda: "references" in journal_kinds(out), process)
     time.sleep(1.0)  # into the profile's generation
     assert "profile" not in journal_kinds(out)

@@ -28,12 +28,21 @@ class CountingResponder:
         self.error = error
 
     def __call__(self, conversation):
-        texts = [p.get("text", "") for m in conversation if isinstance(m["content"], list) for p in m["content"]]
+        texts = [
+            p.get("text", "")
+            for m in conversation
+            if isinstance(m["content"], list)
+            for p in m["content"]
+        ]
         if "Image A" not in texts:
             self.profiles += 1
         else:
             if self.fail_at is not None and self.comparisons + 1 == self.fail_at:
-                raise self.error("the server went away") if self.error is EngineError else self.error()
+                raise (
+                    self.error("the server went away")
+                    if self.error is EngineError
+                    else self.error()
+                )
             self.comparisons += 1
         return redness_responder(conversation)
 
@@ -62,7 +71,9 @@ def run_in(folder, loop, refs_dir):
 
 @pytest.mark.parametrize("strategy", ["knockout", "round-robin", "swiss"])
 @pytest.mark.parametrize("error", [KeyboardInterrupt, EngineError])
-def test_resume_after_a_failed_comparison_reaches_the_uninterrupted_ranking(strategy, error, refs_dir, tmp_path):
+def test_resume_after_a_failed_comparison_reaches_the_uninterrupted_ranking(
+    strategy, error, refs_dir, tmp_path
+):
     whole = CountingResponder()
     reference = run_in(tmp_path / "whole", loop_with(whole, strategy), refs_dir)
     assert reference.status == "complete"
@@ -107,7 +118,10 @@ def test_resume_after_an_interrupted_generate_stage_generates_only_the_rest(refs
     with pytest.raises(RunInterrupted):
         run_in(folder, loop_with(first, "knockout", generator=generator), refs_dir)
     assert sorted(p.name for p in folder.glob("candidate-*.png")) == [
-        "candidate-00-seed0.png", "candidate-01-seed1.png", "candidate-02-seed2.png"]
+        "candidate-00-seed0.png",
+        "candidate-01-seed1.png",
+        "candidate-02-seed2.png",
+    ]
 
     second = CountingResponder()
     rest = SolidGenerator()
@@ -132,18 +146,24 @@ def test_resume_with_other_settings_is_refused_and_changes_nothing(refs_dir, tmp
 def test_partial_report_names_no_winner_and_lists_the_unranked(refs_dir, tmp_path):
     folder = tmp_path / "run"
     with pytest.raises(EngineError) as caught:
-        run_in(folder, loop_with(CountingResponder(fail_at=3, error=EngineError), "knockout"), refs_dir)
+        run_in(
+            folder, loop_with(CountingResponder(fail_at=3, error=EngineError), "knockout"), refs_dir
+        )
     partial = caught.value.partial_result
     data = write_run(partial, folder)
     assert data["status"] == "partial" and "the server went away" in data["reason"]
-    assert data["best"] is None and data["ranking"]["winner"] is None and data["ranking"]["partial"] is True
+    assert (
+        data["best"] is None
+        and data["ranking"]["winner"] is None
+        and data["ranking"]["partial"] is True
+    )
     # Knockout round 1 pairs (0,1), (2,3), (4,5): two finished, so 4, 5 and the bye 6 are unranked.
     assert data["unranked"] == [4, 5, 6] and data["ranking"]["planned_comparisons"] == 6
     ranks = {c["index"]: c["rank"] for c in data["candidates"]}
     assert [ranks[i] for i in (4, 5, 6)] == [None, None, None]
     assert sorted(ranks[i] for i in range(4)) == [1, 2, 3, 4]
     page = (folder / "report.html").read_text()
-    assert page.index("Partial run") < page.index("<table id=\"summary\">")
+    assert page.index("Partial run") < page.index('<table id="summary">')
     assert "2 of 6 comparisons finished; no winner is claimed" in page
     assert "class='card best'" not in page and "best first" not in page
     assert json.loads((folder / "result.json").read_text())["status"] == "partial"
