@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from preferthinker.cancel import atomic
 from preferthinker.errors import InputError
 from preferthinker.results import ProfilePrediction, Usage
 
@@ -300,15 +301,16 @@ class PersonalizedGenerator:
             message = prediction.status
         if prediction.status == "failed":
             result.issues.append("profile prediction failed: " + "; ".join(prediction.issues))
-        result.profile = prediction
-        result.profile_key = key
-        if self.journal is not None:
-            self.journal.append(
-                "profile",
-                prediction=prediction.to_dict(),
-                from_cache=result.profile_from_cache,
-                key=key,
-            )
+        with atomic():  # the record and the partial result agree
+            result.profile = prediction
+            result.profile_key = key
+            if self.journal is not None:
+                self.journal.append(
+                    "profile",
+                    prediction=prediction.to_dict(),
+                    from_cache=result.profile_from_cache,
+                    key=key,
+                )
         result.timings["profile"] = time.perf_counter() - start
         self._emit(callback, "profile", 1, 1, message)
 
@@ -379,17 +381,20 @@ class PersonalizedGenerator:
             from generation.journal import image_sha256
             from generation.report import save_candidate
 
-            path = save_candidate(
-                candidate, self.journal.folder, result.generator, result.generator_settings
-            )
-            self.journal.append(
-                "candidate",
-                index=candidate.index,
-                seed=candidate.seed,
-                file=path.name,
-                source=candidate.source,
-                sha256=image_sha256(candidate.image),
-            )
+            with atomic():  # the PNG, its record and the result agree, whatever signal comes
+                path = save_candidate(
+                    candidate, self.journal.folder, result.generator, result.generator_settings
+                )
+                self.journal.append(
+                    "candidate",
+                    index=candidate.index,
+                    seed=candidate.seed,
+                    file=path.name,
+                    source=candidate.source,
+                    sha256=image_sha256(candidate.image),
+                )
+                result.candidates.append(candidate)
+            return
         result.candidates.append(candidate)
 
     def _journaled_candidates(self, result: RunResult) -> None:
@@ -445,11 +450,12 @@ class PersonalizedGenerator:
                 k = todo[position]
                 a, b = pairs[k]
                 out[k] = comparison
-                if self.journal is not None:
-                    self.journal.append(
-                        "comparison", round=round_index, a=a, b=b, comparison=comparison.to_dict()
-                    )
-                result.matches.append(Match(round_index, a, b, comparison))
+                with atomic():  # the record and the partial result agree
+                    if self.journal is not None:
+                        record_data = comparison.to_dict()
+                        self.journal.append("comparison", round=round_index, a=a, b=b,
+                                            comparison=record_data)
+                    result.matches.append(Match(round_index, a, b, comparison))
                 done[0] += 1
                 if progress:
                     progress(done[0], len(pairs))

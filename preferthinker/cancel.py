@@ -18,7 +18,8 @@ import queue
 import signal
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,6 +53,35 @@ def reset() -> None:
     """Clear the flag (at the start of a run, so a library caller can run again)."""
     _cancelled.clear()
     _signal.clear()
+
+
+_atomic_depth = [0]
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """A block that a signal must not cut in half (a journal record and the result it describes).
+
+    A signal handler that sees `deferring()` only calls `cancel()`; the `Cancelled` is raised
+    here, when the outermost block ends. Main thread only (where signal handlers run).
+
+    Example:
+        >>> with atomic():
+        ...     journal.append("candidate", index=3)
+        ...     result.candidates.append(candidate)
+    """
+    _atomic_depth[0] += 1
+    try:
+        yield
+    finally:
+        _atomic_depth[0] -= 1
+    if _atomic_depth[0] == 0:
+        check()
+
+
+def deferring() -> bool:
+    """True inside `atomic()`: a signal handler should cancel but not raise."""
+    return _atomic_depth[0] > 0
 
 
 def wait(seconds: float) -> None:

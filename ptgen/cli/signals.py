@@ -38,7 +38,8 @@ def stop_on_signals() -> Iterator[None]:
         for each in SIGNALS:
             signal.signal(each, again)
         cancel.cancel(signum)
-        raise cancel.Cancelled(signum)
+        if not cancel.deferring():  # else `cancel.atomic()` raises when its block ends
+            raise cancel.Cancelled(signum)
 
     for signum in SIGNALS:
         signal.signal(signum, first)
