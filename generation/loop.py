@@ -461,7 +461,8 @@ class PersonalizedGenerator:
                     progress(done[0], len(pairs))
 
             if concurrent:  # one pair per call, all in flight at once: each is kept as it returns
-                workers = getattr(assessor_config, "max_concurrency", 8)
+                orders = 2 if getattr(assessor_config, "debias", False) else 1  # requests per pair
+                workers = max(1, getattr(assessor_config, "max_concurrency", 8) // orders)
                 map_in_threads(
                     lambda k: compare_many([(images[pairs[k][0]], images[pairs[k][1]])])[0],
                     todo,

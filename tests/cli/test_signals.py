@@ -207,3 +207,33 @@ def test_sigint_while_the_in_process_model_writes_the_profile(images, tiny_model
     assert returncode == 130 and seconds < STOP_WITHIN, (seconds, err)
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "partial" and data["profile"] is None
+
+
+SLOW_PARTIAL_WRITE = """
+import sys, time
+from preferthinker import cancel
+from ptgen.cli.signals import stop_on_signals
+with stop_on_signals():
+    try:
+        print("working", flush=True)
+        time.sleep(60)
+    except cancel.Cancelled:
+        print("writing the partial run", flush=True)
+        time.sleep(60)  # a partial write that takes long: a second Ctrl-C must not wait for it
+"""
+
+
+def test_a_second_sigint_exits_at_once():
+    import subprocess
+    import sys
+
+    from .conftest import ptgen_env
+
+    process = subprocess.Popen([sys.executable, "-c", SLOW_PARTIAL_WRITE], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=ptgen_env())
+    assert process.stdout.readline().strip() == "working"
+    process.send_signal(signal.SIGINT)
+    assert process.stdout.readline().strip() == "writing the partial run"
+    returncode, seconds, err = stop(process, signal.SIGINT)
+    assert returncode == 130 and seconds < 1.0
+    assert "stopped by a second SIGINT" in err
