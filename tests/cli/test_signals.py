@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import start_ptgen
+from .conftest import REDS, run_ptgen, start_ptgen
 from .fault_server import FaultServer
 
 STOP_WITHIN = 2.0
@@ -97,6 +97,12 @@ def test_signal_while_comparison_requests_hang(images, signum, code):
     assert data["status"] == "partial" and data["reason"] == "interrupted" and data["best"] is None
     assert len(data["ranking"]["comparisons"]) == 2 and len(data["unranked"]) == 2
     assert server.count("comparison") == 3  # nobody retried the hanging request after the signal
+    with FaultServer() as healthy:  # resume: only the 3 unfinished comparisons are asked for
+        done, _ = run_ptgen("rerank", "--resume", out, "--assessor", healthy.url)
+        assert done.returncode == 0, done.stderr
+        assert healthy.count("profile") == 0 and healthy.count("comparison") == 3
+    data = json.loads((out / "result.json").read_text())
+    assert data["status"] == "complete" and data["best"]["index"] == REDS.index(max(REDS))
 
 
 def test_sigint_while_the_profile_request_hangs(images):
@@ -183,6 +189,24 @@ def test_sigterm_during_generates_rerank_keeps_round_one(images, tiny_models):
     assert data["status"] == "partial" and len(data["candidates"]) == 4
     assert len(data["ranking"]["comparisons"]) == 2 and data["ranking"]["winner"] is None
     assert data["unranked"] == []  # every candidate played round 1
+
+
+def test_sigterm_while_the_in_process_model_compares(images, tiny_models):
+    # --mode full: no profile stage, the tiny model goes straight to the comparisons.
+    out = images["root"] / "run"
+    process = start_ptgen(
+        "rerank", *images["candidates"], "--refs", images["liked"], "--assessor",
+        tiny_models / "assessor", "--mode", "full", "--max-new-tokens", "100000", "--out", out,
+        "--no-cache",
+    )
+    wait_for(lambda: journal_kinds(out).count("candidate") == 6, process)
+    time.sleep(1.0)  # into the first comparisons
+    assert "comparison" not in journal_kinds(out)
+    returncode, seconds, err = stop(process, signal.SIGTERM)
+    assert returncode == 143 and seconds < STOP_WITHIN, (seconds, err)
+    data = json.loads((out / "result.json").read_text())
+    assert data["status"] == "partial" and data["mode"] == "full" and data["ranking"] is None
+    assert data["unranked"] == list(range(6))
 
 
 def test_sigint_while_the_in_process_model_writes_the_profile(images, tiny_models):
