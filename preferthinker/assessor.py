@@ -79,7 +79,7 @@ class AssessorConfig:
     max_retries: int = 1
     retry_temperature: float = 0.7
     max_pixels: int = DEFAULT_MAX_PIXELS
-    timeout: float = 600.0
+    timeout: float = 300.0  # seconds per HTTP request (see openai_engine.DEFAULT_TIMEOUT)
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
