@@ -87,3 +87,15 @@ def test_make_tiny_writes_a_style_adapter_for_its_generator(tmp_path, capsys):
     )
     gen.set_style_references([Image.new("RGB", (32, 32), (250, 0, 0))])
     assert len(gen.generate("a castle", seeds=[0])) == 1
+
+
+def test_resume_with_another_style_scale_is_refused(setup, tmp_path, capsys):
+    run = tmp_path / "run"
+    style = ["--style-adapter", str(setup["adapter"]), "--style-scale", "0.7"]
+    assert main(setup["common"] + ["--out", str(run), *style]) == 0
+    journal = (run / "journal.jsonl").read_bytes()
+    capsys.readouterr()
+    assert main(["generate", "--resume", str(run), "--style-scale", "0.3", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "style_adapter" in err and "'scale': 0.7" in err and "'scale': 0.3" in err
+    assert (run / "journal.jsonl").read_bytes() == journal
