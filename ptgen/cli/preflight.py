@@ -67,18 +67,15 @@ def check_model(model: str, what: str, flag: str, marker: str) -> None:
             in the local cache while the hub is offline or unreachable (decided within
             `HUB_PROBE_TIMEOUT` seconds).
     """
-    from preferthinker.engines.transformers_engine import (
-        _hub_offline,
-        _looks_like_path,
-        hub_reachable,
-    )
+    from preferthinker.devices import looks_like_local_path
+    from preferthinker.engines.transformers_engine import _hub_offline, hub_reachable
 
     path = Path(model).expanduser()
     if path.exists():
         if not (path / marker).is_file():
             raise ModelNotFoundError(f"{flag} {model} is not a {what} folder (no {marker})")
         return
-    if _looks_like_path(model):
+    if looks_like_local_path(model):
         raise ModelNotFoundError(
             f"{what} folder {model} does not exist; check {flag} "
             f"(`ptgen make-tiny DIR` writes a tiny one to DIR/{what})"
