@@ -110,7 +110,7 @@ def test_assessor_config_passes_each_backend_its_own_fields():
     # AssessorConfig.max_retries (unparseable answers) is not the HTTP engine's max_retries
     config = AssessorConfig(assessor="http://127.0.0.1:9/v1", max_retries=0)
     engine = Assessor.from_config(config).engine
-    assert engine.max_retries == 3 and engine.timeout == 600
+    assert engine.max_retries == 3 and engine.timeout == 300
 
 
 def test_served_model_name_only_reaches_backends_that_use_it():

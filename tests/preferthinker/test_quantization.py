@@ -57,6 +57,11 @@ def test_generate_flag_gives_an_error_line(tiny_assessor_path, tmp_path, capsys)
     from PIL import Image
 
     Image.new("RGB", (32, 32), (200, 20, 20)).save(refs / "a.png")
+    # The assessor is built before the generator, so the generator folder only has to pass the
+    # cheap check that comes before any model loads (a pipeline folder has model_index.json).
+    generator = tmp_path / "generator"
+    generator.mkdir()
+    (generator / "model_index.json").write_text("{}")
     code = main(
         [
             "generate",
@@ -66,7 +71,7 @@ def test_generate_flag_gives_an_error_line(tiny_assessor_path, tmp_path, capsys)
             "--assessor",
             str(tiny_assessor_path),
             "--generator",
-            "unused",
+            str(generator),
             "--out",
             str(tmp_path / "run"),
             "--device",
