@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,8 @@ from typing import Callable, Iterator
 # huggingface_hub reads this once, at import: set it before any test imports transformers.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Profiles cached by the commands under test go to a throwaway folder, never the user's own cache.
+os.environ["PTGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="ptgen-test-cache-")
 
 import pytest  # noqa: E402
 
