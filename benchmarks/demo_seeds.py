@@ -30,15 +30,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     baseline = [b for _, _, b in rows]
     better = sum(p > b for p, b in zip(personalized, baseline))
     worse = sum(p < b for p, b in zip(personalized, baseline))
-    print(f"`python benchmarks/demo_seeds.py --seeds {args.seeds} --n {args.n}` "
-          f"({platform.machine()}, {seconds:.0f} s)\n")
+    print(
+        f"`python benchmarks/demo_seeds.py --seeds {args.seeds} --n {args.n}` "
+        f"({platform.machine()}, {seconds:.0f} s)\n"
+    )
     print("| | personalized pick | baseline pick |")
     print("|---|---|---|")
-    print(f"| mean profile match over {len(rows)} seeds | {statistics.mean(personalized):.2f} "
-          f"| {statistics.mean(baseline):.2f} |")
-    print(f"| spread (stdev) | {statistics.pstdev(personalized):.2f} | {statistics.pstdev(baseline):.2f} |")
-    print(f"\nPersonalized better on {better} seeds, worse on {worse}, equal on {len(rows) - better - worse}.")
-    print("\nPer seed (personalized / baseline): " + ", ".join(f"{s}: {p:.1f}/{b:.1f}" for s, p, b in rows))
+    print(
+        f"| mean profile match over {len(rows)} seeds | {statistics.mean(personalized):.2f} "
+        f"| {statistics.mean(baseline):.2f} |"
+    )
+    print(
+        f"| spread (stdev) | {statistics.pstdev(personalized):.2f} | {statistics.pstdev(baseline):.2f} |"
+    )
+    print(
+        f"\nPersonalized better on {better} seeds, worse on {worse}, equal on {len(rows) - better - worse}."
+    )
+    print(
+        "\nPer seed (personalized / baseline): "
+        + ", ".join(f"{s}: {p:.1f}/{b:.1f}" for s, p, b in rows)
+    )
     return 0
 
 

@@ -31,7 +31,12 @@ from typing import Any, Optional
 def build_sdxl_pipeline(small: bool = False, device: str = "cuda", dtype: str = "float16"):
     """A random-weight StableDiffusionXLPipeline with SDXL's architecture (or a shrunken one)."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from generation.tiny import build_tiny_tokenizer
@@ -54,35 +59,84 @@ def build_sdxl_pipeline(small: bool = False, device: str = "cuda", dtype: str = 
     # Build on the target device directly: initialising 2.6B parameters on a CPU takes minutes.
     with torch.device(device):
         unet = UNet2DConditionModel(
-            sample_size=128, in_channels=4, out_channels=4,
+            sample_size=128,
+            in_channels=4,
+            out_channels=4,
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=channels, layers_per_block=layers, transformer_layers_per_block=transformer_layers,
-            attention_head_dim=heads, cross_attention_dim=cross, use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=256 if not small else 8,
-            projection_class_embeddings_input_dim=text2[0] + 6 * (256 if not small else 8), norm_num_groups=groups,
+            block_out_channels=channels,
+            layers_per_block=layers,
+            transformer_layers_per_block=transformer_layers,
+            attention_head_dim=heads,
+            cross_attention_dim=cross,
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=256 if not small else 8,
+            projection_class_embeddings_input_dim=text2[0] + 6 * (256 if not small else 8),
+            norm_num_groups=groups,
         ).to(torch_dtype)
         vae = AutoencoderKL(
-            block_out_channels=vae_channels, in_channels=3, out_channels=3, latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=vae_layers, norm_num_groups=min(groups, vae_channels[0]), sample_size=1024,
-            scaling_factor=0.13025, force_upcast=False,
+            block_out_channels=vae_channels,
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=vae_layers,
+            norm_num_groups=min(groups, vae_channels[0]),
+            sample_size=1024,
+            scaling_factor=0.13025,
+            force_upcast=False,
         ).to(torch_dtype)
-        ids = dict(bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=vocab - 1, vocab_size=vocab,
-                   max_position_embeddings=77)
-        encoder = CLIPTextModel(CLIPTextConfig(hidden_size=text1[0], num_hidden_layers=text1[1],
-                                               num_attention_heads=text1[2], intermediate_size=text1[3],
-                                               projection_dim=text1[0], **ids)).to(torch_dtype)
-        encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=text2[0], num_hidden_layers=text2[1],
-                                                               num_attention_heads=text2[2], intermediate_size=text2[3],
-                                                               projection_dim=text2[0], hidden_act="gelu", **ids)).to(torch_dtype)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       timestep_spacing="trailing", steps_offset=1)
-    return StableDiffusionXLPipeline(vae=vae, text_encoder=encoder, text_encoder_2=encoder_2, tokenizer=tokenizer,
-                                     tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+        ids = dict(
+            bos_token_id=vocab - 2,
+            eos_token_id=vocab - 1,
+            pad_token_id=vocab - 1,
+            vocab_size=vocab,
+            max_position_embeddings=77,
+        )
+        encoder = CLIPTextModel(
+            CLIPTextConfig(
+                hidden_size=text1[0],
+                num_hidden_layers=text1[1],
+                num_attention_heads=text1[2],
+                intermediate_size=text1[3],
+                projection_dim=text1[0],
+                **ids,
+            )
+        ).to(torch_dtype)
+        encoder_2 = CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                hidden_size=text2[0],
+                num_hidden_layers=text2[1],
+                num_attention_heads=text2[2],
+                intermediate_size=text2[3],
+                projection_dim=text2[0],
+                hidden_act="gelu",
+                **ids,
+            )
+        ).to(torch_dtype)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="trailing",
+        steps_offset=1,
+    )
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=encoder,
+        text_encoder_2=encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+    )
 
 
-def _timed(generator: Any, batch_size: int, seeds: list[int], prompt: str, sync: Any) -> tuple[float, list]:
+def _timed(
+    generator: Any, batch_size: int, seeds: list[int], prompt: str, sync: Any
+) -> tuple[float, list]:
     generator.batch_size = batch_size
     sync()
     start = time.perf_counter()
@@ -91,8 +145,15 @@ def _timed(generator: Any, batch_size: int, seeds: list[int], prompt: str, sync:
     return time.perf_counter() - start, images
 
 
-def run_batching(small: bool = False, device: str = "cuda", size: int = 512, steps: int = 4,
-                 guidance: float = 0.0, n: int = 8, repeats: int = 3) -> dict[str, Any]:
+def run_batching(
+    small: bool = False,
+    device: str = "cuda",
+    size: int = 512,
+    steps: int = 4,
+    guidance: float = 0.0,
+    n: int = 8,
+    repeats: int = 3,
+) -> dict[str, Any]:
     """Time n candidates at batch_size n vs. batch_size 1 (median of `repeats` after a warm-up)."""
     import numpy as np
     import torch
@@ -103,8 +164,16 @@ def run_batching(small: bool = False, device: str = "cuda", size: int = 512, ste
     dtype = "float16" if device.startswith("cuda") else "float32"
     pipeline = build_sdxl_pipeline(small=small, device=device, dtype=dtype)
     build_seconds = time.perf_counter() - build_start
-    config = GeneratorConfig(model="random-sdxl-architecture", steps=steps, guidance=guidance, width=size,
-                             height=size, batch_size=n, device=device, dtype=dtype)
+    config = GeneratorConfig(
+        model="random-sdxl-architecture",
+        steps=steps,
+        guidance=guidance,
+        width=size,
+        height=size,
+        batch_size=n,
+        device=device,
+        dtype=dtype,
+    )
     generator = DiffusersGenerator(config, pipeline=pipeline)
 
     def sync() -> None:
@@ -122,15 +191,21 @@ def run_batching(small: bool = False, device: str = "cuda", size: int = 512, ste
         batched.append(seconds)
         seconds, images_single = _timed(generator, 1, seeds, prompt, sync)
         one_by_one.append(seconds)
-    diffs = [int(np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max())
-             for a, b in zip(images_batched, images_single)]
+    diffs = [
+        int(np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max())
+        for a, b in zip(images_batched, images_single)
+    ]
     median_batched = sorted(batched)[len(batched) // 2]
     median_single = sorted(one_by_one)[len(one_by_one) // 2]
     return {
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
         "architecture": "SDXL (shrunken)" if small else "SDXL",
         "unet_parameters": sum(p.numel() for p in pipeline.unet.parameters()),
-        "dtype": dtype, "size": size, "steps": steps, "guidance": guidance, "n": n,
+        "dtype": dtype,
+        "size": size,
+        "steps": steps,
+        "guidance": guidance,
+        "n": n,
         "build_seconds": round(build_seconds, 2),
         "batched_seconds": round(median_batched, 3),
         "one_at_a_time_seconds": round(median_single, 3),
@@ -145,16 +220,25 @@ def run_batching(small: bool = False, device: str = "cuda", size: int = 512, ste
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="Shrunken SDXL architecture (CPU smoke test).")
+    parser.add_argument(
+        "--small", action="store_true", help="Shrunken SDXL architecture (CPU smoke test)."
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--guidance", type=float, default=0.0, help="> 1 doubles the batch (classifier-free guidance).")
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=0.0,
+        help="> 1 doubles the batch (classifier-free guidance).",
+    )
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = run_batching(args.small, args.device, args.size, args.steps, args.guidance, args.n, args.repeats)
+    result = run_batching(
+        args.small, args.device, args.size, args.steps, args.guidance, args.n, args.repeats
+    )
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

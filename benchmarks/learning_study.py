@@ -41,7 +41,10 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 logger = logging.getLogger("learning_study")
 
-SETTINGS = {"cpu": REPO / "training/configs/study-cpu.yaml", "gpu": REPO / "training/configs/study-gpu.yaml"}
+SETTINGS = {
+    "cpu": REPO / "training/configs/study-cpu.yaml",
+    "gpu": REPO / "training/configs/study-gpu.yaml",
+}
 ROWS = ("random", "analytic", "untrained", "sft", "grpo", "grpo_pred")
 ROW_LABELS = {
     "random": "random baseline",
@@ -128,7 +131,9 @@ class LogCollector:
         class _Callback(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401
                 if logs:
-                    collector.logs.append({"step": state.global_step, **{k: v for k, v in logs.items()}})
+                    collector.logs.append(
+                        {"step": state.global_step, **{k: v for k, v in logs.items()}}
+                    )
 
         self.logs: list[dict[str, Any]] = []
         self.callback = _Callback()
@@ -138,28 +143,55 @@ def _device_fields(device: str) -> dict[str, Any]:
     return {"use_cpu": device == "cpu", "bf16": device != "cpu"}
 
 
-def sft_config(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str) -> Any:
+def sft_config(
+    setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str
+) -> Any:
     """The `training.sft.SFTTrainingConfig` of a seed's SFT row: the setting's `sft` section."""
     from training.sft import SFTTrainingConfig
 
-    return SFTTrainingConfig(**{
-        "output_dir": str(out), "model_name_or_path": str(model_dir), "dataset_path": str(data_dir),
-        "seed": seed, "save_strategy": "no", "report_to": "none", "eos_token": "<|im_end|>",
-        "freeze_vision": False, "max_pixels": None, **_device_fields(device), **setting["sft"],
-    })
+    return SFTTrainingConfig(
+        **{
+            "output_dir": str(out),
+            "model_name_or_path": str(model_dir),
+            "dataset_path": str(data_dir),
+            "seed": seed,
+            "save_strategy": "no",
+            "report_to": "none",
+            "eos_token": "<|im_end|>",
+            "freeze_vision": False,
+            "max_pixels": None,
+            **_device_fields(device),
+            **setting["sft"],
+        }
+    )
 
 
-def grpo_config(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
-                prediction: bool) -> Any:
+def grpo_config(
+    setting: dict,
+    sft_dir: Path,
+    data_dir: Path,
+    out: Path,
+    seed: int,
+    device: str,
+    prediction: bool,
+) -> Any:
     """The `training.grpo.GRPOTrainingConfig` of a seed's GRPO row: the setting's `grpo` section;
     `prediction` False sets the prediction reward's weight to 0 (accuracy + format only)."""
     from training.grpo import GRPOTrainingConfig
     from training.rewards import RewardConfig
 
     values = {
-        "output_dir": str(out), "model_name_or_path": str(sft_dir), "dataset_path": str(data_dir),
-        "seed": seed, "save_strategy": "no", "report_to": "none", "freeze_vision": False,
-        "max_pixels": None, "use_lora": False, **_device_fields(device), **setting["grpo"],
+        "output_dir": str(out),
+        "model_name_or_path": str(sft_dir),
+        "dataset_path": str(data_dir),
+        "seed": seed,
+        "save_strategy": "no",
+        "report_to": "none",
+        "freeze_vision": False,
+        "max_pixels": None,
+        "use_lora": False,
+        **_device_fields(device),
+        **setting["grpo"],
     }
     weights = list(values.get("reward_weights") or RewardConfig().weights)
     if not prediction:
@@ -168,32 +200,56 @@ def grpo_config(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: i
     return GRPOTrainingConfig(**values)
 
 
-def train_sft_row(setting: dict, model_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
-                  callbacks: Sequence[Any] = ()) -> tuple[Path, list]:
+def train_sft_row(
+    setting: dict,
+    model_dir: Path,
+    data_dir: Path,
+    out: Path,
+    seed: int,
+    device: str,
+    callbacks: Sequence[Any] = (),
+) -> tuple[Path, list]:
     """Cold-start SFT through `training.sft.train_sft` (`callbacks`: extra TrainerCallbacks)."""
     from training.sft import train_sft
 
     collector = LogCollector()
-    final = train_sft(sft_config(setting, model_dir, data_dir, out, seed, device),
-                      callbacks=[collector.callback, *callbacks])
+    final = train_sft(
+        sft_config(setting, model_dir, data_dir, out, seed, device),
+        callbacks=[collector.callback, *callbacks],
+    )
     return final, collector.logs
 
 
-def train_grpo_row(setting: dict, sft_dir: Path, data_dir: Path, out: Path, seed: int, device: str,
-                   prediction: bool, components: Optional[dict] = None,
-                   callbacks: Sequence[Any] = ()) -> tuple[Path, list]:
+def train_grpo_row(
+    setting: dict,
+    sft_dir: Path,
+    data_dir: Path,
+    out: Path,
+    seed: int,
+    device: str,
+    prediction: bool,
+    components: Optional[dict] = None,
+    callbacks: Sequence[Any] = (),
+) -> tuple[Path, list]:
     """GRPO through `training.grpo.train_grpo` from the SFT model (`callbacks`: extra ones)."""
     from training.grpo import train_grpo
 
     collector = LogCollector()
     config = grpo_config(setting, sft_dir, data_dir, out, seed, device, prediction)
-    final = train_grpo(config, callbacks=[collector.callback, *callbacks],
-                       reward_components=components)
+    final = train_grpo(
+        config, callbacks=[collector.callback, *callbacks], reward_components=components
+    )
     return final, collector.logs
 
 
-def evaluate_row(model_dir: Optional[Path | str], items: list, settings: EvalSettings, device: str,
-                 image_size: int, similarity: Any = None) -> dict[str, Any]:
+def evaluate_row(
+    model_dir: Optional[Path | str],
+    items: list,
+    settings: EvalSettings,
+    device: str,
+    image_size: int,
+    similarity: Any = None,
+) -> dict[str, Any]:
     """Evaluate one model folder (or "analytic", or the random baseline when None) with the
     `ptgen eval` harness."""
     from preferthinker.assessor import Assessor, AssessorConfig
@@ -203,9 +259,13 @@ def evaluate_row(model_dir: Optional[Path | str], items: list, settings: EvalSet
     if model_dir is None:
         return evaluate(items, None, config, baseline="random")
     assessor_config = AssessorConfig(
-        assessor=str(model_dir), device=device, max_new_tokens=settings.max_new_tokens,
+        assessor=str(model_dir),
+        device=device,
+        max_new_tokens=settings.max_new_tokens,
         repetition_penalty=1.0,  # the compact format repeats its fixed pieces by design
-        max_retries=0, max_pixels=max(image_size, 64) ** 2, batch_size=settings.batch_size,
+        max_retries=0,
+        max_pixels=max(image_size, 64) ** 2,
+        batch_size=settings.batch_size,
     )
     with Assessor.from_config(assessor_config) as assessor:
         return evaluate(items, assessor, config, similarity=similarity)
@@ -227,9 +287,16 @@ def _reusable_data(data_dir: Path, config: Any) -> Optional[dict[str, Any]]:
     return summary if summary.get("config") == asdict(config) else None
 
 
-def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: str,
-             similarity: Any = None, reuse_data: bool = False,
-             callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def run_seed(
+    seed: int,
+    setting: dict,
+    study: StudyConfig,
+    out: Path,
+    device: str,
+    similarity: Any = None,
+    reuse_data: bool = False,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
     """One complete run of the study for `seed`; returns its results, timings and logs.
     `callbacks`: extra TrainerCallbacks for every training row (e.g. a time limit).
 
@@ -239,7 +306,13 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
     """
     from preferthinker.benchmark import load_benchmark
     from preferthinker.config import config_from_dict
-    from training.study.data import EVAL_DIR, TRAIN_DIR, StudyDataConfig, build_study_data, training_texts
+    from training.study.data import (
+        EVAL_DIR,
+        TRAIN_DIR,
+        StudyDataConfig,
+        build_study_data,
+        training_texts,
+    )
     from training.study.model import StudyModelConfig, make_study_model
     from training.study.tokenizer import multi_token_terms, train_study_tokenizer
 
@@ -255,7 +328,9 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
         return value
 
     # 1. Data.
-    data_config = config_from_dict(StudyDataConfig, {**setting["data"], "seed": seed}, "data section")
+    data_config = config_from_dict(
+        StudyDataConfig, {**setting["data"], "seed": seed}, "data section"
+    )
     data_summary = _reusable_data(root / "data", data_config) if reuse_data else None
     if data_summary is not None:
         logger.info("seed %d: reusing the data in %s (same data settings)", seed, root / "data")
@@ -263,43 +338,96 @@ def run_seed(seed: int, setting: dict, study: StudyConfig, out: Path, device: st
         data_summary = timed("data", build_study_data, root / "data", data_config)
     train_dir, eval_dir = root / "data" / TRAIN_DIR, root / "data" / EVAL_DIR
     # 2. Tokenizer and the untrained model (only the SFT and untrained rows use them).
-    model_config = config_from_dict(StudyModelConfig, {**setting["model"], "seed": seed}, "model section")
+    model_config = config_from_dict(
+        StudyModelConfig, {**setting["model"], "seed": seed}, "model section"
+    )
     # analytic: what pixel measurements of colour, saturation and detail decide on the same pairs.
     models: dict[str, Optional[Path | str]] = {"random": None, "analytic": "analytic"}
     info: dict[str, Any] = {}
     if "sft" in study.rows or "untrained" in study.rows:
-        tokenizer = timed("tokenizer", train_study_tokenizer, training_texts(train_dir),
-                          vocab_size=study.tokenizer_vocab_size)
-        untrained = models["untrained"] = make_study_model(root / "untrained", model_config, tokenizer)
+        tokenizer = timed(
+            "tokenizer",
+            train_study_tokenizer,
+            training_texts(train_dir),
+            vocab_size=study.tokenizer_vocab_size,
+        )
+        untrained = models["untrained"] = make_study_model(
+            root / "untrained", model_config, tokenizer
+        )
         info = json.loads((untrained / "study_model.json").read_text())
         info["multi_token_terms"] = multi_token_terms(tokenizer)
     # 3-4. Training.
     if "sft" in study.rows:
-        models["sft"], logs["sft"] = timed("sft", train_sft_row, setting, models["untrained"], train_dir, root / "sft",
-                                           seed, device, callbacks)
+        models["sft"], logs["sft"] = timed(
+            "sft",
+            train_sft_row,
+            setting,
+            models["untrained"],
+            train_dir,
+            root / "sft",
+            seed,
+            device,
+            callbacks,
+        )
     elif "grpo" in study.rows or "grpo_pred" in study.rows:
-        models["sft"] = earlier_sft_model(out, seed)  # GRPO rows alone start from an earlier run's SFT
+        models["sft"] = earlier_sft_model(
+            out, seed
+        )  # GRPO rows alone start from an earlier run's SFT
     if "grpo" in study.rows:
         models["grpo"], logs["grpo"] = timed(
-            "grpo", train_grpo_row, setting, models["sft"], train_dir, root / "grpo", seed, device, False,
-            {"similarity": similarity} if similarity is not None else None, callbacks)
+            "grpo",
+            train_grpo_row,
+            setting,
+            models["sft"],
+            train_dir,
+            root / "grpo",
+            seed,
+            device,
+            False,
+            {"similarity": similarity} if similarity is not None else None,
+            callbacks,
+        )
     if "grpo_pred" in study.rows:
         models["grpo_pred"], logs["grpo_pred"] = timed(
-            "grpo_pred", train_grpo_row, setting, models["sft"], train_dir, root / "grpo_pred", seed, device, True,
-            {"similarity": similarity} if similarity is not None else None, callbacks)
+            "grpo_pred",
+            train_grpo_row,
+            setting,
+            models["sft"],
+            train_dir,
+            root / "grpo_pred",
+            seed,
+            device,
+            True,
+            {"similarity": similarity} if similarity is not None else None,
+            callbacks,
+        )
     # 5. Evaluation with the ptgen eval harness.
     items = load_benchmark(eval_dir)
     eval_settings = config_from_dict(EvalSettings, setting["eval"], "eval section")
     results: dict[str, Any] = {}
     for row in study.rows:
-        result = timed(f"eval_{row}", evaluate_row, models[row], items, eval_settings, device,
-                       model_config.image_size, similarity)
-        (root / f"eval_{row}.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        result = timed(
+            f"eval_{row}",
+            evaluate_row,
+            models[row],
+            items,
+            eval_settings,
+            device,
+            model_config.image_size,
+            similarity,
+        )
+        (root / f"eval_{row}.json").write_text(
+            json.dumps(result, indent=1, default=str), encoding="utf-8"
+        )
         results[row] = _strip(result)
     return {
-        "seed": seed, "data": {k: v for k, v in data_summary.items() if k != "term_split"},
-        "held_out_terms": data_summary["term_split"]["unseen"], "model": info,
-        "timings": timings, "logs": logs, "results": results,
+        "seed": seed,
+        "data": {k: v for k, v in data_summary.items() if k != "term_split"},
+        "held_out_terms": data_summary["term_split"]["unseen"],
+        "model": info,
+        "timings": timings,
+        "logs": logs,
+        "results": results,
     }
 
 
@@ -310,7 +438,9 @@ def earlier_sft_model(out: Path, seed: int) -> Path:
 
     final = out / f"seed{seed}" / "sft" / "final"
     if not (final / "config.json").is_file():
-        raise ConfigError(f"the GRPO rows need an SFT model: add 'sft' to study.rows, or put one in {final}")
+        raise ConfigError(
+            f"the GRPO rows need an SFT model: add 'sft' to study.rows, or put one in {final}"
+        )
     return final
 
 
@@ -323,8 +453,9 @@ def _similarity(setting: dict) -> Any:
     return ProfileSimilarity()
 
 
-def _run_seed_in_worker(seed: int, setting: dict, study: "StudyConfig", out: Path, device: str,
-                        reuse_data: bool) -> dict[str, Any]:
+def _run_seed_in_worker(
+    seed: int, setting: dict, study: "StudyConfig", out: Path, device: str, reuse_data: bool
+) -> dict[str, Any]:
     """`run_seed` in a worker process (`study.jobs` > 1): its own threads, logging and SBERT."""
     import torch
 
@@ -343,14 +474,25 @@ def machine() -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", default="cpu", help="cpu, gpu, or a YAML file with the study sections")
-    parser.add_argument("--out", type=Path, default=Path("runs/learning-study"), help="output folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--setting", default="cpu", help="cpu, gpu, or a YAML file with the study sections"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/learning-study"), help="output folder"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="override the setting's seeds")
     parser.add_argument("--threads", type=int, help="override the setting's torch threads")
-    parser.add_argument("--reuse-data", action="store_true",
-                        help="keep <out>/seed<N>/data when it was built from the same data settings")
-    parser.add_argument("--device", help="cpu or cuda (default: the setting's, else cuda when available)")
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="keep <out>/seed<N>/data when it was built from the same data settings",
+    )
+    parser.add_argument(
+        "--device", help="cpu or cuda (default: the setting's, else cuda when available)"
+    )
     return parser.parse_args(argv)
 
 
@@ -370,7 +512,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     from preferthinker.config import config_from_dict
 
     setting = load_setting(args.setting)
-    overrides = {k: v for k, v in (("seeds", args.seeds), ("threads", args.threads), ("device", args.device)) if v}
+    overrides = {
+        k: v
+        for k, v in (("seeds", args.seeds), ("threads", args.threads), ("device", args.device))
+        if v
+    }
     study = config_from_dict(StudyConfig, {**setting["study"], **overrides}, "study section")
     torch.set_num_threads(study.threads)
     device = study.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -383,15 +529,23 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     if study.jobs == 1:
         similarity = _similarity(setting)
         for seed in study.seeds:
-            runs.append(run_seed(seed, setting, study, args.out, device, similarity, args.reuse_data))
+            runs.append(
+                run_seed(seed, setting, study, args.out, device, similarity, args.reuse_data)
+            )
             _write(args, setting, study, device, runs, started)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(study.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_seed_in_worker, seed, setting, study, args.out, device, args.reuse_data)
-                       for seed in study.seeds]
+        with ProcessPoolExecutor(
+            study.jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            futures = [
+                pool.submit(
+                    _run_seed_in_worker, seed, setting, study, args.out, device, args.reuse_data
+                )
+                for seed in study.seeds
+            ]
             for future in as_completed(futures):
                 runs.append(future.result())
                 runs.sort(key=lambda run: study.seeds.index(run["seed"]))
@@ -409,11 +563,19 @@ def _write(args, setting, study, device, runs, started) -> dict[str, Any]:
     table = markdown_summary(summary_rows, ROW_LABELS)
     summary = {
         "command": args.command,
-        "setting": setting, "device": device, "machine": machine(), "threads": study.threads,
-        "seeds": [run["seed"] for run in runs], "wall_seconds": round(time.perf_counter() - started, 1),
-        "summary": summary_rows, "table": table, "runs": runs,
+        "setting": setting,
+        "device": device,
+        "machine": machine(),
+        "threads": study.threads,
+        "seeds": [run["seed"] for run in runs],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "summary": summary_rows,
+        "table": table,
+        "runs": runs,
     }
-    (args.out / "results.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    (args.out / "results.json").write_text(
+        json.dumps(summary, indent=1, default=str), encoding="utf-8"
+    )
     (args.out / "table.md").write_text(table + "\n", encoding="utf-8")
     return summary
 

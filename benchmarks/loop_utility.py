@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ptgen.demo import match_score
-from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
 from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
+from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
 from synthpref.users import sample_users
 
 
@@ -44,7 +44,12 @@ def _assessor(spec: str, max_new_tokens: int):
     from preferthinker.assessor import Assessor, AssessorConfig
 
     return Assessor.from_config(
-        AssessorConfig(assessor=spec, max_new_tokens=max_new_tokens, max_retries=0, device="cpu" if spec != "analytic" else None)
+        AssessorConfig(
+            assessor=spec,
+            max_new_tokens=max_new_tokens,
+            max_retries=0,
+            device="cpu" if spec != "analytic" else None,
+        )
     )
 
 
@@ -94,22 +99,55 @@ def run_loop_utility(
         prompt = rng.choice(DEFAULT_SUBJECTS)
         base_seed = rng.randrange(10_000)
         t = time.perf_counter()
-        plain = _run(built[first], generator, prompt, refs.preferred, refs.non_preferred,
-                     n=n, seed=base_seed, personalize=False)
+        plain = _run(
+            built[first],
+            generator,
+            prompt,
+            refs.preferred,
+            refs.non_preferred,
+            n=n,
+            seed=base_seed,
+            personalize=False,
+        )
         pick = rng.choice(plain.candidates).image
         record("plain + random pick", match_fraction(pick, user), time.perf_counter() - t)
         t = time.perf_counter()
-        rewritten = _run(built[first], generator, prompt, refs.preferred, refs.non_preferred,
-                         n=n, seed=base_seed, rerank=False)
+        rewritten = _run(
+            built[first],
+            generator,
+            prompt,
+            refs.preferred,
+            refs.non_preferred,
+            n=n,
+            seed=base_seed,
+            rerank=False,
+        )
         pick = rng.choice(rewritten.candidates).image
-        record(f"rewrite only ({first} profile)", match_fraction(pick, user), time.perf_counter() - t)
-        record("oracle (best rewrite candidate)",
-               max(match_fraction(c.image, user) for c in rewritten.candidates), 0.0)
+        record(
+            f"rewrite only ({first} profile)", match_fraction(pick, user), time.perf_counter() - t
+        )
+        record(
+            "oracle (best rewrite candidate)",
+            max(match_fraction(c.image, user) for c in rewritten.candidates),
+            0.0,
+        )
         for name, assessor in built.items():
             t = time.perf_counter()
-            result = _run(assessor, generator, prompt, refs.preferred, refs.non_preferred,
-                          n=n, seed=base_seed, strategy="knockout")
-            record(f"rewrite + rerank ({name})", match_fraction(result.best.image, user), time.perf_counter() - t)
+            result = _run(
+                assessor,
+                generator,
+                prompt,
+                refs.preferred,
+                refs.non_preferred,
+                n=n,
+                seed=base_seed,
+                strategy="knockout",
+            )
+            record(
+                f"rewrite + rerank ({name})",
+                match_fraction(result.best.image, user),
+                time.perf_counter() - t,
+            )
     for assessor in built.values():
         assessor.close()
     order = ["plain + random pick", f"rewrite only ({first} profile)"]
@@ -119,8 +157,15 @@ def run_loop_utility(
         values = scores[name]
         mean = sum(values) / len(values)
         spread = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
-        rows.append({"condition": name, "users": len(values), "match": mean, "sd": spread,
-                     "seconds_per_user": seconds[name] / len(values)})
+        rows.append(
+            {
+                "condition": name,
+                "users": len(values),
+                "match": mean,
+                "sd": spread,
+                "seconds_per_user": seconds[name] / len(values),
+            }
+        )
     return rows
 
 
@@ -130,10 +175,14 @@ def markdown(rows: list[dict[str, Any]], command: str, wall: float) -> str:
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['condition']} | {r['users']} | {r['match']:.3f} | {r['sd']:.3f} | {r['seconds_per_user']:.2f} |")
+        lines.append(
+            f"| {r['condition']} | {r['users']} | {r['match']:.3f} | {r['sd']:.3f} | {r['seconds_per_user']:.2f} |"
+        )
     lines.append("")
-    lines.append(f"Command: `{command}`; machine: {platform.machine()} CPU ({platform.system()}), "
-                 f"Python {platform.python_version()}; wall time {wall:.0f} s.")
+    lines.append(
+        f"Command: `{command}`; machine: {platform.machine()} CPU ({platform.system()}), "
+        f"Python {platform.python_version()}; wall time {wall:.0f} s."
+    )
     return "\n".join(lines)
 
 
@@ -143,7 +192,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--n", type=int, default=8, help="candidates per run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--tiny-assessor", default=None, help="path of a tiny (or any) VLM assessor to add")
+    parser.add_argument(
+        "--tiny-assessor", default=None, help="path of a tiny (or any) VLM assessor to add"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
@@ -151,8 +202,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.tiny_assessor:
         assessors["tiny VLM"] = args.tiny_assessor
     start = time.perf_counter()
-    rows = run_loop_utility(args.users, args.n, args.seed, assessors, args.max_new_tokens, args.size)
-    command = "python benchmarks/loop_utility.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = run_loop_utility(
+        args.users, args.n, args.seed, assessors, args.max_new_tokens, args.size
+    )
+    command = "python benchmarks/loop_utility.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     table = markdown(rows, command.strip(), time.perf_counter() - start)
     print(table)
     if args.out:

@@ -36,8 +36,16 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 
-def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight: float, batch_size: int,
-          every: int, seed: int) -> list[dict[str, Any]]:
+def probe(
+    model_dir: Path,
+    train_dir: Path,
+    steps: int,
+    lr: float,
+    score_weight: float,
+    batch_size: int,
+    every: int,
+    seed: int,
+) -> list[dict[str, Any]]:
     """Train on the target texts; returns one record per report: step, loss, and counts of
     (true score, predicted token) at the score positions of that step's batch."""
     import torch
@@ -50,7 +58,11 @@ def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight:
     tokenizer = AutoProcessor.from_pretrained(model_dir).tokenizer
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     lines = (train_dir / "train.jsonl").read_text(encoding="utf-8").splitlines()
-    targets = [tokenizer(json.loads(line)["messages"][-1]["content"][0]["text"])["input_ids"] for line in lines if line]
+    targets = [
+        tokenizer(json.loads(line)["messages"][-1]["content"][0]["text"])["input_ids"]
+        for line in lines
+        if line
+    ]
     ids = score_token_ids(tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     pad = tokenizer.pad_token_id or 0
@@ -63,7 +75,9 @@ def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight:
         labels = tokens[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
         logits = model(input_ids=tokens, attention_mask=mask).logits[:, :-1]
         valid = labels != -100
-        token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+        token_loss = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), labels.clamp(min=0), reduction="none"
+        )
         weights = score_token_weights(labels, *ids, score_weight) * valid
         loss = (token_loss * weights).sum() / weights.sum()
         optimizer.zero_grad()
@@ -71,7 +85,9 @@ def probe(model_dir: Path, train_dir: Path, steps: int, lr: float, score_weight:
         optimizer.step()
         if step % every == 0:
             counts = _count(tokenizer, ids, labels, logits.argmax(-1))
-            reports.append({"step": step, "loss": round(loss.item(), 3), "score_predictions": counts})
+            reports.append(
+                {"step": step, "loss": round(loss.item(), 3), "score_predictions": counts}
+            )
             print(json.dumps(reports[-1]), flush=True)
     return reports
 
@@ -83,7 +99,10 @@ def _count(tokenizer: Any, ids: tuple, labels: Any, predicted: Any) -> dict[str,
 
     at_scores = score_positions(labels, *ids)
     pairs = Counter(zip(labels[at_scores].tolist(), predicted[at_scores].tolist()))
-    return {f"{tokenizer.decode([t])}->{tokenizer.decode([p]).strip()}": n for (t, p), n in sorted(pairs.items())}
+    return {
+        f"{tokenizer.decode([t])}->{tokenizer.decode([p]).strip()}": n
+        for (t, p), n in sorted(pairs.items())
+    }
 
 
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> Optional[float]:
@@ -99,7 +118,9 @@ def auc(positives: Sequence[float], negatives: Sequence[float]) -> Optional[floa
     return wins / (len(positives) * len(negatives))
 
 
-def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: int) -> dict[str, Any]:
+def teacher_forced(
+    model_dir: Path, train_dir: Path, samples: int, batch_size: int
+) -> dict[str, Any]:
     """Score-token predictions of a trained study model on its first `samples` training samples,
     with their images, through the collator TRL's SFTTrainer uses for vision-language data.
 
@@ -123,7 +144,10 @@ def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: i
     ids = score_token_ids(processor.tokenizer)
     zero, five = (processor.tokenizer.convert_tokens_to_ids(d) for d in ("0", "5"))
     totals: Counter = Counter()
-    margins: dict[str, dict[bool, list[float]]] = {"unhinted": {True: [], False: []}, "hinted": {True: [], False: []}}
+    margins: dict[str, dict[bool, list[float]]] = {
+        "unhinted": {True: [], False: []},
+        "hinted": {True: [], False: []},
+    }
     for start in range(0, len(rows), batch_size):
         batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
         with torch.no_grad():
@@ -134,18 +158,27 @@ def teacher_forced(model_dir: Path, train_dir: Path, samples: int, batch_size: i
         log_probs = logits.log_softmax(-1)
         margin = (log_probs[..., zero] - log_probs[..., five])[at_scores]
         zeros = at_scores & (labels == zero)
-        hinted = (zeros.long().cumsum(-1) - zeros.long())[at_scores] > 0  # a "0" earlier in the target
-        for value, target, after_zero in zip(margin.tolist(), labels[at_scores].tolist(), hinted.tolist()):
+        hinted = (zeros.long().cumsum(-1) - zeros.long())[
+            at_scores
+        ] > 0  # a "0" earlier in the target
+        for value, target, after_zero in zip(
+            margin.tolist(), labels[at_scores].tolist(), hinted.tolist()
+        ):
             if target in (zero, five):
                 margins["hinted" if after_zero else "unhinted"][target == zero].append(value)
-    return {"score_predictions": dict(sorted(totals.items())),
-            **{f"{kind}_auc": auc(m[True], m[False]) for kind, m in margins.items()}}
+    return {
+        "score_predictions": dict(sorted(totals.items())),
+        **{f"{kind}_auc": auc(m[True], m[False]) for kind, m in margins.items()},
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model_dir", type=Path,
-                        help="a study run's random-weight model (seed<N>/untrained); with --teacher-forced a trained one")
+    parser.add_argument(
+        "model_dir",
+        type=Path,
+        help="a study run's random-weight model (seed<N>/untrained); with --teacher-forced a trained one",
+    )
     parser.add_argument("train_dir", type=Path, help="its training set (seed<N>/data/train)")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -154,9 +187,14 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--teacher-forced", action="store_true",
-                        help="count a trained model's teacher-forced score predictions, images included; no training")
-    parser.add_argument("--samples", type=int, default=64, help="training samples for --teacher-forced")
+    parser.add_argument(
+        "--teacher-forced",
+        action="store_true",
+        help="count a trained model's teacher-forced score predictions, images included; no training",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=64, help="training samples for --teacher-forced"
+    )
     parser.add_argument("--out", type=Path, help="also write the reports here as JSON")
     args = parser.parse_args(argv)
     import torch
@@ -164,13 +202,27 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     torch.set_num_threads(args.threads)
     if args.teacher_forced:
         report = teacher_forced(args.model_dir, args.train_dir, args.samples, batch_size=8)
-        print(json.dumps({"teacher_forced": str(args.model_dir), "samples": args.samples, **report}))
+        print(
+            json.dumps({"teacher_forced": str(args.model_dir), "samples": args.samples, **report})
+        )
         return [report]
-    reports = probe(args.model_dir, args.train_dir, args.steps, args.lr, args.score_weight, args.batch_size,
-                    args.every, args.seed)
+    reports = probe(
+        args.model_dir,
+        args.train_dir,
+        args.steps,
+        args.lr,
+        args.score_weight,
+        args.batch_size,
+        args.every,
+        args.seed,
+    )
     if args.out:
-        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "reports": reports},
-                                       indent=1), encoding="utf-8")
+        args.out.write_text(
+            json.dumps(
+                {"args": {k: str(v) for k, v in vars(args).items()}, "reports": reports}, indent=1
+            ),
+            encoding="utf-8",
+        )
     return reports
 
 

@@ -33,7 +33,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROWS = ("analytic", "sft", "grpo", "grpo_pred")
-GROUPS = ("colour differs", "same colour, saturation differs", "only detail / style / medium differ")
+GROUPS = (
+    "colour differs",
+    "same colour, saturation differs",
+    "only detail / style / medium differ",
+)
 ELEMENTS = ("color", "saturation", "detail", "art_style", "art_medium")
 
 
@@ -46,7 +50,9 @@ def pair_group(mismatched: list[str]) -> str:
     return GROUPS[2]
 
 
-def breakdown(items: list[dict[str, Any]], benchmark: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def breakdown(
+    items: list[dict[str, Any]], benchmark: dict[str, dict[str, Any]]
+) -> dict[str, tuple[int, int]]:
     """{group: (pairs, pairs decided right)} for one evaluation's items (`ptgen eval` results,
     with "id", "answer", "winner") against the benchmark entries by id."""
     total, right = Counter(), Counter()
@@ -62,9 +68,13 @@ def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str
     pooled: dict[str, Counter] = {}
     seeds = sorted(run.glob("seed*"))
     if not seeds:
-        raise SystemExit(f"error: no seed folders in {run} (expected the --out folder of learning_study.py)")
+        raise SystemExit(
+            f"error: no seed folders in {run} (expected the --out folder of learning_study.py)"
+        )
     for seed in seeds:
-        entries = json.loads((seed / "data" / "eval" / "benchmark.json").read_text(encoding="utf-8"))
+        entries = json.loads(
+            (seed / "data" / "eval" / "benchmark.json").read_text(encoding="utf-8")
+        )
         benchmark = {entry["id"]: entry for entry in entries}
         for row in rows:
             path = seed / f"eval_{row}.json"
@@ -75,11 +85,15 @@ def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str
             for group, (n, good) in breakdown(items, benchmark).items():
                 counts[(group, "n")] += n
                 counts[(group, "right")] += good
-    return {row: {g: (c[(g, "n")], c[(g, "right")]) for g in GROUPS if c[(g, "n")]} for row, c in pooled.items()}
+    return {
+        row: {g: (c[(g, "n")], c[(g, "right")]) for g in GROUPS if c[(g, "n")]}
+        for row, c in pooled.items()
+    }
 
 
-def ridge_cv_accuracy(features: np.ndarray, labels: list[str], folds: int = 4, alpha: float = 1.0,
-                      seed: int = 0) -> float:
+def ridge_cv_accuracy(
+    features: np.ndarray, labels: list[str], folds: int = 4, alpha: float = 1.0, seed: int = 0
+) -> float:
     """Cross-validated accuracy of a one-vs-rest ridge classifier (standardised features)."""
     classes = sorted(set(labels))
     y = np.array([classes.index(label) for label in labels])
@@ -93,7 +107,9 @@ def ridge_cv_accuracy(features: np.ndarray, labels: list[str], folds: int = 4, a
         x_train = np.hstack([x_train, np.ones((len(train), 1))])
         x_test = np.hstack([x_test, np.ones((len(test), 1))])
         targets = np.eye(len(classes))[y[train]] * 2 - 1
-        weights = np.linalg.solve(x_train.T @ x_train + alpha * np.eye(x_train.shape[1]), x_train.T @ targets)
+        weights = np.linalg.solve(
+            x_train.T @ x_train + alpha * np.eye(x_train.shape[1]), x_train.T @ targets
+        )
         right += int(((x_test @ weights).argmax(1) == y[test]).sum())
     return right / len(y)
 
@@ -116,22 +132,33 @@ def probe(model_dir: str, data: Path, batch: int = 64) -> list[dict[str, Any]]:
     features, pixels = [], []
     with torch.no_grad():
         for start in range(0, len(paths), batch):
-            images = [Image.open(path).convert("RGB") for path in paths[start:start + batch]]
+            images = [Image.open(path).convert("RGB") for path in paths[start : start + batch]]
             encoded = processor.image_processor(images=images, return_tensors="pt")
-            output = model.model.get_image_features(encoded["pixel_values"], encoded["image_grid_thw"])
+            output = model.model.get_image_features(
+                encoded["pixel_values"], encoded["image_grid_thw"]
+            )
             tokens = output.pooler_output if hasattr(output, "pooler_output") else output
             tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
             features.append(tokens.reshape(len(images), -1).float().numpy())
-            pixels.append(np.stack([np.asarray(im.resize((8, 8)), dtype=np.float32).ravel() / 255 for im in images]))
+            pixels.append(
+                np.stack(
+                    [np.asarray(im.resize((8, 8)), dtype=np.float32).ravel() / 255 for im in images]
+                )
+            )
     vision, raw = np.concatenate(features), np.concatenate(pixels)
     results = []
     for element in ELEMENTS:
         labels = [a[element] for a in attributes]
         chance = Counter(labels).most_common(1)[0][1] / len(labels)
-        results.append({
-            "element": element, "terms": len(set(labels)), "chance": chance,
-            "vision": ridge_cv_accuracy(vision, labels), "pixels_8x8": ridge_cv_accuracy(raw, labels),
-        })
+        results.append(
+            {
+                "element": element,
+                "terms": len(set(labels)),
+                "chance": chance,
+                "vision": ridge_cv_accuracy(vision, labels),
+                "pixels_8x8": ridge_cv_accuracy(raw, labels),
+            }
+        )
     return results
 
 
@@ -144,17 +171,24 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.probe:
         if args.data is None or not (args.data / "benchmark.json").exists():
             parser.error("--probe needs --data <seed>/data/eval (a folder with benchmark.json)")
-        print(f"| element | terms | chance % | vision features % | raw 8x8 pixels % |\n|---|---|---|---|---|")
+        print(
+            "| element | terms | chance % | vision features % | raw 8x8 pixels % |\n|---|---|---|---|---|"
+        )
         for r in probe(args.probe, args.data):
-            print(f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} | {100 * r['vision']:.1f} "
-                  f"| {100 * r['pixels_8x8']:.1f} |")
+            print(
+                f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} | {100 * r['vision']:.1f} "
+                f"| {100 * r['pixels_8x8']:.1f} |"
+            )
         return
     if args.run is None:
         parser.error("give a run folder, or --probe MODEL --data EVAL")
     table = run_breakdown(args.run)
     print("| row | " + " | ".join(GROUPS) + " |\n|---|" + "---|" * len(GROUPS))
     for row, groups in table.items():
-        cells = [f"{100 * right / n:.1f} (n={n})" if n else "-" for n, right in (groups.get(g, (0, 0)) for g in GROUPS)]
+        cells = [
+            f"{100 * right / n:.1f} (n={n})" if n else "-"
+            for n, right in (groups.get(g, (0, 0)) for g in GROUPS)
+        ]
         print(f"| {row} | " + " | ".join(cells) + " |")
 
 

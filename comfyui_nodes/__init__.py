@@ -70,6 +70,11 @@ NODE_CLASS_MAPPINGS: dict[str, type] = node_class_mappings()
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {spec.key: spec.display_name for spec in NODE_SPECS}
 
 __all__ = [
-    "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "NODE_SPECS", "NODE_SPECS_BY_KEY",
-    "comfy_entrypoint", "v1_classes", "v3_classes",
+    "NODE_CLASS_MAPPINGS",
+    "NODE_DISPLAY_NAME_MAPPINGS",
+    "NODE_SPECS",
+    "NODE_SPECS_BY_KEY",
+    "comfy_entrypoint",
+    "v1_classes",
+    "v3_classes",
 ]

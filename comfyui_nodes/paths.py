@@ -87,8 +87,10 @@ def find_input_path(value: str, field: str) -> Path:
     if base is None:
         raise InputError(f"{field}: {path} does not exist")
     if comfy_folder_paths() is not None:
-        hint = ("give a path relative to ComfyUI's input folder, `name [output]` for its output "
-                "folder, or an absolute path")
+        hint = (
+            "give a path relative to ComfyUI's input folder, `name [output]` for its output "
+            "folder, or an absolute path"
+        )
     else:
         hint = "give a path relative to the current folder, or an absolute path"
     raise InputError(f"{field}: {text!r} not found in {base} ({path} does not exist); {hint}")

@@ -130,7 +130,9 @@ class NodeSpec:
         parameters = inspect.signature(self.function).parameters
         missing = [n for n in names if n not in parameters]
         if missing:
-            raise ValueError(f"{self.key}: {self.function.__name__} has no parameter for inputs {missing}")
+            raise ValueError(
+                f"{self.key}: {self.function.__name__} has no parameter for inputs {missing}"
+            )
         if not self.description:
             doc = inspect.getdoc(self.function) or ""
             object.__setattr__(self, "description", doc.split("\n\n")[0].replace("\n", " ").strip())
@@ -140,7 +142,9 @@ class NodeSpec:
         try:
             result = self.function(**kwargs)
         except PTGenError as error:
-            error.name_setting = node_field  # the user sets node fields here, not command-line flags
+            error.name_setting = (
+                node_field  # the user sets node fields here, not command-line flags
+            )
             raise
         if not isinstance(result, tuple) or len(result) != len(self.outputs):
             raise TypeError(
@@ -202,8 +206,14 @@ def make_v1_class(spec: NodeSpec) -> type:
 
 
 def _v3_type(io: Any, type_name: str, customs: dict[str, Any]) -> Any:
-    builtin = {IMAGE: io.Image, STRING: io.String, INT: io.Int, FLOAT: io.Float,
-               BOOLEAN: io.Boolean, COMBO: io.Combo}
+    builtin = {
+        IMAGE: io.Image,
+        STRING: io.String,
+        INT: io.Int,
+        FLOAT: io.Float,
+        BOOLEAN: io.Boolean,
+        COMBO: io.Combo,
+    }
     if type_name in builtin:
         return builtin[type_name]
     if type_name not in customs:
@@ -218,11 +228,23 @@ def v3_input(io: Any, port: Port, customs: dict[str, Any]) -> Any:
     if port.type == COMBO:
         return kind.Input(port.name, options=list(port.options), default=port.default, **common)
     if port.type in (INT, FLOAT):
-        return kind.Input(port.name, default=port.default, min=port.min, max=port.max,
-                          step=port.step, force_input=port.force_input or None, **common)
+        return kind.Input(
+            port.name,
+            default=port.default,
+            min=port.min,
+            max=port.max,
+            step=port.step,
+            force_input=port.force_input or None,
+            **common,
+        )
     if port.type == STRING:
-        return kind.Input(port.name, default=port.default, multiline=port.multiline,
-                          force_input=port.force_input or None, **common)
+        return kind.Input(
+            port.name,
+            default=port.default,
+            multiline=port.multiline,
+            force_input=port.force_input or None,
+            **common,
+        )
     if port.type == BOOLEAN:
         return kind.Input(port.name, default=port.default, **common)
     return kind.Input(port.name, **common)
@@ -245,7 +267,9 @@ def make_v3_class(spec: NodeSpec, io: Any, customs: Optional[dict[str, Any]] = N
             description=spec.description,
             inputs=[v3_input(io, p, customs) for p in spec.inputs],
             outputs=[
-                _v3_type(io, p.type, customs).Output(p.name, display_name=p.label, tooltip=p.tooltip or None)
+                _v3_type(io, p.type, customs).Output(
+                    p.name, display_name=p.label, tooltip=p.tooltip or None
+                )
                 for p in spec.outputs
             ],
             is_output_node=spec.output_node,
@@ -263,5 +287,7 @@ def make_v3_class(spec: NodeSpec, io: Any, customs: Optional[dict[str, Any]] = N
         "execute": classmethod(execute),
     }
     if spec.fingerprint is not None:
-        attributes["fingerprint_inputs"] = classmethod(lambda cls, **kwargs: spec.fingerprint(**kwargs))
+        attributes["fingerprint_inputs"] = classmethod(
+            lambda cls, **kwargs: spec.fingerprint(**kwargs)
+        )
     return type(spec.key, (io.ComfyNode,), attributes)

@@ -38,16 +38,27 @@ class Slot:
 # (Checked against ComfyUI 0.3.64's nodes.py; see docs/comfyui.md.)
 CORE_NODES: dict[str, tuple[tuple[Slot, ...], tuple[str, ...]]] = {
     "CheckpointLoaderSimple": ((Slot("ckpt_name", COMBO, True),), ("MODEL", "CLIP", "VAE")),
-    "CLIPTextEncode": ((Slot("text", "STRING", True), Slot("clip", "CLIP", False)), ("CONDITIONING",)),
+    "CLIPTextEncode": (
+        (Slot("text", "STRING", True), Slot("clip", "CLIP", False)),
+        ("CONDITIONING",),
+    ),
     "EmptyLatentImage": (
         (Slot("width", "INT", True), Slot("height", "INT", True), Slot("batch_size", "INT", True)),
         ("LATENT",),
     ),
     "KSampler": (
-        (Slot("model", "MODEL", False), Slot("seed", "INT", True), Slot("steps", "INT", True),
-         Slot("cfg", "FLOAT", True), Slot("sampler_name", COMBO, True), Slot("scheduler", COMBO, True),
-         Slot("positive", "CONDITIONING", False), Slot("negative", "CONDITIONING", False),
-         Slot("latent_image", "LATENT", False), Slot("denoise", "FLOAT", True)),
+        (
+            Slot("model", "MODEL", False),
+            Slot("seed", "INT", True),
+            Slot("steps", "INT", True),
+            Slot("cfg", "FLOAT", True),
+            Slot("sampler_name", COMBO, True),
+            Slot("scheduler", COMBO, True),
+            Slot("positive", "CONDITIONING", False),
+            Slot("negative", "CONDITIONING", False),
+            Slot("latent_image", "LATENT", False),
+            Slot("denoise", "FLOAT", True),
+        ),
         ("LATENT",),
     ),
     "VAEDecode": ((Slot("samples", "LATENT", False), Slot("vae", "VAE", False)), ("IMAGE",)),
@@ -71,7 +82,8 @@ def signature(class_type: str) -> tuple[tuple[Slot, ...], tuple[str, ...]]:
     spec = NODE_SPECS_BY_KEY.get(class_type)
     if spec is not None:
         inputs = tuple(
-            Slot(p.name, p.type, p.type in WIDGET_TYPES and not p.force_input, p.optional) for p in spec.inputs
+            Slot(p.name, p.type, p.type in WIDGET_TYPES and not p.force_input, p.optional)
+            for p in spec.inputs
         )
         return inputs, tuple(p.type for p in spec.outputs)
     if class_type in CORE_NODES:
@@ -84,7 +96,12 @@ def _compatible(source: str, target: str) -> bool:
 
 
 def _is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+    )
 
 
 def check_api_workflow(workflow: dict[str, Any]) -> list[str]:
@@ -109,13 +126,17 @@ def check_api_workflow(workflow: dict[str, Any]) -> list[str]:
         for slot in inputs:
             if slot.name not in given:
                 if not slot.optional:
-                    problems.append(f"node {node_id} ({class_type}): required input {slot.name!r} missing")
+                    problems.append(
+                        f"node {node_id} ({class_type}): required input {slot.name!r} missing"
+                    )
                 continue
             value = given[slot.name]
             if _is_link(value):
                 source_id, index = value
                 if source_id not in workflow:
-                    problems.append(f"node {node_id}: input {slot.name!r} links to missing node {source_id}")
+                    problems.append(
+                        f"node {node_id}: input {slot.name!r} links to missing node {source_id}"
+                    )
                     continue
                 source_type = workflow[source_id].get("class_type")
                 try:
@@ -123,15 +144,23 @@ def check_api_workflow(workflow: dict[str, Any]) -> list[str]:
                 except KeyError:
                     continue  # reported for that node
                 if not 0 <= index < len(outputs):
-                    problems.append(f"node {node_id}: input {slot.name!r} uses output {index} of {source_type}, "
-                                    f"which has {len(outputs)}")
+                    problems.append(
+                        f"node {node_id}: input {slot.name!r} uses output {index} of {source_type}, "
+                        f"which has {len(outputs)}"
+                    )
                 elif not _compatible(outputs[index], slot.type):
-                    problems.append(f"node {node_id}: input {slot.name!r} ({slot.type}) gets {outputs[index]} "
-                                    f"from {source_type}")
+                    problems.append(
+                        f"node {node_id}: input {slot.name!r} ({slot.type}) gets {outputs[index]} "
+                        f"from {source_type}"
+                    )
             elif not slot.widget:
-                problems.append(f"node {node_id} ({class_type}): socket input {slot.name!r} must be a link")
+                problems.append(
+                    f"node {node_id} ({class_type}): socket input {slot.name!r} must be a link"
+                )
     if not any(node.get("class_type") in OUTPUT_NODES for node in workflow.values()):
-        problems.append("no output node (SaveImage, PreviewImage, PreviewAny): ComfyUI would run nothing")
+        problems.append(
+            "no output node (SaveImage, PreviewImage, PreviewAny): ComfyUI would run nothing"
+        )
     return problems
 
 
@@ -149,15 +178,21 @@ def check_ui_workflow(workflow: dict[str, Any]) -> list[str]:
         names = {slot.name for slot in inputs}
         for entry in node.get("inputs", []):
             if entry["name"] not in names:
-                problems.append(f"node {node['id']} ({node['type']}): no input named {entry['name']!r}")
+                problems.append(
+                    f"node {node['id']} ({node['type']}): no input named {entry['name']!r}"
+                )
         if len(node.get("outputs", [])) != len(outputs):
-            problems.append(f"node {node['id']} ({node['type']}): {len(node.get('outputs', []))} outputs listed, "
-                            f"the node has {len(outputs)}")
+            problems.append(
+                f"node {node['id']} ({node['type']}): {len(node.get('outputs', []))} outputs listed, "
+                f"the node has {len(outputs)}"
+            )
         widgets = [slot for slot in inputs if slot.widget]
         extras = sum(1 for slot in widgets if (node["type"], slot.name) in UI_EXTRA_WIDGETS)
         if len(node.get("widgets_values", [])) != len(widgets) + extras:
-            problems.append(f"node {node['id']} ({node['type']}): {len(node.get('widgets_values', []))} widget "
-                            f"values, expected {len(widgets) + extras}")
+            problems.append(
+                f"node {node['id']} ({node['type']}): {len(node.get('widgets_values', []))} widget "
+                f"values, expected {len(widgets) + extras}"
+            )
     for link in workflow.get("links", []):
         link_id, source, source_slot, target, target_slot, link_type = link
         if source not in nodes or target not in nodes:
@@ -168,11 +203,18 @@ def check_ui_workflow(workflow: dict[str, Any]) -> list[str]:
         except KeyError:
             continue
         if not 0 <= source_slot < len(outputs) or outputs[source_slot] != link_type:
-            problems.append(f"link {link_id}: output {source_slot} of {nodes[source]['type']} is not {link_type}")
+            problems.append(
+                f"link {link_id}: output {source_slot} of {nodes[source]['type']} is not {link_type}"
+            )
             continue
         target_inputs = nodes[target].get("inputs", [])
-        if not 0 <= target_slot < len(target_inputs) or target_inputs[target_slot].get("link") != link_id:
-            problems.append(f"link {link_id}: input slot {target_slot} of node {target} does not hold it")
+        if (
+            not 0 <= target_slot < len(target_inputs)
+            or target_inputs[target_slot].get("link") != link_id
+        ):
+            problems.append(
+                f"link {link_id}: input slot {target_slot} of node {target} does not hold it"
+            )
             continue
         entry = target_inputs[target_slot]
         try:
@@ -214,8 +256,14 @@ class Graph:
 
     nodes: list[Node] = field(default_factory=list)
 
-    def add(self, class_type: str, *, title: Optional[str] = None, pos: tuple[int, int] = (0, 0),
-            **inputs: Any) -> Node:
+    def add(
+        self,
+        class_type: str,
+        *,
+        title: Optional[str] = None,
+        pos: tuple[int, int] = (0, 0),
+        **inputs: Any,
+    ) -> Node:
         signature(class_type)  # unknown types fail here, when the example is written
         node = Node(len(self.nodes) + 1, class_type, inputs, title, pos)
         self.nodes.append(node)
@@ -228,8 +276,11 @@ class Graph:
                 name: [str(value[0].id), value[1]] if isinstance(value, tuple) else value
                 for name, value in node.inputs.items()
             }
-            api[str(node.id)] = {"class_type": node.class_type, "inputs": inputs,
-                                 "_meta": {"title": node.title or node.class_type}}
+            api[str(node.id)] = {
+                "class_type": node.class_type,
+                "inputs": inputs,
+                "_meta": {"title": node.title or node.class_type},
+            }
         return api
 
     def to_ui(self) -> dict[str, Any]:
@@ -265,26 +316,52 @@ class Graph:
                 widgets_values.append("" if isinstance(value, tuple) or value is None else value)
                 if (node.class_type, slot.name) in UI_EXTRA_WIDGETS:
                     widgets_values.append(UI_EXTRA_WIDGETS[(node.class_type, slot.name)])
-            ui_nodes.append({
-                "id": node.id, "type": node.class_type, "pos": list(node.pos), "size": [320, 160],
-                "flags": {}, "order": node.id - 1, "mode": 0, "inputs": entries, "outputs": [],
-                "properties": {"Node name for S&R": node.class_type},
-                "widgets_values": widgets_values,
-                **({"title": node.title} if node.title else {}),
-            })
+            ui_nodes.append(
+                {
+                    "id": node.id,
+                    "type": node.class_type,
+                    "pos": list(node.pos),
+                    "size": [320, 160],
+                    "flags": {},
+                    "order": node.id - 1,
+                    "mode": 0,
+                    "inputs": entries,
+                    "outputs": [],
+                    "properties": {"Node name for S&R": node.class_type},
+                    "widgets_values": widgets_values,
+                    **({"title": node.title} if node.title else {}),
+                }
+            )
         for ui_node, node in zip(ui_nodes, self.nodes):
             spec = NODE_SPECS_BY_KEY.get(node.class_type)
             names = [p.label for p in spec.outputs] if spec else None
             for index, type_name in enumerate(signature(node.class_type)[1]):
-                ui_node["outputs"].append({
-                    "name": names[index] if names else type_name, "type": type_name,
-                    "links": outputs_links.get((node.id, index), []), "slot_index": index,
-                })
+                ui_node["outputs"].append(
+                    {
+                        "name": names[index] if names else type_name,
+                        "type": type_name,
+                        "links": outputs_links.get((node.id, index), []),
+                        "slot_index": index,
+                    }
+                )
         return {
-            "last_node_id": len(self.nodes), "last_link_id": len(links), "nodes": ui_nodes,
-            "links": links, "groups": [], "config": {}, "extra": {}, "version": 0.4,
+            "last_node_id": len(self.nodes),
+            "last_link_id": len(links),
+            "nodes": ui_nodes,
+            "links": links,
+            "groups": [],
+            "config": {},
+            "extra": {},
+            "version": 0.4,
         }
 
 
-__all__ = ["CORE_NODES", "Graph", "Slot", "check_api_workflow", "check_ui_workflow", "signature",
-           "BUILTIN_TYPES"]
+__all__ = [
+    "CORE_NODES",
+    "Graph",
+    "Slot",
+    "check_api_workflow",
+    "check_ui_workflow",
+    "signature",
+    "BUILTIN_TYPES",
+]

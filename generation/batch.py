@@ -346,9 +346,7 @@ def render_summary_html(summary: dict[str, Any]) -> str:
         f"prompts complete</h1><p class='muted'>profile predicted once for the batch "
         f"(status {esc(profile.get('status'))}); {summary['failed']} failed. Each row links its "
         "run's report.</p><table><tr><th>#</th><th>best</th><th>prompt</th>"
-        "<th>rewritten prompt</th><th>run</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
+        "<th>rewritten prompt</th><th>run</th></tr>" + "".join(rows) + "</table></body></html>"
     )
 
 

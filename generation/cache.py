@@ -134,14 +134,18 @@ class ProfileCache:
             logger.warning("ignoring unreadable profile cache entry %s: %s", path, error)
             return None
 
-    def put(self, key: str, prediction: ProfilePrediction, meta: Optional[dict] = None) -> ProfilePrediction:
+    def put(
+        self, key: str, prediction: ProfilePrediction, meta: Optional[dict] = None
+    ) -> ProfilePrediction:
         """Store `prediction` atomically; returns it unchanged."""
         data = prediction.to_dict()
         data["key"] = key
         data["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         data["meta"] = meta or {}
         self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{key[:12]}-", suffix=".tmp", dir=self.directory)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{key[:12]}-", suffix=".tmp", dir=self.directory
+        )
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 json.dump(data, file, indent=2)

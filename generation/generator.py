@@ -45,7 +45,6 @@ DEFAULT_GENERATOR = "black-forest-labs/FLUX.1-schnell"
 CPU_GENERATOR = "stabilityai/sd-turbo"
 
 
-
 @dataclass(frozen=True)
 class FamilyDefaults:
     """Sampling defaults of a model family. None: leave it to the pipeline's own default.
@@ -69,57 +68,169 @@ class FamilyDefaults:
 # models (turbo, lightning, hyper, schnell, LCM) want few steps and little or no guidance.
 _F = FamilyDefaults
 FAMILIES: dict[str, FamilyDefaults] = {
-    "sd15": _F("sd15", 30, 7.5, None, source=(
-        "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, "
-        "guidance 7.5; ptgen takes 30 steps)")),
-    "sd2": _F("sd2", 30, 7.5, None, source=(
-        "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
-        "ptgen takes 30 steps)")),
-    "sd-turbo": _F("sd-turbo", 1, 0.0, 512, source=(
-        "stabilityai/sd-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
-    "sdxl": _F("sdxl", 30, 5.0, None, source=(
-        "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, "
-        "guidance 5.0; ptgen takes 30 steps)")),
-    "sdxl-turbo": _F("sdxl-turbo", 1, 0.0, 512, source=(
-        "stabilityai/sdxl-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
+    "sd15": _F(
+        "sd15",
+        30,
+        7.5,
+        None,
+        source=(
+            "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, "
+            "guidance 7.5; ptgen takes 30 steps)"
+        ),
+    ),
+    "sd2": _F(
+        "sd2",
+        30,
+        7.5,
+        None,
+        source=(
+            "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
+            "ptgen takes 30 steps)"
+        ),
+    ),
+    "sd-turbo": _F(
+        "sd-turbo",
+        1,
+        0.0,
+        512,
+        source=("stabilityai/sd-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)"),
+    ),
+    "sdxl": _F(
+        "sdxl",
+        30,
+        5.0,
+        None,
+        source=(
+            "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, "
+            "guidance 5.0; ptgen takes 30 steps)"
+        ),
+    ),
+    "sdxl-turbo": _F(
+        "sdxl-turbo",
+        1,
+        0.0,
+        512,
+        source=(
+            "stabilityai/sdxl-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)"
+        ),
+    ),
     # Steps come from the checkpoint (1/2/4/8-step variants); 4 when the id does not say.
-    "sdxl-lightning": _F("sdxl-lightning", 4, 0.0, 1024, source=(
-        "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing="
-        "\"trailing\", guidance_scale=0, steps = the checkpoint's 1/2/4/8-step variant; "
-        "1-step: prediction_type=\"sample\")"),
-        scheduler="EulerDiscreteScheduler", timestep_spacing="trailing"),
+    "sdxl-lightning": _F(
+        "sdxl-lightning",
+        4,
+        0.0,
+        1024,
+        source=(
+            "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing="
+            '"trailing", guidance_scale=0, steps = the checkpoint\'s 1/2/4/8-step variant; '
+            '1-step: prediction_type="sample")'
+        ),
+        scheduler="EulerDiscreteScheduler",
+        timestep_spacing="trailing",
+    ),
     # Hyper-SD is not Lightning: its own N-step LoRAs / UNets, DDIM with trailing timesteps.
-    "hyper-sd": _F("hyper-sd", 8, 0.0, None, source=(
-        "ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing=\"trailing\", "
-        "guidance_scale=0, steps = the checkpoint's N-step variant; CFG variants: guidance 5)"),
-        scheduler="DDIMScheduler", timestep_spacing="trailing"),
+    "hyper-sd": _F(
+        "hyper-sd",
+        8,
+        0.0,
+        None,
+        source=(
+            'ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing="trailing", '
+            "guidance_scale=0, steps = the checkpoint's N-step variant; CFG variants: guidance 5)"
+        ),
+        scheduler="DDIMScheduler",
+        timestep_spacing="trailing",
+    ),
     # A distilled LCM UNet (guidance embedded, w = guidance - 1): LatentConsistencyModelPipeline's
     # own default is 8.5, the LCM Dreamshaper card uses 8.0.
-    "lcm": _F("lcm", 4, 8.0, None, source=(
-        "SimianLuo/LCM_Dreamshaper_v7 (card: num_inference_steps=4, guidance_scale=8.0; "
-        "LatentConsistencyModelPipeline's default is 8.5)")),
+    "lcm": _F(
+        "lcm",
+        4,
+        8.0,
+        None,
+        source=(
+            "SimianLuo/LCM_Dreamshaper_v7 (card: num_inference_steps=4, guidance_scale=8.0; "
+            "LatentConsistencyModelPipeline's default is 8.5)"
+        ),
+    ),
     # LCM-LoRA on a base pipeline (no guidance embedding): guidance 1.0 turns CFG off.
-    "lcm-lora": _F("lcm-lora", 4, 1.0, None, source=(
-        "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: "
-        "LCMScheduler, num_inference_steps=4, guidance_scale=1)"), scheduler="LCMScheduler"),
-    "sd3": _F("sd3", 28, 7.0, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, "
-        "guidance_scale=7.0)")),
-    "sd3.5": _F("sd3.5", 28, 3.5, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, "
-        "guidance_scale=3.5)")),
-    "sd3.5-medium": _F("sd3.5-medium", 40, 4.5, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, "
-        "guidance_scale=4.5)")),
-    "sd3-turbo": _F("sd3-turbo", 4, 0.0, 1024, "bfloat16", source=(
-        "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, "
-        "guidance_scale=0.0)")),
-    "flux": _F("flux", 50, 3.5, 1024, "bfloat16", source=(
-        "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, "
-        "1024x1024)")),
-    "flux-schnell": _F("flux-schnell", 4, 0.0, 1024, "bfloat16", source=(
-        "black-forest-labs/FLUX.1-schnell (card: guidance_scale=0.0, num_inference_steps=4, "
-        "max_sequence_length=256)")),
+    "lcm-lora": _F(
+        "lcm-lora",
+        4,
+        1.0,
+        None,
+        source=(
+            "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: "
+            "LCMScheduler, num_inference_steps=4, guidance_scale=1)"
+        ),
+        scheduler="LCMScheduler",
+    ),
+    "sd3": _F(
+        "sd3",
+        28,
+        7.0,
+        1024,
+        "bfloat16",
+        source=(
+            "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, "
+            "guidance_scale=7.0)"
+        ),
+    ),
+    "sd3.5": _F(
+        "sd3.5",
+        28,
+        3.5,
+        1024,
+        "bfloat16",
+        source=(
+            "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, "
+            "guidance_scale=3.5)"
+        ),
+    ),
+    "sd3.5-medium": _F(
+        "sd3.5-medium",
+        40,
+        4.5,
+        1024,
+        "bfloat16",
+        source=(
+            "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, "
+            "guidance_scale=4.5)"
+        ),
+    ),
+    "sd3-turbo": _F(
+        "sd3-turbo",
+        4,
+        0.0,
+        1024,
+        "bfloat16",
+        source=(
+            "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, "
+            "guidance_scale=0.0)"
+        ),
+    ),
+    "flux": _F(
+        "flux",
+        50,
+        3.5,
+        1024,
+        "bfloat16",
+        source=(
+            "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, "
+            "1024x1024)"
+        ),
+    ),
+    "flux-schnell": _F(
+        "flux-schnell",
+        4,
+        0.0,
+        1024,
+        "bfloat16",
+        source=(
+            "black-forest-labs/FLUX.1-schnell (card: guidance_scale=0.0, num_inference_steps=4, "
+            "max_sequence_length=256)"
+        ),
+    ),
     "unknown": _F("unknown", None, None, None, source="the pipeline's own defaults"),
 }
 del _F
@@ -137,8 +248,9 @@ def families_help() -> str:
         if name == "unknown":
             continue
         size = f", {family.size}px" if family.size else ""
-        steps = f"{family.steps} steps" + (" (or the checkpoint's N-step variant)"
-                                           if family.timestep_spacing else "")
+        steps = f"{family.steps} steps" + (
+            " (or the checkpoint's N-step variant)" if family.timestep_spacing else ""
+        )
         lines.append(f"{name}: {steps}, guidance {family.guidance:g}{size}")
     return "; ".join(lines)
 
@@ -178,9 +290,12 @@ def folder_defaults(model: str, family: FamilyDefaults) -> FamilyDefaults:
         raise ModelNotFoundError(f"{path}: unknown keys {sorted(unknown)}; valid: {sorted(known)}")
     from dataclasses import replace
 
-    return replace(family, steps=data.get("steps", family.steps),
-                   guidance=data.get("guidance", family.guidance),
-                   size=data.get("size", family.size))
+    return replace(
+        family,
+        steps=data.get("steps", family.steps),
+        guidance=data.get("guidance", family.guidance),
+        size=data.get("size", family.size),
+    )
 
 
 def detect_family(class_name: str, model_id: str = "") -> str:
@@ -392,7 +507,9 @@ def load_pipeline(model: str, dtype: Any = None):
     looks_local = looks_like_local_path(model)
     if looks_local:
         if not path.exists():
-            raise ModelNotFoundError(f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator")
+            raise ModelNotFoundError(
+                f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator"
+            )
         if not (path / "model_index.json").is_file():
             raise ModelNotFoundError(
                 f"{model} is not a diffusers pipeline folder (no model_index.json); "
@@ -410,7 +527,9 @@ def load_pipeline(model: str, dtype: Any = None):
         return DiffusionPipeline.from_pretrained(str(path) if looks_local else model, **kwargs)
     except (OSError, ValueError, EnvironmentError) as error:
         if looks_local:
-            raise ModelNotFoundError(f"cannot load generator {model}: {str(error).splitlines()[0]}") from None
+            raise ModelNotFoundError(
+                f"cannot load generator {model}: {str(error).splitlines()[0]}"
+            ) from None
         raise ModelNotFoundError(
             f"cannot load generator {model!r}: it is not in the local Hugging Face cache and the hub is "
             "unreachable; download it where the hub is reachable, or pass --generator /path/to/pipeline "
@@ -457,13 +576,18 @@ class DiffusersGenerator:
         if pipeline is None:
             self.pipeline = load_pipeline(self.config.model, dtype)
         self.family = pipeline_family(self.pipeline, self.config.model)
-        self.defaults = folder_defaults(self.config.model,
-                                        family_defaults(self.family, self.config.model))
+        self.defaults = folder_defaults(
+            self.config.model, family_defaults(self.family, self.config.model)
+        )
         steps = self.config.steps if self.config.steps is not None else self.defaults.steps
         self.scheduler_change = prepare_scheduler(self.pipeline, self.defaults, steps)
         if self.scheduler_change:
-            logger.info("%s (%s): scheduler set to %s, as its model card says", self.name,
-                        self.family, self.scheduler_change)
+            logger.info(
+                "%s (%s): scheduler set to %s, as its model card says",
+                self.name,
+                self.family,
+                self.scheduler_change,
+            )
         self.style = None
         if style is not None:
             from generation.style import StyleAdapter
@@ -482,7 +606,9 @@ class DiffusersGenerator:
     def _place(self) -> None:
         if self.config.cpu_offload:
             if not self.device.startswith("cuda"):
-                raise InputError(f"cpu_offload needs a CUDA device, got device {self.device!r}; drop --cpu-offload")
+                raise InputError(
+                    f"cpu_offload needs a CUDA device, got device {self.device!r}; drop --cpu-offload"
+                )
             self.pipeline.enable_model_cpu_offload(device=self.device)
         else:
             self.pipeline.to(self.device)
@@ -493,9 +619,13 @@ class DiffusersGenerator:
     def prompt_tokenizer(self) -> Any:
         """The tokenizer of the text encoder that reads the whole prompt (T5 for Flux/SD3, else CLIP)."""
         if self.family.startswith("flux"):
-            return getattr(self.pipeline, "tokenizer_2", None) or getattr(self.pipeline, "tokenizer", None)
+            return getattr(self.pipeline, "tokenizer_2", None) or getattr(
+                self.pipeline, "tokenizer", None
+            )
         if self.family.startswith("sd3"):
-            return getattr(self.pipeline, "tokenizer_3", None) or getattr(self.pipeline, "tokenizer", None)
+            return getattr(self.pipeline, "tokenizer_3", None) or getattr(
+                self.pipeline, "tokenizer", None
+            )
         return getattr(self.pipeline, "tokenizer", None)
 
     @property
@@ -503,7 +633,10 @@ class DiffusersGenerator:
         """Tokens of prompt text the encoder reads (special tokens excluded)."""
         if self.family.startswith("flux"):
             return (256 if self.family == "flux-schnell" else 512) - 1
-        if self.family.startswith("sd3") and getattr(self.pipeline, "tokenizer_3", None) is not None:
+        if (
+            self.family.startswith("sd3")
+            and getattr(self.pipeline, "tokenizer_3", None) is not None
+        ):
             return 256 - 1
         tokenizer = getattr(self.pipeline, "tokenizer", None)
         limit = getattr(tokenizer, "model_max_length", 77) or 77
@@ -524,7 +657,9 @@ class DiffusersGenerator:
             "family": self.family,
             "scheduler": type(getattr(self.pipeline, "scheduler", None)).__name__,
             "steps": self.config.steps if self.config.steps is not None else self.defaults.steps,
-            "guidance": self.config.guidance if self.config.guidance is not None else self.defaults.guidance,
+            "guidance": self.config.guidance
+            if self.config.guidance is not None
+            else self.defaults.guidance,
             "width": self.config.width or size,
             "height": self.config.height or size,
             "device": self.device,
@@ -568,7 +703,9 @@ class DiffusersGenerator:
 
     # -- generation --------------------------------------------------------------------------
 
-    def _call_kwargs(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> dict[str, Any]:
+    def _call_kwargs(
+        self, prompt: str, negative_prompt: str, seeds: Sequence[int]
+    ) -> dict[str, Any]:
         import torch
 
         settings = self.settings()
@@ -652,7 +789,11 @@ class DiffusersGenerator:
                         f"image with {self.name}; try cpu_offload (--cpu-offload), a smaller size, or a smaller model"
                     ) from None
                 self.batch_size = max(1, self.batch_size // 2)
-                logger.warning("out of GPU memory at batch %d; retrying with batch %d", len(batch), self.batch_size)
+                logger.warning(
+                    "out of GPU memory at batch %d; retrying with batch %d",
+                    len(batch),
+                    self.batch_size,
+                )
                 continue
             if progress:
                 progress(len(images), len(seeds))

@@ -59,7 +59,9 @@ class Match:
 
     def totals(self) -> tuple[Optional[int], Optional[int]]:
         """Summed element scores of a and b over the judged orders (None when not parsed)."""
-        parsed = [p for p in self.comparison.parsed if p.total_a is not None and p.total_b is not None]
+        parsed = [
+            p for p in self.comparison.parsed if p.total_a is not None and p.total_b is not None
+        ]
         if not parsed:
             return None, None
         return sum(p.total_a for p in parsed), sum(p.total_b for p in parsed)  # type: ignore[misc]
@@ -123,8 +125,13 @@ class Ranking:
             "decided": self.decided,
             "order": list(self.order),
             "candidates": [
-                {"index": i, "rank": self.ranks[i], "score": round(self.scores[i], 4),
-                 "wins": self.wins[i], "games": self.games[i]}
+                {
+                    "index": i,
+                    "rank": self.ranks[i],
+                    "score": round(self.scores[i], 4),
+                    "wins": self.wins[i],
+                    "games": self.games[i],
+                }
                 for i in range(len(self.scores))
             ],
             "comparisons": [m.to_dict() for m in self.matches],
@@ -176,7 +183,9 @@ def bradley_terry(
             denominators[i] += shared
             denominators[j] += shared
         updated = [wins[i] / denominators[i] for i in range(n)]
-        change = max((abs(math.log(u) - math.log(s)) for u, s in zip(updated, strength)), default=0.0)
+        change = max(
+            (abs(math.log(u) - math.log(s)) for u, s in zip(updated, strength)), default=0.0
+        )
         strength = updated
         if change < tolerance:
             break
@@ -197,8 +206,13 @@ def _outcomes(matches: Sequence[Match], tie_policy: str) -> list[tuple[int, int,
 class _Tournament:
     """Runs rounds of pairs through `compare_many` and keeps the matches and costs."""
 
-    def __init__(self, images: Sequence[Any], compare_many: Callable[..., list[Comparison]],
-                 progress: Optional[Progress], total: int):
+    def __init__(
+        self,
+        images: Sequence[Any],
+        compare_many: Callable[..., list[Comparison]],
+        progress: Optional[Progress],
+        total: int,
+    ):
         self.images = images
         self.compare_many = compare_many
         self.progress = progress
@@ -215,7 +229,9 @@ class _Tournament:
             if self.progress:
                 self.progress(done_before + done, self.total)
 
-        comparisons = self.compare_many([(self.images[a], self.images[b]) for a, b in pairs], progress=report)
+        comparisons = self.compare_many(
+            [(self.images[a], self.images[b]) for a, b in pairs], progress=report
+        )
         EngineContractError.check(
             "compare_many", len(comparisons), len(pairs), "comparisons", "pairs"
         )
@@ -272,7 +288,10 @@ def rank_tournament(
         raise ValueError("rank_tournament needs at least one candidate")
     tournament = _Tournament(images, compare_many, progress, plan.comparisons(n, rounds))
     state = TournamentState(
-        n, rounds, tie_policy, tournament.matches,
+        n,
+        rounds,
+        tie_policy,
+        tournament.matches,
         strengths=lambda: bradley_terry(n, _outcomes(tournament.matches, tie_policy), prior),
     )
     for round_index, pairs in enumerate(plan.pairings(state), start=1):
@@ -280,8 +299,9 @@ def rank_tournament(
         if bad:
             raise ValueError(f"strategy {plan.name!r} paired {bad[0]} among {n} candidates")
         tournament.play(round_index, pairs)
-    return ranking_from_matches(n, tournament.matches, plan.name, tie_policy, prior,
-                                tournament.usage)
+    return ranking_from_matches(
+        n, tournament.matches, plan.name, tie_policy, prior, tournament.usage
+    )
 
 
 def ranking_from_matches(
@@ -314,8 +334,9 @@ def ranking_from_matches(
         # Equal scores: the strategy's tiebreak (knockout: the round reached), wins, input order.
         # Unplayed candidates (a partial run) go last: no comparison says where they belong.
         tiebreak = plan.tiebreak(TournamentState(n, None, tie_policy, list(matches)))
-        order = sorted(range(n), key=lambda i: (games[i] == 0, -round(scores[i], 9), -tiebreak[i],
-                                                -wins[i], i))
+        order = sorted(
+            range(n), key=lambda i: (games[i] == 0, -round(scores[i], 9), -tiebreak[i], -wins[i], i)
+        )
     else:
         order = list(range(n))  # nothing decided: no candidate is better than another
     ranks = [0] * n
@@ -353,6 +374,10 @@ def rerank(
         raise ValueError("rerank needs a profile or liked reference images")
 
     def compare_many(pairs, progress=None):
-        return assessor.compare_many(pairs, profile=profile, liked=liked, disliked=disliked, progress=progress)
+        return assessor.compare_many(
+            pairs, profile=profile, liked=liked, disliked=disliked, progress=progress
+        )
 
-    return rank_tournament(images, compare_many, strategy, rounds=rounds, tie_policy=tie_policy, progress=progress)
+    return rank_tournament(
+        images, compare_many, strategy, rounds=rounds, tie_policy=tie_policy, progress=progress
+    )

@@ -75,7 +75,11 @@ class TokenCounter:
         self.method = "tokenizer" if tokenizer is not None else "words"
         if limit is None:
             max_length = getattr(tokenizer, "model_max_length", None)
-            limit = max_length - 2 if isinstance(max_length, int) and 2 < max_length < 100_000 else DEFAULT_TOKEN_LIMIT
+            limit = (
+                max_length - 2
+                if isinstance(max_length, int) and 2 < max_length < 100_000
+                else DEFAULT_TOKEN_LIMIT
+            )
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         self.limit = limit
@@ -128,17 +132,22 @@ def _without_conflicts(
     asked = {t for t in profile.disliked.all_terms() if _mentions(prompt, t)}
     refused = {t for t in profile.liked.all_terms() if _mentions(base_negative, t)}
     if asked:
-        notes.append(f"the prompt asks for disliked {', '.join(sorted(asked))}: "
-                     "not in the negative prompt")
+        notes.append(
+            f"the prompt asks for disliked {', '.join(sorted(asked))}: not in the negative prompt"
+        )
     if refused:
-        notes.append(f"your negative prompt names liked {', '.join(sorted(refused))}: "
-                     "not added to the prompt")
+        notes.append(
+            f"your negative prompt names liked {', '.join(sorted(refused))}: "
+            "not added to the prompt"
+        )
     if asked or refused:
+
         def drop(side: Profile, terms: set[str]) -> Profile:
             return Profile(**{e: tuple(t for t in ts if t not in terms) for e, ts in side.items()})
 
-        profile = UserProfile(liked=drop(profile.liked, refused),
-                              disliked=drop(profile.disliked, asked))
+        profile = UserProfile(
+            liked=drop(profile.liked, refused), disliked=drop(profile.disliked, asked)
+        )
     return profile, notes
 
 
@@ -274,7 +283,11 @@ class LLMRewriter:
         from preferthinker.engines import GenerationConfig
 
         template = rewrite_prompt(
-            prompt, profile, strength=strength, tokenizer=tokenizer, token_limit=token_limit,
+            prompt,
+            profile,
+            strength=strength,
+            tokenizer=tokenizer,
+            token_limit=token_limit,
             base_negative=base_negative,
         )
         if profile is None or not template.injected:
@@ -284,11 +297,15 @@ class LLMRewriter:
         words = max(8, math.floor(template.token_limit * 0.7))
         text = LLM_INSTRUCTION.format(words=words, prompt=template.original, liked=liked)
         conversation = [{"role": "user", "content": [{"type": "text", "text": text}]}]
-        config = GenerationConfig(max_new_tokens=self.max_new_tokens, temperature=0.0, repetition_penalty=1.05)
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens, temperature=0.0, repetition_penalty=1.05
+        )
         try:
             answer = self.engine.generate([conversation], config)[0].text
         except Exception as error:  # noqa: BLE001 - any engine failure falls back to the template
-            template.notes.append(f"LLM rewriter failed ({type(error).__name__}: {error}); used the template")
+            template.notes.append(
+                f"LLM rewriter failed ({type(error).__name__}: {error}); used the template"
+            )
             return template
         line = next((l.strip().strip('"') for l in answer.splitlines() if l.strip()), "")
         counter = TokenCounter(tokenizer, token_limit)
@@ -297,14 +314,20 @@ class LLMRewriter:
             template.notes.append("LLM answer dropped the user's prompt; used the template")
             return template
         # The model may work a disliked term in; it would then be in both prompts.
-        negated = [t for t in profile.disliked.all_terms()
-                   if _mentions(line, t) and _mentions(template.negative_prompt, t)]
+        negated = [
+            t
+            for t in profile.disliked.all_terms()
+            if _mentions(line, t) and _mentions(template.negative_prompt, t)
+        ]
         if negated:
             template.notes.append(
-                f"LLM answer names disliked {', '.join(negated)}; used the template")
+                f"LLM answer names disliked {', '.join(negated)}; used the template"
+            )
             return template
         if counter.count(line) > counter.limit:
-            template.notes.append(f"LLM answer is {counter.count(line)} tokens, over {counter.limit}; used the template")
+            template.notes.append(
+                f"LLM answer is {counter.count(line)} tokens, over {counter.limit}; used the template"
+            )
             return template
         template.prompt = line
         template.method = "llm"

@@ -84,7 +84,7 @@ def orient(i: int, j: int) -> Pair:
 
 def last_round(state: TournamentState, pairs: list[Pair]) -> list[Any]:
     """The matches of the round just played (the last `len(pairs)` of `state.matches`)."""
-    return state.matches[len(state.matches) - len(pairs):]
+    return state.matches[len(state.matches) - len(pairs) :]
 
 
 def survivor(match: Any) -> int:

@@ -107,7 +107,10 @@ def build_tiny_components(seed: int = 0) -> dict:
     text_encoder = CLIPTextModel(text_config)
     # "trailing" spacing gives sensible timesteps for 1-4 step sampling (like turbo models).
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing",
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="trailing",
         steps_offset=1,
     )
     return {
@@ -194,10 +197,17 @@ def make_tiny_style_adapter(
     text_dim = cross_attention_dim or int(unet.config.cross_attention_dim)
     image_dim = 16  # CLIP projection width; differs from the text width so a mix-up fails loudly
     torch.manual_seed(seed)
-    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-        image_size=32, patch_size=4, projection_dim=image_dim,
-    ))
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=4,
+            projection_dim=image_dim,
+        )
+    )
     encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
     generator_rng = torch.Generator().manual_seed(seed)
 

@@ -18,7 +18,20 @@ from preferthinker.results import Comparison, ElementScore, ParsedOutput, Profil
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "EngineError", "InputError", "ModelNotFoundError", "ParseError", "PTGenError",
-    "ServerUnreachableError", "ELEMENT_LABELS", "ELEMENTS", "Profile", "UserProfile",
-    "Comparison", "ElementScore", "ParsedOutput", "ProfilePrediction", "Usage",
+    "ConfigError",
+    "EngineError",
+    "InputError",
+    "ModelNotFoundError",
+    "ParseError",
+    "PTGenError",
+    "ServerUnreachableError",
+    "ELEMENT_LABELS",
+    "ELEMENTS",
+    "Profile",
+    "UserProfile",
+    "Comparison",
+    "ElementScore",
+    "ParsedOutput",
+    "ProfilePrediction",
+    "Usage",
 ]

@@ -34,11 +34,11 @@ from typing import Any, Optional, Sequence
 from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig
 from preferthinker.engines.registry import EngineBackend
 from preferthinker.measure import (
+    _SAT_SCALE,
+    _VAL_SHIFT,
     COLOR_HUES,
     DETAIL_LEVELS,
     SATURATION_LEVELS,
-    _SAT_SCALE,
-    _VAL_SHIFT,
     hue_distance,
     measure_image,
 )
@@ -97,7 +97,9 @@ def _vocabulary_names() -> dict[str, list[str]]:
     return {e: list(tables[e]) for e in MEASURED}
 
 
-def _classify_images(conversation: Conversation) -> tuple[dict[str, list[Any]], Optional[UserProfile]]:
+def _classify_images(
+    conversation: Conversation,
+) -> tuple[dict[str, list[Any]], Optional[UserProfile]]:
     """Sort the user turn's images into liked / disliked / A / B by the text before them, and
     read a profile written as text (known-profile prompts)."""
     groups: dict[str, list[Any]] = {"liked": [], "disliked": [], "A": [], "B": []}
@@ -171,8 +173,12 @@ class AnalyticEngine(Engine):
         if cached is None or cached[0] is not image:
             if len(self._cache) >= 64:
                 self._cache.clear()
-            cached = self._cache[id(image)] = (image, measure_image(
-                image, self.names["color"], self.names["saturation"], self.names["detail"]))
+            cached = self._cache[id(image)] = (
+                image,
+                measure_image(
+                    image, self.names["color"], self.names["saturation"], self.names["detail"]
+                ),
+            )
         return cached[1]
 
     def profile_from_images(self, images: Sequence[Any]) -> Profile:
@@ -197,8 +203,11 @@ class AnalyticEngine(Engine):
         if not any(measures.values()):
             return Profile()
         return Profile(
-            art_style=(UNKNOWN,), color=tuple(chosen[:3]),
-            art_medium=(UNKNOWN,), saturation=(sat[0][0],) if sat else (), detail=detail,
+            art_style=(UNKNOWN,),
+            color=tuple(chosen[:3]),
+            art_medium=(UNKNOWN,),
+            saturation=(sat[0][0],) if sat else (),
+            detail=detail,
         )
 
     def separating_references(
@@ -215,7 +224,8 @@ class AnalyticEngine(Engine):
         kept_disliked: dict[str, list[dict[str, Any]]] = {}
         for element in MEASURED:
             keep_l, keep_d = separating_terms(
-                [m[element] for m in liked_m], [m[element] for m in disliked_m])
+                [m[element] for m in liked_m], [m[element] for m in disliked_m]
+            )
             kept_liked[element] = [m for m in liked_m if m[element] in keep_l]
             kept_disliked[element] = [m for m in disliked_m if m[element] in keep_d]
         return kept_liked, kept_disliked
@@ -255,7 +265,10 @@ class AnalyticEngine(Engine):
             return max(max(0.0, 1 - hue_distance(m["hue"], t) / 60.0) for t in targets)
         if element == "saturation":
             s, v = m["saturation_value"], m["lightness"]
-            return max(max(0.0, 1 - ((s - ts) ** 2 + 0.5 * (v - tv) ** 2) ** 0.5 / 0.3) for ts, tv in targets)
+            return max(
+                max(0.0, 1 - ((s - ts) ** 2 + 0.5 * (v - tv) ** 2) ** 0.5 / 0.3)
+                for ts, tv in targets
+            )
         return max(max(0.0, 1 - abs(m["detail_level"] - t) / 0.4) for t in targets)
 
     def assess(
@@ -267,13 +280,25 @@ class AnalyticEngine(Engine):
         exact = {"A": 0.0, "B": 0.0}
         for element in ELEMENTS:
             if element not in MEASURED:
-                scores.append(ElementScore(element, 2, 2, f"{ELEMENT_NAMES[element].lower()} not measurable from pixels", "not measurable from pixels"))
+                scores.append(
+                    ElementScore(
+                        element,
+                        2,
+                        2,
+                        f"{ELEMENT_NAMES[element].lower()} not measurable from pixels",
+                        "not measurable from pixels",
+                    )
+                )
                 continue
             values, notes = {}, {}
             for letter, m in (("A", ma), ("B", mb)):
                 like = self._similarity(element, m, liked[element])
                 dislike = self._similarity(element, m, disliked[element])
-                raw = 2.5 + 2.5 * ((like or 0.0) - (dislike or 0.0)) if (like is not None or dislike is not None) else 2.5
+                raw = (
+                    2.5 + 2.5 * ((like or 0.0) - (dislike or 0.0))
+                    if (like is not None or dislike is not None)
+                    else 2.5
+                )
                 exact[letter] += raw
                 values[letter] = int(round(min(5.0, max(0.0, raw))))
                 notes[letter] = _describe(element, m)
@@ -293,11 +318,15 @@ class AnalyticEngine(Engine):
         groups, given = _classify_images(conversation)
         if given is not None:
             predicted = None
-            liked_t, disliked_t = self._term_targets(given.liked), self._term_targets(given.disliked)
+            liked_t, disliked_t = (
+                self._term_targets(given.liked),
+                self._term_targets(given.disliked),
+            )
         else:
             liked_m, disliked_m = self.separating_references(groups["liked"], groups["disliked"])
             predicted = UserProfile(
-                liked=self._profile(liked_m), disliked=self._profile(disliked_m))
+                liked=self._profile(liked_m), disliked=self._profile(disliked_m)
+            )
             liked_t, disliked_t = self._image_targets(liked_m), self._image_targets(disliked_m)
         if not groups["A"] or not groups["B"]:
             return predicted.to_tag_text() if predicted is not None else "<answer>unknown</answer>"
@@ -318,7 +347,11 @@ class AnalyticEngine(Engine):
 
 def _describe(element: str, m: dict[str, Any]) -> str:
     if element == "color":
-        return f"dominant hue {m['hue']:.0f} deg ({m['color']})" if m["hue"] is not None else "no dominant hue"
+        return (
+            f"dominant hue {m['hue']:.0f} deg ({m['color']})"
+            if m["hue"] is not None
+            else "no dominant hue"
+        )
     if element == "saturation":
         return f"saturation {m['saturation_value']:.2f}, lightness {m['lightness']:.2f} ({m['saturation']})"
     return f"edge density {m['edge_density']:.3f} ({m['detail']})"

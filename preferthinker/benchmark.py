@@ -26,7 +26,9 @@ from preferthinker.profile import ELEMENTS, Profile, UserProfile
 
 ImageRef = Any  # a path (str / Path) or a PIL image (in-memory items)
 
-_ANSWER_RE = re.compile(r"^\s*(?:<answer>\s*)?image\s*([AB])\s*(?:</answer>)?\s*\.?\s*$", re.IGNORECASE)
+_ANSWER_RE = re.compile(
+    r"^\s*(?:<answer>\s*)?image\s*([AB])\s*(?:</answer>)?\s*\.?\s*$", re.IGNORECASE
+)
 _TAGGED_ANSWER_RE = re.compile(r"<answer>\s*image\s*([AB])\s*</answer>", re.IGNORECASE)
 
 
@@ -64,9 +66,15 @@ class BenchmarkItem:
     def swapped(self) -> "BenchmarkItem":
         """The same item with the candidates in the other order (answer flipped)."""
         return BenchmarkItem(
-            image_a=self.image_b, image_b=self.image_a, preferred=list(self.preferred),
-            non_preferred=list(self.non_preferred), answer="B" if self.answer == "A" else "A",
-            split=self.split, user_id=self.user_id, profile=self.profile, meta=dict(self.meta),
+            image_a=self.image_b,
+            image_b=self.image_a,
+            preferred=list(self.preferred),
+            non_preferred=list(self.non_preferred),
+            answer="B" if self.answer == "A" else "A",
+            split=self.split,
+            user_id=self.user_id,
+            profile=self.profile,
+            meta=dict(self.meta),
             item_id=self.item_id,
         )
 
@@ -88,7 +96,7 @@ def user_profile_from_dict(data: Any) -> UserProfile:
 
 
 def _answer_from(value: Any) -> Optional[str]:
-    """"Image A", "<answer>Image B</answer>", or a full CoT (its last answer block) -> letter."""
+    """ "Image A", "<answer>Image B</answer>", or a full CoT (its last answer block) -> letter."""
     if not isinstance(value, str):
         return None
     match = _ANSWER_RE.match(value)
@@ -110,7 +118,8 @@ def _answer_turn(conversations: list) -> Any:
     training layout has [question, answer], and the question quotes the format line
     "<answer>Image A</answer> or <answer>Image B</answer>", so it is never read."""
     by_assistant = [
-        turn for turn in conversations
+        turn
+        for turn in conversations
         if isinstance(turn, dict)
         and str(turn.get("from") or turn.get("role") or "").lower() in _ANSWER_ROLES
     ]
@@ -130,7 +139,7 @@ def _item_answer(raw: dict[str, Any], where: str) -> str:
     conversations = raw.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         raise InputError(
-            f"{where}: no ground truth; expected 'answer' or 'conversations[0][\"value\"]' = \"Image A\"/\"Image B\""
+            f'{where}: no ground truth; expected \'answer\' or \'conversations[0]["value"]\' = "Image A"/"Image B"'
         )
     turn = _answer_turn(conversations)
     value = turn.get("value") if isinstance(turn, dict) else turn
@@ -138,7 +147,7 @@ def _item_answer(raw: dict[str, Any], where: str) -> str:
     if parsed is None:
         raise InputError(
             f"{where}: field 'conversations': the answer turn holds no "
-            "\"Image A\"/\"Image B\" answer "
+            '"Image A"/"Image B" answer '
             f"(value: {str(value)[:60]!r})"
         )
     return parsed
@@ -158,13 +167,24 @@ def _path_list(raw: dict[str, Any], key: str, root: Path, where: str) -> list[st
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise InputError(f"{where}: field {key!r} must be a list of paths, got {type(value).__name__}")
+        raise InputError(
+            f"{where}: field {key!r} must be a list of paths, got {type(value).__name__}"
+        )
     return [_resolve(v, root, where, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
 _KNOWN = {
-    "imageA", "imageB", "prefered_images", "non_prefered_images", "conversations", "answer",
-    "split", "user_id", "profile", "meta", "id",
+    "imageA",
+    "imageB",
+    "prefered_images",
+    "non_prefered_images",
+    "conversations",
+    "answer",
+    "split",
+    "user_id",
+    "profile",
+    "meta",
+    "id",
 }
 
 
@@ -248,13 +268,17 @@ def load_benchmark(
         candidates = [path / "benchmark.json", path / "benchmark.jsonl"]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            raise InputError(f"{path} is a folder without benchmark.json; pass the JSON file itself")
+            raise InputError(
+                f"{path} is a folder without benchmark.json; pass the JSON file itself"
+            )
         path = found
     if not path.is_file():
         raise InputError(f"benchmark file not found: {path}")
     root = Path(image_root) if image_root is not None else path.parent
     if image_root is not None and not root.is_dir():
-        raise InputError(f"image root not found: {root}; pass --image-root with the benchmark's image folder")
+        raise InputError(
+            f"image root not found: {root}; pass --image-root with the benchmark's image folder"
+        )
     items = []
     for index, raw in enumerate(_read_records(path)):
         try:
@@ -262,8 +286,10 @@ def load_benchmark(
             if check_files:
                 for image in [item.image_a, item.image_b, *item.preferred, *item.non_preferred]:
                     if not Path(image).is_file():
-                        raise InputError(f"{path} item {index}: image file not found: {image}; "
-                                         "check --image-root")
+                        raise InputError(
+                            f"{path} item {index}: image file not found: {image}; "
+                            "check --image-root"
+                        )
         except InputError as error:
             if skipped is None:
                 raise
@@ -275,10 +301,16 @@ def load_benchmark(
 
 def _relative(value: Any, base: Path, where: str) -> str:
     if not isinstance(value, (str, os.PathLike)):
-        raise InputError(f"{where}: write_benchmark needs image paths; save PIL images to files first")
+        raise InputError(
+            f"{where}: write_benchmark needs image paths; save PIL images to files first"
+        )
     p = Path(value)
     try:
-        return os.path.relpath(p.resolve(), base.resolve()) if p.is_absolute() or p.exists() else str(p)
+        return (
+            os.path.relpath(p.resolve(), base.resolve())
+            if p.is_absolute() or p.exists()
+            else str(p)
+        )
     except ValueError:  # another drive on Windows
         return str(p)
 
@@ -328,6 +360,10 @@ def split_names(items: Sequence[BenchmarkItem]) -> list[str]:
 
 
 __all__ = [
-    "BenchmarkItem", "item_to_record", "load_benchmark", "split_names", "user_profile_from_dict",
+    "BenchmarkItem",
+    "item_to_record",
+    "load_benchmark",
+    "split_names",
+    "user_profile_from_dict",
     "write_benchmark",
 ]

@@ -73,11 +73,15 @@ def read_yaml(path: PathLike) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}".splitlines()[0]) from None
+        raise ConfigError(
+            f"config file {path} is not valid YAML: {error}".splitlines()[0]
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of option: value, got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping of option: value, got {type(data).__name__}"
+        )
     return data
 
 
@@ -156,12 +160,15 @@ def unknown_key_error(where: str, section: Optional[str], cls: type, key: str) -
     other = [name for name in owners(key) if name != section]
     belongs = f" (it belongs to section {' / '.join(other)}:)" if other else ""
     in_section = f" in section {section}:" if section else ""
-    return ConfigError(f"{where}: unknown key {key!r}{in_section} for {cls.__name__}{belongs}; "
-                       f"{_valid_keys(field_names(cls), key)}")
+    return ConfigError(
+        f"{where}: unknown key {key!r}{in_section} for {cls.__name__}{belongs}; "
+        f"{_valid_keys(field_names(cls), key)}"
+    )
 
 
-def config_from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config",
-                     section: Optional[str] = None) -> T:
+def config_from_dict(
+    cls: type[T], data: Mapping[str, Any], source: str = "config", section: Optional[str] = None
+) -> T:
     """Build `cls` from a mapping, rejecting unknown keys by name. Keys may use - or _.
 
     Example:
@@ -208,8 +215,10 @@ class ConfigFile:
             for key, value in data.items():  # a misspelled section makes the file look flat
                 close = difflib.get_close_matches(_key(key), list(SECTIONS), n=1, cutoff=0.8)
                 if isinstance(value, dict) and close:
-                    raise ConfigError(f"{self.path}: unknown section {key!r} (did you mean "
-                                      f"{close[0]}:?); valid sections: {', '.join(SECTIONS)}")
+                    raise ConfigError(
+                        f"{self.path}: unknown section {key!r} (did you mean "
+                        f"{close[0]}:?); valid sections: {', '.join(SECTIONS)}"
+                    )
 
     @classmethod
     def read(cls, path: PathLike) -> "ConfigFile":
@@ -222,12 +231,15 @@ class ConfigFile:
                 continue
             places = owners(name)
             if places:
-                raise ConfigError(f"{self.path}: key {key!r} is outside any section; put it under "
-                                  + " or ".join(place + ":" for place in places))
+                raise ConfigError(
+                    f"{self.path}: key {key!r} is outside any section; put it under "
+                    + " or ".join(place + ":" for place in places)
+                )
             close = difflib.get_close_matches(name, list(SECTIONS), n=1)
             hint = f" (did you mean {close[0]}:?)" if close else ""
-            raise ConfigError(f"{self.path}: unknown section {key!r}{hint}; "
-                              f"valid sections: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{self.path}: unknown section {key!r}{hint}; valid sections: {', '.join(SECTIONS)}"
+            )
 
     def section(self, cls: type, section: Optional[str]) -> dict[str, Any]:
         """The keys of `section` for `cls`, checked (unknown keys are errors naming the file, the
@@ -262,7 +274,8 @@ class ConfigFile:
             f"{self.path} is a flat config file, read as before for one more release; put each "
             f"key under its section ({moves}); `ptgen config convert {self.path}` prints the "
             "converted file",
-            FlatConfigWarning, stacklevel=4,
+            FlatConfigWarning,
+            stacklevel=4,
         )
 
 
@@ -277,11 +290,15 @@ def _place(
         if not places:
             elsewhere = owners(_key(key))
             if elsewhere:
-                raise ConfigError(f"{where}: key {key!r} belongs to section "
-                                  f"{' / '.join(elsewhere)}: which this flat file cannot hold; "
-                                  "put it in that command's own file")
-            raise ConfigError(f"{where}: unknown key {key!r}; no config section has it "
-                              f"(sections: {', '.join(SECTIONS)})")
+                raise ConfigError(
+                    f"{where}: key {key!r} belongs to section "
+                    f"{' / '.join(elsewhere)}: which this flat file cannot hold; "
+                    "put it in that command's own file"
+                )
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; no config section has it "
+                f"(sections: {', '.join(SECTIONS)})"
+            )
         for name in places:
             placed[name].append(str(key))
         if len(places) > 1:

@@ -44,8 +44,13 @@ Progress = Callable[[int, int], None]
 BASELINES = ("random",)
 PROTOCOLS = ("ptgen", "authors", "both")
 # AssessorConfig fields that reproduce the authors' decoding (eval_PreferThinker.py).
-AUTHORS_DECODING = {"temperature": 0.0, "repetition_penalty": 1.15, "max_new_tokens": 4096,
-                    "max_retries": 0, "debias": False}
+AUTHORS_DECODING = {
+    "temperature": 0.0,
+    "repetition_penalty": 1.15,
+    "max_new_tokens": 4096,
+    "max_retries": 0,
+    "debias": False,
+}
 
 
 @dataclass
@@ -115,7 +120,9 @@ def _element_agreement(item: BenchmarkItem, scores: list[Any]) -> dict[str, Opti
         score = by_element.get(element)
         if a_ok == b_ok or score is None or score.score_a is None or score.score_b is None:
             continue
-        result[element] = (score.score_a > score.score_b) if a_ok else (score.score_b > score.score_a)
+        result[element] = (
+            (score.score_a > score.score_b) if a_ok else (score.score_b > score.score_a)
+        )
     return result
 
 
@@ -162,7 +169,9 @@ def evaluate(
     if not items:
         raise InputError("no benchmark items to evaluate")
     if config.mode == "profile" and any(item.profile is None for item in items):
-        raise InputError("mode 'profile' needs ground-truth profiles; this benchmark has none (use mode 'full')")
+        raise InputError(
+            "mode 'profile' needs ground-truth profiles; this benchmark has none (use mode 'full')"
+        )
     start = time.perf_counter()
     records: list[Optional[dict[str, Any]]] = [None for _ in items]
     skipped: list[dict[str, str]] = []
@@ -186,8 +195,15 @@ def evaluate(
     kept = [i for i, r in enumerate(records) if r is not None]
     if not kept:
         raise InputError(f"every item was skipped; the first reason: {skipped[0]['reason']}")
-    result = _summarize([items[i] for i in kept], [records[i] for i in kept], assessor, baseline,
-                        config, similarity, time.perf_counter() - start)
+    result = _summarize(
+        [items[i] for i in kept],
+        [records[i] for i in kept],
+        assessor,
+        baseline,
+        config,
+        similarity,
+        time.perf_counter() - start,
+    )
     result["protocol"] = config.protocol
     result["skipped"] = skipped
     return result
@@ -266,25 +282,35 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
     for item, ok in zip(items, correct):
         splits.setdefault(item.split, []).append(ok)
     failures = sum(r["winner"] is None for r in records)
-    bias = [r["winner"] != r["swapped_winner"] for r in records
-            if r.get("winner") and r.get("swapped_winner")]
+    bias = [
+        r["winner"] != r["swapped_winner"]
+        for r in records
+        if r.get("winner") and r.get("swapped_winner")
+    ]
     if not bias and any(r.get("swap_agrees") is not None for r in records):
         bias = [not r["swap_agrees"] for r in records if r.get("swap_agrees") is not None]
     # Profile prediction against the ground truth (SynthPref; the authors' sets have none).
-    pairs = [(r["profile"].liked, item.profile.liked) for item, r in zip(items, records)
-             if r.get("profile") is not None and item.profile is not None]
+    pairs = [
+        (r["profile"].liked, item.profile.liked)
+        for item, r in zip(items, records)
+        if r.get("profile") is not None and item.profile is not None
+    ]
     term_match: dict[str, Optional[float]] = {}
     sbert = None
     if pairs:
         for element in ELEMENTS:
-            hits = [bool({t.lower() for t in p.terms(element)} & {t.lower() for t in g.terms(element)})
-                    for p, g in pairs]
+            hits = [
+                bool({t.lower() for t in p.terms(element)} & {t.lower() for t in g.terms(element)})
+                for p, g in pairs
+            ]
             term_match[element] = _mean(hits)
         if config.similarity:
             from preferthinker.similarity import ProfileSimilarity
 
             similarity = similarity or ProfileSimilarity()
-            sbert = _mean(similarity.text_similarities([p for p, _ in pairs], [g for _, g in pairs]))
+            sbert = _mean(
+                similarity.text_similarities([p for p, _ in pairs], [g for _, g in pairs])
+            )
     agreement: dict[str, list[bool]] = {}
     for item, r in zip(items, records):
         for element, ok in _element_agreement(item, r.get("scores") or []).items():
@@ -313,10 +339,18 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
         "mean_seconds": _mean([u.seconds for u in usages]),
         "wall_seconds": wall,
         "items": [
-            {"id": item.item_id, "split": item.split, "answer": item.answer, "winner": r["winner"],
-             "winner_authors": r.get("winner_authors"), "references": r.get("references"),
-             "swapped_winner": r.get("swapped_winner"),
-             "predicted_profile": r["profile"].to_dict() if r.get("profile") is not None else None}
+            {
+                "id": item.item_id,
+                "split": item.split,
+                "answer": item.answer,
+                "winner": r["winner"],
+                "winner_authors": r.get("winner_authors"),
+                "references": r.get("references"),
+                "swapped_winner": r.get("swapped_winner"),
+                "predicted_profile": r["profile"].to_dict()
+                if r.get("profile") is not None
+                else None,
+            }
             for item, r in zip(items, records)
         ],
     }
@@ -334,12 +368,25 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         >>> print(markdown_table([evaluate(items, baseline="random")]))
     """
     splits = list(dict.fromkeys(s for r in results for s in r["per_split"]))
-    protocols = [p for p in ("ptgen", "authors")
-                 if any(p in r.get("accuracy_by_protocol", {}) for r in results)]
-    head = ["assessor", "n"] + [f"acc % ({p})" for p in protocols] + [f"{s} %" for s in splits] + [
-        "parse fail %", "pos. bias %", "profile SBERT", "term match % (color/sat/detail)",
-        "element agreement % (color/sat/detail)", "tokens/item", "s/item",
+    protocols = [
+        p
+        for p in ("ptgen", "authors")
+        if any(p in r.get("accuracy_by_protocol", {}) for r in results)
     ]
+    head = (
+        ["assessor", "n"]
+        + [f"acc % ({p})" for p in protocols]
+        + [f"{s} %" for s in splits]
+        + [
+            "parse fail %",
+            "pos. bias %",
+            "profile SBERT",
+            "term match % (color/sat/detail)",
+            "element agreement % (color/sat/detail)",
+            "tokens/item",
+            "s/item",
+        ]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         tm, ag = r["profile_term_match"], r["element_agreement"]
@@ -350,7 +397,8 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         row += [_pct(r.get("accuracy_by_protocol", {}).get(p)) for p in protocols]
         row += [_pct(r["per_split"].get(s, {}).get("accuracy")) for s in splits]
         row += [
-            _pct(r["parse_failure_rate"]), _pct(r["position_bias_rate"]),
+            _pct(r["parse_failure_rate"]),
+            _pct(r["position_bias_rate"]),
             "-" if r["profile_sbert"] is None else f"{r['profile_sbert']:.3f}",
             "/".join(_pct(tm.get(e)) for e in ("color", "saturation", "detail")),
             "/".join(_pct(ag.get(e)) for e in ("color", "saturation", "detail")),

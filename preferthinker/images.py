@@ -38,7 +38,9 @@ class UnreadableImageError(InputError):
     """A file that exists but is not a readable image; `reason` says why (for the skip warning)."""
 
     def __init__(self, path: Path, reason: str):
-        super().__init__(f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file")
+        super().__init__(
+            f"{path} is not a readable image ({reason}); give a PNG, JPEG or WebP file"
+        )
         self.path = path
         self.reason = reason
 
@@ -71,7 +73,11 @@ def image_paths(source: Union[str, Path, Sequence[Union[str, Path]]]) -> list[Pa
         if path.is_dir():
             paths.extend(
                 sorted(
-                    (child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")),
+                    (
+                        child
+                        for child in path.iterdir()
+                        if child.is_file() and not child.name.startswith(".")
+                    ),
                     key=lambda child: child.name,
                 )
             )
@@ -238,18 +244,25 @@ def load_images(
             images.append(load_image(entry, max_pixels))
             continue
         if not isinstance(entry, (str, Path)):
-            raise InputError(f"{what}: an image must be a path or a PIL image, got {type(entry).__name__}")
+            raise InputError(
+                f"{what}: an image must be a path or a PIL image, got {type(entry).__name__}"
+            )
         for path in image_paths(entry):
             try:
                 images.append(load_image(path, max_pixels))
             except UnreadableImageError as error:
-                warnings.warn(f"skipping {path}: not a readable image ({error.reason})",
-                              ImageSkippedWarning, stacklevel=2)
+                warnings.warn(
+                    f"skipping {path}: not a readable image ({error.reason})",
+                    ImageSkippedWarning,
+                    stacklevel=2,
+                )
     if not images:
         if isinstance(sources, (str, Path)):
             described: object = sources
         else:
-            described = [str(e) if not isinstance(e, Image.Image) else "<PIL image>" for e in entries]
+            described = [
+                str(e) if not isinstance(e, Image.Image) else "<PIL image>" for e in entries
+            ]
         raise InputError(f"no usable image in {what} {described}; give PNG, JPEG or WebP files")
     return images
 

@@ -21,22 +21,63 @@ from PIL import Image
 # same hues to a user, the renderer and the analytic assessor. Hueless names (gray, black,
 # white) are left out on purpose: pixels cannot tell them from a saturation term.
 COLOR_HUES: dict[str, float] = {
-    "Red": 0, "Crimson": 348, "Scarlet": 8, "Vermilion": 10, "Coral": 16, "Burnt Orange": 25,
-    "Orange": 30, "Amber": 45, "Gold": 51, "Mustard Yellow": 50, "Yellow": 58, "Lemon Yellow": 56,
-    "Chartreuse": 90, "Lime Green": 100, "Olive Green": 80, "Green": 120, "Emerald Green": 140,
-    "Forest Green": 120, "Mint Green": 150, "Jungle Green": 163, "Sage Green": 100,
-    "Turquoise": 174, "Teal": 180, "Cyan": 185, "Aqua": 180, "Sky Blue": 197, "Azure": 210,
-    "Cerulean": 196, "Cobalt Blue": 215, "Royal Blue": 225, "Blue": 235, "Navy Blue": 240,
-    "Ultramarine": 235, "Indigo": 255, "Violet": 270, "Purple": 280, "Lavender": 270,
-    "Plum": 300, "Magenta": 300, "Fuchsia": 300, "Hot Pink": 330, "Pink": 330, "Rose": 340,
-    "Burgundy": 345, "Maroon": 0, "Brown": 25, "Beige": 40, "Ochre": 40, "Terracotta": 15,
+    "Red": 0,
+    "Crimson": 348,
+    "Scarlet": 8,
+    "Vermilion": 10,
+    "Coral": 16,
+    "Burnt Orange": 25,
+    "Orange": 30,
+    "Amber": 45,
+    "Gold": 51,
+    "Mustard Yellow": 50,
+    "Yellow": 58,
+    "Lemon Yellow": 56,
+    "Chartreuse": 90,
+    "Lime Green": 100,
+    "Olive Green": 80,
+    "Green": 120,
+    "Emerald Green": 140,
+    "Forest Green": 120,
+    "Mint Green": 150,
+    "Jungle Green": 163,
+    "Sage Green": 100,
+    "Turquoise": 174,
+    "Teal": 180,
+    "Cyan": 185,
+    "Aqua": 180,
+    "Sky Blue": 197,
+    "Azure": 210,
+    "Cerulean": 196,
+    "Cobalt Blue": 215,
+    "Royal Blue": 225,
+    "Blue": 235,
+    "Navy Blue": 240,
+    "Ultramarine": 235,
+    "Indigo": 255,
+    "Violet": 270,
+    "Purple": 280,
+    "Lavender": 270,
+    "Plum": 300,
+    "Magenta": 300,
+    "Fuchsia": 300,
+    "Hot Pink": 330,
+    "Pink": 330,
+    "Rose": 340,
+    "Burgundy": 345,
+    "Maroon": 0,
+    "Brown": 25,
+    "Beige": 40,
+    "Ochre": 40,
+    "Terracotta": 15,
 }
 
 # Names of dark shades (web maroon, navy, ... have HSV value ~0.5). A hue alone cannot tell
 # Maroon from Red: these names are given only to images whose colors are dark, so a bright pure
 # red is not called Maroon.
 DARK_COLORS = frozenset(
-    {"Maroon", "Burgundy", "Navy Blue", "Forest Green", "Olive Green", "Indigo", "Brown"})
+    {"Maroon", "Burgundy", "Navy Blue", "Forest Green", "Olive Green", "Indigo", "Brown"}
+)
 DARK_MAX_VALUE = 0.75  # measured lightness (85th percentile of V) above which colors are not dark
 
 # Saturation terms -> (HSV saturation, HSV value) of the main colors of an image.
@@ -115,7 +156,9 @@ def dominant_hue(rgb: np.ndarray) -> Optional[float]:
     return float((peak + np.average(offset[near], weights=weights[near])) % 360.0)
 
 
-def nearest_term(value: float, table: Mapping[str, float], names: Optional[Iterable[str]] = None) -> str:
+def nearest_term(
+    value: float, table: Mapping[str, float], names: Optional[Iterable[str]] = None
+) -> str:
     names = list(names) if names is not None else list(table)
     return min(names, key=lambda n: abs(table[n] - value))
 
@@ -188,17 +231,25 @@ def measure_image(
     sat = float(np.percentile(s[mask], 85)) if mask.any() else 0.0
     val = float(np.percentile(v[mask], 85)) if mask.any() else float(v.mean())
     sat_names = [n for n in (saturations or SATURATION_LEVELS) if n in SATURATION_LEVELS]
-    sat_name = min(
-        sat_names,
-        key=lambda n: (_SAT_SCALE * SATURATION_LEVELS[n][0] - sat) ** 2
-        + 0.5 * (min(1.0, SATURATION_LEVELS[n][1] + _VAL_SHIFT) - val) ** 2,
-    ) if sat_names else None
+    sat_name = (
+        min(
+            sat_names,
+            key=lambda n: (
+                (_SAT_SCALE * SATURATION_LEVELS[n][0] - sat) ** 2
+                + 0.5 * (min(1.0, SATURATION_LEVELS[n][1] + _VAL_SHIFT) - val) ** 2
+            ),
+        )
+        if sat_names
+        else None
+    )
     edges = edge_density(rgb)
     level = float(np.clip((edges - _EDGE_LOW) / (_EDGE_HIGH - _EDGE_LOW), 0, 1))
     detail_names = [n for n in (details or DETAIL_LEVELS) if n in DETAIL_LEVELS]
     return {
         "hue": hue,
-        "color": nearest_color(hue, colors, val) if hue is not None and (colors is None or any(c in COLOR_HUES for c in colors)) else None,
+        "color": nearest_color(hue, colors, val)
+        if hue is not None and (colors is None or any(c in COLOR_HUES for c in colors))
+        else None,
         "saturation_value": sat,
         "lightness": val,
         "saturation": sat_name,

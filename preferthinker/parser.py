@@ -116,7 +116,7 @@ def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
     clause_start = 0
     for clause_start_match in _CLAUSE_START.finditer(text, 0, start):
         clause_start = clause_start_match.end()
-    if _CONTRAST.search(text[max(clause_start, start - 20):start]):
+    if _CONTRAST.search(text[max(clause_start, start - 20) : start]):
         return True
     return bool(_NEGATION.search(text, clause_start, start))
 
@@ -211,7 +211,7 @@ def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
     blocks = answer_blocks(text)
     if not blocks:
         return None
-    return parse_answer(text[blocks[-1].content_start:blocks[-1].content_end])
+    return parse_answer(text[blocks[-1].content_start : blocks[-1].content_end])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +239,9 @@ _SCORE_RE = re.compile(
     r"[(\[]?\s*(?P<num>-?\d+(?:\.\d+)?)(?:\s*(?:/|(?i:out\s+of))\s*(?P<den>\d+(?:\.\d+)?))?"
     r"(?![\d.]*\d)(?![A-Za-z])\s*[)\]]?"
 )
-_LETTER_MENTION = re.compile(r"(?i:\b(?:image|img|picture|candidate)\s*(?P<l1>[ab]))(?![A-Za-z0-9])|(?<![A-Za-z])(?P<l2>[AB])(?![A-Za-z0-9])")
+_LETTER_MENTION = re.compile(
+    r"(?i:\b(?:image|img|picture|candidate)\s*(?P<l1>[ab]))(?![A-Za-z0-9])|(?<![A-Za-z])(?P<l2>[AB])(?![A-Za-z0-9])"
+)
 
 
 def _letter(match: re.Match) -> str:
@@ -253,14 +255,18 @@ def _score_value(match: re.Match, element: str, letter: str, issues: list[str]) 
     label = f"{ELEMENT_NAMES.get(element, element)} score of Image {letter}"
     if den is not None and float(den) not in (0.0, float(MAX_SCORE)):
         scaled = value * MAX_SCORE / float(den)
-        issues.append(f"{label} given as {match.group('num')}/{den}; rescaled to 0-{MAX_SCORE}{_REPAIRED}")
+        issues.append(
+            f"{label} given as {match.group('num')}/{den}; rescaled to 0-{MAX_SCORE}{_REPAIRED}"
+        )
         value = scaled
     if value != int(value):
         issues.append(f"{label} {value:g} is not a whole number; rounded{_REPAIRED}")
     score = int(round(value))
     if score < MIN_SCORE or score > MAX_SCORE:
         clamped = min(max(score, MIN_SCORE), MAX_SCORE)
-        issues.append(f"{label} {score} is outside {MIN_SCORE}-{MAX_SCORE}; clamped to {clamped}{_REPAIRED}")
+        issues.append(
+            f"{label} {score} is outside {MIN_SCORE}-{MAX_SCORE}; clamped to {clamped}{_REPAIRED}"
+        )
         score = clamped
     return score
 
@@ -294,7 +300,7 @@ def _parse_segment(segment: str, element: str, issues: list[str]) -> Optional[El
     ordered = sorted(first.items(), key=lambda kv: kv[1].start())
     for i, (letter, match) in enumerate(ordered):
         end = ordered[i + 1][1].start() if i + 1 < len(ordered) else len(segment)
-        rationale = _clean_rationale(segment[match.end():end])
+        rationale = _clean_rationale(segment[match.end() : end])
         score = _score_value(match, element, letter, issues)
         if letter == "A":
             result.score_a, result.rationale_a = score, rationale
@@ -325,7 +331,7 @@ def _parse_totals(region: str) -> dict[str, int]:
         if letter in totals:
             continue
         end = mentions[i + 1].start() if i + 1 < len(mentions) else len(region)
-        value = _stated_total(region[match.end():end])
+        value = _stated_total(region[match.end() : end])
         if value is not None:
             totals[letter] = value
     return totals
@@ -352,7 +358,7 @@ def _parse_assessment(region: str, issues: list[str]) -> tuple[list[ElementScore
         if element in seen:
             issues.append(f"{ELEMENT_NAMES[element]} assessed twice; the first one is kept")
             continue
-        score = _parse_segment(region[header.end():end], element, issues)
+        score = _parse_segment(region[header.end() : end], element, issues)
         if score is not None:
             seen.add(element)
             scores.append(score)
@@ -374,7 +380,9 @@ def _parse_table(region: str, issues: list[str]) -> tuple[list[ElementScore], di
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not columns:
             for j, cell in enumerate(cells[1:], start=1):
-                letter = re.fullmatch(r"[*_ ]*(?:(?:image|img|candidate)\s*)?([ab])\b.*", cell, re.I)
+                letter = re.fullmatch(
+                    r"[*_ ]*(?:(?:image|img|candidate)\s*)?([ab])\b.*", cell, re.I
+                )
                 if letter:
                     columns.setdefault(letter.group(1).upper(), j)
             if set(columns) != {"A", "B"}:
@@ -452,7 +460,9 @@ def parse_output(text: str, expect_profile: bool = True) -> ParsedOutput:
     except ParseError:
         raise
     except Exception as error:  # the contract: malformed text never escapes as another type
-        raise ParseError(f"unparseable model output ({type(error).__name__}: {error})", text) from error
+        raise ParseError(
+            f"unparseable model output ({type(error).__name__}: {error})", text
+        ) from error
 
 
 def _think_blocks(text: str, issues: list[str]) -> list[Block]:
@@ -489,7 +499,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
             issues.append("the <answer> block is not closed")
         if len(blocks) > 1:
             issues.append(f"{len(blocks)} <answer> blocks; the last one is read")
-        answer_text = text[answer_block.content_start:answer_block.content_end]
+        answer_text = text[answer_block.content_start : answer_block.content_end]
         stated = parse_answer(answer_text)
         if stated is None:
             issues.append(f"no A/B answer in the <answer> block: {answer_text.strip()[:60]!r}")
@@ -507,12 +517,14 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         pieces = []
         for think in thinks:
             inner = [
-                (max(a, think.content_start) - think.content_start,
-                 min(b, think.content_end) - think.content_start)
+                (
+                    max(a, think.content_start) - think.content_start,
+                    min(b, think.content_end) - think.content_start,
+                )
                 for a, b in profile_spans
                 if a < think.content_end and b > think.content_start
             ]
-            pieces.append(_strip_spans(text[think.content_start:think.content_end], inner))
+            pieces.append(_strip_spans(text[think.content_start : think.content_end], inner))
         region = "\n".join(pieces)
         tail_start = thinks[-1].end
         think_issues: list[str] = []
@@ -565,7 +577,9 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         issues.append(f"no stated totals; summed the {len(scores)} scored element(s)")
     if scores and not full:
         missing = [ELEMENT_NAMES[e] for e in ELEMENTS if e not in {s.element for s in scores}]
-        partial = [ELEMENT_NAMES[s.element] for s in scores if s.score_a is None or s.score_b is None]
+        partial = [
+            ELEMENT_NAMES[s.element] for s in scores if s.score_a is None or s.score_b is None
+        ]
         if missing:
             issues.append(f"no scores for: {', '.join(missing)}")
         if partial:
@@ -672,12 +686,19 @@ def format_output(
     for number, score in enumerate(scores, start=1):
         element = normalize_element_key(score.element) or score.element
         if element not in ELEMENTS:
-            raise ValueError(f"ElementScore.element must be one of {', '.join(ELEMENTS)}, got {score.element!r}")
+            raise ValueError(
+                f"ElementScore.element must be one of {', '.join(ELEMENTS)}, got {score.element!r}"
+            )
         parts = []
         for letter, value, rationale in (
-            ("A", score.score_a, score.rationale_a), ("B", score.score_b, score.rationale_b)
+            ("A", score.score_a, score.rationale_a),
+            ("B", score.score_b, score.rationale_b),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or not MIN_SCORE <= value <= MAX_SCORE:
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not MIN_SCORE <= value <= MAX_SCORE
+            ):
                 raise ValueError(
                     f"score_{letter.lower()} of {element} must be an int in {MIN_SCORE}-{MAX_SCORE}, got {value!r}"
                 )
@@ -690,7 +711,9 @@ def format_output(
     if answer is None:
         answer = _winner(total_a, total_b)
         if answer is None:
-            raise ValueError(f"answer is None and the totals tie ({total_a}); pass answer='A' or 'B'")
+            raise ValueError(
+                f"answer is None and the totals tie ({total_a}); pass answer='A' or 'B'"
+            )
     letter = parse_answer(answer) if isinstance(answer, str) else None
     if letter is None:
         raise ValueError(f"answer must be 'A' or 'B' (or 'Image A'/'Image B'), got {answer!r}")
@@ -706,6 +729,14 @@ def format_output(
 
 
 __all__ = [
-    "EMPTY_TERMS", "MAX_SCORE", "MIN_SCORE", "PROTOCOLS", "format_output", "normalize_element_key",
-    "parse_answer", "parse_output", "parse_profiles", "read_answer",
+    "EMPTY_TERMS",
+    "MAX_SCORE",
+    "MIN_SCORE",
+    "PROTOCOLS",
+    "format_output",
+    "normalize_element_key",
+    "parse_answer",
+    "parse_output",
+    "parse_profiles",
+    "read_answer",
 ]

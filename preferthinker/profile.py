@@ -40,19 +40,46 @@ ELEMENT_NAMES: dict[str, str] = {
 _KEY_ALIASES: dict[str, str] = {}
 for _element, _aliases in {
     "art_style": [
-        "artstyle", "artstyles", "artisticstyle", "artisticstyles", "style", "styles",
-        "visualstyle", "artstyling",
+        "artstyle",
+        "artstyles",
+        "artisticstyle",
+        "artisticstyles",
+        "style",
+        "styles",
+        "visualstyle",
+        "artstyling",
     ],
     "color": [
-        "color", "colors", "colour", "colours", "colorpalette", "colourpalette", "palette",
-        "colorscheme", "colourscheme", "dominantcolor", "dominantcolors",
+        "color",
+        "colors",
+        "colour",
+        "colours",
+        "colorpalette",
+        "colourpalette",
+        "palette",
+        "colorscheme",
+        "colourscheme",
+        "dominantcolor",
+        "dominantcolors",
     ],
     "art_medium": [
-        "artmedium", "artmediums", "artmedia", "artisticmedium", "artisticmediums",
-        "artisticmedia", "medium", "mediums", "media",
+        "artmedium",
+        "artmediums",
+        "artmedia",
+        "artisticmedium",
+        "artisticmediums",
+        "artisticmedia",
+        "medium",
+        "mediums",
+        "media",
     ],
-    "saturation": ["saturation", "saturations", "colorsaturation", "coloursaturation",
-                   "saturationlevel"],
+    "saturation": [
+        "saturation",
+        "saturations",
+        "colorsaturation",
+        "coloursaturation",
+        "saturationlevel",
+    ],
     "detail": ["detail", "details", "detailing", "detaillevel", "levelofdetail", "detailed"],
 }.items():
     for _alias in _aliases:
@@ -89,11 +116,20 @@ def normalize_element_key(key: Any) -> Optional[str]:
 
 # Element headers a bilingual model writes in Chinese ("1. 艺术风格: Image A(2) ...").
 _CHINESE_KEYS = {
-    "艺术风格": "art_style", "风格": "art_style", "艺术样式": "art_style",
-    "颜色": "color", "色彩": "color", "配色": "color",
-    "艺术媒介": "art_medium", "媒介": "art_medium", "艺术媒材": "art_medium", "媒材": "art_medium",
-    "饱和度": "saturation", "色彩饱和度": "saturation",
-    "细节": "detail", "细节程度": "detail",
+    "艺术风格": "art_style",
+    "风格": "art_style",
+    "艺术样式": "art_style",
+    "颜色": "color",
+    "色彩": "color",
+    "配色": "color",
+    "艺术媒介": "art_medium",
+    "媒介": "art_medium",
+    "艺术媒材": "art_medium",
+    "媒材": "art_medium",
+    "饱和度": "saturation",
+    "色彩饱和度": "saturation",
+    "细节": "detail",
+    "细节程度": "detail",
 }
 
 # Words around an element name that do not change which element it is.
@@ -104,14 +140,15 @@ _KEY_WRAPPERS = re.compile(
 )
 
 
-
 def _clean_terms(value: Any, element: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"Profile.{element} must be a string or a list of strings, got {type(value).__name__}")
+        raise TypeError(
+            f"Profile.{element} must be a string or a list of strings, got {type(value).__name__}"
+        )
     terms: list[str] = []
     for item in value:
         if not isinstance(item, str):

@@ -38,6 +38,8 @@ _PROFILE_HEADING = re.compile(
     r"(?:^|\n)[ \t#*>-]*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile[ \t*]*:?",
     re.I,
 )
+
+
 def _find_profile_blocks(text: str) -> dict[str, Block]:
     """Map "liked"/"disliked" to their blocks (first occurrence of each)."""
     blocks: dict[str, Block] = {}
@@ -64,9 +66,7 @@ def _find_profile_blocks(text: str) -> dict[str, Block]:
         return blocks
     # No tags: "Visual preference profile:" headings (markdown or plain).
     headings = list(_PROFILE_HEADING.finditer(text))
-    stops = [m.start() for m in headings] + [
-        m.start() for m in ANY_TAG.finditer(text)
-    ]
+    stops = [m.start() for m in headings] + [m.start() for m in ANY_TAG.finditer(text)]
     for match in headings:
         side = "disliked" if match.group("neg") else "liked"
         if side in blocks:
@@ -82,15 +82,30 @@ def _find_profile_blocks(text: str) -> dict[str, Block]:
     return blocks
 
 
-_ASSESS_START = re.compile(r"\n\s*(?:\d+\s*[.)]\s*)?[*_]*(?:artistic|art)\s+style[*_]*\s*:[^\n]*image", re.I)
+_ASSESS_START = re.compile(
+    r"\n\s*(?:\d+\s*[.)]\s*)?[*_]*(?:artistic|art)\s+style[*_]*\s*:[^\n]*image", re.I
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # Profiles
 
 # Values read as "no term" in a profile (a model writing "Saturation: None").
-EMPTY_TERMS = {"", "none", "n/a", "na", "null", "nil", "-", "--", "unknown", "not specified",
-                 "nothing", "no preference", "[]"}
+EMPTY_TERMS = {
+    "",
+    "none",
+    "n/a",
+    "na",
+    "null",
+    "nil",
+    "-",
+    "--",
+    "unknown",
+    "not specified",
+    "nothing",
+    "no preference",
+    "[]",
+}
 
 # A candidate key: after start/comma/brace/newline/semicolon, optional bullets and quotes, a short
 # name, then ":" or "=". Whether it is an element key is decided by normalize_element_key.
@@ -135,9 +150,9 @@ def _try_json_object(content: str) -> Optional[dict]:
     stripped = content.strip().strip("`").strip()
     if stripped.lower().startswith("json"):
         stripped = stripped[4:].strip()
-    candidates = [stripped] if stripped.startswith("{") else [
-        "{" + stripped.rstrip(",").strip() + "}"
-    ]
+    candidates = (
+        [stripped] if stripped.startswith("{") else ["{" + stripped.rstrip(",").strip() + "}"]
+    )
     for candidate in candidates:
         try:
             data = json.loads(candidate)
@@ -174,7 +189,7 @@ def _parse_profile_content(content: str, issues: list[str], where: str) -> Profi
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(content)
         element = normalize_element_key(match.group("key"))
-        raw = content[match.end():end].strip().rstrip(",;}").strip()
+        raw = content[match.end() : end].strip().rstrip(",;}").strip()
         values.setdefault(element, []).extend(_split_terms(raw))
     return Profile(**values)
 
@@ -210,12 +225,31 @@ def _side_of_key(key: Any) -> Optional[str]:
     if not isinstance(key, str):
         return None
     compact = re.sub(r"[^a-z]", "", key.lower())
-    if compact in {"disliked", "dislikes", "dislike", "negative", "nonpreference", "dispreference",
-                   "visualnonpreferenceprofile", "nonpreferenceprofile", "dispreferenceprofile",
-                   "visualdispreferenceprofile", "nonpreferred", "avoid"}:
+    if compact in {
+        "disliked",
+        "dislikes",
+        "dislike",
+        "negative",
+        "nonpreference",
+        "dispreference",
+        "visualnonpreferenceprofile",
+        "nonpreferenceprofile",
+        "dispreferenceprofile",
+        "visualdispreferenceprofile",
+        "nonpreferred",
+        "avoid",
+    }:
         return "disliked"
-    if compact in {"liked", "likes", "like", "positive", "preference", "visualpreferenceprofile",
-                   "preferenceprofile", "preferred"}:
+    if compact in {
+        "liked",
+        "likes",
+        "like",
+        "positive",
+        "preference",
+        "visualpreferenceprofile",
+        "preferenceprofile",
+        "preferred",
+    }:
         return "liked"
     return None
 
@@ -258,7 +292,9 @@ def find_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfile], 
             continue
         if not block.closed:
             issues.append(f"the {where} block is not closed")
-        profiles[side] = _parse_profile_content(text[block.content_start:block.content_end], issues, where)
+        profiles[side] = _parse_profile_content(
+            text[block.content_start : block.content_end], issues, where
+        )
     return UserProfile(**profiles), list(blocks.values())
 
 
@@ -287,7 +323,8 @@ def parse_profiles(text: str) -> UserProfile:
     if profile is None or (profile.liked.is_empty() and profile.disliked.is_empty()):
         raise ParseError(
             "no visual preference profile found: expected <visual preference profile> tags or a "
-            "JSON profile", text
+            "JSON profile",
+            text,
         )
     return profile
 

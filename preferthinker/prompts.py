@@ -30,24 +30,50 @@ Conversation = list[dict[str, Any]]
 def _example_one() -> str:
     profile = UserProfile(
         liked=Profile(
-            art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
-            saturation="Intense", detail="Fine",
+            art_style="Pixel Art",
+            color=["Pink", "Jungle Green"],
+            art_medium="Digital Painting",
+            saturation="Intense",
+            detail="Fine",
         ),
         disliked=Profile(
-            art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling",
-            saturation="Muted", detail="Smooth",
+            art_style="Romanticism",
+            color="Charcoal Gray",
+            art_medium="Coiling",
+            saturation="Muted",
+            detail="Smooth",
         ),
     )
     scores = [
-        ElementScore("art_style", 2, 5, "soft romantic landscape, far from pixel art",
-                     "blocky pixel-art sprites on a grid"),
-        ElementScore("color", 1, 5, "mostly charcoal gray, a disliked color",
-                     "pink sky over jungle green foliage"),
-        ElementScore("art_medium", 2, 4, "looks like a traditional oil painting",
-                     "clearly digital, close to digital painting"),
+        ElementScore(
+            "art_style",
+            2,
+            5,
+            "soft romantic landscape, far from pixel art",
+            "blocky pixel-art sprites on a grid",
+        ),
+        ElementScore(
+            "color",
+            1,
+            5,
+            "mostly charcoal gray, a disliked color",
+            "pink sky over jungle green foliage",
+        ),
+        ElementScore(
+            "art_medium",
+            2,
+            4,
+            "looks like a traditional oil painting",
+            "clearly digital, close to digital painting",
+        ),
         ElementScore("saturation", 3, 4, "moderate, leaning muted", "vivid and intense"),
-        ElementScore("detail", 3, 4, "smooth gradients, few fine details",
-                     "fine, crisp edges on every sprite"),
+        ElementScore(
+            "detail",
+            3,
+            4,
+            "smooth gradients, few fine details",
+            "fine, crisp edges on every sprite",
+        ),
     ]
     return format_output(profile, scores, "B")
 
@@ -55,12 +81,18 @@ def _example_one() -> str:
 def _example_two() -> str:
     profile = UserProfile(
         liked=Profile(
-            art_style="Oceanic Art", color="Alloy Silver", art_medium="Silkscreen",
-            saturation="Pastel", detail=["Selective", "Realistic"],
+            art_style="Oceanic Art",
+            color="Alloy Silver",
+            art_medium="Silkscreen",
+            saturation="Pastel",
+            detail=["Selective", "Realistic"],
         ),
         disliked=Profile(
-            art_style="Mesoamerican Art", color="Pink", art_medium="3D Modeling",
-            saturation="Intense", detail="Smooth",
+            art_style="Mesoamerican Art",
+            color="Pink",
+            art_medium="3D Modeling",
+            saturation="Intense",
+            detail="Smooth",
         ),
     )
     scores = [
@@ -68,8 +100,9 @@ def _example_two() -> str:
         ElementScore("color", 4, 2, "silvery metallic tones", "hot pink dominates"),
         ElementScore("art_medium", 5, 1, "visible silkscreen layers", "glossy 3D render"),
         ElementScore("saturation", 4, 1, "soft pastel tints", "intense, saturated hues"),
-        ElementScore("detail", 4, 2, "sharp focus on the subject only",
-                     "uniformly smooth surfaces"),
+        ElementScore(
+            "detail", 4, 2, "sharp focus on the subject only", "uniformly smooth surfaces"
+        ),
     ]
     return format_output(profile, scores, "A")
 
@@ -141,9 +174,18 @@ _KNOWN_PROFILE_FORMAT = (
 def _prompt_version() -> str:
     import hashlib
 
-    texts = [SYSTEM_PROMPT, _LIKED_INSTRUCTION, _DISLIKED_INSTRUCTION, _NO_DISLIKED,
-             _CANDIDATES_INSTRUCTION, _FULL_FORMAT, _PROFILE_FORMAT, _KNOWN_PROFILE_INTRO,
-             _KNOWN_PROFILE_FORMAT, str(MAX_REFERENCES)]
+    texts = [
+        SYSTEM_PROMPT,
+        _LIKED_INSTRUCTION,
+        _DISLIKED_INSTRUCTION,
+        _NO_DISLIKED,
+        _CANDIDATES_INSTRUCTION,
+        _FULL_FORMAT,
+        _PROFILE_FORMAT,
+        _KNOWN_PROFILE_INTRO,
+        _KNOWN_PROFILE_FORMAT,
+        str(MAX_REFERENCES),
+    ]
     return "p1-" + hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:10]
 
 
@@ -197,8 +239,10 @@ def _reference_parts(liked: list[Any], disliked: list[Any]) -> list[dict[str, An
 def _candidate_parts(image_a: Any, image_b: Any) -> list[dict[str, Any]]:
     return [
         _text(_CANDIDATES_INSTRUCTION),
-        _text("Image A"), _image(_check_image(image_a, "image_a")),
-        _text("Image B"), _image(_check_image(image_b, "image_b")),
+        _text("Image A"),
+        _image(_check_image(image_a, "image_a")),
+        _text("Image B"),
+        _image(_check_image(image_b, "image_b")),
     ]
 
 
@@ -338,6 +382,12 @@ def build_known_profile_messages(profile: UserProfile, image_a: Any, image_b: An
 
 
 __all__ = [
-    "MAX_REFERENCES", "PROMPT_VERSION", "SYSTEM_PROMPT", "build_assess_messages", "build_known_profile_messages",
-    "build_liked_only_messages", "build_no_reference_messages", "build_profile_messages",
+    "MAX_REFERENCES",
+    "PROMPT_VERSION",
+    "SYSTEM_PROMPT",
+    "build_assess_messages",
+    "build_known_profile_messages",
+    "build_liked_only_messages",
+    "build_no_reference_messages",
+    "build_profile_messages",
 ]

@@ -122,8 +122,9 @@ class References:
         for side, given in zip(SIDES, (liked, disliked), strict=True):
             refs._load_side(side, given)
         if require_liked and not refs.liked:
-            raise InputError("no liked reference images given; "
-                             "pass --refs DIR with images you like")
+            raise InputError(
+                "no liked reference images given; pass --refs DIR with images you like"
+            )
         refs._warn()
         return refs
 
@@ -175,8 +176,10 @@ class References:
             names = [f"<image {number}>" for number in range(1, len(images) + 1)]
             setattr(refs, side, images[:max_per_side])
             setattr(refs, f"{side}_sources", names[:max_per_side])
-            refs.cut += [Left(side, name, f"over the cap of {max_per_side} per side")
-                         for name in names[max_per_side:]]
+            refs.cut += [
+                Left(side, name, f"over the cap of {max_per_side} per side")
+                for name in names[max_per_side:]
+            ]
         refs._warn()
         return refs
 
@@ -199,8 +202,10 @@ class References:
             elif isinstance(entry, (str, Path)):
                 items = [(str(path), path) for path in image_paths(entry)]
             else:
-                raise InputError(f"{side} images: an image must be a path or a PIL image, "
-                                 f"got {type(entry).__name__}")
+                raise InputError(
+                    f"{side} images: an image must be a path or a PIL image, "
+                    f"got {type(entry).__name__}"
+                )
             for source, item in items:
                 if len(images) >= self.max_per_side:
                     # Not read: the model would not see it anyway.
@@ -213,16 +218,22 @@ class References:
                 except UnreadableImageError as error:
                     self.skipped.append(Left(side, source, error.reason))
         if not images:
-            skipped = [f"{left.source} ({left.reason})"
-                       for left in self.skipped if left.side == side]
+            skipped = [
+                f"{left.source} ({left.reason})" for left in self.skipped if left.side == side
+            ]
             why = f" (skipped: {', '.join(skipped[:3])})" if skipped else ""
-            raise InputError(f"no usable image in the {side} images {self.origin[side]}{why}; "
-                             "give PNG, JPEG or WebP files")
+            raise InputError(
+                f"no usable image in the {side} images {self.origin[side]}{why}; "
+                "give PNG, JPEG or WebP files"
+            )
 
     def _warn(self) -> None:
         for left in self.skipped:
-            warnings.warn(f"skipping {left.source}: not a readable image ({left.reason})",
-                          ImageSkippedWarning, stacklevel=3)
+            warnings.warn(
+                f"skipping {left.source}: not a readable image ({left.reason})",
+                ImageSkippedWarning,
+                stacklevel=3,
+            )
         if self.cut:
             warnings.warn(self.cut_message(), ReferencesCutWarning, stacklevel=3)
 
@@ -240,8 +251,10 @@ class References:
                 parts.append(f"{seen} {side} images used, {len(cut)} more left out ({named})")
         if not parts:
             return ""
-        return (f"the model sees at most {self.max_per_side} reference images per side: "
-                + "; ".join(parts))
+        return (
+            f"the model sees at most {self.max_per_side} reference images per side: "
+            + "; ".join(parts)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """What `result.json` records: how many images the model saw per side, where they came

@@ -141,8 +141,15 @@ class ServeConfig:
             raise ValueError(f"model must name a model id or folder, got {self.model!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
-        for name in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
-                     "max_images", "max_pixels", "max_new_tokens", "max_lora_rank"):
+        for name in (
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "data_parallel_size",
+            "max_images",
+            "max_pixels",
+            "max_new_tokens",
+            "max_lora_rank",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_model_len is not None and self.max_model_len < self.needed_model_len():
@@ -221,7 +228,9 @@ def find_vllm(vllm_python: Optional[str] = None, vllm: Optional[str] = None) -> 
         ok = path.is_file() and os.access(path, os.X_OK)
         return VLLMLauncher([str(path), "serve"], ok, f"--vllm {path}")
     if importlib.util.find_spec("vllm") is not None:
-        return VLLMLauncher([sys.executable, *server_module], True, f"this environment ({sys.executable})")
+        return VLLMLauncher(
+            [sys.executable, *server_module], True, f"this environment ({sys.executable})"
+        )
     on_path = shutil.which("vllm")
     if on_path:
         return VLLMLauncher([on_path, "serve"], True, f"PATH ({on_path})")
@@ -231,8 +240,13 @@ def find_vllm(vllm_python: Optional[str] = None, vllm: Optional[str] = None) -> 
 def _python_has_vllm(python: str) -> bool:
     try:
         done = subprocess.run(
-            [python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"],
-            capture_output=True, timeout=60,
+            [
+                python,
+                "-c",
+                "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)",
+            ],
+            capture_output=True,
+            timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -248,12 +262,18 @@ def build_vllm_args(config: ServeConfig) -> list[str]:
         '{"image": 12}'
     """
     args = [
-        "--host", config.host,
-        "--port", str(config.port),
-        "--limit-mm-per-prompt", json.dumps({"image": config.max_images}),
-        "--mm-processor-kwargs", json.dumps({"max_pixels": config.max_pixels}),
-        "--max-model-len", str(config.model_len),
-        "--tensor-parallel-size", str(config.tensor_parallel_size),
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--limit-mm-per-prompt",
+        json.dumps({"image": config.max_images}),
+        "--mm-processor-kwargs",
+        json.dumps({"max_pixels": config.max_pixels}),
+        "--max-model-len",
+        str(config.model_len),
+        "--tensor-parallel-size",
+        str(config.tensor_parallel_size),
     ]
     if config.pipeline_parallel_size > 1:
         args += ["--pipeline-parallel-size", str(config.pipeline_parallel_size)]
@@ -270,8 +290,10 @@ def build_vllm_args(config: ServeConfig) -> list[str]:
     if config.adapter:
         args += [
             "--enable-lora",
-            "--lora-modules", f"{config.adapter_name}={config.adapter}",
-            "--max-lora-rank", str(config.max_lora_rank),
+            "--lora-modules",
+            f"{config.adapter_name}={config.adapter}",
+            "--max-lora-rank",
+            str(config.max_lora_rank),
         ]
     if config.dtype:
         args += ["--dtype", config.dtype]
@@ -364,7 +386,9 @@ class ServeCommand:
         return f"{env} {line}" if env else line
 
 
-def build_serve_command(config: ServeConfig, launcher: Optional[VLLMLauncher] = None) -> ServeCommand:
+def build_serve_command(
+    config: ServeConfig, launcher: Optional[VLLMLauncher] = None
+) -> ServeCommand:
     """Build the vLLM server command for `config` (finding vLLM unless `launcher` is given).
 
     Example:
@@ -477,7 +501,9 @@ def start_server(command: ServeCommand, log_path: Optional[Path] = None) -> subp
         log_path.parent.mkdir(parents=True, exist_ok=True)
         stdout = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     try:
-        return subprocess.Popen(command.argv, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None)
+        return subprocess.Popen(
+            command.argv, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None
+        )
     except OSError as error:
         raise InputError(f"cannot start {command.argv[0]}: {error}; {INSTALL_HINT}") from None
     finally:

@@ -67,7 +67,9 @@ def _as_profile(value: Any, name: str) -> Profile:
     if isinstance(value, Profile):
         return value
     if isinstance(value, UserProfile):
-        raise InputError(f"{name} is a UserProfile; pass one side ({name}.liked or {name}.disliked)")
+        raise InputError(
+            f"{name} is a UserProfile; pass one side ({name}.liked or {name}.disliked)"
+        )
     raise InputError(f"{name} must be a Profile, got {type(value).__name__}")
 
 
@@ -97,8 +99,12 @@ class ProfileSimilarity:
         True
     """
 
-    def __init__(self, model: Union[str, Path, None] = None, device: Optional[str] = None,
-                 batch_size: int = 64):
+    def __init__(
+        self,
+        model: Union[str, Path, None] = None,
+        device: Optional[str] = None,
+        batch_size: int = 64,
+    ):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.model_spec = model
@@ -121,7 +127,11 @@ class ProfileSimilarity:
     def _load(self):
         from sentence_transformers import SentenceTransformer
 
-        path = _default_model_path() if self.model_spec is None else Path(str(self.model_spec)).expanduser()
+        path = (
+            _default_model_path()
+            if self.model_spec is None
+            else Path(str(self.model_spec)).expanduser()
+        )
         local = path.exists()
         spec = str(path) if local else str(self.model_spec)
         try:
@@ -139,8 +149,11 @@ class ProfileSimilarity:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
             vectors = self.model.encode(
-                missing, batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                missing,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
             if len(self._cache) + len(missing) > _CACHE_SIZE:
                 self._cache.clear()

@@ -172,8 +172,10 @@ def evaluate_suite(
     loaded = [
         (subset, load_benchmark(subset.path, image_root=subset.image_root)) for subset in subsets
     ]
-    if similarity is None and getattr(config, "similarity", False) and any(
-        item.profile is not None for _, items in loaded for item in items
+    if (
+        similarity is None
+        and getattr(config, "similarity", False)
+        and any(item.profile is not None for _, items in loaded for item in items)
     ):
         from preferthinker.similarity import ProfileSimilarity
 

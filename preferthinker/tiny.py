@@ -32,8 +32,13 @@ CHAT_TEMPLATE = (
 TINY_MAX_NEW_TOKENS = 64
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 
 
@@ -89,8 +94,13 @@ def mrope_section(head_dim: int) -> list[int]:
     return [time, height, half - time - height]
 
 
-def build_tiny_assessor(hidden_size: int = 64, layers: int = 2, vision_depth: int = 2, seed: int = 0,
-                        image_size: int = 56):
+def build_tiny_assessor(
+    hidden_size: int = 64,
+    layers: int = 2,
+    vision_depth: int = 2,
+    seed: int = 0,
+    image_size: int = 56,
+):
     """Return (model, processor): a random-weight Qwen2.5-VL small enough for CPU tests."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration

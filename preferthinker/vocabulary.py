@@ -39,26 +39,38 @@ class Vocabulary:
         self._terms: dict[str, tuple[str, ...]] = {}
         self._index: dict[str, tuple[str, str]] = {}  # lower-case term -> (element, term)
         if not isinstance(terms, dict):
-            raise ConfigError(f"{source}: the vocabulary must map elements to term lists, got {type(terms).__name__}")
+            raise ConfigError(
+                f"{source}: the vocabulary must map elements to term lists, got {type(terms).__name__}"
+            )
         unknown = [key for key in terms if key not in ELEMENTS]
         if unknown:
-            raise ConfigError(f"{source}: unknown element(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ELEMENTS)}")
+            raise ConfigError(
+                f"{source}: unknown element(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ELEMENTS)}"
+            )
         missing = [element for element in ELEMENTS if not terms.get(element)]
         if missing:
-            raise ConfigError(f"{source}: no terms for element(s) {', '.join(missing)}; give each a list of terms")
+            raise ConfigError(
+                f"{source}: no terms for element(s) {', '.join(missing)}; give each a list of terms"
+            )
         for element in ELEMENTS:
             values = terms[element]
             if not isinstance(values, list):
-                raise ConfigError(f"{source}: {element} must be a list of terms, got {type(values).__name__}")
+                raise ConfigError(
+                    f"{source}: {element} must be a list of terms, got {type(values).__name__}"
+                )
             cleaned = []
             for term in values:
                 if not isinstance(term, str) or not term.strip():
-                    raise ConfigError(f"{source}: {element} has a term that is not a non-empty string: {term!r}")
+                    raise ConfigError(
+                        f"{source}: {element} has a term that is not a non-empty string: {term!r}"
+                    )
                 term = " ".join(term.split())
                 key = term.lower()
                 if key in self._index:
                     first = self._index[key][0]
-                    raise ConfigError(f"{source}: duplicate term {term!r} in {element} (already in {first}); keep one")
+                    raise ConfigError(
+                        f"{source}: duplicate term {term!r} in {element} (already in {first}); keep one"
+                    )
                 self._index[key] = (element, term)
                 cleaned.append(term)
             self._terms[element] = tuple(cleaned)
@@ -105,9 +117,13 @@ def _read(path: Path) -> Vocabulary:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"vocabulary file {path} does not exist; pass an existing YAML file") from None
+        raise ConfigError(
+            f"vocabulary file {path} does not exist; pass an existing YAML file"
+        ) from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"vocabulary file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise ConfigError(
+            f"vocabulary file {path} is not valid YAML: {str(error).splitlines()[0]}"
+        ) from None
     return Vocabulary(data if data is not None else {}, source=str(path))
 
 

@@ -22,11 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from generation.loop import Callback, LoopConfig, PersonalizedGenerator, RunResult
 from preferthinker.profile import ELEMENT_LABELS, ELEMENTS, UserProfile
 
-from generation.loop import Callback, LoopConfig, PersonalizedGenerator, RunResult
-
-DEMO_PROMPTS = ("a castle", "a lighthouse by the sea", "a cat", "a city skyline", "a garden", "a mountain lake")
+DEMO_PROMPTS = (
+    "a castle",
+    "a lighthouse by the sea",
+    "a cat",
+    "a city skyline",
+    "a garden",
+    "a mountain lake",
+)
 
 
 @dataclass
@@ -78,27 +84,33 @@ def match_score(image: Any, profile: UserProfile) -> tuple[float, dict[str, bool
 
     attributes = image_attributes(image)
     if attributes is None:
-        raise ValueError("the image carries no SynthPref attributes; it was not drawn by the procedural renderer")
+        raise ValueError(
+            "the image carries no SynthPref attributes; it was not drawn by the procedural renderer"
+        )
     matches = profile_matches(profile.liked, attributes)
     return sum(matches.values()) / max(1, len(matches)), matches
 
 
-def run_demo(config: Optional[DemoConfig] = None, callback: Optional[Callback] = None) -> DemoOutcome:
+def run_demo(
+    config: Optional[DemoConfig] = None, callback: Optional[Callback] = None
+) -> DemoOutcome:
     """Run the personalized loop and the baseline for one simulated user.
 
     Args:
         config: demo settings.
         callback: receives the personalized run's `StageEvent`s (for progress bars).
     """
-    from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
-    from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
     from preferthinker.analytic import AnalyticEngine
     from preferthinker.assessor import Assessor, AssessorConfig
+    from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
+    from synthpref.renderer import SUPPORTED_TERMS, ProceduralGenerator, terms_distinct
     from synthpref.users import sample_users
 
     config = config or DemoConfig()
     rng = random.Random(f"ptgen-demo:{config.seed}")
-    (user,) = sample_users(1, SUPPORTED_TERMS, seed=config.seed, compatible=terms_distinct, id_prefix="demo")
+    (user,) = sample_users(
+        1, SUPPORTED_TERMS, seed=config.seed, compatible=terms_distinct, id_prefix="demo"
+    )
     generator = ProceduralGenerator(size=config.size)
     (refs,) = make_user_items(user, generator, DEFAULT_SUBJECTS, config.refs, 1, rng)
     prompt = config.prompt or rng.choice(DEMO_PROMPTS)
@@ -106,7 +118,9 @@ def run_demo(config: Optional[DemoConfig] = None, callback: Optional[Callback] =
     seed = rng.randrange(100_000)
 
     def run(personalize: bool, events: Optional[Callback]) -> RunResult:
-        loop_config = LoopConfig(n=config.n, seed=seed, strategy=config.strategy, personalize=personalize, cache=False)
+        loop_config = LoopConfig(
+            n=config.n, seed=seed, strategy=config.strategy, personalize=personalize, cache=False
+        )
         loop = PersonalizedGenerator(assessor, generator, loop_config)
         return loop.run(prompt, refs.preferred, refs.non_preferred, callback=events)
 
@@ -128,15 +142,21 @@ def run_demo(config: Optional[DemoConfig] = None, callback: Optional[Callback] =
 
 def demo_section(outcome: DemoOutcome) -> str:
     """The report's demo section: hidden vs. predicted profile, baseline vs. personalized pick."""
-    from synthpref.renderer import image_attributes
     from generation.report import data_url
+    from synthpref.renderer import image_attributes
 
-    predicted = outcome.personalized.profile.profile if outcome.personalized.profile else UserProfile()
+    predicted = (
+        outcome.personalized.profile.profile if outcome.personalized.profile else UserProfile()
+    )
     personalized_image = outcome.personalized.best.image
     baseline_image = outcome.baseline.candidates[0].image
-    drawn = {"personalized": image_attributes(personalized_image) or {}, "baseline": image_attributes(baseline_image) or {}}
+    drawn = {
+        "personalized": image_attributes(personalized_image) or {},
+        "baseline": image_attributes(baseline_image) or {},
+    }
     rows = []
     for element in ELEMENTS:
+
         def cell(pick: str) -> str:
             term = drawn[pick].get(element, "")
             ok = outcome.per_element[pick].get(element)
@@ -161,9 +181,9 @@ it measures color, saturation and detail, and cannot see art style or medium.</p
 <div><b>personalized pick</b> (rewrite + rerank)</div><div>profile match {outcome.personalized_match:.0%}</div></div>
 </div>
 <table id="demo-profiles"><tr><th>element</th><th>hidden (liked)</th><th>predicted (liked)</th>
-<th>baseline pick drew</th><th>personalized pick drew</th></tr>{''.join(rows)}</table>
+<th>baseline pick drew</th><th>personalized pick drew</th></tr>{"".join(rows)}</table>
 <p class="muted">baseline prompt: {html.escape(outcome.baseline.prompt)}<br>
-personalized prompt: {html.escape(outcome.personalized.rewrite.prompt if outcome.personalized.rewrite else '')}</p>
+personalized prompt: {html.escape(outcome.personalized.rewrite.prompt if outcome.personalized.rewrite else "")}</p>
 """
 
 
@@ -178,7 +198,11 @@ def write_demo(outcome: DemoOutcome, folder: Path) -> dict[str, Any]:
 def summary_lines(outcome: DemoOutcome) -> list[str]:
     """The three lines `ptgen demo` prints."""
     hidden = outcome.hidden.liked.describe()
-    predicted = outcome.personalized.profile.profile.liked.describe() if outcome.personalized.profile else ""
+    predicted = (
+        outcome.personalized.profile.profile.liked.describe()
+        if outcome.personalized.profile
+        else ""
+    )
     return [
         f"hidden taste:    {hidden}",
         f"predicted taste: {predicted or '(nothing)'}",
@@ -186,14 +210,25 @@ def summary_lines(outcome: DemoOutcome) -> list[str]:
     ]
 
 
-def evaluate_demo(seeds: range, config: Optional[DemoConfig] = None,
-                  progress: Optional[Callable[[int, int], None]] = None) -> list[tuple[int, float, float]]:
+def evaluate_demo(
+    seeds: range,
+    config: Optional[DemoConfig] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> list[tuple[int, float, float]]:
     """(seed, personalized match, baseline match) for each seed; for docs/results.md."""
     base = config or DemoConfig()
     rows = []
     for done, seed in enumerate(seeds, start=1):
-        outcome = run_demo(DemoConfig(seed=seed, n=base.n, refs=base.refs, prompt=base.prompt,
-                                      size=base.size, strategy=base.strategy))
+        outcome = run_demo(
+            DemoConfig(
+                seed=seed,
+                n=base.n,
+                refs=base.refs,
+                prompt=base.prompt,
+                size=base.size,
+                strategy=base.strategy,
+            )
+        )
         rows.append((seed, outcome.personalized_match, outcome.baseline_match))
         if progress:
             progress(done, len(seeds))

@@ -23,25 +23,41 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from PIL import Image
 
+from preferthinker.benchmark import BenchmarkItem, write_benchmark
+from preferthinker.errors import OutputExistsError
+from preferthinker.profile import ELEMENTS, Profile
 from synthpref.renderer import (
     SUPPORTED_TERMS,
     ProceduralGenerator,
     ProceduralRenderer,
     terms_distinct,
 )
-from preferthinker.benchmark import BenchmarkItem, write_benchmark
-from preferthinker.errors import OutputExistsError
-from preferthinker.profile import ELEMENTS, Profile
 from synthpref.users import SimulatedUser, TermSplit, sample_users, split_terms
 
 EVAL_SPLITS = ("seen-SP", "seen-MP", "unseen-SP", "unseen-MP")
 
 # Subjects of the references and candidates: words that pick each layout, and some that do not.
 DEFAULT_SUBJECTS: tuple[str, ...] = (
-    "a cat", "a portrait of a woman", "a vase of flowers", "an owl", "a mountain landscape",
-    "a beach at sunset", "a lake in the hills", "a city skyline", "a castle", "a village street",
-    "a garden", "a still life with fruit", "a school of fish", "a river", "a bridge", "a train",
-    "a lighthouse", "a robot", "a tea party", "a dragon",
+    "a cat",
+    "a portrait of a woman",
+    "a vase of flowers",
+    "an owl",
+    "a mountain landscape",
+    "a beach at sunset",
+    "a lake in the hills",
+    "a city skyline",
+    "a castle",
+    "a village street",
+    "a garden",
+    "a still life with fruit",
+    "a school of fish",
+    "a river",
+    "a bridge",
+    "a train",
+    "a lighthouse",
+    "a robot",
+    "a tea party",
+    "a dragon",
 )
 
 Progress = Callable[[int, int], None]
@@ -99,7 +115,9 @@ class SynthPrefConfig:
 def _renderer_of(generator: Any) -> Optional[ProceduralRenderer]:
     if isinstance(generator, ProceduralRenderer):
         return generator
-    return getattr(generator, "renderer", None) if isinstance(generator, ProceduralGenerator) else None
+    return (
+        getattr(generator, "renderer", None) if isinstance(generator, ProceduralGenerator) else None
+    )
 
 
 def _one_each(profile: Profile, rng: random.Random) -> dict[str, str]:
@@ -110,7 +128,9 @@ def _prompt(subject: str, terms: dict[str, str]) -> str:
     return ", ".join([subject] + [terms[e] for e in ELEMENTS if e in terms])
 
 
-def _draw(generator: Any, subject: str, terms: dict[str, str], seed: int) -> tuple[Image.Image, dict[str, str]]:
+def _draw(
+    generator: Any, subject: str, terms: dict[str, str], seed: int
+) -> tuple[Image.Image, dict[str, str]]:
     """One image and the terms it shows: exact for the renderer, the requested ones otherwise."""
     renderer = _renderer_of(generator)
     if renderer is not None:
@@ -175,10 +195,21 @@ def make_user_items(
         attrs_a, attrs_b = (good_attrs, bad_attrs) if answer == "A" else (bad_attrs, good_attrs)
         items.append(
             BenchmarkItem(
-                image_a=a, image_b=b, preferred=list(liked_refs), non_preferred=list(disliked_refs),
-                answer=answer, split=split, user_id=user.user_id, profile=user.profile,
-                meta={"subject": subject, "mismatched": flipped, "kind": user.kind,
-                      "attributes_a": attrs_a, "attributes_b": attrs_b},
+                image_a=a,
+                image_b=b,
+                preferred=list(liked_refs),
+                non_preferred=list(disliked_refs),
+                answer=answer,
+                split=split,
+                user_id=user.user_id,
+                profile=user.profile,
+                meta={
+                    "subject": subject,
+                    "mismatched": flipped,
+                    "kind": user.kind,
+                    "attributes_a": attrs_a,
+                    "attributes_b": attrs_b,
+                },
                 item_id=f"{user.user_id}-{index}",
             )
         )
@@ -194,14 +225,24 @@ def synthpref_users(config: SynthPrefConfig) -> tuple[TermSplit, dict[str, list[
             continue
         unseen = name.startswith("unseen")
         users[name] = sample_users(
-            config.users, SUPPORTED_TERMS, seed=config.seed * 100 + index,
-            multi_fraction=1.0 if name.endswith("MP") else 0.0, split=split, unseen=unseen,
-            id_prefix=name, compatible=terms_distinct,
+            config.users,
+            SUPPORTED_TERMS,
+            seed=config.seed * 100 + index,
+            multi_fraction=1.0 if name.endswith("MP") else 0.0,
+            split=split,
+            unseen=unseen,
+            id_prefix=name,
+            compatible=terms_distinct,
         )
     if config.train_users:
         users["train"] = sample_users(
-            config.train_users, SUPPORTED_TERMS, seed=config.seed * 100 + 50, multi_fraction=0.5,
-            split=split, id_prefix="train", compatible=terms_distinct,
+            config.train_users,
+            SUPPORTED_TERMS,
+            seed=config.seed * 100 + 50,
+            multi_fraction=0.5,
+            split=split,
+            id_prefix="train",
+            compatible=terms_distinct,
         )
     return split, users
 
@@ -256,15 +297,25 @@ def build_synthpref(
         for user in split_users:
             rng = random.Random(f"{config.seed}:{user.user_id}")
             items = make_user_items(
-                user, generator, config.subjects, config.refs, config.pairs, rng,
-                mismatch=config.mismatch, split=split_name,
+                user,
+                generator,
+                config.subjects,
+                config.refs,
+                config.pairs,
+                rng,
+                mismatch=config.mismatch,
+                split=split_name,
             )
             saved: dict[int, str] = {}
             folder = out / "images" / user.user_id
             for item in items:
-                item.preferred = [_save(im, folder / f"liked_{i}.png", saved) for i, im in enumerate(item.preferred)]
+                item.preferred = [
+                    _save(im, folder / f"liked_{i}.png", saved)
+                    for i, im in enumerate(item.preferred)
+                ]
                 item.non_preferred = [
-                    _save(im, folder / f"disliked_{i}.png", saved) for i, im in enumerate(item.non_preferred)
+                    _save(im, folder / f"disliked_{i}.png", saved)
+                    for i, im in enumerate(item.non_preferred)
                 ]
                 item.image_a = _save(item.image_a, folder / f"{item.item_id}_A.png", saved)
                 item.image_b = _save(item.image_b, folder / f"{item.item_id}_B.png", saved)
@@ -277,10 +328,12 @@ def build_synthpref(
         if items:
             write_benchmark(items, out / name)
     (out / "users.json").write_text(
-        json.dumps({s: [u.to_dict() for u in us] for s, us in users.items()}, indent=1), encoding="utf-8"
+        json.dumps({s: [u.to_dict() for u in us] for s, us in users.items()}, indent=1),
+        encoding="utf-8",
     )
     summary = {
-        "config": asdict(config) | {"subjects": list(config.subjects), "splits": list(config.splits)},
+        "config": asdict(config)
+        | {"subjects": list(config.subjects), "splits": list(config.splits)},
         "generator": getattr(generator, "name", type(generator).__name__),
         "term_split": split.to_dict(),
         "counts": {s: len(us) * config.pairs for s, us in users.items()},

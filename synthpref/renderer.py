@@ -42,20 +42,59 @@ from preferthinker.profile import ELEMENTS
 # the hue wheel; a liked and a disliked term closer than `MIN_HUE_GAP` would look alike.
 SUPPORTED_TERMS: dict[str, tuple[str, ...]] = {
     "art_style": (
-        "Pixel Art", "Minimalism", "Cubism", "Bauhaus", "Art Nouveau", "Pop Art", "Op Art", "Pointillism",
-        "Abstract Expressionism", "Art Deco", "Impressionism",
+        "Pixel Art",
+        "Minimalism",
+        "Cubism",
+        "Bauhaus",
+        "Art Nouveau",
+        "Pop Art",
+        "Op Art",
+        "Pointillism",
+        "Abstract Expressionism",
+        "Art Deco",
+        "Impressionism",
     ),
     "color": (
-        "Scarlet", "Orange", "Lemon Yellow", "Lime Green", "Jungle Green", "Teal", "Royal Blue", "Purple",
-        "Magenta", "Pink",
+        "Scarlet",
+        "Orange",
+        "Lemon Yellow",
+        "Lime Green",
+        "Jungle Green",
+        "Teal",
+        "Royal Blue",
+        "Purple",
+        "Magenta",
+        "Pink",
     ),
     "art_medium": (
-        "Watercolor", "Colored Pencil", "Silkscreen", "Mosaic", "Oil Painting",
-        "Digital Painting", "3D Modeling", "Stained Glass",
+        "Watercolor",
+        "Colored Pencil",
+        "Silkscreen",
+        "Mosaic",
+        "Oil Painting",
+        "Digital Painting",
+        "3D Modeling",
+        "Stained Glass",
     ),
-    "saturation": ("Muted", "Pastel", "Mid-tone", "Intense", "Vibrant", "Desaturated", "Soft", "Rich"),
+    "saturation": (
+        "Muted",
+        "Pastel",
+        "Mid-tone",
+        "Intense",
+        "Vibrant",
+        "Desaturated",
+        "Soft",
+        "Rich",
+    ),
     "detail": (
-        "Smooth", "Minimal", "Simplified", "Selective", "Realistic", "Textured", "Fine", "Intricate",
+        "Smooth",
+        "Minimal",
+        "Simplified",
+        "Selective",
+        "Realistic",
+        "Textured",
+        "Fine",
+        "Intricate",
     ),
 }
 MIN_HUE_GAP = 40.0
@@ -67,13 +106,13 @@ _ELEMENT_IDS = {element: i + 1 for i, element in enumerate(ELEMENTS)}
 LAYOUTS = ("center", "horizon", "towers", "scatter", "diagonal")
 _LAYOUT_WORDS = {
     "center": "cat dog bird person portrait face woman man girl boy child animal flower vase fruit "
-              "owl fox horse lion robot tree apple",
+    "owl fox horse lion robot tree apple",
     "horizon": "landscape mountain mountains sea ocean beach field sky sunset sunrise lake desert "
-               "valley hills meadow island coast",
+    "valley hills meadow island coast",
     "towers": "city building buildings street skyline castle tower architecture town village "
-              "cathedral temple skyscraper",
+    "cathedral temple skyscraper",
     "scatter": "pattern still life crowd stars garden market festival fish birds leaves shells "
-               "butterflies insects",
+    "butterflies insects",
     "diagonal": "road river bridge car train path waterfall wave ship boat stairs",
 }
 _LAYOUT_OF = {w: layout for layout, words in _LAYOUT_WORDS.items() for w in words.split()}
@@ -139,7 +178,9 @@ class ProceduralRenderer:
         for element in ELEMENTS:
             unknown = [t for t in self.terms.get(element, ()) if t not in SUPPORTED_TERMS[element]]
             if unknown:
-                raise ValueError(f"terms[{element!r}] has terms the renderer cannot draw: {unknown}")
+                raise ValueError(
+                    f"terms[{element!r}] has terms the renderer cannot draw: {unknown}"
+                )
 
     # -- term choice -------------------------------------------------------------------------
     def choose_attributes(
@@ -283,7 +324,10 @@ def _style_minimalism(draw, rng, layout, n, level):
 def _style_cubism(draw, rng, layout, n, level):
     for x, y in _place(rng, layout, _count(14, level)):
         r = n * rng.uniform(0.06, 0.2) / (1 + 1.5 * level)
-        pts = [(x * n + rng.uniform(-r, r), y * n + rng.uniform(-r, r)) for _ in range(int(rng.integers(3, 5)))]
+        pts = [
+            (x * n + rng.uniform(-r, r), y * n + rng.uniform(-r, r))
+            for _ in range(int(rng.integers(3, 5)))
+        ]
         draw.polygon(pts, fill=_form_label(rng), outline=7)
 
 
@@ -303,10 +347,16 @@ def _style_bauhaus(draw, rng, layout, n, level):
 
 def _style_nouveau(draw, rng, layout, n, level):
     for x, y in _place(rng, layout, _count(6, level)):
-        length, amp, phase = n * rng.uniform(0.2, 0.5), n * rng.uniform(0.03, 0.1), rng.uniform(0, 6.3)
+        length, amp, phase = (
+            n * rng.uniform(0.2, 0.5),
+            n * rng.uniform(0.03, 0.1),
+            rng.uniform(0, 6.3),
+        )
         t = np.linspace(-0.5, 0.5, 24)
         pts = [(x * n + tt * length, y * n + amp * np.sin(phase + 7 * tt)) for tt in t]
-        draw.line(pts, fill=_form_label(rng), width=max(2, int(10 / (1 + 2 * level))), joint="curve")
+        draw.line(
+            pts, fill=_form_label(rng), width=max(2, int(10 / (1 + 2 * level))), joint="curve"
+        )
         r = n * 0.04 / (1 + level)
         draw.ellipse([pts[-1][0] - r, pts[-1][1] - r, pts[-1][0] + r, pts[-1][1] + r], fill=2)
 
@@ -318,7 +368,9 @@ def _style_pop(draw, rng, layout, n, level):
             draw.ellipse([xx - 2, yy - 2, xx + 2, yy + 2], fill=5)
     for x, y in _place(rng, layout, _count(4, level)):
         r = n * rng.uniform(0.08, 0.16) / (1 + level)
-        draw.ellipse([x * n - r, y * n - r, x * n + r, y * n + r], fill=_form_label(rng), outline=7, width=4)
+        draw.ellipse(
+            [x * n - r, y * n - r, x * n + r, y * n + r], fill=_form_label(rng), outline=7, width=4
+        )
 
 
 def _style_op(draw, rng, layout, n, level):
@@ -342,8 +394,11 @@ def _style_expressionism(draw, rng, layout, n, level):
         angle = rng.uniform(0, np.pi)
         length = n * rng.uniform(0.15, 0.45)
         dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
-        draw.line([(x * n - dx, y * n - dy), (x * n + dx, y * n + dy)], fill=_form_label(rng),
-                  width=max(2, int(rng.uniform(6, 18) / (1 + level))))
+        draw.line(
+            [(x * n - dx, y * n - dy), (x * n + dx, y * n + dy)],
+            fill=_form_label(rng),
+            width=max(2, int(rng.uniform(6, 18) / (1 + level))),
+        )
 
 
 def _style_deco(draw, rng, layout, n, level):
@@ -372,19 +427,30 @@ def _style_pixel(draw, rng, layout, n, level):
     for x, y in _place(rng, layout, _count(10, level)):
         w, h = int(rng.integers(2, 8)), int(rng.integers(2, 8))
         cx, cy = int(x * 32), int(y * 32)
-        draw.rectangle([cx * grid, cy * grid, (cx + w) * grid - 1, (cy + h) * grid - 1], fill=_form_label(rng))
+        draw.rectangle(
+            [cx * grid, cy * grid, (cx + w) * grid - 1, (cy + h) * grid - 1], fill=_form_label(rng)
+        )
 
 
 _STYLES = {
-    "Pixel Art": _style_pixel, "Minimalism": _style_minimalism, "Cubism": _style_cubism, "Bauhaus": _style_bauhaus,
-    "Art Nouveau": _style_nouveau, "Pop Art": _style_pop, "Op Art": _style_op,
-    "Pointillism": _style_pointillism, "Abstract Expressionism": _style_expressionism,
-    "Art Deco": _style_deco, "Impressionism": _style_impressionism,
+    "Pixel Art": _style_pixel,
+    "Minimalism": _style_minimalism,
+    "Cubism": _style_cubism,
+    "Bauhaus": _style_bauhaus,
+    "Art Nouveau": _style_nouveau,
+    "Pop Art": _style_pop,
+    "Op Art": _style_op,
+    "Pointillism": _style_pointillism,
+    "Abstract Expressionism": _style_expressionism,
+    "Art Deco": _style_deco,
+    "Impressionism": _style_impressionism,
 }
 
 
 # -- media: rendering treatments ----------------------------------------------------------------
-def _texture(rgb: np.ndarray, rng: np.random.Generator, level: float, amount: float = 1.0) -> np.ndarray:
+def _texture(
+    rgb: np.ndarray, rng: np.random.Generator, level: float, amount: float = 1.0
+) -> np.ndarray:
     """Fine luminance texture whose strength grows with the detail level. Multiplying all three
     channels by one factor keeps hue and HSV saturation, so only detail changes."""
     noise = rng.standard_normal(rgb.shape[:2]).astype(np.float32)
@@ -441,7 +507,9 @@ def _pencil(rgb, lab, rng, level, palette):
 def _silkscreen(rgb, lab, rng, level, palette):
     dark = (lab == 7) | (lab == 4)
     shifted = np.roll(np.roll(dark, 3, axis=0), 2, axis=1)  # misregistered key layer
-    flat = np.where(shifted[..., None], palette[4][None, None, :], palette[np.where(lab == 4, 2, lab)])
+    flat = np.where(
+        shifted[..., None], palette[4][None, None, :], palette[np.where(lab == 4, 2, lab)]
+    )
     return _texture(flat, rng, level, 0.6)
 
 
@@ -492,7 +560,7 @@ def _stained_glass(rgb, lab, rng, level, palette):
     gy, gx = np.mgrid[0:64, 0:64].astype(np.float32) + 0.5
     # |g - s|^2 = |g|^2 - 2 g.s + |s|^2: one matrix product instead of a (4096, cells, 2) array
     g = np.stack([gy.ravel(), gx.ravel()], 1)
-    nearest = ((seeds ** 2).sum(1)[None] - 2 * g @ seeds.T).argmin(1).reshape(64, 64)
+    nearest = ((seeds**2).sum(1)[None] - 2 * g @ seeds.T).argmin(1).reshape(64, 64)
     ids = np.repeat(np.repeat(nearest, n // 64, axis=0), n // 64, axis=1)
     sy, sx = (seeds[:, 0] * n / 64).astype(int), (seeds[:, 1] * n / 64).astype(int)
     out = rgb[sy, sx][ids] * 1.05
@@ -501,9 +569,14 @@ def _stained_glass(rgb, lab, rng, level, palette):
 
 
 _MEDIA = {
-    "Watercolor": _watercolor, "Colored Pencil": _pencil,
-    "Silkscreen": _silkscreen, "Mosaic": _mosaic, "Oil Painting": _oil,
-    "Digital Painting": _digital, "3D Modeling": _modeling, "Stained Glass": _stained_glass,
+    "Watercolor": _watercolor,
+    "Colored Pencil": _pencil,
+    "Silkscreen": _silkscreen,
+    "Mosaic": _mosaic,
+    "Oil Painting": _oil,
+    "Digital Painting": _digital,
+    "3D Modeling": _modeling,
+    "Stained Glass": _stained_glass,
 }
 
 
@@ -519,11 +592,13 @@ def parse_prompt_terms(text: str) -> dict[str, list[str]]:
     found: dict[str, list[tuple[int, str]]] = {e: [] for e in ELEMENTS}
     taken = [False] * len(text)
     low = text.lower()
-    all_terms = sorted(((t, e) for e in ELEMENTS for t in SUPPORTED_TERMS[e]), key=lambda p: -len(p[0]))
+    all_terms = sorted(
+        ((t, e) for e in ELEMENTS for t in SUPPORTED_TERMS[e]), key=lambda p: -len(p[0])
+    )
     for term, element in all_terms:
         for match in re.finditer(r"(?<![a-z0-9])" + re.escape(term.lower()) + r"(?![a-z0-9])", low):
-            if not any(taken[match.start():match.end()]):
-                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+            if not any(taken[match.start() : match.end()]):
+                taken[match.start() : match.end()] = [True] * (match.end() - match.start())
                 found[element].append((match.start(), term))
     return {e: list(dict.fromkeys(t for _, t in sorted(v))) for e, v in found.items()}
 
@@ -552,7 +627,9 @@ class ProceduralGenerator:
     def __init__(self, size: int = 256, renderer: Optional[ProceduralRenderer] = None):
         self.renderer = renderer or ProceduralRenderer(size=size)
 
-    def generate(self, prompt: str, negative_prompt: str = "", seeds: Sequence[int] = (0,)) -> list[Image.Image]:
+    def generate(
+        self, prompt: str, negative_prompt: str = "", seeds: Sequence[int] = (0,)
+    ) -> list[Image.Image]:
         wanted = parse_prompt_terms(prompt)
         avoid = parse_prompt_terms(negative_prompt or "")
         subject = subject_of(prompt)

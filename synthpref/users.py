@@ -151,7 +151,11 @@ def _pick_liked(rng: random.Random, pool: list[str], count: int) -> list[str]:
 
 
 def _pick_disliked(
-    rng: random.Random, element: str, pool: list[str], liked: Sequence[str], compatible: Optional[Compatible]
+    rng: random.Random,
+    element: str,
+    pool: list[str],
+    liked: Sequence[str],
+    compatible: Optional[Compatible],
 ) -> Optional[str]:
     liked_low = {t.lower() for t in liked}
     options = [t for t in pool if t.lower() not in liked_low]
@@ -184,7 +188,9 @@ def sample_user(
         raise ValueError(f"kind must be 'SP' or 'MP', got {kind!r}")
     elements = [e for e in ELEMENTS if len(table.get(e, ())) >= 1]
     if not elements:
-        raise InputError("no terms to sample users from; check the vocabulary and the terms restriction")
+        raise InputError(
+            "no terms to sample users from; check the vocabulary and the terms restriction"
+        )
     counts = {e: 1 for e in elements}
     if kind == "MP":
         multi = [e for e in elements if len(table[e]) >= 3]
@@ -196,7 +202,9 @@ def sample_user(
     if required:
         candidates = [e for e in elements if required.get(e)]
         if not candidates:
-            raise InputError("no held-out terms available for unseen users; raise held_out_fraction")
+            raise InputError(
+                "no held-out terms available for unseen users; raise held_out_fraction"
+            )
         forced_element = rng.choice(candidates)
     liked: dict[str, list[str]] = {}
     disliked: dict[str, list[str]] = {}
@@ -269,12 +277,19 @@ def sample_users(
             }
         table = {e: [t for t in full[e] if t.lower() in allowed] for e in ELEMENTS}
     rng = random.Random(f"users:{seed}:{unseen}")
-    kinds: list[UserKind] = ["MP"] * int(round(n * multi_fraction)) + ["SP"] * (n - int(round(n * multi_fraction)))
+    kinds: list[UserKind] = ["MP"] * int(round(n * multi_fraction)) + ["SP"] * (
+        n - int(round(n * multi_fraction))
+    )
     rng.shuffle(kinds)
     return [
         sample_user(
-            f"{id_prefix}-{i:04d}", table, rng, kind=kinds[i], required=required,
-            max_terms=max_terms, compatible=compatible,
+            f"{id_prefix}-{i:04d}",
+            table,
+            rng,
+            kind=kinds[i],
+            required=required,
+            max_terms=max_terms,
+            compatible=compatible,
         )
         for i in range(n)
     ]

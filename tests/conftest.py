@@ -64,11 +64,21 @@ def make_images() -> Callable:
     """Factory: `make_images(n=3, size=(64, 64), pattern="solid"|"stripes"|"checker", colors=None)`
     returns n distinct RGB PIL images (distinct colours; pass `colors` to choose them)."""
 
-    palette = [(220, 40, 40), (40, 160, 60), (40, 70, 220), (240, 200, 30), (150, 60, 180),
-               (30, 190, 200), (250, 130, 20), (120, 120, 120)]
+    palette = [
+        (220, 40, 40),
+        (40, 160, 60),
+        (40, 70, 220),
+        (240, 200, 30),
+        (150, 60, 180),
+        (30, 190, 200),
+        (250, 130, 20),
+        (120, 120, 120),
+    ]
 
     def factory(n: int = 3, size=(64, 64), pattern: str = "solid", colors=None):
-        chosen = list(colors) if colors is not None else [palette[i % len(palette)] for i in range(n)]
+        chosen = (
+            list(colors) if colors is not None else [palette[i % len(palette)] for i in range(n)]
+        )
         return [_pattern_image(tuple(chosen[i]), tuple(size), pattern) for i in range(n)]
 
     return factory
@@ -124,8 +134,17 @@ def tiny_server(tiny_assessor_path, tmp_path_factory) -> Iterator[str]:
     log_dir = tmp_path_factory.mktemp("tiny_server")
     stderr_path = log_dir / "stderr.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    command = [_transformers_cli(), "serve", str(tiny_assessor_path), "--device", "cpu",
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        _transformers_cli(),
+        "serve",
+        str(tiny_assessor_path),
+        "--device",
+        "cpu",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with open(log_dir / "stdout.log", "wb") as stdout, open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -133,7 +152,9 @@ def tiny_server(tiny_assessor_path, tmp_path_factory) -> Iterator[str]:
     try:
         while True:
             if process.poll() is not None:
-                pytest.fail(f"transformers serve exited with code {process.returncode}:\n{_tail(stderr_path)}")
+                pytest.fail(
+                    f"transformers serve exited with code {process.returncode}:\n{_tail(stderr_path)}"
+                )
             try:
                 with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
                     if json.load(response).get("data"):
@@ -141,7 +162,9 @@ def tiny_server(tiny_assessor_path, tmp_path_factory) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
                 pass
             if time.monotonic() - started > SERVER_START_TIMEOUT:
-                pytest.fail(f"transformers serve not ready after {SERVER_START_TIMEOUT:.0f} s:\n{_tail(stderr_path)}")
+                pytest.fail(
+                    f"transformers serve not ready after {SERVER_START_TIMEOUT:.0f} s:\n{_tail(stderr_path)}"
+                )
             time.sleep(0.25)
         # Reported in the test log (-s or -rP): how long the real server takes to come up.
         print(f"\ntiny_server ready at {base_url} in {time.monotonic() - started:.1f} s")

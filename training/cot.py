@@ -73,7 +73,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 # Score range per relation (inclusive); chosen inside the range by the seeded generator.
-SCORE_RANGES: dict[str, tuple[int, int]] = {LIKED: (4, 5), DISLIKED: (0, 1), NEUTRAL: (2, 3), UNKNOWN: (2, 2)}
+SCORE_RANGES: dict[str, tuple[int, int]] = {
+    LIKED: (4, 5),
+    DISLIKED: (0, 1),
+    NEUTRAL: (2, 3),
+    UNKNOWN: (2, 2),
+}
 _NEUTRAL_BOUNDS = (1, 3)  # how far tie-breaking may move a neutral score
 
 
@@ -117,6 +122,7 @@ def ground_truth_margin(profile: UserProfile, preferred: Attributes, other: Attr
         >>> ground_truth_margin(up, {"color": "Pink"}, {"color": "Gray"})
         2
     """
+
     def fit(attributes: Attributes) -> int:
         value = 0
         for element in ELEMENTS:
@@ -128,7 +134,9 @@ def ground_truth_margin(profile: UserProfile, preferred: Attributes, other: Attr
 
 
 def _rationale(rng: random.Random, kind: str, element: str, term: Optional[str]) -> str:
-    text = rng.choice(TEMPLATES[kind]).format(noun=rng.choice(ELEMENT_NOUNS[element]), term=term or "")
+    text = rng.choice(TEMPLATES[kind]).format(
+        noun=rng.choice(ELEMENT_NOUNS[element]), term=term or ""
+    )
     return text[0].upper() + text[1:]
 
 
@@ -167,7 +175,10 @@ def build_cot(
         letter: {e: relation(profile, e, attrs.get(e)) for e in ELEMENTS}
         for letter, attrs in (("A", attributes_a), ("B", attributes_b))
     }
-    values = {letter: {e: rng.randint(*SCORE_RANGES[kinds[letter][e]]) for e in ELEMENTS} for letter in "AB"}
+    values = {
+        letter: {e: rng.randint(*SCORE_RANGES[kinds[letter][e]]) for e in ELEMENTS}
+        for letter in "AB"
+    }
     _favour(values, kinds, answer)
     scores = [
         ElementScore(
@@ -179,9 +190,16 @@ def build_cot(
         )
         for e in ELEMENTS
     ]
-    preferred, other = (attributes_a, attributes_b) if answer == "A" else (attributes_b, attributes_a)
+    preferred, other = (
+        (attributes_a, attributes_b) if answer == "A" else (attributes_b, attributes_a)
+    )
     text = format_output(profile, scores, answer)
-    return CoTTarget(text=text, scores=scores, answer=answer, margin=ground_truth_margin(profile, preferred, other))
+    return CoTTarget(
+        text=text,
+        scores=scores,
+        answer=answer,
+        margin=ground_truth_margin(profile, preferred, other),
+    )
 
 
 def _favour(values: dict, kinds: dict, answer: str) -> None:
@@ -221,8 +239,9 @@ def _same_profile(a: Profile, b: Profile) -> bool:
     return all({t.lower() for t in a.terms(e)} == {t.lower() for t in b.terms(e)} for e in ELEMENTS)
 
 
-def check_cot(text: str, profile: UserProfile, answer: str,
-              scores: Optional[Sequence[ElementScore]] = None) -> Optional[str]:
+def check_cot(
+    text: str, profile: UserProfile, answer: str, scores: Optional[Sequence[ElementScore]] = None
+) -> Optional[str]:
     """The quality filter's test of one target. Returns None when the text is usable, else the
     reason it is not: "unparseable", "incomplete", "answer_mismatch",
     "totals_contradict_answer", "profile_mismatch" or "scores_changed" (`scores` given and the
@@ -238,7 +257,9 @@ def check_cot(text: str, profile: UserProfile, answer: str,
         parsed = parse_output(text)
     except ParseError:
         return "unparseable"
-    other_total, own_total = (parsed.total_b, parsed.total_a) if answer == "A" else (parsed.total_a, parsed.total_b)
+    other_total, own_total = (
+        (parsed.total_b, parsed.total_a) if answer == "A" else (parsed.total_a, parsed.total_b)
+    )
     if own_total is not None and other_total is not None and own_total <= other_total:
         return "totals_contradict_answer"
     if parsed.stated_answer != answer or parsed.answer != answer:
@@ -246,7 +267,8 @@ def check_cot(text: str, profile: UserProfile, answer: str,
     if not parsed.complete:
         return "incomplete"
     if parsed.profile is None or not (
-        _same_profile(parsed.profile.liked, profile.liked) and _same_profile(parsed.profile.disliked, profile.disliked)
+        _same_profile(parsed.profile.liked, profile.liked)
+        and _same_profile(parsed.profile.disliked, profile.disliked)
     ):
         return "profile_mismatch"
     if scores is not None:
@@ -267,8 +289,9 @@ REWRITE_INSTRUCTION = (
 )
 
 
-def rewrite_cot(target: CoTTarget, profile: UserProfile, engine: Any,
-                generation_config: Any = None) -> tuple[str, Optional[str]]:
+def rewrite_cot(
+    target: CoTTarget, profile: UserProfile, engine: Any, generation_config: Any = None
+) -> tuple[str, Optional[str]]:
     """Ask an LLM (any preferthinker `Engine`, e.g. an OpenAI-compatible endpoint) to reword the
     rationales. Returns (text, reason): the rewrite and None when it passes `check_cot` with the
     same scores, else the original text and the reason the rewrite was rejected.
@@ -293,6 +316,12 @@ def rewrite_cot(target: CoTTarget, profile: UserProfile, engine: Any,
 
 
 __all__ = [
-    "CoTTarget", "ELEMENT_NOUNS", "TEMPLATES", "build_cot", "check_cot", "ground_truth_margin",
-    "relation", "rewrite_cot",
+    "CoTTarget",
+    "ELEMENT_NOUNS",
+    "TEMPLATES",
+    "build_cot",
+    "check_cot",
+    "ground_truth_margin",
+    "relation",
+    "rewrite_cot",
 ]

@@ -33,7 +33,7 @@ import logging
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 from preferthinker.errors import ConfigError, InputError, OutputExistsError
 
@@ -112,13 +112,17 @@ class DataConfig:
             raise ValueError(f"mismatch must be in 1..5 or null, got {self.mismatch}")
         unknown = [s for s in self.eval_splits if s not in EVAL_SPLITS]
         if unknown:
-            raise ValueError(f"eval_splits has unknown names {unknown}; valid: {', '.join(EVAL_SPLITS)}")
+            raise ValueError(
+                f"eval_splits has unknown names {unknown}; valid: {', '.join(EVAL_SPLITS)}"
+            )
         if self.size < 64 or self.size % 32:
             raise ValueError(f"size must be a multiple of 32 and >= 64, got {self.size}")
         if not isinstance(self.generator_options, dict):
             raise ValueError(f"generator_options must be a mapping, got {self.generator_options!r}")
         if self.cot_rewrite_max_new_tokens < 1:
-            raise ValueError(f"cot_rewrite_max_new_tokens must be >= 1, got {self.cot_rewrite_max_new_tokens}")
+            raise ValueError(
+                f"cot_rewrite_max_new_tokens must be >= 1, got {self.cot_rewrite_max_new_tokens}"
+            )
 
     def fingerprint(self) -> str:
         """What must match for a folder to be resumed (everything but where it is)."""
@@ -135,7 +139,9 @@ def load_prompts(path: Optional[Union[str, Path]] = None) -> list[str]:
     """
     path = Path(path) if path else BUNDLED_PROMPTS
     if not path.is_file():
-        raise InputError(f"prompts file not found: {path}; give a text file with one subject per line")
+        raise InputError(
+            f"prompts file not found: {path}; give a text file with one subject per line"
+        )
     prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     prompts = [p for p in prompts if p and not p.startswith("#")]
     if not prompts:
@@ -184,16 +190,27 @@ def draw_users(config: DataConfig) -> dict[str, list]:
     split = split_terms(vocabulary, config.held_out_fraction, seed=config.seed)
     users: dict[str, list] = {}
     if config.train_users:
-        users["train"] = sample_users(config.train_users, vocabulary, seed=config.seed * 100 + 50,
-                                      multi_fraction=config.multi_fraction, split=split, id_prefix="train",
-                                      compatible=compatible)
+        users["train"] = sample_users(
+            config.train_users,
+            vocabulary,
+            seed=config.seed * 100 + 50,
+            multi_fraction=config.multi_fraction,
+            split=split,
+            id_prefix="train",
+            compatible=compatible,
+        )
     if config.eval_users:
         for index, name in enumerate(EVAL_SPLITS):
             if name in config.eval_splits:
                 users[name] = sample_users(
-                    config.eval_users, vocabulary, seed=config.seed * 100 + index,
-                    multi_fraction=1.0 if name.endswith("MP") else 0.0, split=split,
-                    unseen=name.startswith("unseen"), id_prefix=name, compatible=compatible,
+                    config.eval_users,
+                    vocabulary,
+                    seed=config.seed * 100 + index,
+                    multi_fraction=1.0 if name.endswith("MP") else 0.0,
+                    split=split,
+                    unseen=name.startswith("unseen"),
+                    id_prefix=name,
+                    compatible=compatible,
                 )
     return users
 
@@ -217,7 +234,9 @@ def _check_output(out: Path, config: DataConfig) -> dict:
         journals(out, config.fingerprint())  # shards of another config: refused by name
         return manifest
     if out.exists() and any(p.name not in (LOCK_FILE, SHARDS_DIR) for p in out.iterdir()):
-        raise OutputExistsError(f"{out} is not empty and holds no {MANIFEST}; choose a new output_dir")
+        raise OutputExistsError(
+            f"{out} is not empty and holds no {MANIFEST}; choose a new output_dir"
+        )
     journals(out, config.fingerprint())
     return {"fingerprint": config.fingerprint(), "config": asdict(config), "users": {}}
 
@@ -256,13 +275,26 @@ def _make_sample(item: Any, sample_id: str, seed: int, engine: Any, rewrite_conf
         text, rejected = rewrite_cot(target, item.profile, engine, rewrite_config)
         source = "template" if rejected else "llm"
     sample = TrainingSample(
-        sample_id=sample_id, split=item.split, user_id=item.user_id, kind=meta.get("kind", "SP"),
-        profile=item.profile, prompt_subject=meta.get("subject", ""), liked=list(item.preferred),
-        disliked=list(item.non_preferred), image_a=item.image_a, image_b=item.image_b,
-        answer=item.answer, cot=text,
-        meta={"attributes_a": dict(attrs_a), "attributes_b": dict(attrs_b),
-              "mismatched": list(meta.get("mismatched", [])), "margin": target.margin,
-              "cot_source": source, "cot_rewrite_rejected": rejected},
+        sample_id=sample_id,
+        split=item.split,
+        user_id=item.user_id,
+        kind=meta.get("kind", "SP"),
+        profile=item.profile,
+        prompt_subject=meta.get("subject", ""),
+        liked=list(item.preferred),
+        disliked=list(item.non_preferred),
+        image_a=item.image_a,
+        image_b=item.image_b,
+        answer=item.answer,
+        cot=text,
+        meta={
+            "attributes_a": dict(attrs_a),
+            "attributes_b": dict(attrs_b),
+            "mismatched": list(meta.get("mismatched", [])),
+            "margin": target.margin,
+            "cot_source": source,
+            "cot_rewrite_rejected": rejected,
+        },
     )
     return sample, None, rejected
 
@@ -278,8 +310,14 @@ def summarize(manifest: dict) -> dict[str, Any]:
             dropped[reason] = dropped.get(reason, 0) + 1
         for reason in entry.get("rewrite_rejected", {}).values():
             rejected[reason] = rejected.get(reason, 0) + 1
-    return {"users": len(manifest["users"]), "kept": kept, "dropped": dropped,
-            "dropped_total": sum(dropped.values()), "rewrite_rejected": rejected, "kept_per_split": per_split}
+    return {
+        "users": len(manifest["users"]),
+        "kept": kept,
+        "dropped": dropped,
+        "dropped_total": sum(dropped.values()),
+        "rewrite_rejected": rejected,
+        "kept_per_split": per_split,
+    }
 
 
 def _shard_users(users: dict[str, list]) -> list[tuple[str, Any]]:
@@ -287,19 +325,40 @@ def _shard_users(users: dict[str, list]) -> list[tuple[str, Any]]:
     return [(split, user) for split, split_users in users.items() for user in split_users]
 
 
-def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, generator: Any,
-                prompts: list[str], engine: Any, rewrite_config: Any,
-                step: Callable[[], None]) -> dict:
+def _build_user(
+    user: Any,
+    split_name: str,
+    config: DataConfig,
+    out: Path,
+    generator: Any,
+    prompts: list[str],
+    engine: Any,
+    rewrite_config: Any,
+    step: Callable[[], None],
+) -> dict:
     """Render, target, filter and write one user's pairs; returns the user's manifest entry."""
     from synthpref.bench import make_user_items
     from training.dataset import write_sample
 
     # 3. References and pairs, seeded per user so a resumed build renders the same.
     rng = random.Random(f"data:{config.seed}:{user.user_id}")
-    items = make_user_items(user, generator, prompts, config.refs, config.pairs, rng,
-                            mismatch=config.mismatch, split=split_name)
-    entry = {"split": split_name, "kind": user.kind, "kept": [], "dropped": {},
-             "rewrite_rejected": {}}
+    items = make_user_items(
+        user,
+        generator,
+        prompts,
+        config.refs,
+        config.pairs,
+        rng,
+        mismatch=config.mismatch,
+        split=split_name,
+    )
+    entry = {
+        "split": split_name,
+        "kind": user.kind,
+        "kept": [],
+        "dropped": {},
+        "rewrite_rejected": {},
+    }
     for index, item in enumerate(items):
         sample_id = f"{user.user_id}-{index:02d}"
         if (out / "samples" / f"{sample_id}.json").is_file():
@@ -320,9 +379,15 @@ def _build_user(user: Any, split_name: str, config: DataConfig, out: Path, gener
     return entry
 
 
-def build_dataset(config: DataConfig, progress: Optional[Progress] = None, generator: Any = None,
-                  rewriter: Any = None, process: Any = None, resume_command: Optional[str] = None,
-                  merge_timeout_s: Optional[float] = None) -> dict[str, Any]:
+def build_dataset(
+    config: DataConfig,
+    progress: Optional[Progress] = None,
+    generator: Any = None,
+    rewriter: Any = None,
+    process: Any = None,
+    resume_command: Optional[str] = None,
+    merge_timeout_s: Optional[float] = None,
+) -> dict[str, Any]:
     """Build (or resume) the training set described by `config`; returns the report.
 
     Under `accelerate launch` / `torchrun` every process runs this same call: user i goes to
@@ -359,8 +424,16 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     """
     import time
 
-    from generation.shards import (ShardJournal, acquire_lock, assigned, current_process,
-                                   finished_items, journals, release_lock, wait_for_items)
+    from generation.shards import (
+        ShardJournal,
+        acquire_lock,
+        assigned,
+        current_process,
+        finished_items,
+        journals,
+        release_lock,
+        wait_for_items,
+    )
     from preferthinker.engines import GenerationConfig
     from training.dataset import finalize_dataset
 
@@ -385,8 +458,9 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     total = len(mine) * config.pairs
     generator = generator or create_data_generator(config, process)
     engine = _rewriter(config, rewriter)
-    rewrite_config = GenerationConfig(max_new_tokens=config.cot_rewrite_max_new_tokens, temperature=0.7,
-                                      repetition_penalty=1.0)
+    rewrite_config = GenerationConfig(
+        max_new_tokens=config.cot_rewrite_max_new_tokens, temperature=0.7, repetition_penalty=1.0
+    )
     journal = ShardJournal(out, process, fingerprint)
     journal.start(len(mine))
     done, resumed = 0, 0
@@ -404,8 +478,9 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
                 for _ in range(config.pairs):
                     step()
                 continue
-            entry = _build_user(user, split_name, config, out, generator, prompts, engine,
-                                rewrite_config, step)
+            entry = _build_user(
+                user, split_name, config, out, generator, prompts, engine, rewrite_config, step
+            )
             journal.item(user.user_id, entry)
     except BaseException as error:
         journal.failed(error)
@@ -413,14 +488,25 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     journal.done(users=len(mine), resumed=resumed)
     name = getattr(generator, "name", type(generator).__name__)
     if not process.is_main:
-        return {"merged": False, "rank": process.rank, "world_size": process.world_size,
-                "users": len(mine), "resumed_users": resumed, "output_dir": str(out),
-                "generator": name}
+        return {
+            "merged": False,
+            "rank": process.rank,
+            "world_size": process.world_size,
+            "users": len(mine),
+            "resumed_users": resumed,
+            "output_dir": str(out),
+            "generator": name,
+        }
     # 6. Merge: wait until every user is recorded (by any process), then one manifest in the
     # global user order and the JSONL files.
     entries = wait_for_items(
-        out, [user.user_id for _, user in everyone], process, fingerprint,
-        timeout_s=merge_timeout_s, resume_command=resume_command, since=started,
+        out,
+        [user.user_id for _, user in everyone],
+        process,
+        fingerprint,
+        timeout_s=merge_timeout_s,
+        resume_command=resume_command,
+        since=started,
         finished=lambda: {**manifest["users"], **finished_items(out, fingerprint)},
     )
     manifest["users"] = {user.user_id: entries[user.user_id] for _, user in everyone}
@@ -432,8 +518,12 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
             last = [e for e in events if e.get("event") == "done"][-1:]
             resumed += last[0].get("resumed", 0) if last else 0
     report = summarize(manifest) | {
-        "resumed_users": resumed, "files": counts, "output_dir": str(out), "generator": name,
-        "processes": process.world_size, "merged": True,
+        "resumed_users": resumed,
+        "files": counts,
+        "output_dir": str(out),
+        "generator": name,
+        "processes": process.world_size,
+        "merged": True,
     }
     manifest["report"] = report
     _write_manifest(out, manifest)
@@ -443,5 +533,12 @@ def build_dataset(config: DataConfig, progress: Optional[Progress] = None, gener
     return report
 
 
-__all__ = ["DataConfig", "EVAL_SPLITS", "build_dataset", "create_data_generator", "draw_users",
-           "load_prompts", "summarize"]
+__all__ = [
+    "DataConfig",
+    "EVAL_SPLITS",
+    "build_dataset",
+    "create_data_generator",
+    "draw_users",
+    "load_prompts",
+    "summarize",
+]

@@ -112,16 +112,26 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
 
     # References are the user's, shared by all of the user's pairs: written once, then kept
     # (a resumed build renders the same images, so an existing file is already right).
-    liked = [save(img, f"{sample.user_id}/liked", f"{i}.png", True) for i, img in enumerate(sample.liked)]
-    disliked = [save(img, f"{sample.user_id}/disliked", f"{i}.png", True) for i, img in enumerate(sample.disliked)]
+    liked = [
+        save(img, f"{sample.user_id}/liked", f"{i}.png", True) for i, img in enumerate(sample.liked)
+    ]
+    disliked = [
+        save(img, f"{sample.user_id}/disliked", f"{i}.png", True)
+        for i, img in enumerate(sample.disliked)
+    ]
     path_a = save(sample.image_a, sample.sample_id, "a.png")
     path_b = save(sample.image_b, sample.sample_id, "b.png")
     # Build the conversation with the real images, then map each image to its file, in order.
-    paths_by_id = {id(img): p for img, p in zip(
-        [*sample.liked, *sample.disliked, sample.image_a, sample.image_b],
-        [*liked, *disliked, path_a, path_b],
-    )}
-    conversation = build_assess_messages(sample.liked, sample.disliked or None, sample.image_a, sample.image_b)
+    paths_by_id = {
+        id(img): p
+        for img, p in zip(
+            [*sample.liked, *sample.disliked, sample.image_a, sample.image_b],
+            [*liked, *disliked, path_a, path_b],
+        )
+    }
+    conversation = build_assess_messages(
+        sample.liked, sample.disliked or None, sample.image_a, sample.image_b
+    )
     messages, images = _placeholders(conversation)
     image_paths = [paths_by_id[id(img)] for img in images]
     messages.append({"role": "assistant", "content": [{"type": "text", "text": sample.cot}]})
@@ -136,8 +146,10 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
         "split": sample.split,
         "user_id": sample.user_id,
         "kind": sample.kind,
-        "profile": {side: {e: list(p.terms(e)) for e in ELEMENTS}
-                    for side, p in (("liked", sample.profile.liked), ("disliked", sample.profile.disliked))},
+        "profile": {
+            side: {e: list(p.terms(e)) for e in ELEMENTS}
+            for side, p in (("liked", sample.profile.liked), ("disliked", sample.profile.disliked))
+        },
         "prompt_subject": sample.prompt_subject,
         "cot": sample.cot,
         "messages": messages,
@@ -151,7 +163,9 @@ def write_sample(sample: TrainingSample, root: PathLike) -> dict[str, Any]:
     exists only for a complete sample). Returns the record."""
     root = Path(root)
     record = sample_record(sample, root)
-    atomic_write_text(root / "samples" / f"{sample.sample_id}.json", json.dumps(record, ensure_ascii=False))
+    atomic_write_text(
+        root / "samples" / f"{sample.sample_id}.json", json.dumps(record, ensure_ascii=False)
+    )
     return record
 
 
@@ -189,11 +203,15 @@ def finalize_dataset(root: PathLike) -> dict[str, int]:
         chosen = [r for r in records if (r["split"] == "train") == (name == "train")]
         path = root / f"{name}.jsonl"
         if chosen:
-            atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen))
+            atomic_write_text(
+                path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen)
+            )
             counts[name] = len(chosen)
         elif path.exists():
             path.unlink()
-    atomic_write_text(root / "benchmark.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_text(
+        root / "benchmark.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    )
     files = "\n".join(f"  - split: {name}\n    path: {name}.jsonl" for name in counts)
     atomic_write_text(root / "README.md", DATASET_CARD.format(files=files or "  []"))
     return counts
@@ -208,7 +226,9 @@ def _split_records(root: Path, split: str) -> list[dict[str, Any]]:
             f"{path} not found; build the dataset with `ptgen data build` or `ptgen data import` "
             f"(splits here: {', '.join(have) or 'none'}; choose one with dataset_split)"
         )
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def _message_features():
@@ -251,7 +271,9 @@ def load_training_split(
         raise InputError(f"mode must be 'sft' or 'grpo', got {mode!r}")
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"dataset folder not found: {root}; build one with `ptgen data build --config FILE`")
+        raise InputError(
+            f"dataset folder not found: {root}; build one with `ptgen data build --config FILE`"
+        )
     records = _split_records(root, split)
     if max_samples is not None:
         records = records[:max_samples]
@@ -262,19 +284,27 @@ def load_training_split(
     if mode == "sft":
         columns["completion"] = messages_type
     else:
-        columns.update(answer=Value("string"), profile=Value("string"), prompt_subject=Value("string"))
+        columns.update(
+            answer=Value("string"), profile=Value("string"), prompt_subject=Value("string")
+        )
     features = Features(columns)
 
     def row(record: dict[str, Any]) -> dict[str, Any]:
         messages = record["messages"]
         # Paths, not pixels: datasets decodes each image when the row is read, so a large set
         # never sits in memory (once per training process) as decoded or re-encoded images.
-        values = {"prompt": messages[:-1], "images": [str((root / p).resolve()) for p in record["images"]]}
+        values = {
+            "prompt": messages[:-1],
+            "images": [str((root / p).resolve()) for p in record["images"]],
+        }
         if mode == "sft":
             values["completion"] = messages[-1:]
         else:
-            values.update(answer=record["answer"], profile=json.dumps(record["profile"]),
-                          prompt_subject=record.get("prompt_subject") or "")
+            values.update(
+                answer=record["answer"],
+                profile=json.dumps(record["profile"]),
+                prompt_subject=record.get("prompt_subject") or "",
+            )
         return values
 
     dataset = Dataset.from_list([row(r) for r in records], features=features)
@@ -304,6 +334,12 @@ def _fit_images(max_pixels: int):
 
 
 __all__ = [
-    "TrainingSample", "atomic_write_bytes", "atomic_write_text", "finalize_dataset",
-    "load_training_split", "read_samples", "sample_record", "write_sample",
+    "TrainingSample",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "finalize_dataset",
+    "load_training_split",
+    "read_samples",
+    "sample_record",
+    "write_sample",
 ]

@@ -95,8 +95,11 @@ class GRPOTrainingConfig(modeling.ModelFields, GRPOConfig):
         )
 
 
-def train_grpo(config: GRPOTrainingConfig, callbacks: Optional[Sequence[Any]] = None,
-               reward_components: Optional[dict] = None) -> Path:
+def train_grpo(
+    config: GRPOTrainingConfig,
+    callbacks: Optional[Sequence[Any]] = None,
+    reward_components: Optional[dict] = None,
+) -> Path:
     """Run GRPO and save the final model; returns the final folder.
 
     Args:
@@ -115,8 +118,13 @@ def train_grpo(config: GRPOTrainingConfig, callbacks: Optional[Sequence[Any]] = 
     from training.rewards import create_reward_funcs
 
     # 1. Data: prompts with images, plus the columns the rewards read (answer, profile, subject).
-    train = load_training_split(config.dataset_path, config.dataset_split, mode="grpo",
-                                max_pixels=config.max_pixels, max_samples=config.max_samples)
+    train = load_training_split(
+        config.dataset_path,
+        config.dataset_split,
+        mode="grpo",
+        max_pixels=config.max_pixels,
+        max_samples=config.max_samples,
+    )
     # 2. Rewards, in the order of reward_weights.
     reward_funcs, _ = create_reward_funcs(config.reward_config(), **(reward_components or {}))
     # 3. Model and processor.
@@ -132,8 +140,13 @@ def train_grpo(config: GRPOTrainingConfig, callbacks: Optional[Sequence[Any]] = 
         peft_config=modeling.lora_config(config),
         callbacks=list(callbacks or []),
     )
-    logger.info("GRPO on %d prompts from %s, rewards %s weighted %s", len(train), config.dataset_path,
-                [getattr(f, "__name__", type(f).__name__) for f in reward_funcs], config.reward_weights)
+    logger.info(
+        "GRPO on %d prompts from %s, rewards %s weighted %s",
+        len(train),
+        config.dataset_path,
+        [getattr(f, "__name__", type(f).__name__) for f in reward_funcs],
+        config.reward_weights,
+    )
     trainer.train(resume_from_checkpoint=modeling.resume_checkpoint(config))
     # 5. Final save.
     return modeling.save_final(trainer, processor, config, stage="grpo")

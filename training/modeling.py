@@ -77,9 +77,13 @@ def check_lora_fields(config: Any) -> None:
     if not 0 <= config.lora_dropout < 1:
         raise ValueError(f"lora_dropout must be in [0, 1), got {config.lora_dropout}")
     if config.max_pixels is not None and config.max_pixels < 28 * 28:
-        raise ValueError(f"max_pixels must be >= 784 (one 28x28 patch) or null, got {config.max_pixels}")
+        raise ValueError(
+            f"max_pixels must be >= 784 (one 28x28 patch) or null, got {config.max_pixels}"
+        )
     if not config.model_name_or_path:
-        raise ValueError("model_name_or_path must name the base model (hub id or local folder), got ''")
+        raise ValueError(
+            "model_name_or_path must name the base model (hub id or local folder), got ''"
+        )
     if not config.dataset_path:
         raise ValueError("dataset_path must name the folder `ptgen data build` wrote, got ''")
 
@@ -116,7 +120,9 @@ def load_processor(model: str):
     try:
         return AutoProcessor.from_pretrained(model)
     except OSError as error:
-        raise ModelNotFoundError(f"cannot load the processor of {model}: {str(error).splitlines()[0]}") from None
+        raise ModelNotFoundError(
+            f"cannot load the processor of {model}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def model_init_kwargs(config: Any) -> dict[str, Any]:
@@ -181,7 +187,9 @@ def resume_checkpoint(config: Any) -> Optional[Union[str, bool]]:
         output = Path(config.output_dir)
         last = get_last_checkpoint(str(output)) if output.is_dir() else None
         if last is None:
-            logger.warning("resume_from_checkpoint: no checkpoint in %s yet; starting from scratch", output)
+            logger.warning(
+                "resume_from_checkpoint: no checkpoint in %s yet; starting from scratch", output
+            )
             return None
         return last
     if not Path(value).is_dir():
@@ -190,8 +198,14 @@ def resume_checkpoint(config: Any) -> Optional[Union[str, bool]]:
 
 
 def _zero3(trainer: Any) -> bool:
-    plugin = getattr(getattr(getattr(trainer, "accelerator", None), "state", None), "deepspeed_plugin", None)
-    return bool(getattr(trainer, "is_deepspeed_enabled", False) and plugin is not None and plugin.zero_stage == 3)
+    plugin = getattr(
+        getattr(getattr(trainer, "accelerator", None), "state", None), "deepspeed_plugin", None
+    )
+    return bool(
+        getattr(trainer, "is_deepspeed_enabled", False)
+        and plugin is not None
+        and plugin.zero_stage == 3
+    )
 
 
 def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
@@ -233,8 +247,9 @@ def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
             "dataset": config.dataset_path,
             "steps": int(getattr(trainer.state, "global_step", 0)),
             "load": (
-                f"ptgen assess --assessor {final}" if layout != "adapter" else
-                f"adapter only: merge with training.modeling.merge_adapter('{final}', OUT) and use OUT"
+                f"ptgen assess --assessor {final}"
+                if layout != "adapter"
+                else f"adapter only: merge with training.modeling.merge_adapter('{final}', OUT) and use OUT"
             ),
         }
         (final / FINAL_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
@@ -242,7 +257,9 @@ def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
     return final
 
 
-def merge_adapter(adapter_dir: Union[str, Path], output_dir: Union[str, Path], dtype: Optional[str] = None) -> Path:
+def merge_adapter(
+    adapter_dir: Union[str, Path], output_dir: Union[str, Path], dtype: Optional[str] = None
+) -> Path:
     """Merge a saved LoRA adapter into its base model and save weights + processor to `output_dir`.
 
     Example:
@@ -253,13 +270,19 @@ def merge_adapter(adapter_dir: Union[str, Path], output_dir: Union[str, Path], d
 
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
-        raise InputError(f"{adapter_dir} holds no adapter_config.json; is it a merged model already?")
+        raise InputError(
+            f"{adapter_dir} holds no adapter_config.json; is it a merged model already?"
+        )
     base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     kwargs = {"dtype": dtype} if dtype else {}
-    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base, **kwargs), str(adapter_dir))
+    model = PeftModel.from_pretrained(
+        AutoModelForImageTextToText.from_pretrained(base, **kwargs), str(adapter_dir)
+    )
     merged = model.merge_and_unload()
     output_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(output_dir), safe_serialization=True)
-    has_processor = (adapter_dir / "processor_config.json").is_file() or (adapter_dir / "preprocessor_config.json").is_file()
+    has_processor = (adapter_dir / "processor_config.json").is_file() or (
+        adapter_dir / "preprocessor_config.json"
+    ).is_file()
     load_processor(str(adapter_dir) if has_processor else base).save_pretrained(str(output_dir))
     return output_dir

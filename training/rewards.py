@@ -57,7 +57,9 @@ def completion_text(completion: Completion) -> str:
         content = completion.get("content", "")
         if isinstance(content, list):
             return "".join(
-                part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text"
+                part.get("text") or ""
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
             )
         return str(content or "")
     if isinstance(completion, (list, tuple)):
@@ -69,7 +71,7 @@ def completion_text(completion: Completion) -> str:
 
 
 def normalize_answer(value: Any) -> Optional[str]:
-    """"A", "Image A", "image_a", "a" -> "A" (same for B); anything else -> None."""
+    """ "A", "Image A", "image_a", "a" -> "A" (same for B); anything else -> None."""
     if value is None:
         return None
     text = str(value).strip().lower().replace("_", " ")
@@ -88,7 +90,9 @@ def to_user_profile(value: Any) -> UserProfile:
         value = json.loads(value)
     if isinstance(value, dict):
         return UserProfile.from_dict(value)
-    raise TypeError(f"profile must be a UserProfile, dict or JSON string, got {type(value).__name__}")
+    raise TypeError(
+        f"profile must be a UserProfile, dict or JSON string, got {type(value).__name__}"
+    )
 
 
 def stated_answer(text: str) -> Optional[str]:
@@ -136,7 +140,9 @@ def format_reward(completions: Sequence[Completion], **kwargs: Any) -> list[floa
     return [_safe("format_reward", lambda c=c: score(c)) for c in completions]
 
 
-def accuracy_reward(completions: Sequence[Completion], answer: Sequence[Any], **kwargs: Any) -> list[float]:
+def accuracy_reward(
+    completions: Sequence[Completion], answer: Sequence[Any], **kwargs: Any
+) -> list[float]:
     """1.0 when the stated `<answer>` block names the preferred image (`answer` column), else 0.0
     (also 0.0 without an answer block).
 
@@ -144,13 +150,16 @@ def accuracy_reward(completions: Sequence[Completion], answer: Sequence[Any], **
         >>> accuracy_reward(["<answer>Image B</answer>", "<answer>Image A</answer>"], answer=["B", "B"])
         [1.0, 0.0]
     """
+
     def score(completion: Completion, truth: Any) -> float:
         expected = normalize_answer(truth)
         if expected is None:
             raise ValueError(f"answer column value {truth!r} is not A or B")
         return 1.0 if stated_answer(completion_text(completion)) == expected else 0.0
 
-    return [_safe("accuracy_reward", lambda c=c, t=t: score(c, t)) for c, t in zip(completions, answer)]
+    return [
+        _safe("accuracy_reward", lambda c=c, t=t: score(c, t)) for c, t in zip(completions, answer)
+    ]
 
 
 @dataclass
@@ -188,7 +197,13 @@ class RewardConfig:
     def __post_init__(self) -> None:
         from training.image_similarity import IMAGE_SIMILARITY_KINDS
 
-        for name in ("accuracy_weight", "format_weight", "prediction_weight", "text_weight", "image_weight"):
+        for name in (
+            "accuracy_weight",
+            "format_weight",
+            "prediction_weight",
+            "text_weight",
+            "image_weight",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
@@ -201,7 +216,9 @@ class RewardConfig:
                 f"image_similarity must be one of {', '.join(IMAGE_SIMILARITY_KINDS)}, got {self.image_similarity!r}"
             )
         if not self.image_seeds or not all(isinstance(s, int) for s in self.image_seeds):
-            raise ValueError(f"image_seeds must be a non-empty list of ints, got {self.image_seeds!r}")
+            raise ValueError(
+                f"image_seeds must be a non-empty list of ints, got {self.image_seeds!r}"
+            )
         if self.cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {self.cache_size}")
         if not isinstance(self.generator_options, dict):
@@ -210,7 +227,11 @@ class RewardConfig:
     @property
     def weights(self) -> list[float]:
         """[accuracy, format, prediction], the order of `create_reward_funcs`."""
-        return [float(self.accuracy_weight), float(self.format_weight), float(self.prediction_weight)]
+        return [
+            float(self.accuracy_weight),
+            float(self.format_weight),
+            float(self.prediction_weight),
+        ]
 
 
 def profile_prompt(subject: str, profile: UserProfile) -> tuple[str, str]:
@@ -259,8 +280,14 @@ class PredictionReward:
         >>> reward(["<visual preference profile>..."], profile=['{"liked": {"color": ["Pink"]}}'])  # doctest: +SKIP
     """
 
-    def __init__(self, config: Optional[RewardConfig] = None, *, generator: Any = None,
-                 similarity: Any = None, image_similarity: Any = None):
+    def __init__(
+        self,
+        config: Optional[RewardConfig] = None,
+        *,
+        generator: Any = None,
+        similarity: Any = None,
+        image_similarity: Any = None,
+    ):
         from training.image_similarity import ImageCache
 
         self.config = config or RewardConfig()
@@ -288,7 +315,9 @@ class PredictionReward:
     def _get_generator(self):
         with self._lock:
             if self._generator is None:
-                self._generator = create_generator(self.config.image_generator, self.config.generator_options)
+                self._generator = create_generator(
+                    self.config.image_generator, self.config.generator_options
+                )
             return self._generator
 
     def _get_image_similarity(self):
@@ -312,16 +341,27 @@ class PredictionReward:
         generator = self._get_generator()
         prompt, negative = profile_prompt(subject, profile)
         seeds = list(self.config.image_seeds)
-        key = render_key(getattr(generator, "name", type(generator).__name__), prompt, negative, seeds)
+        key = render_key(
+            getattr(generator, "name", type(generator).__name__), prompt, negative, seeds
+        )
         return self.cache.get_or_render(key, lambda: generator.generate(prompt, negative, seeds))
 
     def image_score(self, predicted: UserProfile, truth: UserProfile, subject: str) -> float:
         """s_img: similarity of the renderings of the two profiles. Raises on generation errors."""
-        return float(self._get_image_similarity()(self.render(subject, predicted), self.render(subject, truth)))
+        return float(
+            self._get_image_similarity()(
+                self.render(subject, predicted), self.render(subject, truth)
+            )
+        )
 
     # -- TRL entry point -----------------------------------------------------------------------
-    def __call__(self, completions: Sequence[Completion], profile: Sequence[Any],
-                 prompt_subject: Optional[Sequence[Optional[str]]] = None, **kwargs: Any) -> list[float]:
+    def __call__(
+        self,
+        completions: Sequence[Completion],
+        profile: Sequence[Any],
+        prompt_subject: Optional[Sequence[Optional[str]]] = None,
+        **kwargs: Any,
+    ) -> list[float]:
         from preferthinker.parser import parse_profiles
 
         w_text, w_img = self._mix()
@@ -336,15 +376,24 @@ class PredictionReward:
             except (ParseError, ValueError, TypeError, KeyError):
                 rewards.append(0.0)  # no profile predicted: nothing to compare
                 continue
-            s_text = _safe("prediction_reward text term", lambda: self.text_score(predicted, truth)) if w_text else 0.0
+            s_text = (
+                _safe("prediction_reward text term", lambda: self.text_score(predicted, truth))
+                if w_text
+                else 0.0
+            )
             s_img = 0.0
             if w_img:
                 try:
                     s_img = self.image_score(predicted, truth, subject or DEFAULT_SUBJECT)
-                except Exception as error:  # a failed rendering gives 0 for this term, never a crash
+                except (
+                    Exception
+                ) as error:  # a failed rendering gives 0 for this term, never a crash
                     self.generation_failures += 1
-                    logger.warning("prediction_reward image term failed (%s: %s); scoring 0",
-                                   type(error).__name__, error)
+                    logger.warning(
+                        "prediction_reward image term failed (%s: %s); scoring 0",
+                        type(error).__name__,
+                        error,
+                    )
                 image_terms.append(s_img)
             text_terms.append(s_text)
             rewards.append(w_text * s_text + w_img * s_img)
@@ -371,8 +420,12 @@ class PredictionReward:
 _default_prediction: Optional[PredictionReward] = None
 
 
-def prediction_reward(completions: Sequence[Completion], profile: Sequence[Any],
-                      prompt_subject: Optional[Sequence[Optional[str]]] = None, **kwargs: Any) -> list[float]:
+def prediction_reward(
+    completions: Sequence[Completion],
+    profile: Sequence[Any],
+    prompt_subject: Optional[Sequence[Optional[str]]] = None,
+    **kwargs: Any,
+) -> list[float]:
     """The prediction reward with the default RewardConfig (text term only: SBERT similarity of
     the predicted and true profiles). Use `PredictionReward(config)` for the image term.
 
@@ -386,7 +439,9 @@ def prediction_reward(completions: Sequence[Completion], profile: Sequence[Any],
     return _default_prediction(completions, profile, prompt_subject=prompt_subject, **kwargs)
 
 
-def create_reward_funcs(config: Optional[RewardConfig] = None, **components: Any) -> tuple[list, list[float]]:
+def create_reward_funcs(
+    config: Optional[RewardConfig] = None, **components: Any
+) -> tuple[list, list[float]]:
     """The reward functions and weights for `GRPOTrainer(reward_funcs=..., args.reward_weights=...)`.
 
     Returns ([accuracy_reward, format_reward, PredictionReward(config)], config.weights).

@@ -23,6 +23,7 @@ from training import modeling
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class SFTTrainingConfig(modeling.ModelFields, SFTConfig):
     """TRL's SFTConfig plus what ptgen needs to find the model and the data.
@@ -69,9 +70,13 @@ class SFTTrainingConfig(modeling.ModelFields, SFTConfig):
             raise ValueError(f"score_loss_weight must be > 0, got {self.score_loss_weight}")
         if self.vision_learning_rate is not None:
             if not self.vision_learning_rate > 0:
-                raise ValueError(f"vision_learning_rate must be > 0 or null, got {self.vision_learning_rate}")
+                raise ValueError(
+                    f"vision_learning_rate must be > 0 or null, got {self.vision_learning_rate}"
+                )
             if self.freeze_vision:
-                raise ValueError("vision_learning_rate needs freeze_vision: false (a frozen tower does not learn)")
+                raise ValueError(
+                    "vision_learning_rate needs freeze_vision: false (a frozen tower does not learn)"
+                )
         super().__post_init__()
 
 
@@ -106,8 +111,9 @@ def score_positions(labels: Any, digits: set[int], openers: set[int]) -> Any:
     return is_digit & opened
 
 
-def score_token_weights(labels: Any, digits: set[int], openers: set[int], weight: float,
-                        balance: bool = False) -> Any:
+def score_token_weights(
+    labels: Any, digits: set[int], openers: set[int], weight: float, balance: bool = False
+) -> Any:
     """Per-position loss weights for next-token `labels` (-100 = ignored): `weight` on score
     tokens, 1 elsewhere; with `balance`, the score tokens' total weight is split equally between
     the score values present (a value on 1 token in 4 weighs 2x `weight` there, the others 2/3x).
@@ -143,8 +149,10 @@ def split_vision_groups(param_groups: list, model: Any, vision_lr: float) -> lis
     vision = {id(p) for name, p in model.named_parameters() if modeling.is_vision_parameter(name)}
     groups = []
     for group in param_groups:
-        for params, lr in (([p for p in group["params"] if id(p) not in vision], group["lr"]),
-                           ([p for p in group["params"] if id(p) in vision], vision_lr)):
+        for params, lr in (
+            ([p for p in group["params"] if id(p) not in vision], group["lr"]),
+            ([p for p in group["params"] if id(p) in vision], vision_lr),
+        ):
             if params:
                 groups.append({**group, "params": params, "lr": lr})
     return groups
@@ -161,19 +169,28 @@ def _score_weighted_trainer():
             if self.args.vision_learning_rate is not None:
                 # Before the first step and before the scheduler reads the groups' rates.
                 optimizer.param_groups = split_vision_groups(
-                    optimizer.param_groups, self.model, self.args.vision_learning_rate)
+                    optimizer.param_groups, self.model, self.args.vision_learning_rate
+                )
             return optimizer
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if (self.args.score_loss_weight == 1.0 and not self.args.balance_scores) or return_outputs:
+            if (
+                self.args.score_loss_weight == 1.0 and not self.args.balance_scores
+            ) or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             if not hasattr(self, "_score_ids"):
-                self._score_ids = score_token_ids(getattr(self.processing_class, "tokenizer", self.processing_class))
+                self._score_ids = score_token_ids(
+                    getattr(self.processing_class, "tokenizer", self.processing_class)
+                )
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)  # log-probs of labels[:, 1:]
             labels = inputs["labels"][:, 1:]
-            weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight,
-                                          self.args.balance_scores) * outputs.label_mask
+            weights = (
+                score_token_weights(
+                    labels, *self._score_ids, self.args.score_loss_weight, self.args.balance_scores
+                )
+                * outputs.label_mask
+            )
             loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
             if num_items_in_batch is not None:
                 # This micro-batch's share of the step's tokens: `num_items_in_batch` counts the
@@ -206,12 +223,18 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     from training.dataset import load_training_split
 
     # 1. Data.
-    train = load_training_split(config.dataset_path, config.dataset_split, mode="sft",
-                                max_pixels=config.max_pixels, max_samples=config.max_samples)
+    train = load_training_split(
+        config.dataset_path,
+        config.dataset_split,
+        mode="sft",
+        max_pixels=config.max_pixels,
+        max_samples=config.max_samples,
+    )
     evaluation = None
     if config.eval_split:
-        evaluation = load_training_split(config.dataset_path, config.eval_split, mode="sft",
-                                         max_pixels=config.max_pixels)
+        evaluation = load_training_split(
+            config.dataset_path, config.eval_split, mode="sft", max_pixels=config.max_pixels
+        )
     # 2. Model and processor.
     processor = modeling.load_processor(config.model_name_or_path)
     model = modeling.load_model(config)
@@ -231,5 +254,11 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
     return modeling.save_final(trainer, processor, config, stage="sft")
 
 
-__all__ = ["SFTTrainingConfig", "score_positions", "score_token_ids", "score_token_weights", "split_vision_groups",
-           "train_sft"]
+__all__ = [
+    "SFTTrainingConfig",
+    "score_positions",
+    "score_token_ids",
+    "score_token_weights",
+    "split_vision_groups",
+    "train_sft",
+]

@@ -50,7 +50,10 @@ def run(workflow: dict[str, Any], server: str, timeout: float = 1800) -> dict[st
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         history = _request(f"{server}/history/{prompt_id}")
-        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+        if (
+            prompt_id in history
+            and history[prompt_id].get("status", {}).get("completed") is not None
+        ):
             entry = history[prompt_id]
             entry["prompt_id"] = prompt_id
             entry["seconds"] = round(time.monotonic() - start, 1)
@@ -70,11 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         entry = run(workflow, args.server.rstrip("/"), args.timeout)
     except urllib.error.HTTPError as error:  # ComfyUI explains validation failures in the body
-        print(f"ComfyUI refused the workflow ({error.code}): {error.read().decode()[:2000]}", file=sys.stderr)
+        print(
+            f"ComfyUI refused the workflow ({error.code}): {error.read().decode()[:2000]}",
+            file=sys.stderr,
+        )
         return 1
     status = entry.get("status", {})
-    print(json.dumps({"prompt_id": entry["prompt_id"], "seconds": entry["seconds"],
-                      "status": status.get("status_str"), "outputs": entry.get("outputs", {})}, indent=2))
+    print(
+        json.dumps(
+            {
+                "prompt_id": entry["prompt_id"],
+                "seconds": entry["seconds"],
+                "status": status.get("status_str"),
+                "outputs": entry.get("outputs", {}),
+            },
+            indent=2,
+        )
+    )
     return 0 if status.get("completed") else 1
 
 

@@ -10,7 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
-from preferthinker.engines.base import Conversation, Engine, EngineOutput, GenerationConfig, count_images
+from preferthinker.engines.base import (
+    Conversation,
+    Engine,
+    EngineOutput,
+    GenerationConfig,
+    count_images,
+)
 from preferthinker.engines.registry import EngineBackend
 
 Responder = Callable[[Conversation], str]

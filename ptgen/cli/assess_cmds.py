@@ -9,8 +9,8 @@ from typing import Any, Optional
 import typer
 
 from ptgen.cli.options import (
-    AssessorOption,
     AssessorModelOption,
+    AssessorOption,
     ConfigOption,
     DebiasOption,
     DeviceOption,
@@ -44,16 +44,32 @@ def profile(
     """Predict the visual preference profile of the images in --refs (and --disliked)."""
     from preferthinker.assessor import Assessor
 
-    cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
-                          trust_remote_code=trust_remote_code, timeout=timeout)
+    cfg = assessor_config(
+        config,
+        assessor=assessor,
+        assessor_model=assessor_model,
+        device=device,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        max_pixels=max_pixels,
+        trust_remote_code=trust_remote_code,
+        timeout=timeout,
+    )
     references = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"predicting the profile with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
             prediction = model.predict_profile(references)
     if as_json:
-        typer.echo(json.dumps({"assessor": cfg.assessor, **prediction.to_dict(),
-                               "references": references.to_dict()}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "assessor": cfg.assessor,
+                    **prediction.to_dict(),
+                    "references": references.to_dict(),
+                },
+                indent=2,
+            )
+        )
         return
     _print_profile(prediction)
 
@@ -79,9 +95,18 @@ def assess(
     from preferthinker.assessor import Assessor
     from preferthinker.images import load_image
 
-    cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
-                          dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
-                          trust_remote_code=trust_remote_code, timeout=timeout)
+    cfg = assessor_config(
+        config,
+        assessor=assessor,
+        assessor_model=assessor_model,
+        device=device,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        max_pixels=max_pixels,
+        debias=debias,
+        trust_remote_code=trust_remote_code,
+        timeout=timeout,
+    )
     a = load_image(image_a, max_pixels=cfg.max_pixels)
     b = load_image(image_b, max_pixels=cfg.max_pixels)
     references = _references(refs, disliked, cfg.max_pixels)
@@ -89,15 +114,26 @@ def assess(
         with Assessor.from_config(cfg) as model:
             comparison = model.compare(a, b, liked=references)
     if as_json:
-        typer.echo(json.dumps({"assessor": cfg.assessor, "image_a": str(image_a), "image_b": str(image_b),
-                               **comparison.to_dict(), "references": references.to_dict()},
-                              indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "assessor": cfg.assessor,
+                    "image_a": str(image_a),
+                    "image_b": str(image_b),
+                    **comparison.to_dict(),
+                    "references": references.to_dict(),
+                },
+                indent=2,
+            )
+        )
         return
     _print_comparison(comparison, str(image_a), str(image_b))
 
 
 def make_tiny(
-    directory: Path = typer.Argument(..., help="Folder to write DIR/assessor and DIR/generator into."),
+    directory: Path = typer.Argument(
+        ..., help="Folder to write DIR/assessor and DIR/generator into."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing tiny models in DIR."),
 ) -> None:
     """Write a tiny random-weight assessor and diffusion pipeline, for trying ptgen offline.
@@ -108,8 +144,11 @@ def make_tiny(
     from preferthinker.errors import OutputExistsError
     from preferthinker.tiny import make_tiny_assessor
 
-    targets = {"assessor": directory / "assessor", "generator": directory / "generator",
-               "style_adapter": directory / "style_adapter"}
+    targets = {
+        "assessor": directory / "assessor",
+        "generator": directory / "generator",
+        "style_adapter": directory / "style_adapter",
+    }
     for path in targets.values():
         if path.exists() and any(path.iterdir()) and not force:
             raise OutputExistsError(f"{path} is not empty; pass --force to overwrite it")
@@ -176,13 +215,20 @@ def _print_comparison(comparison: Any, name_a: str, name_b: str) -> None:
         )
     if comparison.parsed:
         first = comparison.parsed[0]
-        table.add_row("total", str(first.total_a if first.total_a is not None else "-"),
-                      str(first.total_b if first.total_b is not None else "-"), "", "")
+        table.add_row(
+            "total",
+            str(first.total_a if first.total_a is not None else "-"),
+            str(first.total_b if first.total_b is not None else "-"),
+            "",
+            "",
+        )
     out.print(table)
     if comparison.winner is None:
         console.print("[yellow]undecided[/]: the assessor gave no usable answer")
     else:
-        console.print(f"preferred: Image {comparison.winner} ({name_a if comparison.winner == 'A' else name_b})")
+        console.print(
+            f"preferred: Image {comparison.winner} ({name_a if comparison.winner == 'A' else name_b})"
+        )
     for issue in comparison.issues:
         console.print(f"[yellow]note:[/] {issue}")
 

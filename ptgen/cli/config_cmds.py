@@ -17,8 +17,10 @@ config_app = typer.Typer(
 def convert(
     file: Path = typer.Argument(..., help="A flat YAML config file."),
     section: Optional[str] = typer.Option(
-        None, "--section",
-        help="Put every key under this one section (e.g. sft for a flat training file)."),
+        None,
+        "--section",
+        help="Put every key under this one section (e.g. sft for a flat training file).",
+    ),
 ) -> None:
     """Print FILE with each key under its section (stdout; the file is not changed).
 

@@ -11,11 +11,19 @@ from ptgen.cli.options import console
 
 
 def demo(
-    seed: int = typer.Option(0, "--seed", help="Picks the simulated user, the prompt and the candidates."),
+    seed: int = typer.Option(
+        0, "--seed", help="Picks the simulated user, the prompt and the candidates."
+    ),
     n: int = typer.Option(8, "-n", "--n", help="Candidates per run."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="What to draw (default: picked by the seed)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder for the report (must be empty unless --force). "
-                                           "Default: a new numbered folder under ptgen-demo/."),
+    prompt: Optional[str] = typer.Option(
+        None, "--prompt", help="What to draw (default: picked by the seed)."
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Folder for the report (must be empty unless --force). "
+        "Default: a new numbered folder under ptgen-demo/.",
+    ),
     force: bool = typer.Option(False, "--force", help="Allow a non-empty --out."),
 ) -> None:
     """Simulate a user with a hidden taste, personalize for them, and compare with no personalization.
@@ -23,9 +31,9 @@ def demo(
     Runs the real loop (profile -> rewrite -> generate -> rerank) against ptgen's procedural
     renderer (a simulator for evaluation) with the analytic assessor; no model downloads.
     """
+    from generation.report import finish_run_dir, prepare_run_dir
     from ptgen.cli.generate_cmds import StageProgress
     from ptgen.demo import DemoConfig, run_demo, summary_lines, write_demo
-    from generation.report import finish_run_dir, prepare_run_dir
 
     config = DemoConfig(seed=seed, n=n, prompt=prompt)
     folder = prepare_run_dir(out_dir, "ptgen-demo", force=force)

@@ -62,8 +62,12 @@ class ChannelEngine(Engine):
     def generate(self, conversations, config=None):
         outputs = []
         for conversation in conversations:
-            parts = [part for message in conversation if isinstance(message["content"], list)
-                     for part in message["content"]]
+            parts = [
+                part
+                for message in conversation
+                if isinstance(message["content"], list)
+                for part in message["content"]
+            ]
             images = [part["image"] for part in parts if part.get("type") == "image"]
             a, b = (self._mean(images[-2]), self._mean(images[-1])) if len(images) >= 2 else (0, 0)
             margin = self.options.margin
@@ -135,9 +139,22 @@ def test_throwaway_engine_and_strategy_through_the_cli(registered, tmp_path):
         Image.new("RGB", (16, 16), color).save(shots / f"{k}.png")
     Image.new("RGB", (16, 16), (255, 0, 0)).save(refs / "liked.png")
     out = tmp_path / "run"
-    code = main(["rerank", str(shots), "--refs", str(refs), "--assessor", "prefer:red",
-                 "--strategy", "ladder-test", "--out", str(out),
-                 "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "rerank",
+            str(shots),
+            "--refs",
+            str(refs),
+            "--assessor",
+            "prefer:red",
+            "--strategy",
+            "ladder-test",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 0
     data = json.loads((out / "result.json").read_text())
     assert data["best"]["index"] == 1
@@ -147,16 +164,34 @@ def test_throwaway_engine_and_strategy_through_the_cli(registered, tmp_path):
     assert data["models"]["assessor"] == "prefer:red"
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--assessor", "prefer:red"],
-     "unknown assessor 'prefer:red'; give an http(s)://HOST:PORT/v1 URL"),
-    (["--assessor", "random", "--strategy", "ladder-test"],
-     "strategy must be one of knockout, round-robin, swiss"),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (
+            ["--assessor", "prefer:red"],
+            "unknown assessor 'prefer:red'; give an http(s)://HOST:PORT/v1 URL",
+        ),
+        (
+            ["--assessor", "random", "--strategy", "ladder-test"],
+            "strategy must be one of knockout, round-robin, swiss",
+        ),
+    ],
+)
 def test_without_registration_the_names_are_refused_in_one_line(tmp_path, capsys, flags, words):
     Image.new("RGB", (16, 16), (255, 0, 0)).save(tmp_path / "a.png")
-    code = main(["rerank", str(tmp_path), "--refs", str(tmp_path), *flags,
-                 "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "rerank",
+            str(tmp_path),
+            "--refs",
+            str(tmp_path),
+            *flags,
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and words in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.strip()]) == 1

@@ -59,7 +59,9 @@ def test_the_check_sees_an_upward_import(tmp_path):
     # A copy of the rule on a throwaway tree: an import inside a function counts too.
     for package in PACKAGES:
         (tmp_path / package).mkdir()
-    (tmp_path / "generation" / "x.py").write_text("def f():\n    from training.sft import train_sft\n")
+    (tmp_path / "generation" / "x.py").write_text(
+        "def f():\n    from training.sft import train_sft\n"
+    )
     (tmp_path / "preferthinker" / "y.py").write_text("import ptgen.cli\n")
     assert sorted(violations(tmp_path)) == [
         "generation/x.py imports training",

@@ -195,8 +195,18 @@ def test_sigterm_while_the_in_process_model_compares(images, tiny_models):
     # --mode full: no profile stage, the tiny model goes straight to the comparisons.
     out = images["root"] / "run"
     process = start_ptgen(
-        "rerank", *images["candidates"], "--refs", images["liked"], "--assessor",
-        tiny_models / "assessor", "--mode", "full", "--max-new-tokens", "100000", "--out", out,
+        "rerank",
+        *images["candidates"],
+        "--refs",
+        images["liked"],
+        "--assessor",
+        tiny_models / "assessor",
+        "--mode",
+        "full",
+        "--max-new-tokens",
+        "100000",
+        "--out",
+        out,
         "--no-cache",
     )
     wait_for(lambda: journal_kinds(out).count("candidate") == 6, process)
@@ -253,8 +263,13 @@ def test_a_second_sigint_exits_at_once():
 
     from .conftest import ptgen_env
 
-    process = subprocess.Popen([sys.executable, "-c", SLOW_PARTIAL_WRITE], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=ptgen_env())
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PARTIAL_WRITE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ptgen_env(),
+    )
     assert process.stdout.readline().strip() == "working"
     process.send_signal(signal.SIGINT)
     assert process.stdout.readline().strip() == "writing the partial run"

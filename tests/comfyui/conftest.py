@@ -11,8 +11,13 @@ from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
 
 PROFILE = UserProfile(
-    liked=Profile(art_style=["Pixel Art"], color=["Crimson"], art_medium=["Digital Painting"],
-                  saturation=["Intense"], detail=["Fine"]),
+    liked=Profile(
+        art_style=["Pixel Art"],
+        color=["Crimson"],
+        art_medium=["Digital Painting"],
+        saturation=["Intense"],
+        detail=["Fine"],
+    ),
     disliked=Profile(art_style=["Romanticism"], color=["Charcoal Gray"]),
 )
 

@@ -13,8 +13,15 @@ from comfyui_nodes.engine_cache import ENGINES
 from preferthinker.errors import EngineError, InputError, ModelNotFoundError
 from ptgen.cli.main import main
 
-ASSESSOR_INPUTS = dict(model_name="", device="cpu", dtype="auto", debias=False, max_retries=0,
-                       max_new_tokens=8, timeout=5.0)
+ASSESSOR_INPUTS = dict(
+    model_name="",
+    device="cpu",
+    dtype="auto",
+    debias=False,
+    max_retries=0,
+    max_new_tokens=8,
+    timeout=5.0,
+)
 
 
 def run_node(key: str, **inputs):
@@ -66,7 +73,9 @@ def test_unnamed_served_model_names_model_name_in_a_node(no_model_server, red_ba
     (assessor,) = run_node("PTGenAssessor", assessor=no_model_server, **ASSESSOR_INPUTS)
     with pytest.raises(EngineError) as caught:
         run_node("PTGenPredictProfile", assessor=assessor, liked=red_batch[:1])
-    assert str(caught.value).endswith("lists no model at /models; give the model name with model_name")
+    assert str(caught.value).endswith(
+        "lists no model at /models; give the model name with model_name"
+    )
     ENGINES.clear()
 
 
@@ -89,7 +98,16 @@ def test_cuda_on_a_machine_without_it_names_the_device_field_or_flag(
     with pytest.raises(InputError) as caught:
         run_node("PTGenAssessor", assessor=str(tiny_assessor_path), **inputs)
     assert str(caught.value).endswith("CUDA is not available; use device cpu")
-    code = main(["profile", "--refs", str(image_dir), "--assessor", str(tiny_assessor_path),
-                 "--device", "cuda"])
+    code = main(
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--device",
+            "cuda",
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip().endswith("CUDA is not available; use --device cpu")

@@ -19,10 +19,12 @@ from .conftest import PROFILE
 
 @pytest.mark.parametrize("strategy", ["knockout", "round-robin", "swiss"])
 def test_rerank_node_with_nothing_decided_keeps_the_batch_and_says_no_winner(red_batch, strategy):
-    blank = Assessor(ScriptedEngine(["I cannot tell."]), AssessorConfig(assessor="scripted",
-                                                                         max_retries=0))
+    blank = Assessor(
+        ScriptedEngine(["I cannot tell."]), AssessorConfig(assessor="scripted", max_retries=0)
+    )
     best, ranked, scores, reasoning, best_index = f.rerank_images(
-        blank, red_batch, strategy=strategy, profile=PROFILE)
+        blank, red_batch, strategy=strategy, profile=PROFILE
+    )
     summary = json.loads(scores)
     assert summary["best"] is None and summary["decided"] is False
     assert summary["order"] == [0, 1, 2, 3, 4] and best_index == 0

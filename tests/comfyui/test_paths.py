@@ -81,7 +81,9 @@ def test_missing_folder_error_names_the_directory_searched(comfy):
     with pytest.raises(InputError) as caught:
         f.load_image_folder("candidates")
     message = str(caught.value)
-    assert message.startswith("folder: 'candidates' not found in ") and str(comfy["input"]) in message
+    assert (
+        message.startswith("folder: 'candidates' not found in ") and str(comfy["input"]) in message
+    )
     assert "ComfyUI's input folder" in message
     with pytest.raises(InputError, match=str(comfy["output"])):
         f.load_image_folder("candidates [output]")

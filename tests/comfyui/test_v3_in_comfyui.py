@@ -57,7 +57,9 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(not (COMFYUI_DIR and COMFYUI_PYTHON), reason="set PTGEN_COMFYUI_DIR and PTGEN_COMFYUI_PYTHON")
+@pytest.mark.skipif(
+    not (COMFYUI_DIR and COMFYUI_PYTHON), reason="set PTGEN_COMFYUI_DIR and PTGEN_COMFYUI_PYTHON"
+)
 def test_v3_schema_matches_the_v1_definition_inside_comfyui(tmp_path):
     from PIL import Image
 
@@ -66,10 +68,14 @@ def test_v3_schema_matches_the_v1_definition_inside_comfyui(tmp_path):
     for name in ("a.png", "b.png"):
         Image.new("RGB", (8, 8), "red").save(tmp_path / "input" / "candidates" / name)
     script = tmp_path / "probe.py"
-    script.write_text(PROBE.format(root=str(ROOT), input_dir=str(tmp_path / "input"),
-                                   elsewhere=str(tmp_path / "elsewhere")))
-    done = subprocess.run([COMFYUI_PYTHON, str(script)], cwd=COMFYUI_DIR, capture_output=True, text=True,
-                          timeout=300)
+    script.write_text(
+        PROBE.format(
+            root=str(ROOT), input_dir=str(tmp_path / "input"), elsewhere=str(tmp_path / "elsewhere")
+        )
+    )
+    done = subprocess.run(
+        [COMFYUI_PYTHON, str(script)], cwd=COMFYUI_DIR, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["extension"] and report["mapping_is_v3"]

@@ -37,7 +37,13 @@ def test_ui_format_example_is_valid(name):
 
 def test_best_of_n_uses_a_standard_checkpoint_and_sampler():
     types = [node["class_type"] for node in load("best_of_n_personalized", "api").values()]
-    for core in ("CheckpointLoaderSimple", "CLIPTextEncode", "KSampler", "VAEDecode", "EmptyLatentImage"):
+    for core in (
+        "CheckpointLoaderSimple",
+        "CLIPTextEncode",
+        "KSampler",
+        "VAEDecode",
+        "EmptyLatentImage",
+    ):
         assert core in types
     workflow = load("best_of_n_personalized", "api")
     rerank = next(n for n in workflow.values() if n["class_type"] == "PTGenRerankImages")
@@ -53,7 +59,9 @@ def test_examples_match_the_generator(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for path in module.write_all(tmp_path):
-        assert json.loads(path.read_text()) == json.loads((EXAMPLES / path.name).read_text()), path.name
+        assert json.loads(path.read_text()) == json.loads((EXAMPLES / path.name).read_text()), (
+            path.name
+        )
 
 
 def test_checker_catches_broken_workflows():
@@ -100,10 +108,14 @@ def test_run_workflow_overrides_set_widget_values():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     workflow = load("rerank_folder", "api")
-    module.apply_overrides(workflow, ["1.assessor=http://127.0.0.1:8000/v1", "1.max_new_tokens=512",
-                                      "1.debias=true"])
+    module.apply_overrides(
+        workflow, ["1.assessor=http://127.0.0.1:8000/v1", "1.max_new_tokens=512", "1.debias=true"]
+    )
     assert workflow["1"]["inputs"]["assessor"] == "http://127.0.0.1:8000/v1"
-    assert workflow["1"]["inputs"]["max_new_tokens"] == 512 and workflow["1"]["inputs"]["debias"] is True
+    assert (
+        workflow["1"]["inputs"]["max_new_tokens"] == 512
+        and workflow["1"]["inputs"]["debias"] is True
+    )
     assert check_api_workflow(workflow) == []
     with pytest.raises(SystemExit, match="no node '99'"):
         module.apply_overrides(workflow, ["99.x=1"])

@@ -38,14 +38,24 @@ def refs_dir(tmp_path) -> Path:
 from preferthinker.profile import Profile, UserProfile  # noqa: E402
 
 RED_PROFILE = UserProfile(
-    liked=Profile(art_style=["Pixel Art"], color=["Crimson"], art_medium=["Digital Painting"],
-                  saturation=["Intense"], detail=["Fine"]),
+    liked=Profile(
+        art_style=["Pixel Art"],
+        color=["Crimson"],
+        art_medium=["Digital Painting"],
+        saturation=["Intense"],
+        detail=["Fine"],
+    ),
     disliked=Profile(color=["Cobalt Blue"]),
 )
 
 
 def _parts(conversation):
-    return [part for message in conversation if isinstance(message["content"], list) for part in message["content"]]
+    return [
+        part
+        for message in conversation
+        if isinstance(message["content"], list)
+        for part in message["content"]
+    ]
 
 
 def redness_responder(conversation) -> str:
@@ -62,8 +72,10 @@ def redness_responder(conversation) -> str:
     a, b = images[-2], images[-1]
     ra, rb = a.convert("RGB").getpixel((0, 0))[0], b.convert("RGB").getpixel((0, 0))[0]
     sa, sb = round(ra / 255 * 5), round(rb / 255 * 5)
-    scores = [ElementScore("color", sa, sb, f"red {ra}", f"red {rb}"),
-              ElementScore("detail", 3, 3, "same", "same")]
+    scores = [
+        ElementScore("color", sa, sb, f"red {ra}", f"red {rb}"),
+        ElementScore("detail", 3, 3, "same", "same"),
+    ]
     return format_output(None if known_profile else RED_PROFILE, scores, "A" if ra >= rb else "B")
 
 

@@ -366,17 +366,25 @@ def test_batch_folder_held_by_a_running_launch_is_refused(user, tmp_path):
     out = tmp_path / "batch"
     out.mkdir()
     # The lock a running launch holds: this test process is alive on this host.
-    holder = {"launch": "another-launch", "host": socket.gethostname(), "pid": os.getpid(),
-              "since": "2026-12-02T04:00:00+0000", "world_size": 2}
+    holder = {
+        "launch": "another-launch",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": "2026-12-02T04:00:00+0000",
+        "world_size": 2,
+    }
     (out / LOCK_FILE).write_text(json.dumps(holder))
     with pytest.raises(OutputExistsError, match="is being written by another launch"):
-        run_batch(parse_batch_prompts("a castle\n"), assessor=CountingAssessor(),
-                  **batch_args(user, out))
+        run_batch(
+            parse_batch_prompts("a castle\n"), assessor=CountingAssessor(), **batch_args(user, out)
+        )
     assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
     # Once that process is gone (a pid that no longer runs), its lock is taken over.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     (out / LOCK_FILE).write_text(json.dumps({**holder, "pid": int(dead)}))
-    summary = run_batch(parse_batch_prompts("a castle\n"), assessor=CountingAssessor(),
-                        **batch_args(user, out))
+    summary = run_batch(
+        parse_batch_prompts("a castle\n"), assessor=CountingAssessor(), **batch_args(user, out)
+    )
     assert summary["complete"] == 1 and not (out / LOCK_FILE).exists()

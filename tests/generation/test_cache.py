@@ -39,7 +39,10 @@ def test_put_get_roundtrip_including_failed(tmp_path):
     assert got.profile.liked.color == ("Pink",) and got.status == "ok" and got.usage.calls == 0
     cache.put("f", _prediction("failed"))
     assert cache.get("f").status == "failed"
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["f.json", "k.json"]  # no temp files left
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "f.json",
+        "k.json",
+    ]  # no temp files left
 
 
 def test_corrupt_entry_is_a_miss(tmp_path):

@@ -27,11 +27,31 @@ def first_run(tiny_assessor_path, tiny_generator_path, tmp_path_factory):
     cache = base / "cache"
     out = base / "run1"
     config = base / "ptgen.yaml"  # one file, a section per config; flags override it
-    config.write_text("assessor:\n  max_retries: 0\n  batch_size: 2\n"
-                      "loop:\n  strategy: round-robin\ngenerator:\n  batch_size: 2\n")
-    argv = ["generate", "a castle", "--refs", str(refs), "--assessor", str(tiny_assessor_path),
-            "--generator", str(tiny_generator_path), "-n", "4", "--out", str(out), "--cache-dir", str(cache),
-            "--config", str(config), "--strategy", "knockout", *FAST]
+    config.write_text(
+        "assessor:\n  max_retries: 0\n  batch_size: 2\n"
+        "loop:\n  strategy: round-robin\ngenerator:\n  batch_size: 2\n"
+    )
+    argv = [
+        "generate",
+        "a castle",
+        "--refs",
+        str(refs),
+        "--assessor",
+        str(tiny_assessor_path),
+        "--generator",
+        str(tiny_generator_path),
+        "-n",
+        "4",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--config",
+        str(config),
+        "--strategy",
+        "knockout",
+        *FAST,
+    ]
     code = main(argv)
     return {"code": code, "out": out, "argv": argv, "base": base, "refs": refs, "cache": cache}
 
@@ -81,8 +101,11 @@ def test_rerun_reuses_cached_profile_and_same_seeds_same_images(first_run):
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under `folder`: its bytes and modification time."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_never_overwrites(first_run, capsys):
@@ -95,7 +118,7 @@ def test_never_overwrites(first_run, capsys):
     # without --out: a new numbered folder each time
     argv = [a for a in first_run["argv"]]
     i = argv.index("--out")
-    argv[i:i + 2] = ["--out-root", str(first_run["base"] / "runs"), "--no-personalize"]
+    argv[i : i + 2] = ["--out-root", str(first_run["base"] / "runs"), "--no-personalize"]
     assert main(argv) == 0 and main(argv) == 0
     assert sorted(p.name for p in (first_run["base"] / "runs").iterdir()) == ["run-001", "run-002"]
 
@@ -103,9 +126,25 @@ def test_never_overwrites(first_run, capsys):
 def test_rerank_command_ranks_given_images(first_run, tiny_assessor_path, capsys):
     out = first_run["base"] / "rerank"
     images = [str(p) for p in sorted(first_run["out"].glob("*.png"))[:3]]
-    code = main(["rerank", *images, "--refs", str(first_run["refs"]), "--assessor", str(tiny_assessor_path),
-                 "--out", str(out), "--cache-dir", str(first_run["cache"]), "--top-k", "2",
-                 "--config", str(first_run["base"] / "ptgen.yaml"), *FAST])
+    code = main(
+        [
+            "rerank",
+            *images,
+            "--refs",
+            str(first_run["refs"]),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(first_run["cache"]),
+            "--top-k",
+            "2",
+            "--config",
+            str(first_run["base"] / "ptgen.yaml"),
+            *FAST,
+        ]
+    )
     assert code == 0
     data = json.loads((out / "result.json").read_text())
     assert len(data["ranking"]["comparisons"]) == 3 and data["profile_from_cache"] is True
@@ -123,15 +162,31 @@ def test_missing_generator_is_one_line(first_run, tmp_path, capsys):
 
 
 def test_report_renders_in_headless_chromium(first_run, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    browser = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
     if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); the report render check needs it")
+        pytest.skip(
+            "chromium is not installed (apt-get install -y chromium); the report render check needs it"
+        )
     shot = tmp_path / "report.png"
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--window-size=1200,1600", f"--screenshot={shot}", (first_run["out"] / "report.html").as_uri()]
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--window-size=1200,1600",
+        f"--screenshot={shot}",
+        (first_run["out"] / "report.html").as_uri(),
+    ]
     subprocess.run(command, capture_output=True, timeout=120)
     assert shot.is_file()
     with Image.open(shot) as image:
         assert image.size == (1200, 1600)
         colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
-    assert colors is not None and len(colors) > 500  # text and embedded images drew, not a blank page
+    assert (
+        colors is not None and len(colors) > 500
+    )  # text and embedded images drew, not a blank page

@@ -25,17 +25,39 @@ def setup(tiny_assessor_path, tiny_generator_path, tmp_path_factory):
         Image.new("RGB", (32, 32), color).save(refs / f"{k}.png")
     Image.new("RGB", (32, 32), (20, 20, 250)).save(disliked / "0.png")
     adapter = make_tiny_style_adapter(base / "ipa", tiny_generator_path)
-    common = ["generate", "a castle", "--refs", str(refs), "--disliked", str(disliked),
-              "--assessor", str(tiny_assessor_path), "--generator", str(tiny_generator_path),
-              "-n", "2", "--cache-dir", str(base / "cache"), "--no-rewrite", *FAST]
+    common = [
+        "generate",
+        "a castle",
+        "--refs",
+        str(refs),
+        "--disliked",
+        str(disliked),
+        "--assessor",
+        str(tiny_assessor_path),
+        "--generator",
+        str(tiny_generator_path),
+        "-n",
+        "2",
+        "--cache-dir",
+        str(base / "cache"),
+        "--no-rewrite",
+        *FAST,
+    ]
     return {"base": base, "adapter": adapter, "common": common}
 
 
 def test_style_run_records_adapter_and_shows_the_same_seed_pair(setup):
     base = setup["base"]
     styled, plain = base / "styled", base / "plain"
-    argv = setup["common"] + ["--out", str(styled), "--style-adapter", str(setup["adapter"]),
-                              "--style-scale", "0.7", "--compare-adapter"]
+    argv = setup["common"] + [
+        "--out",
+        str(styled),
+        "--style-adapter",
+        str(setup["adapter"]),
+        "--style-scale",
+        "0.7",
+        "--compare-adapter",
+    ]
     assert main(argv) == 0
     assert main(setup["common"] + ["--out", str(plain)]) == 0
     data = json.loads((styled / "result.json").read_text())

@@ -63,16 +63,31 @@ def test_demo_cli_writes_report_with_demo_section(tmp_path, capsys):
 def test_demo_report_renders_in_headless_chromium(tmp_path, capsys):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); the render check needs it")
+        pytest.skip(
+            "chromium is not installed (apt-get install -y chromium); the render check needs it"
+        )
     out = tmp_path / "demo"
     assert main(["demo", "--seed", "4", "-n", "4", "--out", str(out)]) == 0
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-    dom = subprocess.run(flags + ["--dump-dom", (out / "report.html").as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+    ]
+    dom = subprocess.run(
+        flags + ["--dump-dom", (out / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "demo-profiles" in dom and "personalized pick" in dom
     shot = tmp_path / "demo.png"
-    subprocess.run(flags + ["--window-size=1000,1200", f"--screenshot={shot}", (out / "report.html").as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        flags + ["--window-size=1000,1200", f"--screenshot={shot}", (out / "report.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     with Image.open(shot) as image:
         colors = image.convert("RGB").getcolors(maxcolors=1_000_000)
     assert colors is not None and len(colors) > 500  # images and text drew, not a blank page

@@ -18,7 +18,9 @@ def _loop(assessor, tmp_path, **overrides):
     return PersonalizedGenerator(assessor, SolidGenerator(), config)
 
 
-def test_run_profile_mode_picks_the_reddest_and_reports_every_stage(scripted_assessor, refs_dir, tmp_path):
+def test_run_profile_mode_picks_the_reddest_and_reports_every_stage(
+    scripted_assessor, refs_dir, tmp_path
+):
     loop = _loop(scripted_assessor, tmp_path)
     events = []
     result = loop.run("a castle", refs_dir / "liked", refs_dir / "disliked", callback=events.append)
@@ -28,8 +30,13 @@ def test_run_profile_mode_picks_the_reddest_and_reports_every_stage(scripted_ass
     assert [c.seed for c in result.candidates] == list(range(6))
     assert result.rewrite.prompt.startswith("a castle, Pixel Art style")
     assert result.rewrite.negative_prompt == "Cobalt Blue color palette"
-    assert loop.generator.calls[0][0] == result.rewrite.prompt  # generated from the rewritten prompt
-    assert [len(c[2]) for c in loop.generator.calls] == [3, 3]  # chunks of the generator's batch size
+    assert (
+        loop.generator.calls[0][0] == result.rewrite.prompt
+    )  # generated from the rewritten prompt
+    assert [len(c[2]) for c in loop.generator.calls] == [
+        3,
+        3,
+    ]  # chunks of the generator's batch size
     assert {e.stage for e in events} == {"references", "profile", "rewrite", "generate", "rerank"}
     assert events[-1].stage == "rerank" and events[-1].done == events[-1].total == 5
     # profile once + 5 knockout comparisons of two images each
@@ -37,20 +44,27 @@ def test_run_profile_mode_picks_the_reddest_and_reports_every_stage(scripted_ass
 
 
 def test_second_run_reuses_cached_profile(scripted_assessor, refs_dir, tmp_path):
-    first = _loop(scripted_assessor, tmp_path).run("a castle", refs_dir / "liked", refs_dir / "disliked")
+    first = _loop(scripted_assessor, tmp_path).run(
+        "a castle", refs_dir / "liked", refs_dir / "disliked"
+    )
     engine = scripted_assessor.engine
     calls_before = len(engine.calls)
-    second = _loop(scripted_assessor, tmp_path).run("a castle", refs_dir / "liked", refs_dir / "disliked")
+    second = _loop(scripted_assessor, tmp_path).run(
+        "a castle", refs_dir / "liked", refs_dir / "disliked"
+    )
     assert not first.profile_from_cache and second.profile_from_cache
     assert second.profile.profile == RED_PROFILE
     new_calls = engine.calls[calls_before:]
-    assert all("Image A" in json.dumps([p.get("text") for m in c for p in m["content"]]) for c in new_calls)
+    assert all(
+        "Image A" in json.dumps([p.get("text") for m in c for p in m["content"]]) for c in new_calls
+    )
     assert len(new_calls) == 5
 
 
 def test_full_mode_sends_references_in_every_comparison(scripted_assessor, refs_dir, tmp_path):
     result = _loop(scripted_assessor, tmp_path, mode="full", strategy="round-robin").run(
-        "a castle", refs_dir / "liked", refs_dir / "disliked")
+        "a castle", refs_dir / "liked", refs_dir / "disliked"
+    )
     assert result.mode == "full"
     comparisons = result.ranking.matches
     assert len(comparisons) == 15
@@ -103,8 +117,18 @@ def test_rerank_existing_images(scripted_assessor, refs_dir, tmp_path):
     assert ranking.order == [3, 1, 2, 0]
 
 
-@pytest.mark.parametrize("field,value", [("n", 0), ("strategy", "ladder"), ("mode", "fast"), ("strength", 6),
-                                         ("rewriter", "gpt"), ("tie_policy", "coin"), ("swiss_rounds", 0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("n", 0),
+        ("strategy", "ladder"),
+        ("mode", "fast"),
+        ("strength", 6),
+        ("rewriter", "gpt"),
+        ("tie_policy", "coin"),
+        ("swiss_rounds", 0),
+    ],
+)
 def test_loop_config_errors_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         LoopConfig(**{field: value})

@@ -17,8 +17,9 @@ from .conftest import SolidGenerator
 
 @pytest.fixture()
 def result(scripted_assessor, refs_dir, tmp_path):
-    loop = PersonalizedGenerator(scripted_assessor, SolidGenerator(),
-                                 LoopConfig(n=4, strategy="round-robin", cache=False))
+    loop = PersonalizedGenerator(
+        scripted_assessor, SolidGenerator(), LoopConfig(n=4, strategy="round-robin", cache=False)
+    )
     return loop.run("a castle <b>at night</b>", refs_dir / "liked", refs_dir / "disliked")
 
 
@@ -26,8 +27,20 @@ def test_result_json_has_everything_the_issue_lists(result, tmp_path):
     data = write_run(result, prepare_run_dir(tmp_path / "run"))
     on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
     assert on_disk == json.loads(json.dumps(data, default=str))
-    for key in ("prompt", "rewritten_prompt", "negative_prompt", "profile", "ranking", "timings", "models",
-                "versions", "status", "usage", "generator_settings", "config"):
+    for key in (
+        "prompt",
+        "rewritten_prompt",
+        "negative_prompt",
+        "profile",
+        "ranking",
+        "timings",
+        "models",
+        "versions",
+        "status",
+        "usage",
+        "generator_settings",
+        "config",
+    ):
         assert key in data, key
     assert data["status"] == "complete"
     assert data["profile"]["profile"]["liked"]["color"] == ["Crimson"]
@@ -75,19 +88,27 @@ def test_run_dirs_are_numbered_and_out_must_be_empty(tmp_path):
     staging = prepare_run_dir(out, force=True)
     # Nothing is deleted before the new run succeeds: it writes next to the old one.
     assert staging != out and staging.parent == out.parent and list(staging.iterdir()) == []
-    assert sorted(p.name for p in out.iterdir()) == ["candidate-00-seed0.png", "mine.txt", "result.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "candidate-00-seed0.png",
+        "mine.txt",
+        "result.json",
+    ]
     (staging / "result.json").write_text('{"new": 1}')
     assert finish_run_dir(staging) == out and not staging.exists()
     assert (out / "result.json").read_text() == '{"new": 1}'
     (old,) = [p for p in tmp_path.iterdir() if p.name.startswith("out.ptgen-old-")]
-    assert sorted(p.name for p in old.iterdir()) == ["candidate-00-seed0.png", "mine.txt", "result.json"]
+    assert sorted(p.name for p in old.iterdir()) == [
+        "candidate-00-seed0.png",
+        "mine.txt",
+        "result.json",
+    ]
     assert (old / "mine.txt").read_text() == "keep"
     assert finish_run_dir(out) == out  # not a staging folder: left as it is
 
 
 def test_cli_ctrl_c_writes_partial_result(tiny_generator_path, tmp_path, monkeypatch):
-    from ptgen.cli.main import main
     from generation.generator import DiffusersGenerator
+    from ptgen.cli.main import main
 
     original = DiffusersGenerator.generate
     calls = []
@@ -100,8 +121,23 @@ def test_cli_ctrl_c_writes_partial_result(tiny_generator_path, tmp_path, monkeyp
 
     monkeypatch.setattr(DiffusersGenerator, "generate", interrupt_second)
     out = tmp_path / "run"
-    code = main(["generate", "a castle", "--no-personalize", "--generator", str(tiny_generator_path),
-                 "-n", "4", "--batch-size", "2", "--device", "cpu", "--out", str(out)])
+    code = main(
+        [
+            "generate",
+            "a castle",
+            "--no-personalize",
+            "--generator",
+            str(tiny_generator_path),
+            "-n",
+            "4",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 130
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "partial" and len(data["candidates"]) == 2

@@ -6,7 +6,8 @@ import math
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generation.rerank import (
     STRATEGIES,
@@ -98,13 +99,17 @@ def test_undecided_counts_as_half_or_is_skipped():
     half = rank_tournament([0, 1], judge_by_utility(utility, undecided=undecided), "round-robin")
     assert half.wins == [0.5, 0.5] and half.undecided == 1
     assert half.scores[0] == pytest.approx(half.scores[1])
-    skip = rank_tournament([0, 1], judge_by_utility(utility, undecided=undecided), "round-robin", tie_policy="skip")
+    skip = rank_tournament(
+        [0, 1], judge_by_utility(utility, undecided=undecided), "round-robin", tie_policy="skip"
+    )
     assert skip.scores == pytest.approx([0.0, 0.0])
 
 
 def test_knockout_undecided_match_still_advances_someone():
     undecided = {(0, 1)}
-    ranking = rank_tournament(list(range(4)), judge_by_utility([1, 0, 3, 2], undecided=undecided), "knockout")
+    ranking = rank_tournament(
+        list(range(4)), judge_by_utility([1, 0, 3, 2], undecided=undecided), "knockout"
+    )
     assert ranking.winner == 2
     assert len(ranking.matches) == 3
 
@@ -125,8 +130,10 @@ def test_bradley_terry_matches_known_probabilities():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=9, unique=True),
-       st.sampled_from(STRATEGIES))
+@given(
+    st.lists(st.floats(0, 100, allow_nan=False), min_size=2, max_size=9, unique=True),
+    st.sampled_from(STRATEGIES),
+)
 def test_noiseless_judge_always_crowns_the_best(utility, strategy):
     ranking = rank_tournament(list(range(len(utility))), judge_by_utility(utility), strategy)
     assert ranking.winner == max(range(len(utility)), key=lambda i: utility[i])

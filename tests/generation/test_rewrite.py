@@ -9,22 +9,31 @@ from preferthinker.engines.scripted import ScriptedEngine
 from preferthinker.profile import Profile, UserProfile
 
 PROFILE = UserProfile(
-    liked=Profile(art_style=["Pixel Art"], color=["Pink", "Jungle Green"], art_medium=["Digital Painting"],
-                  saturation=["Pastel"], detail=["Fine"]),
+    liked=Profile(
+        art_style=["Pixel Art"],
+        color=["Pink", "Jungle Green"],
+        art_medium=["Digital Painting"],
+        saturation=["Pastel"],
+        detail=["Fine"],
+    ),
     disliked=Profile(art_style=["Romanticism"], color=["Charcoal Gray"]),
 )
 
 
 def test_subject_first_and_all_elements_in_priority_order():
     r = rewrite_prompt("a castle", PROFILE)
-    assert r.prompt == ("a castle, Pixel Art style, Digital Painting, Pink and Jungle Green color palette, "
-                        "Pastel saturation, Fine detail")
+    assert r.prompt == (
+        "a castle, Pixel Art style, Digital Painting, Pink and Jungle Green color palette, "
+        "Pastel saturation, Fine detail"
+    )
     assert r.negative_prompt == "Romanticism style, Charcoal Gray color palette"
     assert r.injected == ["art_style", "art_medium", "color", "saturation", "detail"]
     assert r.cut == [] and r.method == "template"
 
 
-@pytest.mark.parametrize("strength,expected", [(0, []), (1, ["art_style"]), (3, ["art_style", "art_medium", "color"])])
+@pytest.mark.parametrize(
+    "strength,expected", [(0, []), (1, ["art_style"]), (3, ["art_style", "art_medium", "color"])]
+)
 def test_strength_is_the_number_of_elements(strength, expected):
     r = rewrite_prompt("a castle", PROFILE, strength=strength)
     assert r.injected == expected
@@ -98,14 +107,21 @@ def test_no_term_goes_into_both_prompts():
 def test_the_users_own_words_win_over_the_profile():
     r = rewrite_prompt("a pink castle", PROFILE, base_negative="pixel art")
     assert "Pixel Art" not in r.prompt  # the user's negative prompt refuses it
-    assert r.prompt == "a pink castle, Digital Painting, Pink and Jungle Green color palette, Pastel saturation, Fine detail"
-    liked_pink = UserProfile(liked=Profile(art_style=["Pixel Art"]), disliked=Profile(color=["Pink"]))
+    assert (
+        r.prompt
+        == "a pink castle, Digital Painting, Pink and Jungle Green color palette, Pastel saturation, Fine detail"
+    )
+    liked_pink = UserProfile(
+        liked=Profile(art_style=["Pixel Art"]), disliked=Profile(color=["Pink"])
+    )
     r = rewrite_prompt("a pink castle", liked_pink)
     assert r.negative_prompt == ""  # the prompt asks for pink: not negated
     assert any("asks for disliked Pink" in note for note in r.notes)
 
 
 def test_llm_answer_naming_a_disliked_term_falls_back():
-    r = LLMRewriter(ScriptedEngine(["a castle, Pixel Art, Romanticism mood"])).rewrite("a castle", PROFILE)
+    r = LLMRewriter(ScriptedEngine(["a castle, Pixel Art, Romanticism mood"])).rewrite(
+        "a castle", PROFILE
+    )
     assert r.method == "template" and "Romanticism" not in r.prompt
     assert r.negative_prompt.startswith("Romanticism")

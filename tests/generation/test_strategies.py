@@ -101,8 +101,22 @@ def test_cli_says_no_winner_when_nothing_is_decided(tmp_path, capsys, name):
     shots = _solid(tmp_path / "shots", [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0)])
     refs = _solid(tmp_path / "refs", [(240, 10, 10)])
     out = tmp_path / "run"
-    code = main(["rerank", str(shots), "--refs", str(refs), "--assessor", "scripted",
-                 "--strategy", name, "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "rerank",
+            str(shots),
+            "--refs",
+            str(refs),
+            "--assessor",
+            "scripted",
+            "--strategy",
+            name,
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "no comparison was decided: no winner" in captured.err + captured.out

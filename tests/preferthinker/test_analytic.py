@@ -45,15 +45,23 @@ def test_pure_red_beats_crimson_for_a_red_lover_with_disliked_references(assesso
 def test_predicted_profile_never_likes_and_dislikes_one_term(assessor):
     profile = assessor.predict_profile(LIKED, DISLIKED).profile
     assert profile.shared_terms() == set()
-    assert profile.liked.saturation == () and profile.disliked.saturation == ()  # Neon on both sides
+    assert (
+        profile.liked.saturation == () and profile.disliked.saturation == ()
+    )  # Neon on both sides
     assert profile.liked.color == ("Scarlet",) and profile.disliked.color  # color still separates
 
 
 def test_a_clearly_stronger_side_keeps_the_term():
-    assert separating_terms(["Neon"] * 5, ["Neon", "Muted", "Muted", "Muted"]) == ({"Neon"}, {"Muted"})
+    assert separating_terms(["Neon"] * 5, ["Neon", "Muted", "Muted", "Muted"]) == (
+        {"Neon"},
+        {"Muted"},
+    )
     assert separating_terms(["Neon", "Neon"], ["Neon"]) == (set(), set())
     # Neon: 1/2 against 3/4, not clearly either side; Muted: 1/2 against 1/4, clearly liked
-    assert separating_terms(["Neon", "Muted"], ["Neon", "Neon", "Neon", "Muted"]) == ({"Muted"}, set())
+    assert separating_terms(["Neon", "Muted"], ["Neon", "Neon", "Neon", "Muted"]) == (
+        {"Muted"},
+        set(),
+    )
 
 
 def test_every_vocabulary_color_is_named_by_its_own_hue():
@@ -73,13 +81,22 @@ def test_a_bright_swatch_gets_the_nearest_bright_name():
     for term in names:
         named = measure_image(swatch(COLOR_HUES[term]), colors=names)["color"]
         nearest = min(hue_distance(COLOR_HUES[n], COLOR_HUES[term]) for n in bright)
-        assert named in bright and hue_distance(COLOR_HUES[named], COLOR_HUES[term]) == nearest, (term, named)
+        assert named in bright and hue_distance(COLOR_HUES[named], COLOR_HUES[term]) == nearest, (
+            term,
+            named,
+        )
 
 
 def test_reds_are_named_as_people_name_them():
     names = _vocabulary_names()["color"]
     assert "Red" not in names  # the vocabulary's reds: Scarlet, Crimson, Burgundy, Maroon
-    named = {rgb: measure_image(Image.new("RGB", (32, 32), rgb), colors=names)["color"]
-             for rgb in ((255, 0, 0), (255, 36, 0), (220, 20, 60), (128, 0, 0))}
-    assert named == {(255, 0, 0): "Scarlet", (255, 36, 0): "Scarlet", (220, 20, 60): "Crimson",
-                     (128, 0, 0): "Maroon"}
+    named = {
+        rgb: measure_image(Image.new("RGB", (32, 32), rgb), colors=names)["color"]
+        for rgb in ((255, 0, 0), (255, 36, 0), (220, 20, 60), (128, 0, 0))
+    }
+    assert named == {
+        (255, 0, 0): "Scarlet",
+        (255, 36, 0): "Scarlet",
+        (220, 20, 60): "Crimson",
+        (128, 0, 0): "Maroon",
+    }

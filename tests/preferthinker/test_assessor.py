@@ -149,8 +149,14 @@ def test_debias_disagreement_decided_by_totals(images):
 def test_compare_many_keeps_order_and_reports_progress(images):
     def respond(conversation):
         # Answer "A" when the first candidate shown is red.
-        first = [p["image"] for m in conversation for p in m["content"] if p.get("type") == "image"][0]
-        return assessment(4, 1, "A") if first.getpixel((0, 0)) == (255, 0, 0) else assessment(1, 4, "B")
+        first = [
+            p["image"] for m in conversation for p in m["content"] if p.get("type") == "image"
+        ][0]
+        return (
+            assessment(4, 1, "A")
+            if first.getpixel((0, 0)) == (255, 0, 0)
+            else assessment(1, 4, "B")
+        )
 
     assessor, _ = make(respond)
     seen = []
@@ -175,6 +181,14 @@ def test_config_validation_names_field():
 
 def test_remote_code_only_when_asked():
     assert AssessorConfig(assessor="/models/x").engine_options()["trust_remote_code"] is False
-    assert AssessorConfig(assessor="/models/x", trust_remote_code=True).engine_options()["trust_remote_code"] is True
+    assert (
+        AssessorConfig(assessor="/models/x", trust_remote_code=True).engine_options()[
+            "trust_remote_code"
+        ]
+        is True
+    )
     # HTTP engines run no model code here: the option does not reach them.
-    assert "trust_remote_code" not in AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
+    assert (
+        "trust_remote_code"
+        not in AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
+    )

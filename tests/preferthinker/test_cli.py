@@ -19,12 +19,28 @@ def run(capsys, argv):
 
 
 def test_profile_json_in_process(capsys, tiny_assessor_path, image_dir):
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--assessor",
-                                  str(tiny_assessor_path), "--json", *FAST])
+    code, out, err = run(
+        capsys,
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--json",
+            *FAST,
+        ],
+    )
     assert code == 0, err
     data = json.loads(out)
     assert set(data["profile"]) == {"liked", "disliked"}
-    assert set(data["profile"]["liked"]) == {"art_style", "color", "art_medium", "saturation", "detail"}
+    assert set(data["profile"]["liked"]) == {
+        "art_style",
+        "color",
+        "art_medium",
+        "saturation",
+        "detail",
+    }
     # random weights write 24 tokens of noise: no profile in it, and it says so
     assert data["status"] == "failed" and data["raw_text"].strip()
     assert all(terms == [] for side in data["profile"].values() for terms in side.values())
@@ -32,8 +48,20 @@ def test_profile_json_in_process(capsys, tiny_assessor_path, image_dir):
 
 
 def test_profile_json_over_http(capsys, tiny_server, tiny_assessor_path, image_dir):
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--assessor", tiny_server,
-                                  "--assessor-model", str(tiny_assessor_path), "--json", *FAST])
+    code, out, err = run(
+        capsys,
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            tiny_server,
+            "--assessor-model",
+            str(tiny_assessor_path),
+            "--json",
+            *FAST,
+        ],
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["assessor"] == tiny_server
@@ -41,13 +69,26 @@ def test_profile_json_over_http(capsys, tiny_server, tiny_assessor_path, image_d
     assert data["usage"]["calls"] >= 1
 
 
-def test_assess_with_random_weights_is_undecided_and_says_why(capsys, tiny_assessor_path, image_dir, tmp_path, make_images):
+def test_assess_with_random_weights_is_undecided_and_says_why(
+    capsys, tiny_assessor_path, image_dir, tmp_path, make_images
+):
     a, b = make_images(2)
     a.save(tmp_path / "a.png")
     b.save(tmp_path / "b.png")
-    code, out, err = run(capsys, ["assess", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
-                                  "--refs", str(image_dir), "--assessor", str(tiny_assessor_path),
-                                  "--json", *FAST])
+    code, out, err = run(
+        capsys,
+        [
+            "assess",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            str(tiny_assessor_path),
+            "--json",
+            *FAST,
+        ],
+    )
     assert code == 0, err
     data = json.loads(out)
     # Full prompt: the 3 usable references plus the 2 candidates in every attempt.
@@ -69,8 +110,9 @@ def test_no_usable_image_exits_2_with_one_line(capsys, tmp_path):
 
 
 def test_missing_model_is_one_line(capsys, image_dir, tmp_path):
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--assessor",
-                                  str(tmp_path / "no-such-model")])
+    code, out, err = run(
+        capsys, ["profile", "--refs", str(image_dir), "--assessor", str(tmp_path / "no-such-model")]
+    )
     assert code == 3
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if not line.startswith("warning:")]
@@ -79,20 +121,45 @@ def test_missing_model_is_one_line(capsys, image_dir, tmp_path):
 
 
 def test_dead_server_is_one_line(capsys, image_dir):
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--assessor",
-                                  "http://127.0.0.1:9/v1", "--assessor-model", "m"])
+    code, out, err = run(
+        capsys,
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            "http://127.0.0.1:9/v1",
+            "--assessor-model",
+            "m",
+        ],
+    )
     assert code == 4
     assert "Traceback" not in err and "127.0.0.1:9" in err
 
 
-def test_config_file_sets_options_and_flags_override(capsys, tiny_assessor_path, image_dir, tmp_path):
+def test_config_file_sets_options_and_flags_override(
+    capsys, tiny_assessor_path, image_dir, tmp_path
+):
     config = tmp_path / "ptgen.yaml"
     config.write_text(f"assessor: {tiny_assessor_path}\nmax_new_tokens: 8\nmax_retries: 0\n")
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--config", str(config), "--json"])
+    code, out, err = run(
+        capsys, ["profile", "--refs", str(image_dir), "--config", str(config), "--json"]
+    )
     assert code == 0, err
     assert json.loads(out)["usage"]["completion_tokens"] <= 8
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--config", str(config),
-                                  "--max-new-tokens", "3", "--json"])
+    code, out, err = run(
+        capsys,
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--config",
+            str(config),
+            "--max-new-tokens",
+            "3",
+            "--json",
+        ],
+    )
     assert json.loads(out)["usage"]["completion_tokens"] <= 3
 
 
@@ -120,9 +187,21 @@ def test_make_tiny_then_profile(capsys, tmp_path, image_dir):
     assert (tmp_path / "t" / "assessor" / "config.json").exists()
     assert (tmp_path / "t" / "generator" / "model_index.json").exists()
     # the made assessor loads and answers through the CLI (noise: random weights)
-    code, out, err = run(capsys, ["profile", "--refs", str(image_dir), "--assessor",
-                                  str(tmp_path / "t" / "assessor"), "--json", "--device", "cpu",
-                                  "--max-new-tokens", "8"])
+    code, out, err = run(
+        capsys,
+        [
+            "profile",
+            "--refs",
+            str(image_dir),
+            "--assessor",
+            str(tmp_path / "t" / "assessor"),
+            "--json",
+            "--device",
+            "cpu",
+            "--max-new-tokens",
+            "8",
+        ],
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["status"] == "failed"

@@ -96,8 +96,10 @@ def test_a_key_in_the_wrong_section_names_file_section_key_valid_keys_and_its_se
 
 def test_a_misspelled_key_suggests_the_right_one(tmp_path):
     path = _write(tmp_path, "loop:\n  strategi: swiss\n")
-    expected = (r"unknown key 'strategi' in section loop: for LoopConfig; "
-                r"did you mean strategy or strength\? valid keys: cache, ")
+    expected = (
+        r"unknown key 'strategi' in section loop: for LoopConfig; "
+        r"did you mean strategy or strength\? valid keys: cache, "
+    )
     with pytest.raises(ConfigError, match=expected):
         load_config(LoopConfig, path)
 
@@ -105,8 +107,10 @@ def test_a_misspelled_key_suggests_the_right_one(tmp_path):
 def test_a_key_outside_any_section_and_an_unknown_section_are_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"key 'n' is outside any section; put it under loop:"):
         ConfigFile.read(_write(tmp_path, "loop:\n  seed: 1\nn: 4\n"))
-    expected = (r"unknown section 'loops' \(did you mean loop:\?\); "
-                r"valid sections: assessor, generator, loop, serve, data, sft, grpo")
+    expected = (
+        r"unknown section 'loops' \(did you mean loop:\?\); "
+        r"valid sections: assessor, generator, loop, serve, data, sft, grpo"
+    )
     with pytest.raises(ConfigError, match=expected):
         ConfigFile.read(_write(tmp_path, "loops:\n  n: 4\n"))
     with pytest.raises(ConfigError, match=r"unknown section 'training'; valid sections: "):
@@ -154,7 +158,8 @@ def test_convert_gives_a_sectioned_file_that_loads_the_same_configs(tmp_path):
 
 
 def test_cli_prints_a_warning_line_for_a_flat_file_and_an_error_line_for_a_bad_key(
-        tmp_path, capsys, make_images):
+    tmp_path, capsys, make_images
+):
     refs = tmp_path / "refs"
     refs.mkdir()
     for number, image in enumerate(make_images(2)):

@@ -27,8 +27,16 @@ def saved(tmp_path, image, name, **kwargs):
     return path
 
 
-@pytest.mark.parametrize("name,kwargs", [("a.png", {}), ("a.jpg", {"quality": 95}), ("a.webp", {"lossless": True}),
-                                         ("a.bmp", {}), ("a.tiff", {})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("a.png", {}),
+        ("a.jpg", {"quality": 95}),
+        ("a.webp", {"lossless": True}),
+        ("a.bmp", {}),
+        ("a.tiff", {}),
+    ],
+)
 def test_formats_load_as_rgb_with_right_colour(tmp_path, name, kwargs):
     path = saved(tmp_path, Image.new("RGB", (30, 20), (200, 40, 10)), name, **kwargs)
     image = load_image(path)
@@ -87,7 +95,9 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
 
 
 def test_cmyk_converts(tmp_path):
-    image = load_image(saved(tmp_path, Image.new("CMYK", (2, 2), (0, 255, 255, 0)), "c.jpg", quality=100))
+    image = load_image(
+        saved(tmp_path, Image.new("CMYK", (2, 2), (0, 255, 255, 0)), "c.jpg", quality=100)
+    )
     r, g, b = image.getpixel((0, 0))
     assert r > 230 and g < 30 and b < 30
 
@@ -134,14 +144,24 @@ def test_large_images_are_downscaled_keeping_aspect(tmp_path):
 def test_folder_is_sorted_non_recursive_and_skips_with_warnings(image_dir):
     (image_dir / "sub").mkdir()
     Image.new("RGB", (8, 8)).save(image_dir / "sub" / "00.png")
-    assert [p.name for p in image_paths(image_dir)] == ["01.png", "02.jpg", "03.webp", "04_corrupt.png", "notes.txt"]
+    assert [p.name for p in image_paths(image_dir)] == [
+        "01.png",
+        "02.jpg",
+        "03.webp",
+        "04_corrupt.png",
+        "notes.txt",
+    ]
     with pytest.warns(ImageSkippedWarning) as record:
         images = load_images(image_dir)
     messages = [str(w.message) for w in record]
     assert any("04_corrupt.png" in m for m in messages) and any("notes.txt" in m for m in messages)
     assert len(images) == 3
     colours = [image.getpixel((5, 5)) for image in images]
-    assert colours[0] == (220, 40, 40) and colours[2] == (40, 70, 220)  # order by name: png, jpg, webp
+    assert colours[0] == (220, 40, 40) and colours[2] == (
+        40,
+        70,
+        220,
+    )  # order by name: png, jpg, webp
     assert abs(colours[1][1] - 160) <= 4
 
 
@@ -185,7 +205,10 @@ def test_pil_inputs_and_mixed_lists(tmp_path, make_images):
     red, green = make_images(2)
     path = saved(tmp_path, green, "g.png")
     images = load_images([red.convert("RGBA"), path])
-    assert [image.getpixel((0, 0)) for image in images] == [red.getpixel((0, 0)), green.getpixel((0, 0))]
+    assert [image.getpixel((0, 0)) for image in images] == [
+        red.getpixel((0, 0)),
+        green.getpixel((0, 0)),
+    ]
     with pytest.raises(InputError, match="int"):
         load_images([3])
 

@@ -19,18 +19,25 @@ def conversation(text, images):
     content = [{"type": "text", "text": text}]
     for label, image in zip("ABCDEFG", images):
         content += [{"type": "text", "text": f"Image {label}"}, {"type": "image", "image": image}]
-    return [{"role": "system", "content": [{"type": "text", "text": "You judge images."}]},
-            {"role": "user", "content": content}]
+    return [
+        {"role": "system", "content": [{"type": "text", "text": "You judge images."}]},
+        {"role": "user", "content": content},
+    ]
 
 
 # -- against the real server --------------------------------------------------------------------
 
+
 def test_three_images_return_text_and_usage(tiny_server, tiny_assessor_path, make_images):
     engine = OpenAIEngine(tiny_server)  # no model given: the engine asks /v1/models
     assert engine.name == str(tiny_assessor_path)
-    with pytest.warns(RuntimeWarning, match="repetition_penalty"):  # transformers serve rejects it (422)
-        outputs = engine.generate([conversation("which one?", make_images(3))],
-                                  GenerationConfig(max_new_tokens=5, repetition_penalty=1.15))
+    with pytest.warns(
+        RuntimeWarning, match="repetition_penalty"
+    ):  # transformers serve rejects it (422)
+        outputs = engine.generate(
+            [conversation("which one?", make_images(3))],
+            GenerationConfig(max_new_tokens=5, repetition_penalty=1.15),
+        )
     assert len(outputs) == 1 and isinstance(outputs[0].text, str)
     assert outputs[0].completion_tokens > 0 and outputs[0].seconds > 0
     # Three 56x56 images are 4 visual tokens each; the prompt counts them plus the text.
@@ -40,8 +47,9 @@ def test_three_images_return_text_and_usage(tiny_server, tiny_assessor_path, mak
 
 
 def test_concurrent_requests_come_back_in_order(tiny_server, tiny_assessor_path, make_images):
-    engine = create_engine(tiny_server, model=str(tiny_assessor_path), max_concurrency=3,
-                           send_repetition_penalty=False)
+    engine = create_engine(
+        tiny_server, model=str(tiny_assessor_path), max_concurrency=3, send_repetition_penalty=False
+    )
     images = make_images(4)
     # Prompts of clearly different lengths, so the order of the outputs can be checked by usage.
     conversations = [conversation("x" * (10 * i), images[: 1 + i % 3]) for i in range(6)]
@@ -56,12 +64,15 @@ def test_concurrent_requests_come_back_in_order(tiny_server, tiny_assessor_path,
 
 
 def test_wrong_model_name_is_an_engine_error(tiny_server):
-    engine = OpenAIEngine(tiny_server, model="not-served", max_retries=0, send_repetition_penalty=False)
+    engine = OpenAIEngine(
+        tiny_server, model="not-served", max_retries=0, send_repetition_penalty=False
+    )
     with pytest.raises(EngineError, match="HTTP"):
         engine.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2))
 
 
 # -- dead and broken servers ----------------------------------------------------------------------
+
 
 def _dead_port() -> int:
     with socket.socket() as sock:
@@ -102,7 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        self._send(200, json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}))
+        self._send(
+            200, json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        )
 
     def do_POST(self):
         cls = type(self)
@@ -125,20 +138,27 @@ class _Handler(BaseHTTPRequestHandler):
 def fake_server():
     handler = type("Handler", (_Handler,), {"calls": 0, "lock": threading.Lock()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
 
 
-@pytest.mark.parametrize("body,match", [
-    ('{"id": "x", "object": "chat.completion"}', "without choices"),
-    ('{"choices": []}', "without choices"),
-    ('{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop"}]}',
-     "without text"),
-    ("this is not json", "without choices|unusable"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        ('{"id": "x", "object": "chat.completion"}', "without choices"),
+        ('{"choices": []}', "without choices"),
+        (
+            '{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop"}]}',
+            "without text",
+        ),
+        ("this is not json", "without choices|unusable"),
+    ],
+)
 def test_garbage_replies_are_engine_errors(fake_server, body, match):
     handler, url = fake_server
     handler.reply = (200, body)
@@ -163,12 +183,22 @@ def test_5xx_is_retried_and_4xx_is_not(fake_server):
     assert handler.calls == 1
 
 
-GOOD_REPLY = json.dumps({
-        "id": "1", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "<answer>Image A</answer>"},
-                     "finish_reason": "stop"}],
+GOOD_REPLY = json.dumps(
+    {
+        "id": "1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "<answer>Image A</answer>"},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 321, "completion_tokens": 9, "total_tokens": 330},
-})
+    }
+)
 
 
 def test_usage_and_text_from_a_good_reply(fake_server, make_images):
@@ -217,4 +247,8 @@ def test_helpers():
     import io
 
     decoded = Image.open(io.BytesIO(base64.b64decode(image_data_url(image).split(",", 1)[1])))
-    assert decoded.format == "PNG" and decoded.size == (3, 2) and decoded.getpixel((0, 0)) == (1, 2, 3, 4)
+    assert (
+        decoded.format == "PNG"
+        and decoded.size == (3, 2)
+        and decoded.getpixel((0, 0)) == (1, 2, 3, 4)
+    )

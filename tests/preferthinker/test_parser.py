@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from preferthinker.errors import ParseError
-from preferthinker.parser import EMPTY_TERMS
 from preferthinker.parser import (
+    EMPTY_TERMS,
     format_output,
     normalize_element_key,
     parse_answer,
@@ -116,61 +116,162 @@ VARIANTS = [
     ("unclosed think", _replace("</think>", ""), "B"),
     ("unclosed answer", _replace("</answer>", ""), "B"),
     ("no answer tag, answer line", _replace("<answer>Image B</answer>", "Answer: Image B"), "B"),
-    ("no answer tag, final answer bold", _replace("<answer>Image B</answer>", "**Final answer: Image B**"), "B"),
+    (
+        "no answer tag, final answer bold",
+        _replace("<answer>Image B</answer>", "**Final answer: Image B**"),
+        "B",
+    ),
     ("bare letter answer", _replace("<answer>Image B</answer>", "<answer>B</answer>"), "B"),
     ("bold answer", _replace("<answer>Image B</answer>", "<answer>**Image B**</answer>"), "B"),
-    ("sentence answer", _replace("<answer>Image B</answer>", "<answer>image b is better</answer>"), "B"),
-    ("answer with reason", _replace("<answer>Image B</answer>", "<answer>The user prefers Image B because of the pixel art.</answer>"), "B"),
+    (
+        "sentence answer",
+        _replace("<answer>Image B</answer>", "<answer>image b is better</answer>"),
+        "B",
+    ),
+    (
+        "answer with reason",
+        _replace(
+            "<answer>Image B</answer>",
+            "<answer>The user prefers Image B because of the pixel art.</answer>",
+        ),
+        "B",
+    ),
     ("upper-case tags", EXAMPLE_B.replace("think>", "THINK>").replace("answer>", "ANSWER>"), "B"),
-    ("spaces in tags", EXAMPLE_B.replace("<answer>", "< answer >").replace("</answer>", "</ answer>"), "B"),
-    ("extra text around", "Sure! Here is my assessment.\n\n" + EXAMPLE_B + "\n\nI hope this helps.", "B"),
+    (
+        "spaces in tags",
+        EXAMPLE_B.replace("<answer>", "< answer >").replace("</answer>", "</ answer>"),
+        "B",
+    ),
+    (
+        "extra text around",
+        "Sure! Here is my assessment.\n\n" + EXAMPLE_B + "\n\nI hope this helps.",
+        "B",
+    ),
     ("code fence", "```\n" + EXAMPLE_B + "\n```", "B"),
     ("multi-line (x/5) scores", MULTILINE_SCORES + "\n<answer>Image B</answer>", "B"),
     ("colon scores, no tags for answer", COLON_SCORES + "\nTherefore, Image B is better.", "B"),
     ("totals disagree with sums", _replace("=2+1+2+3+3=11", "=2+1+2+3+3=15"), "B"),
-    ("answer contradicts totals", _replace("<answer>Image B</answer>", "<answer>Image A</answer>"), "A"),
+    (
+        "answer contradicts totals",
+        _replace("<answer>Image B</answer>", "<answer>Image A</answer>"),
+        "A",
+    ),
     ("no answer at all", _replace("<answer>Image B</answer>", ""), "B"),
     ("empty answer block", _replace("<answer>Image B</answer>", "<answer></answer>"), "B"),
-    ("no totals line", _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", ""), "B"),
-    ("totals as A = x, B = y", _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", "Total: A = 11, B = 22"), "B"),
-    ("JSON profile with braces", EXAMPLE_B.replace(
-        '"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green"',
-        '{"Art Styles": ["Pixel Art"], "Color": ["Pink", "Jungle Green"]'
-    ).replace('"Detail": "Fine"', '"Detail": "Fine"}'), "B"),
-    ("JSON profile outside tags", json.dumps({"liked": {"art_style": ["Pixel Art"]}, "disliked": {"color": "Gray"}}) + "\n" + BODY_B, "B"),
-    ("key variants", EXAMPLE_B.replace('"Art Styles"', '"Art Style"').replace('"Color"', '"Colour"').replace('"Detail"', '"Details"'), "B"),
-    ("markdown profile lines", "Visual preference profile:\n- **Art Style:** Pixel Art\n- **Color:** Pink\n\nVisual non-preference profile:\n- Art Style: Romanticism\n" + BODY_B, "B"),
+    (
+        "no totals line",
+        _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", ""),
+        "B",
+    ),
+    (
+        "totals as A = x, B = y",
+        _replace(
+            "Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22",
+            "Total: A = 11, B = 22",
+        ),
+        "B",
+    ),
+    (
+        "JSON profile with braces",
+        EXAMPLE_B.replace(
+            '"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green"',
+            '{"Art Styles": ["Pixel Art"], "Color": ["Pink", "Jungle Green"]',
+        ).replace('"Detail": "Fine"', '"Detail": "Fine"}'),
+        "B",
+    ),
+    (
+        "JSON profile outside tags",
+        json.dumps({"liked": {"art_style": ["Pixel Art"]}, "disliked": {"color": "Gray"}})
+        + "\n"
+        + BODY_B,
+        "B",
+    ),
+    (
+        "key variants",
+        EXAMPLE_B.replace('"Art Styles"', '"Art Style"')
+        .replace('"Color"', '"Colour"')
+        .replace('"Detail"', '"Details"'),
+        "B",
+    ),
+    (
+        "markdown profile lines",
+        "Visual preference profile:\n- **Art Style:** Pixel Art\n- **Color:** Pink\n\nVisual non-preference profile:\n- Art Style: Romanticism\n"
+        + BODY_B,
+        "B",
+    ),
     ("score out of range", _replace("Image B(5) - crisp", "Image B(7) - crisp"), "B"),
     ("fractional score", _replace("Image A(2) - a soft", "Image A(2.5) - a soft"), "B"),
     ("score out of 10", _replace("Image B(5) - crisp", "Image B(10/10) - crisp"), "B"),
-    ("missing element", _replace("4. Saturation: Image A(3) - rather muted; Image B(4) - intense. ", ""), "B"),
-    ("swapped order in a line", _replace("Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
-                                         "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape."), "B"),
-    ("rationale mentions the other image", _replace("a soft romantic landscape, not pixel art", "less blocky than Image B, more like Image B's opposite"), "B"),
+    (
+        "missing element",
+        _replace("4. Saturation: Image A(3) - rather muted; Image B(4) - intense. ", ""),
+        "B",
+    ),
+    (
+        "swapped order in a line",
+        _replace(
+            "Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+            "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.",
+        ),
+        "B",
+    ),
+    (
+        "rationale mentions the other image",
+        _replace(
+            "a soft romantic landscape, not pixel art",
+            "less blocky than Image B, more like Image B's opposite",
+        ),
+        "B",
+    ),
     ("truncated mid-reasoning", EXAMPLE_B[: EXAMPLE_B.index("4. Saturation")], "B"),
-    ("profile inside think", "<think>" + PROFILES + THINK_B[len("<think>"):] + "<answer>Image B</answer>", "B"),
+    (
+        "profile inside think",
+        "<think>" + PROFILES + THINK_B[len("<think>") :] + "<answer>Image B</answer>",
+        "B",
+    ),
     ("answer only", "<answer>Image A</answer>", "A"),
     ("bare B", "B", "B"),
     ("Image B sentence", "Image B is better.", "B"),
     ("Answer: A line", "Answer: A", "A"),
-    ("repeated answer tag, last wins",
-     "<answer>Image A</answer> and later <answer>Image B</answer>", "B"),
+    (
+        "repeated answer tag, last wins",
+        "<answer>Image A</answer> and later <answer>Image B</answer>",
+        "B",
+    ),
     ("empty", "", ParseError),
     ("whitespace", "  \n\t ", ParseError),
     ("gibberish", "lorem ipsum dolor sit amet", ParseError),
-    ("undecidable prose", "<think>Both images are nice.</think><answer>Both are equally good</answer>", ParseError),
+    (
+        "undecidable prose",
+        "<think>Both images are nice.</think><answer>Both are equally good</answer>",
+        ParseError,
+    ),
     ("only closing tags", "</think></answer></visual preference profile>", ParseError),
-    ("tags without content", "<visual preference profile></visual preference profile><think></think><answer></answer>", ParseError),
+    (
+        "tags without content",
+        "<visual preference profile></visual preference profile><think></think><answer></answer>",
+        ParseError,
+    ),
 ]
 
 
 # What each variant must still yield besides the answer. Default: the worked example's full
 # profile and its five scores (A 2,1,2,3,3 vs B 5,5,4,4,4); the names say what differs.
 FULL_PROFILE = UserProfile(
-    Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
-            saturation="Intense", detail="Fine"),
-    Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling",
-            saturation="Muted", detail="Smooth"),
+    Profile(
+        art_style="Pixel Art",
+        color=["Pink", "Jungle Green"],
+        art_medium="Digital Painting",
+        saturation="Intense",
+        detail="Fine",
+    ),
+    Profile(
+        art_style="Romanticism",
+        color="Charcoal Gray",
+        art_medium="Coiling",
+        saturation="Muted",
+        detail="Smooth",
+    ),
 )
 FULL_SCORES = [(e, a, b) for e, a, b in zip(ELEMENTS, [2, 1, 2, 3, 3], [5, 5, 4, 4, 4])]
 NOTHING_ELSE = {"profile": None, "scores": []}
@@ -182,8 +283,9 @@ VARIANT_FIELDS = {
         "profile": UserProfile(Profile(art_style="Pixel Art"), Profile(color="Gray"))
     },
     "markdown profile lines": {
-        "profile": UserProfile(Profile(art_style="Pixel Art", color="Pink"),
-                               Profile(art_style="Romanticism"))
+        "profile": UserProfile(
+            Profile(art_style="Pixel Art", color="Pink"), Profile(art_style="Romanticism")
+        )
     },
     "missing element": {"scores": [s for s in FULL_SCORES if s[0] != "saturation"]},
     "truncated mid-reasoning": {"scores": FULL_SCORES[:3]},
@@ -222,8 +324,7 @@ def test_malformed_variants(name, text, expected):
 
 def _variants_reading(part: str) -> list:
     """The variants whose expected fields include a non-empty `part` ("profile" or "scores")."""
-    return [v for v in VARIANTS if v[2] is not ParseError
-            and _fields(v[0])[part]]
+    return [v for v in VARIANTS if v[2] is not ParseError and _fields(v[0])[part]]
 
 
 @pytest.mark.parametrize("part", ["profile", "scores"])
@@ -294,7 +395,7 @@ def test_multiline_and_colon_scores():
 
 # Layouts other models write: all must give the worked example's scores.
 OTHER_LAYOUTS = {
-"paren header": """<think>
+    "paren header": """<think>
 1. Artistic style (preferred: Pixel Art): Image A (2) - painterly; Image B (5) - pixel art.
 2. Color (Pink): Image A (1) - gray; Image B (5) - pink.
 3. Artistic Medium (Digital Painting): Image A (2); Image B (4).
@@ -302,7 +403,7 @@ OTHER_LAYOUTS = {
 5. Detail (Fine): Image A (3); Image B (4).
 Total: Image A = 11, Image B = 22
 </think><answer>Image B</answer>""",
-"table": """<think>
+    "table": """<think>
 | Element | Image A | Image B |
 |---|---|---|
 | Art style | 2 | 5 |
@@ -312,7 +413,7 @@ Total: Image A = 11, Image B = 22
 | Detail | 3 | 4 |
 | **Total** | **11** | **22** |
 </think><answer>Image B</answer>""",
-"scores words": """<think>
+    "scores words": """<think>
 Artistic style: Image A scores 2 because it is painterly. Image B scores 5 because it is pixel art.
 Color: Image A gets a 1; Image B gets a 5.
 Artistic medium: Image A is rated 2, Image B is rated 4.
@@ -322,7 +423,7 @@ Image A total: 11
 Image B total: 22
 </think>
 <answer>Image B</answer>""",
-"one line words": "<think>1. Artistic style: Image A gets a 2. Image B gets a 5. 2. Color: Image A gets a 1. Image B gets a 5. 3. Artistic medium: Image A gets a 2. Image B gets a 4. 4. Saturation: Image A gets a 3. Image B gets a 4. 5. Detail: Image A gets a 3. Image B gets a 4. Total: Image A: 11, Image B: 22</think><answer>Image B</answer>",
+    "one line words": "<think>1. Artistic style: Image A gets a 2. Image B gets a 5. 2. Color: Image A gets a 1. Image B gets a 5. 3. Artistic medium: Image A gets a 2. Image B gets a 4. 4. Saturation: Image A gets a 3. Image B gets a 4. 5. Detail: Image A gets a 3. Image B gets a 4. Total: Image A: 11, Image B: 22</think><answer>Image B</answer>",
 }
 
 
@@ -336,8 +437,10 @@ def test_other_score_layouts(name):
 
 
 def test_swapped_order_assigns_scores_to_the_right_image():
-    text = _replace("Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
-                    "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.")
+    text = _replace(
+        "Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+        "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.",
+    )
     first = parse_output(text).scores[0]
     assert (first.score_a, first.score_b) == (2, 5)
     assert first.rationale_b == "crisp pixel art sprites"
@@ -360,7 +463,9 @@ def test_scores_are_clamped_rounded_and_rescaled_with_issues():
 
 
 def test_missing_totals_line_is_recorded():
-    parsed = parse_output(_replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", ""))
+    parsed = parse_output(
+        _replace("Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22", "")
+    )
     assert (parsed.total_a, parsed.total_b) == (11, 22)
     assert not parsed.complete
     assert any("no stated totals" in issue for issue in parsed.issues)
@@ -387,7 +492,7 @@ def test_known_profile_output_is_complete_without_profiles():
 
 
 def test_profile_inside_think_is_read_and_not_taken_for_scores():
-    text = "<think>" + PROFILES + THINK_B[len("<think>"):] + "<answer>Image B</answer>"
+    text = "<think>" + PROFILES + THINK_B[len("<think>") :] + "<answer>Image B</answer>"
     parsed = parse_output(text)
     assert parsed.profile.liked.art_style == ("Pixel Art",)
     assert parsed.complete, parsed.issues
@@ -395,8 +500,14 @@ def test_profile_inside_think_is_read_and_not_taken_for_scores():
 
 def test_json_profiles():
     parsed = parse_output(
-        json.dumps({"liked": {"Art Styles": "Pixel Art", "colour": ["Pink", "Teal"]},
-                    "disliked": {"Medium": "Coiling"}}) + "\n" + BODY_B
+        json.dumps(
+            {
+                "liked": {"Art Styles": "Pixel Art", "colour": ["Pink", "Teal"]},
+                "disliked": {"Medium": "Coiling"},
+            }
+        )
+        + "\n"
+        + BODY_B
     )
     assert parsed.profile.liked.color == ("Pink", "Teal")
     assert parsed.profile.disliked.art_medium == ("Coiling",)
@@ -427,11 +538,24 @@ def test_markdown_headings_profile():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        ("B", "B"), ("b", "B"), ("Image B", "B"), ("image b is better", "B"), ("**Image B**", "B"),
-        ("Answer: B", "B"), ("Answer: Image A.", "A"), ("The answer is Image A", "A"),
-        ("(A)", "A"), ("I prefer Image B over Image A.", "B"), ("Image A is clearly better than Image B", "A"),
-        ("Final answer: **Image A**", "A"), ("<answer>Image B</answer>", "B"), ("ImageB", "B"),
-        ("Image A is worse than Image B", None), ("neither", None), ("", None), (None, None),
+        ("B", "B"),
+        ("b", "B"),
+        ("Image B", "B"),
+        ("image b is better", "B"),
+        ("**Image B**", "B"),
+        ("Answer: B", "B"),
+        ("Answer: Image A.", "A"),
+        ("The answer is Image A", "A"),
+        ("(A)", "A"),
+        ("I prefer Image B over Image A.", "B"),
+        ("Image A is clearly better than Image B", "A"),
+        ("Final answer: **Image A**", "A"),
+        ("<answer>Image B</answer>", "B"),
+        ("ImageB", "B"),
+        ("Image A is worse than Image B", None),
+        ("neither", None),
+        ("", None),
+        (None, None),
         ("Both Image A and Image B are fine", None),
     ],
 )
@@ -442,14 +566,34 @@ def test_parse_answer(text, expected):
 @pytest.mark.parametrize(
     "key,element",
     [
-        ("Art Styles", "art_style"), ("Art Style", "art_style"), ("ArtStyle", "art_style"),
-        ("art_style", "art_style"), ("Artistic style", "art_style"), ("Style", "art_style"),
-        ("Color(s)", "color"), ("Colour", "color"), ("colors", "color"),
-        ("Artistic Medium", "art_medium"), ("ArtisticMedium", "art_medium"), ("Art Medium", "art_medium"),
-        ("medium", "art_medium"), ("art-medium", "art_medium"), ("SATURATION", "saturation"),
-        ("Detail", "detail"), ("Details", "detail"), ("  detail ", "detail"), ("**Detail**", "detail"),
-        ("Preferred Color", "color"), ("Art Style Match", "art_style"), ("Detail alignment", "detail"),
-        ("Mood", None), ("", None), (None, None), ("Total", None), ("Match", None), ("Score", None),
+        ("Art Styles", "art_style"),
+        ("Art Style", "art_style"),
+        ("ArtStyle", "art_style"),
+        ("art_style", "art_style"),
+        ("Artistic style", "art_style"),
+        ("Style", "art_style"),
+        ("Color(s)", "color"),
+        ("Colour", "color"),
+        ("colors", "color"),
+        ("Artistic Medium", "art_medium"),
+        ("ArtisticMedium", "art_medium"),
+        ("Art Medium", "art_medium"),
+        ("medium", "art_medium"),
+        ("art-medium", "art_medium"),
+        ("SATURATION", "saturation"),
+        ("Detail", "detail"),
+        ("Details", "detail"),
+        ("  detail ", "detail"),
+        ("**Detail**", "detail"),
+        ("Preferred Color", "color"),
+        ("Art Style Match", "art_style"),
+        ("Detail alignment", "detail"),
+        ("Mood", None),
+        ("", None),
+        (None, None),
+        ("Total", None),
+        ("Match", None),
+        ("Score", None),
     ],
 )
 def test_normalize_element_key(key, element):
@@ -465,7 +609,9 @@ def test_format_output_validates():
         format_output(None, [ElementScore("color", 1, 2)], "C")
     with pytest.raises(ValueError, match="tie"):
         format_output(None, [ElementScore("color", 2, 2)], None)
-    assert format_output(None, [ElementScore("color", 1, 2)], None).endswith("<answer>Image B</answer>")
+    assert format_output(None, [ElementScore("color", 1, 2)], None).endswith(
+        "<answer>Image B</answer>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,13 +643,47 @@ def test_never_raises_anything_but_parse_error(text):
         assert score.score_b is None or 0 <= score.score_b <= 5
 
 
-_FRAGMENTS = st.sampled_from([
-    "<think>", "</think>", "<answer>", "</answer>", "<visual preference profile>",
-    "</visual preference profile>", "<visual non-preference profile>", "Image A(", "Image B(",
-    ")", " - ", "; ", "1. Artistic style: ", "2. Color: ", "Total: ", "total_score=", "=", "+",
-    "3", "5", "12", "-1", "2.5", "/5", '"Color": "Pink"', '{"Art Styles": ["Cubism"]}', "\n",
-    "Image B is better", "Answer: ", "A", "B", "{", "}", "[", '"', "Detail:", "7/10",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<answer>",
+        "</answer>",
+        "<visual preference profile>",
+        "</visual preference profile>",
+        "<visual non-preference profile>",
+        "Image A(",
+        "Image B(",
+        ")",
+        " - ",
+        "; ",
+        "1. Artistic style: ",
+        "2. Color: ",
+        "Total: ",
+        "total_score=",
+        "=",
+        "+",
+        "3",
+        "5",
+        "12",
+        "-1",
+        "2.5",
+        "/5",
+        '"Color": "Pink"',
+        '{"Art Styles": ["Cubism"]}',
+        "\n",
+        "Image B is better",
+        "Answer: ",
+        "A",
+        "B",
+        "{",
+        "}",
+        "[",
+        '"',
+        "Detail:",
+        "7/10",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -518,10 +698,15 @@ def test_format_fragments_never_raise_anything_but_parse_error(text):
 
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 # Words the parser reads as "no term" ("None", "N/A", ...) are not vocabulary terms.
-_TERM = st.lists(_WORD, min_size=1, max_size=3).map(lambda ws: " ".join(ws).title()).filter(lambda t: t and t.lower() not in EMPTY_TERMS)
+_TERM = (
+    st.lists(_WORD, min_size=1, max_size=3)
+    .map(lambda ws: " ".join(ws).title())
+    .filter(lambda t: t and t.lower() not in EMPTY_TERMS)
+)
 _TERMS = st.lists(_TERM, max_size=3, unique_by=str.lower)
-_PROFILE = st.builds(Profile, art_style=_TERMS, color=_TERMS, art_medium=_TERMS, saturation=_TERMS,
-                     detail=_TERMS)
+_PROFILE = st.builds(
+    Profile, art_style=_TERMS, color=_TERMS, art_medium=_TERMS, saturation=_TERMS, detail=_TERMS
+)
 _RATIONALE = st.lists(_WORD, max_size=8).map(" ".join)
 
 
@@ -529,14 +714,21 @@ _RATIONALE = st.lists(_WORD, max_size=8).map(" ".join)
 def _scores(draw):
     elements = list(ELEMENTS)
     return [
-        ElementScore(e, draw(st.integers(0, 5)), draw(st.integers(0, 5)), draw(_RATIONALE), draw(_RATIONALE))
+        ElementScore(
+            e, draw(st.integers(0, 5)), draw(st.integers(0, 5)), draw(_RATIONALE), draw(_RATIONALE)
+        )
         for e in elements
     ]
 
 
 @settings(max_examples=150, deadline=None)
-@given(liked=_PROFILE, disliked=_PROFILE, scores=_scores(), answer=st.sampled_from(["A", "B", None]),
-       with_profile=st.booleans())
+@given(
+    liked=_PROFILE,
+    disliked=_PROFILE,
+    scores=_scores(),
+    answer=st.sampled_from(["A", "B", None]),
+    with_profile=st.booleans(),
+)
 def test_round_trip(liked, disliked, scores, answer, with_profile):
     total_a = sum(s.score_a for s in scores)
     total_b = sum(s.score_b for s in scores)

@@ -13,8 +13,13 @@ from preferthinker.parser import EMPTY_TERMS
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 
 USER = UserProfile(
-    liked=Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="3D Modeling",
-                  saturation="Mid-tone", detail=["Fine", "Selective"]),
+    liked=Profile(
+        art_style="Pixel Art",
+        color=["Pink", "Jungle Green"],
+        art_medium="3D Modeling",
+        saturation="Mid-tone",
+        detail=["Fine", "Selective"],
+    ),
     disliked=Profile(art_style="Romanticism", color="Charcoal Gray", saturation="Muted"),
 )
 
@@ -40,8 +45,14 @@ def test_from_dict_key_variants(key):
 
 
 def test_from_dict_more_variants_and_unknown_key():
-    profile = Profile.from_dict({"ArtisticMedium": ["Silkscreen"], "Colour": "Pink, Teal", "Details": "Fine",
-                                 "SATURATION": "Pastel"})
+    profile = Profile.from_dict(
+        {
+            "ArtisticMedium": ["Silkscreen"],
+            "Colour": "Pink, Teal",
+            "Details": "Fine",
+            "SATURATION": "Pastel",
+        }
+    )
     assert profile.art_medium == ("Silkscreen",)
     assert profile.color == ("Pink", "Teal")
     assert profile.detail == ("Fine",) and profile.saturation == ("Pastel",)
@@ -50,7 +61,11 @@ def test_from_dict_more_variants_and_unknown_key():
 
 
 def test_tag_text_with_authors_key_variants():
-    text = USER.to_tag_text().replace('"Artistic Medium"', '"ArtisticMedium"').replace('"Art Styles"', '"Art Style"')
+    text = (
+        USER.to_tag_text()
+        .replace('"Artistic Medium"', '"ArtisticMedium"')
+        .replace('"Art Styles"', '"Art Style"')
+    )
     assert UserProfile.from_tag_text(text) == USER
 
 
@@ -59,10 +74,14 @@ def test_from_tag_text_without_profile_raises():
         UserProfile.from_tag_text("no profile here")
 
 
-_TERM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz -", min_size=1, max_size=16).map(
-    lambda s: " ".join(s.replace("-", " - ").split()).strip(" -").title()
-).filter(lambda t: t and t.lower() not in EMPTY_TERMS)
-_SIDE = st.builds(Profile, **{e: st.lists(_TERM, max_size=3, unique_by=str.lower) for e in ELEMENTS})
+_TERM = (
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz -", min_size=1, max_size=16)
+    .map(lambda s: " ".join(s.replace("-", " - ").split()).strip(" -").title())
+    .filter(lambda t: t and t.lower() not in EMPTY_TERMS)
+)
+_SIDE = st.builds(
+    Profile, **{e: st.lists(_TERM, max_size=3, unique_by=str.lower) for e in ELEMENTS}
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -106,7 +106,10 @@ def test_known_profile_prompt_carries_the_profile_as_text():
         (lambda img: build_profile_messages([]), "liked"),
         (lambda img: build_known_profile_messages(UserProfile(), img, img), "empty"),
         (lambda img: build_known_profile_messages({"liked": {}}, img, img), "UserProfile"),
-        (lambda img: build_known_profile_messages(UserProfile(Profile(color="Pink")), img, None), "image_b"),
+        (
+            lambda img: build_known_profile_messages(UserProfile(Profile(color="Pink")), img, None),
+            "image_b",
+        ),
     ],
 )
 def test_bad_inputs_are_input_errors(call, message):

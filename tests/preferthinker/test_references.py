@@ -45,8 +45,10 @@ def test_seven_liked_keeps_the_first_five_and_says_which_were_cut(tmp_path):
     assert MAX_REFERENCES == 5
     assert [image.getpixel((0, 0)) for image in refs.liked] == SEVEN[:5]
     assert refs.liked_sources == [str(liked / f"{n:02d}.png") for n in range(1, 6)]
-    assert [(c.side, c.source) for c in refs.cut] == [("liked", str(liked / "06.png")),
-                                                      ("liked", str(liked / "07.png"))]
+    assert [(c.side, c.source) for c in refs.cut] == [
+        ("liked", str(liked / "06.png")),
+        ("liked", str(liked / "07.png")),
+    ]
     record = refs.to_dict()
     assert record["liked"] == 5 and record["cut"][0]["source"].endswith("06.png")
     assert record["origin"] == {"liked": str(liked)}
@@ -96,16 +98,19 @@ def test_cache_key_covers_the_images_seen_not_the_ones_cut(tmp_path):
 
 def test_loop_records_the_cut_in_issues_and_result_json(scripted_assessor, tmp_path):
     liked = _folder(tmp_path / "liked", SEVEN)
-    loop = PersonalizedGenerator(scripted_assessor, SolidGenerator(),
-                                 LoopConfig(n=2, cache_dir=str(tmp_path / "cache")))
+    loop = PersonalizedGenerator(
+        scripted_assessor, SolidGenerator(), LoopConfig(n=2, cache_dir=str(tmp_path / "cache"))
+    )
     with pytest.warns(ReferencesCutWarning):
         result = loop.run("a castle", liked)
     assert any("5 liked images used, 2 more left out" in issue for issue in result.issues)
     write_run(result, tmp_path / "run")
     references = json.loads((tmp_path / "run" / "result.json").read_text())["references"]
     assert references["liked"] == 5 and references["disliked"] == 0
-    assert [c["source"] for c in references["cut"]] == [str(liked / "06.png"),
-                                                        str(liked / "07.png")]
+    assert [c["source"] for c in references["cut"]] == [
+        str(liked / "06.png"),
+        str(liked / "07.png"),
+    ]
     assert references["liked_sources"][0] == str(liked / "01.png")
 
 
@@ -126,15 +131,21 @@ def test_full_mode_loads_each_reference_once(scripted_assessor, tmp_path, monkey
 
     monkeypatch.setattr(images_module, "load_image", counting)
     monkeypatch.setattr("preferthinker.references.load_image", counting)
-    loop = PersonalizedGenerator(scripted_assessor, SolidGenerator(),
-                                 LoopConfig(n=4, mode="full", strategy="round-robin", cache=False))
+    loop = PersonalizedGenerator(
+        scripted_assessor,
+        SolidGenerator(),
+        LoopConfig(n=4, mode="full", strategy="round-robin", cache=False),
+    )
     result = loop.run("a castle", liked, disliked)
     assert result.ranking is not None and len(result.ranking.matches) == 6
     reference_images = {id(image) for image in result.liked + result.disliked}
     from_files = [source for source, _ in calls if not isinstance(source, Image.Image)]
-    reloaded = [image for source, image in calls
-                if isinstance(source, Image.Image) and (id(source) in reference_images
-                                                        or id(image) in reference_images)]
+    reloaded = [
+        image
+        for source, image in calls
+        if isinstance(source, Image.Image)
+        and (id(source) in reference_images or id(image) in reference_images)
+    ]
     files = [*liked.iterdir(), *disliked.iterdir()]
     assert sorted(map(str, from_files)) == sorted(map(str, files))
     assert reloaded == []
@@ -152,8 +163,9 @@ def test_cli_profile_warns_about_the_cap_and_records_it(capsys, tmp_path):
     assert cut == [str(liked / "06.png"), str(liked / "07.png")]
 
 
-def test_rerank_images_loads_the_references_once_for_all_rounds(scripted_assessor, tmp_path,
-                                                                 monkeypatch):
+def test_rerank_images_loads_the_references_once_for_all_rounds(
+    scripted_assessor, tmp_path, monkeypatch
+):
     from generation.loop import rerank_images
 
     liked = _folder(tmp_path / "liked", SEVEN[:3])
@@ -166,7 +178,8 @@ def test_rerank_images_loads_the_references_once_for_all_rounds(scripted_assesso
 
     monkeypatch.setattr(References, "load", classmethod(counting))
     candidates = [Image.new("RGB", (16, 16), (red, 80, 80)) for red in (10, 200, 120, 60)]
-    ranking = rerank_images(candidates, scripted_assessor, liked=sorted(liked.iterdir()),
-                            strategy="knockout")
+    ranking = rerank_images(
+        candidates, scripted_assessor, liked=sorted(liked.iterdir()), strategy="knockout"
+    )
     assert ranking.winner == 1 and len({match.round for match in ranking.matches}) == 2
     assert len(opened) == 1  # one load, not one per round

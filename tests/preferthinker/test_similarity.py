@@ -8,12 +8,27 @@ from preferthinker.errors import InputError, ModelNotFoundError
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.similarity import ProfileSimilarity, exact_match, profile_text
 
-TARGET = Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
-                 saturation="Intense", detail="Fine")
-CLOSE = Profile(art_style="Pixel Art", color=["Hot Pink", "Forest Green"], art_medium="Digital Painting",
-                saturation="Vivid", detail="Crisp")
-FAR = Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Oil Painting",
-              saturation="Muted", detail="Smooth")
+TARGET = Profile(
+    art_style="Pixel Art",
+    color=["Pink", "Jungle Green"],
+    art_medium="Digital Painting",
+    saturation="Intense",
+    detail="Fine",
+)
+CLOSE = Profile(
+    art_style="Pixel Art",
+    color=["Hot Pink", "Forest Green"],
+    art_medium="Digital Painting",
+    saturation="Vivid",
+    detail="Crisp",
+)
+FAR = Profile(
+    art_style="Romanticism",
+    color="Charcoal Gray",
+    art_medium="Oil Painting",
+    saturation="Muted",
+    detail="Smooth",
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +54,14 @@ def test_user_profiles_and_strings(sim):
 
 def test_batched_similarities_match_single_calls(sim):
     batch = sim.text_similarities([TARGET, TARGET, "cat"], [CLOSE, FAR, "dog"])
-    assert batch == pytest.approx([sim.text_similarity(TARGET, CLOSE), sim.text_similarity(TARGET, FAR),
-                                   sim.text_similarity("cat", "dog")], abs=1e-5)
+    assert batch == pytest.approx(
+        [
+            sim.text_similarity(TARGET, CLOSE),
+            sim.text_similarity(TARGET, FAR),
+            sim.text_similarity("cat", "dog"),
+        ],
+        abs=1e-5,
+    )
     with pytest.raises(InputError, match="same length"):
         sim.text_similarities([TARGET], [])
 
@@ -77,7 +98,9 @@ def test_model_by_path_and_missing_model(tmp_path):
 
 
 def test_exact_match():
-    scores = exact_match(Profile(color=["Pink", "Teal"], detail="Fine"), Profile(color="pink", detail="Smooth"))
+    scores = exact_match(
+        Profile(color=["Pink", "Teal"], detail="Fine"), Profile(color="pink", detail="Smooth")
+    )
     assert scores["color"] == 0.5
     assert scores["detail"] == 0.0
     assert scores["art_style"] == 1.0  # both empty

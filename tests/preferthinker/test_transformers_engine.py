@@ -20,8 +20,10 @@ def conversation(text, images):
     content = [{"type": "text", "text": text}]
     for label, image in zip("ABCDEFG", images):
         content += [{"type": "text", "text": f"Image {label}"}, {"type": "image", "image": image}]
-    return [{"role": "system", "content": [{"type": "text", "text": "You judge images."}]},
-            {"role": "user", "content": content}]
+    return [
+        {"role": "system", "content": [{"type": "text", "text": "You judge images."}]},
+        {"role": "user", "content": content},
+    ]
 
 
 def test_batched_generate_returns_one_output_per_conversation(engine, make_images):
@@ -37,7 +39,9 @@ def test_batched_generate_returns_one_output_per_conversation(engine, make_image
     assert len(outputs) == 5
     for output in outputs:
         assert isinstance(output.text, str)
-        assert output.prompt_tokens > 0 and 1 <= output.completion_tokens <= 6 and output.seconds > 0
+        assert (
+            output.prompt_tokens > 0 and 1 <= output.completion_tokens <= 6 and output.seconds > 0
+        )
     # More images and more text mean a longer prompt: counts come from the real inputs, not padding.
     assert outputs[1].prompt_tokens > outputs[0].prompt_tokens > outputs[3].prompt_tokens
 
@@ -47,7 +51,9 @@ def test_greedy_is_deterministic_and_independent_of_batching(engine, make_images
     conv = conversation("compare", images)
     config = GenerationConfig(max_new_tokens=8, repetition_penalty=1.0)
     first = engine.generate([conv], config)[0]
-    second = engine.generate([conv, conversation("another, longer conversation in the batch", images[::-1])], config)[0]
+    second = engine.generate(
+        [conv, conversation("another, longer conversation in the batch", images[::-1])], config
+    )[0]
     assert first.text == second.text
     assert first.completion_tokens == second.completion_tokens
 
@@ -73,7 +79,6 @@ def test_create_engine_picks_backends(tiny_assessor_path):
     assert backend_for("Qwen/Qwen2.5-VL-7B-Instruct") == "transformers"
     assert backend_for("/models/assessor") == "transformers"
     with pytest.raises(InputError, match="valid engines"):
-
         get_engine_class("nope")
 
 
@@ -83,7 +88,11 @@ def test_missing_model_is_one_line(monkeypatch, tmp_path):
         TransformersEngine("nobody-ptgen/no-such-model-xyz", device="cpu")
     message = str(info.value)
     assert "\n" not in message
-    assert "no-such-model-xyz" in message and "could not be found locally" in message and "--assessor" in message
+    assert (
+        "no-such-model-xyz" in message
+        and "could not be found locally" in message
+        and "--assessor" in message
+    )
     with pytest.raises(ModelNotFoundError, match="not found"):
         TransformersEngine(str(tmp_path / "missing" / "model"), device="cpu")
     with pytest.raises(ModelNotFoundError, match="config.json"):
@@ -173,11 +182,15 @@ def test_real_checkpoint_on_gpu(make_images):
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    engine = TransformersEngine(os.environ.get("PTGEN_ASSESSOR", "Qwen/Qwen2.5-VL-7B-Instruct"), batch_size=2)
+    engine = TransformersEngine(
+        os.environ.get("PTGEN_ASSESSOR", "Qwen/Qwen2.5-VL-7B-Instruct"), batch_size=2
+    )
     assert engine.device == "cuda" and engine.dtype in (torch.bfloat16, torch.float16)
     red, _, blue = make_images(3, size=(224, 224))
     question = "What colour is this image? Answer with one word."
-    outputs = engine.generate([conversation(question, [red]), conversation(question, [blue])],
-                              GenerationConfig(max_new_tokens=8))
+    outputs = engine.generate(
+        [conversation(question, [red]), conversation(question, [blue])],
+        GenerationConfig(max_new_tokens=8),
+    )
     assert "red" in outputs[0].text.lower() and "blue" in outputs[1].text.lower()
     engine.close()

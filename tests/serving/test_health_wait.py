@@ -6,12 +6,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 import time
+from pathlib import Path
 
 import pytest
 
-from ptgen.cli.main import main
 from preferthinker.errors import EngineError, ServerUnreachableError
 from preferthinker.serving import (
     ServeCommand,
@@ -22,6 +21,7 @@ from preferthinker.serving import (
     stop_server,
     wait_for_health,
 )
+from ptgen.cli.main import main
 
 from .conftest import free_port
 
@@ -35,8 +35,13 @@ def test_health_url_from_base_url():
 def test_waits_through_503_until_200(warming_server):
     server = warming_server(warmup=1.0)
     seen: list = []
-    result = wait_for_health(server.base_url, timeout=10, interval=0.2, api_key="k",
-                             progress=lambda waited, status: seen.append(status))
+    result = wait_for_health(
+        server.base_url,
+        timeout=10,
+        interval=0.2,
+        api_key="k",
+        progress=lambda waited, status: seen.append(status),
+    )
     assert result.url == f"http://127.0.0.1:{server.port}/health"
     assert 0.8 <= result.seconds < 5
     assert server.statuses[-1] == 200 and 503 in server.statuses
@@ -92,8 +97,20 @@ def test_cli_starts_waits_and_prints_the_assessor_url(tmp_path, capsys):
     exe.write_text(FAKE_VLLM.format(python=sys.executable))
     exe.chmod(0o755)
     port = free_port()
-    code = main(["serve", "/ckpt/merged", "--vllm", str(exe), "--port", str(port),
-                 "--api-key", "k1", "--health-timeout", "20"])
+    code = main(
+        [
+            "serve",
+            "/ckpt/merged",
+            "--vllm",
+            str(exe),
+            "--port",
+            str(port),
+            "--api-key",
+            "k1",
+            "--health-timeout",
+            "20",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.strip() == f"--assessor http://127.0.0.1:{port}/v1 --assessor-model /ckpt/merged"
@@ -102,7 +119,8 @@ def test_cli_starts_waits_and_prints_the_assessor_url(tmp_path, capsys):
 
 # The venv's own console script first: `make test` runs pytest without activating the venv.
 TRANSFORMERS_CLI = next(
-    (str(p) for p in [Path(sys.executable).parent / "transformers"] if p.exists()), shutil.which("transformers")
+    (str(p) for p in [Path(sys.executable).parent / "transformers"] if p.exists()),
+    shutil.which("transformers"),
 )
 
 
@@ -114,7 +132,9 @@ def test_against_a_real_transformers_serve_process(tmp_path):
     cfg = ServeConfig(model="unused", port=port)
     command = ServeCommand(
         argv=[exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        env={}, launcher=VLLMLauncher([exe, "serve"], True, "test"), config=cfg,
+        env={},
+        launcher=VLLMLauncher([exe, "serve"], True, "test"),
+        config=cfg,
     )
     process = start_server(command, log_path=tmp_path / "server.log")
     try:

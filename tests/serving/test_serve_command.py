@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from ptgen.cli.main import main
 from preferthinker.serving import (
     ServeConfig,
     VLLMLauncher,
@@ -15,6 +14,7 @@ from preferthinker.serving import (
     find_vllm,
     required_model_len,
 )
+from ptgen.cli.main import main
 
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 PLAIN = VLLMLauncher(["vllm", "serve"], True, "test")
@@ -35,7 +35,12 @@ def test_one_gpu_has_the_flags_predict_then_assess_needs():
     assert flag(argv, "--tensor-parallel-size") == "1"
     assert "--enable-prefix-caching" in argv
     assert int(flag(argv, "--max-model-len")) == 23552  # worked out in the next test
-    for absent in ("--enable-lora", "--api-key", "--distributed-executor-backend", "--pipeline-parallel-size"):
+    for absent in (
+        "--enable-lora",
+        "--api-key",
+        "--distributed-executor-backend",
+        "--pipeline-parallel-size",
+    ):
         assert absent not in argv
 
 
@@ -61,7 +66,9 @@ def test_tensor_parallel_and_data_parallel():
 
 
 def test_lora_adapter_is_served_without_merge_under_its_name(tmp_path):
-    cfg = ServeConfig(model=MODEL, adapter=str(tmp_path / "lora"), adapter_name="pt-lora", max_lora_rank=16)
+    cfg = ServeConfig(
+        model=MODEL, adapter=str(tmp_path / "lora"), adapter_name="pt-lora", max_lora_rank=16
+    )
     argv = build_serve_command(cfg, PLAIN).argv
     assert "--enable-lora" in argv
     assert flag(argv, "--lora-modules") == f"pt-lora={tmp_path / 'lora'}"
@@ -88,8 +95,9 @@ def test_api_key_goes_through_the_environment_not_argv():
 
 
 def test_multi_node_ray_pipeline_parallel_on_all_interfaces():
-    cfg = ServeConfig(model=MODEL, tensor_parallel_size=4, pipeline_parallel_size=2, ray=True,
-                      host="0.0.0.0")
+    cfg = ServeConfig(
+        model=MODEL, tensor_parallel_size=4, pipeline_parallel_size=2, ray=True, host="0.0.0.0"
+    )
     argv = build_serve_command(cfg, PLAIN).argv
     assert flag(argv, "--pipeline-parallel-size") == "2"
     assert flag(argv, "--distributed-executor-backend") == "ray"
@@ -115,8 +123,9 @@ def test_no_prefix_caching_is_said_explicitly(capsys):
     assert "--no-enable-prefix-caching" in capsys.readouterr().out.split()
 
 
-@pytest.mark.parametrize("tp,ok", [(1, True), (2, True), (4, True), (7, True), (3, False),
-                                   (8, False)])
+@pytest.mark.parametrize(
+    "tp,ok", [(1, True), (2, True), (4, True), (7, True), (3, False), (8, False)]
+)
 def test_tensor_parallel_must_divide_the_attention_heads(capsys, tp, ok):
     code = main(["serve", MODEL, "--tp", str(tp), "--dry-run"])
     out, err = capsys.readouterr()
@@ -167,8 +176,21 @@ def test_cli_dry_run_prints_the_exact_command(capsys, tmp_path):
     exe = tmp_path / "vllm"
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
-    code = main(["serve", MODEL, "--vllm", str(exe), "--tp", "2", "--port", "9001",
-                 "--vllm-arg=--seed", "--vllm-arg=0", "--dry-run"])
+    code = main(
+        [
+            "serve",
+            MODEL,
+            "--vllm",
+            str(exe),
+            "--tp",
+            "2",
+            "--port",
+            "9001",
+            "--vllm-arg=--seed",
+            "--vllm-arg=0",
+            "--dry-run",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     line = out.strip()

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthpref.renderer import SUPPORTED_TERMS
 from preferthinker.parser import parse_output
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
+from synthpref.renderer import SUPPORTED_TERMS
 from training.study.compact import compact_from_text, read_compact, write_compact
 
 score = st.integers(min_value=0, max_value=5)
@@ -18,10 +18,18 @@ score = st.integers(min_value=0, max_value=5)
 @st.composite
 def profiles(draw):
     def side():
-        return Profile(**{
-            e: tuple(draw(st.lists(st.sampled_from(SUPPORTED_TERMS[e]), min_size=1, max_size=3, unique=True)))
-            for e in ELEMENTS
-        })
+        return Profile(
+            **{
+                e: tuple(
+                    draw(
+                        st.lists(
+                            st.sampled_from(SUPPORTED_TERMS[e]), min_size=1, max_size=3, unique=True
+                        )
+                    )
+                )
+                for e in ELEMENTS
+            }
+        )
 
     return UserProfile(liked=side(), disliked=side())
 
@@ -33,7 +41,9 @@ def test_round_trip_is_complete_and_exact(profile, values):
     total_a, total_b = sum(a for a, _ in values), sum(b for _, b in values)
     answer = "A" if total_a > total_b else "B"
     parsed = read_compact(write_compact(profile, scores, answer))
-    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == [(e, a, b) for e, (a, b) in zip(ELEMENTS, values)]
+    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == [
+        (e, a, b) for e, (a, b) in zip(ELEMENTS, values)
+    ]
     assert (parsed.total_a, parsed.total_b) == (total_a, total_b)
     assert parsed.stated_answer == answer
     for element in ELEMENTS:
@@ -44,7 +54,11 @@ def test_round_trip_is_complete_and_exact(profile, values):
 
 
 @settings(max_examples=60, deadline=None)
-@given(profile=profiles(), values=st.lists(st.tuples(score, score), min_size=5, max_size=5), data=st.data())
+@given(
+    profile=profiles(),
+    values=st.lists(st.tuples(score, score), min_size=5, max_size=5),
+    data=st.data(),
+)
 def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, data):
     # Every renderer term, digits and hyphens included ("3D Modeling", "Mid-tone"), must leave the
     # scores and the answer as written.
@@ -60,7 +74,9 @@ def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, 
     assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
     lines = text.split("<think>")[1].splitlines()[1:6]
     for line, element in zip(lines, ELEMENTS):
-        liked, disliked = (", ".join(side.terms(element)) for side in (profile.liked, profile.disliked))
+        liked, disliked = (
+            ", ".join(side.terms(element)) for side in (profile.liked, profile.disliked)
+        )
         assert f": {liked} / {disliked}; {attrs_a[element]} vs {attrs_b[element]}; Image A(" in line
 
 
@@ -74,7 +90,9 @@ def test_restated_profile_round_trip_keeps_scores(profile, values):
     assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
     assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
     for line, element, (a, b) in zip(text.split("<think>")[1].splitlines()[1:6], ELEMENTS, values):
-        liked, disliked = (", ".join(side.terms(element)) for side in (profile.liked, profile.disliked))
+        liked, disliked = (
+            ", ".join(side.terms(element)) for side in (profile.liked, profile.disliked)
+        )
         assert line.endswith(f": {liked} / {disliked}; Image A({a}); Image B({b})")
 
 
@@ -103,14 +121,23 @@ def test_wrong_answer_is_incomplete():
 def test_compact_from_canonical_cot_keeps_the_decision():
     from training.cot import build_cot
 
-    profile = UserProfile(liked=Profile(color=("Teal",), saturation=("Muted",)),
-                          disliked=Profile(color=("Scarlet",), saturation=("Intense",)))
-    cot = build_cot(profile, {"color": "Scarlet", "saturation": "Intense"}, {"color": "Teal", "saturation": "Muted"}, "B")
+    profile = UserProfile(
+        liked=Profile(color=("Teal",), saturation=("Muted",)),
+        disliked=Profile(color=("Scarlet",), saturation=("Intense",)),
+    )
+    cot = build_cot(
+        profile,
+        {"color": "Scarlet", "saturation": "Intense"},
+        {"color": "Teal", "saturation": "Muted"},
+        "B",
+    )
     compact = compact_from_text(cot.text)
     assert len(compact) < len(cot.text)
     original, short = parse_output(cot.text), parse_output(compact)
     assert short.complete and short.answer == original.answer == "B"
-    assert [(s.score_a, s.score_b) for s in short.scores] == [(s.score_a, s.score_b) for s in original.scores]
+    assert [(s.score_a, s.score_b) for s in short.scores] == [
+        (s.score_a, s.score_b) for s in original.scores
+    ]
 
 
 @pytest.mark.parametrize("bad", [{"answer": "C"}, {"score": 6}, {"element": "mood"}])

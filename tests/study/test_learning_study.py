@@ -57,7 +57,12 @@ def test_table_has_every_row_and_split(smoke_run):
         assert any(line.startswith(f"| {study.ROW_LABELS[row]} |") for line in lines), row
     assert len(lines) == 2 + len(study.ROWS)
     for row in study.ROWS:
-        assert set(summary["summary"][row]["splits"]) >= {"seen-SP", "seen-MP", "unseen-SP", "unseen-MP"}
+        assert set(summary["summary"][row]["splits"]) >= {
+            "seen-SP",
+            "seen-MP",
+            "unseen-SP",
+            "unseen-MP",
+        }
 
 
 def test_every_stage_ran_and_was_recorded(smoke_run):
@@ -73,7 +78,11 @@ def test_every_stage_ran_and_was_recorded(smoke_run):
     assert any("rewards/prediction_reward/mean" in log for log in run["logs"]["grpo_pred"])
     # The random baseline and the analytic assessor answer every item; the untrained model goes
     # through the real harness.
-    assert run["results"]["random"]["parse_failure_rate"] == run["results"]["analytic"]["parse_failure_rate"] == 0.0
+    assert (
+        run["results"]["random"]["parse_failure_rate"]
+        == run["results"]["analytic"]["parse_failure_rate"]
+        == 0.0
+    )
     assert run["results"]["analytic"]["assessor"] == "analytic"
     assert run["results"]["untrained"]["n"] == run["results"]["random"]["n"] == 16
 
@@ -81,8 +90,15 @@ def test_every_stage_ran_and_was_recorded(smoke_run):
 def test_eval_users_never_in_training(smoke_run):
     _, _, out = smoke_run
     data = out / "seed0" / "data"
-    eval_users = {json.loads(json.dumps(r))["user_id"] for r in json.loads((data / "eval" / "benchmark.json").read_text())}
-    train_users = {json.loads(line)["user_id"] for line in (data / "train" / "train.jsonl").read_text().splitlines() if line}
+    eval_users = {
+        json.loads(json.dumps(r))["user_id"]
+        for r in json.loads((data / "eval" / "benchmark.json").read_text())
+    }
+    train_users = {
+        json.loads(line)["user_id"]
+        for line in (data / "train" / "train.jsonl").read_text().splitlines()
+        if line
+    }
     assert eval_users and train_users and not eval_users & train_users
     split = json.loads((data / "study_data.json").read_text())["config"]
     held_out = json.loads((data / "eval" / "synthpref.json").read_text())["term_split"]["unseen"]
@@ -104,10 +120,14 @@ def test_unknown_section_is_refused(tmp_path):
 def test_seeds_run_in_parallel_jobs_give_one_report(tmp_path, monkeypatch):
     # Workers are spawned processes; they find the script's module through sys.path.
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    setting = SMOKE.replace("study: {seeds: [0], threads: 1}",
-                            "study: {seeds: [3, 1], threads: 1, jobs: 2, rows: [random, untrained]}")
+    setting = SMOKE.replace(
+        "study: {seeds: [0], threads: 1}",
+        "study: {seeds: [3, 1], threads: 1, jobs: 2, rows: [random, untrained]}",
+    )
     (tmp_path / "jobs.yaml").write_text(setting, encoding="utf-8")
-    summary = _study_module().main(["--setting", str(tmp_path / "jobs.yaml"), "--out", str(tmp_path / "out")])
+    summary = _study_module().main(
+        ["--setting", str(tmp_path / "jobs.yaml"), "--out", str(tmp_path / "out")]
+    )
     assert summary["seeds"] == [3, 1]  # the setting's order, whichever finished first
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [run["seed"] for run in saved["runs"]] == [3, 1]
@@ -121,12 +141,16 @@ def test_lookup_probe_counts_every_score_token(smoke_run):
     _, _, out = smoke_run
     probe = _script("study_lookup_probe")
     model, train = out / "seed0" / "untrained", out / "seed0" / "data" / "train"
-    reports = probe.main([str(model), str(train), "--steps", "2", "--every", "1", "--batch-size", "2"])
+    reports = probe.main(
+        [str(model), str(train), "--steps", "2", "--every", "1", "--batch-size", "2"]
+    )
     assert [r["step"] for r in reports] == [0, 1, 2]
     for report in reports:  # two targets per batch, ten scores each; keys are "true->predicted"
         assert sum(report["score_predictions"].values()) == 20
         assert all(key.split("->")[0] in set("012345") for key in report["score_predictions"])
-    forced = probe.main(["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"])
+    forced = probe.main(
+        ["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"]
+    )
     assert sum(forced[0]["score_predictions"].values()) == 30
     # the AUCs themselves are checked on hand-computed cases in test_lookup_probe_auc
     assert set(forced[0]) == {"score_predictions", "unhinted_auc", "hinted_auc"}
@@ -158,7 +182,9 @@ def test_shipped_settings_build_valid_configs(name, tmp_path):
     # The training sections build the configs the rows train with (device "cpu": no GPU here).
     sft = study.sft_config(setting, Path("model"), Path("data"), tmp_path / "sft", 0, "cpu")
     assert sft.max_steps == setting["sft"]["max_steps"]
-    with_prediction = study.grpo_config(setting, Path("sft"), Path("data"), tmp_path / "g", 0, "cpu", True)
+    with_prediction = study.grpo_config(
+        setting, Path("sft"), Path("data"), tmp_path / "g", 0, "cpu", True
+    )
     without = study.grpo_config(setting, Path("sft"), Path("data"), tmp_path / "g", 0, "cpu", False)
     assert with_prediction.reward_weights[2] > 0 and without.reward_weights[2] == 0.0
     assert with_prediction.reward_weights[:2] == without.reward_weights[:2]
@@ -177,11 +203,20 @@ def test_pair_groups_follow_what_tells_the_candidates_apart():
     assert reading.pair_group(["detail", "color"]) == "colour differs"
     assert reading.pair_group(["saturation", "art_style"]) == "same colour, saturation differs"
     assert reading.pair_group(["art_medium"]) == "only detail / style / medium differ"
-    benchmark = {"a": {"meta": {"mismatched": ["color"]}}, "b": {"meta": {"mismatched": ["detail"]}},
-                 "c": {"meta": {"mismatched": ["detail"]}}}
-    items = [{"id": "a", "answer": "A", "winner": "A"}, {"id": "b", "answer": "B", "winner": "A"},
-             {"id": "c", "answer": "B", "winner": None}]  # undecided counts as wrong, as in the harness
-    assert reading.breakdown(items, benchmark) == {"colour differs": (1, 1), "only detail / style / medium differ": (2, 0)}
+    benchmark = {
+        "a": {"meta": {"mismatched": ["color"]}},
+        "b": {"meta": {"mismatched": ["detail"]}},
+        "c": {"meta": {"mismatched": ["detail"]}},
+    }
+    items = [
+        {"id": "a", "answer": "A", "winner": "A"},
+        {"id": "b", "answer": "B", "winner": "A"},
+        {"id": "c", "answer": "B", "winner": None},
+    ]  # undecided counts as wrong, as in the harness
+    assert reading.breakdown(items, benchmark) == {
+        "colour differs": (1, 1),
+        "only detail / style / medium differ": (2, 0),
+    }
 
 
 def test_pair_breakdown_covers_every_evaluated_pair(smoke_run):
@@ -191,7 +226,9 @@ def test_pair_breakdown_covers_every_evaluated_pair(smoke_run):
     for row in ("analytic", "sft", "grpo", "grpo_pred"):
         groups = table[row]
         assert sum(n for n, _ in groups.values()) == saved[row]["n"]
-        assert sum(right for _, right in groups.values()) / saved[row]["n"] == pytest.approx(saved[row]["accuracy"])
+        assert sum(right for _, right in groups.values()) / saved[row]["n"] == pytest.approx(
+            saved[row]["accuracy"]
+        )
 
 
 def test_ridge_probe_separates_what_is_separable_and_not_noise():
@@ -200,15 +237,25 @@ def test_ridge_probe_separates_what_is_separable_and_not_noise():
     ridge_cv_accuracy = _script("study_reading").ridge_cv_accuracy
     rng = np.random.default_rng(0)
     labels = ["x", "y", "z"] * 40
-    informative = np.eye(3)[[("x", "y", "z").index(label) for label in labels]] + 0.1 * rng.normal(size=(120, 3))
+    informative = np.eye(3)[[("x", "y", "z").index(label) for label in labels]] + 0.1 * rng.normal(
+        size=(120, 3)
+    )
     assert ridge_cv_accuracy(informative, labels) == 1.0
     assert ridge_cv_accuracy(rng.normal(size=(120, 3)), labels) < 0.6  # chance is 1/3
 
 
 def test_vision_probe_runs_on_a_saved_model(smoke_run):
     _, _, out = smoke_run
-    results = _script("study_reading").probe(str(out / "seed0" / "sft" / "final"), out / "seed0" / "data" / "eval")
-    assert [r["element"] for r in results] == ["color", "saturation", "detail", "art_style", "art_medium"]
+    results = _script("study_reading").probe(
+        str(out / "seed0" / "sft" / "final"), out / "seed0" / "data" / "eval"
+    )
+    assert [r["element"] for r in results] == [
+        "color",
+        "saturation",
+        "detail",
+        "art_style",
+        "art_medium",
+    ]
     # terms and chance, counted here from the benchmark file the probe read
     entries = json.loads((out / "seed0" / "data" / "eval" / "benchmark.json").read_text())
     for r in results:
@@ -224,10 +271,14 @@ def test_grpo_rows_alone_need_an_earlier_sft_model(tmp_path):
     # Refused before any data is built, naming where the SFT model should be.
     from preferthinker.errors import ConfigError
 
-    setting = SMOKE.replace("study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}")
+    setting = SMOKE.replace(
+        "study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}"
+    )
     (tmp_path / "grpo.yaml").write_text(setting, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"seed0[/\\]sft[/\\]final"):
-        _study_module().main(["--setting", str(tmp_path / "grpo.yaml"), "--out", str(tmp_path / "out")])
+        _study_module().main(
+            ["--setting", str(tmp_path / "grpo.yaml"), "--out", str(tmp_path / "out")]
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -238,11 +289,20 @@ def test_grpo_rows_alone_start_from_the_earlier_sft_model(smoke_run, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(earlier / "seed0" / "data", out / "seed0" / "data")
     shutil.copytree(earlier / "seed0" / "sft" / "final", out / "seed0" / "sft" / "final")
-    setting = SMOKE.replace("study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}")
+    setting = SMOKE.replace(
+        "study: {seeds: [0], threads: 1}", "study: {seeds: [0], threads: 1, rows: [grpo]}"
+    )
     (tmp_path / "grpo.yaml").write_text(setting, encoding="utf-8")
-    summary = _study_module().main(["--setting", str(tmp_path / "grpo.yaml"), "--out", str(out), "--reuse-data"])
+    summary = _study_module().main(
+        ["--setting", str(tmp_path / "grpo.yaml"), "--out", str(out), "--reuse-data"]
+    )
     run = json.loads((out / "results.json").read_text(encoding="utf-8"))["runs"][0]
     assert set(run["results"]) == {"grpo"}
-    assert not {"data", "tokenizer", "sft"} & set(run["timings"])  # nothing rebuilt that GRPO does not use
-    assert run["results"]["grpo"]["n"] == 16 and (out / "seed0" / "grpo" / "final" / "config.json").is_file()
+    assert not {"data", "tokenizer", "sft"} & set(
+        run["timings"]
+    )  # nothing rebuilt that GRPO does not use
+    assert (
+        run["results"]["grpo"]["n"] == 16
+        and (out / "seed0" / "grpo" / "final" / "config.json").is_file()
+    )
     assert "+SFT+GRPO" in summary["table"]

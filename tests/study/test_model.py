@@ -10,8 +10,18 @@ from training.study.model import StudyModelConfig, make_study_model
 from training.study.tokenizer import train_study_tokenizer
 
 
-@pytest.mark.parametrize("field,value", [("image_size", 50), ("heads", 3), ("layers", 0), ("rope_theta", 1.0),
-                                         ("image_mean", [0.5, 0.5]), ("image_mean", 0.5), ("image_std", [1.0, 0.0, 1.0])])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("image_size", 50),
+        ("heads", 3),
+        ("layers", 0),
+        ("rope_theta", 1.0),
+        ("image_mean", [0.5, 0.5]),
+        ("image_mean", 0.5),
+        ("image_std", [1.0, 0.0, 1.0]),
+    ],
+)
 def test_bad_sizes_are_refused(field, value):
     with pytest.raises(ValueError, match=field if field != "heads" else "hidden_size / heads"):
         StudyModelConfig(**{field: value})
@@ -26,14 +36,23 @@ def test_saved_model_loads_with_from_pretrained(tmp_path):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     tokenizer = train_study_tokenizer(["<answer>Image A</answer>"] * 3, terms=["Pink", "Teal"])
-    config = StudyModelConfig(hidden_size=32, layers=1, heads=2, vision_depth=1, rope_theta=500.0,
-                              image_mean=[0.0, 0.0, 0.0], image_std=[1.0, 1.0, 1.0])
+    config = StudyModelConfig(
+        hidden_size=32,
+        layers=1,
+        heads=2,
+        vision_depth=1,
+        rope_theta=500.0,
+        image_mean=[0.0, 0.0, 0.0],
+        image_std=[1.0, 1.0, 1.0],
+    )
     folder = make_study_model(tmp_path / "m", config, tokenizer)
     model = AutoModelForImageTextToText.from_pretrained(folder)
     processor = AutoProcessor.from_pretrained(folder)
     assert model.config.text_config.rope_parameters["rope_theta"] == 500.0
     assert model.config.text_config.vocab_size == len(processor.tokenizer)
-    assert processor.tokenizer("Teal", add_special_tokens=False)["input_ids"] == [processor.tokenizer.convert_tokens_to_ids("Teal")]
+    assert processor.tokenizer("Teal", add_special_tokens=False)["input_ids"] == [
+        processor.tokenizer.convert_tokens_to_ids("Teal")
+    ]
     # The normalisation travels in the saved processor, so training and `ptgen eval` both use it.
     assert list(processor.image_processor.image_mean) == [0.0, 0.0, 0.0]
     assert list(processor.image_processor.image_std) == [1.0, 1.0, 1.0]
@@ -46,4 +65,6 @@ def test_default_normalisation_is_qwens():
 
     tokenizer = train_study_tokenizer(["<answer>Image A</answer>"] * 3, terms=["Pink"])
     processor = build_processor(tokenizer, 56)
-    assert list(processor.image_processor.image_mean) == pytest.approx([0.48145466, 0.4578275, 0.40821073])
+    assert list(processor.image_processor.image_mean) == pytest.approx(
+        [0.48145466, 0.4578275, 0.40821073]
+    )

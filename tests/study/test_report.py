@@ -8,12 +8,21 @@ from training.study.report import SPLITS, aggregate, markdown_summary, mean_std
 
 
 def _result(acc: float, sbert=None) -> dict:
-    return {"accuracy": acc, "per_split": {s: {"n": 10, "accuracy": acc} for s in SPLITS},
-            "profile_sbert": sbert, "profile_term_match": {"color": acc}, "parse_failure_rate": 0.0}
+    return {
+        "accuracy": acc,
+        "per_split": {s: {"n": 10, "accuracy": acc} for s in SPLITS},
+        "profile_sbert": sbert,
+        "profile_term_match": {"color": acc},
+        "parse_failure_rate": 0.0,
+    }
 
 
 def test_mean_std():
-    assert mean_std([0.5, 0.7, None]) == {"mean": 0.6, "std": pytest.approx(0.1414, abs=1e-4), "n": 2}
+    assert mean_std([0.5, 0.7, None]) == {
+        "mean": 0.6,
+        "std": pytest.approx(0.1414, abs=1e-4),
+        "n": 2,
+    }
     assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
     assert mean_std([0.8])["std"] == 0.0
 

@@ -6,11 +6,16 @@ import random
 
 import pytest
 
-from synthpref.renderer import SUPPORTED_TERMS
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
+from synthpref.renderer import SUPPORTED_TERMS
 from training.study.compact import write_compact
-from training.study.tokenizer import all_terms, multi_token_terms, term_pattern, train_study_tokenizer
+from training.study.tokenizer import (
+    all_terms,
+    multi_token_terms,
+    term_pattern,
+    train_study_tokenizer,
+)
 
 
 def _targets(n: int, seed: int = 0) -> list[str]:
@@ -19,7 +24,9 @@ def _targets(n: int, seed: int = 0) -> list[str]:
     for _ in range(n):
         side = lambda: Profile(**{e: (rng.choice(SUPPORTED_TERMS[e]),) for e in ELEMENTS})  # noqa: E731
         scores = [ElementScore(e, rng.randint(0, 5), rng.randint(0, 5)) for e in ELEMENTS]
-        texts.append(write_compact(UserProfile(liked=side(), disliked=side()), scores, rng.choice("AB")))
+        texts.append(
+            write_compact(UserProfile(liked=side(), disliked=side()), scores, rng.choice("AB"))
+        )
     return texts
 
 
@@ -59,8 +66,10 @@ def test_unknown_text_still_encodes(tokenizer):
 def test_special_tokens_and_template(tokenizer):
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
     assert len(tokenizer.tokenize("<|image_pad|>")) == 1
-    messages = [{"role": "system", "content": [{"type": "text", "text": "LONG SYSTEM PROMPT"}]},
-                {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image"}]}]
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "LONG SYSTEM PROMPT"}]},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image"}]},
+    ]
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert "LONG SYSTEM PROMPT" not in rendered
     assert rendered.endswith("<|im_start|>assistant\n") and "<|image_pad|>" in rendered
@@ -69,4 +78,7 @@ def test_special_tokens_and_template(tokenizer):
 def test_pattern_prefers_the_longest_term():
     import re
 
-    assert re.findall(term_pattern(["Pastel", "Pastel Drawing"]), "Pastel Drawing 3") == ["Pastel Drawing", "3"]
+    assert re.findall(term_pattern(["Pastel", "Pastel Drawing"]), "Pastel Drawing 3") == [
+        "Pastel Drawing",
+        "3",
+    ]

@@ -23,11 +23,21 @@ def image_root(tmp_path):
 
 def authors_items():
     return [
-        {"imageA": "a.png", "imageB": "b.png", "prefered_images": ["p1.png", "p2.png"],
-         "non_prefered_images": ["n1.png"], "conversations": [{"from": "human", "value": "Image B"}]},
-        {"imageA": "b.png", "imageB": "a.png", "prefered_images": ["p1.png"],
-         "non_prefered_images": [], "conversations": [{"value": "Image A"}],
-         "prefer_attributes": "Pixel Art"},
+        {
+            "imageA": "a.png",
+            "imageB": "b.png",
+            "prefered_images": ["p1.png", "p2.png"],
+            "non_prefered_images": ["n1.png"],
+            "conversations": [{"from": "human", "value": "Image B"}],
+        },
+        {
+            "imageA": "b.png",
+            "imageB": "a.png",
+            "prefered_images": ["p1.png"],
+            "non_prefered_images": [],
+            "conversations": [{"value": "Image A"}],
+            "prefer_attributes": "Pixel Art",
+        },
     ]
 
 
@@ -46,7 +56,10 @@ def test_load_authors_format(tmp_path, image_root):
 
 def test_authors_training_layout_answer_in_second_turn(tmp_path, image_root):
     raw = authors_items()[0]
-    raw["conversations"] = [{"value": "<image> question"}, {"value": "<think>..</think><answer>Image A</answer>"}]
+    raw["conversations"] = [
+        {"value": "<image> question"},
+        {"value": "<think>..</think><answer>Image A</answer>"},
+    ]
     path = tmp_path / "train.json"
     path.write_text(json.dumps([raw]))
     assert load_benchmark(path, image_root=image_root)[0].answer == "A"
@@ -55,10 +68,18 @@ def test_authors_training_layout_answer_in_second_turn(tmp_path, image_root):
 def test_write_then_load_ours_json_and_jsonl(tmp_path, image_root):
     profile = UserProfile(liked=Profile(color=("Pink",)), disliked=Profile(color=("Teal",)))
     items = [
-        BenchmarkItem(image_a=str(image_root / "a.png"), image_b=str(image_root / "b.png"),
-                      preferred=[str(image_root / "p1.png")], non_preferred=[str(image_root / "n1.png")],
-                      answer="B", split="seen-SP", user_id="u1", profile=profile,
-                      meta={"attributes_a": {"color": "Teal"}}, item_id="x1"),
+        BenchmarkItem(
+            image_a=str(image_root / "a.png"),
+            image_b=str(image_root / "b.png"),
+            preferred=[str(image_root / "p1.png")],
+            non_preferred=[str(image_root / "n1.png")],
+            answer="B",
+            split="seen-SP",
+            user_id="u1",
+            profile=profile,
+            meta={"attributes_a": {"color": "Teal"}},
+            item_id="x1",
+        ),
     ]
     for name in ["set.json", "set.jsonl"]:
         path = write_benchmark(items, tmp_path / name)

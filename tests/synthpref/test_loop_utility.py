@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("loop_utility", ROOT / "benchmarks" / "loop_utility.py")
+    spec = importlib.util.spec_from_file_location(
+        "loop_utility", ROOT / "benchmarks" / "loop_utility.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -20,10 +22,17 @@ def test_loop_utility_table(tmp_path):
     out = tmp_path / "loop.md"
     assert module.main(["--users", "3", "--n", "4", "--size", "64", "--out", str(out)]) == 0
     text = out.read_text()
-    rows = {line.split("|")[1].strip(): float(line.split("|")[3]) for line in text.splitlines()
-            if line.startswith("| ") and not line.startswith("| condition")}
-    assert set(rows) == {"plain + random pick", "rewrite only (analytic profile)",
-                         "rewrite + rerank (analytic)", "oracle (best rewrite candidate)"}
+    rows = {
+        line.split("|")[1].strip(): float(line.split("|")[3])
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| condition")
+    }
+    assert set(rows) == {
+        "plain + random pick",
+        "rewrite only (analytic profile)",
+        "rewrite + rerank (analytic)",
+        "oracle (best rewrite candidate)",
+    }
     # The oracle picks the best of the rewrite candidates: nothing chosen from them can beat it.
     assert rows["oracle (best rewrite candidate)"] >= rows["rewrite + rerank (analytic)"]
     # Each value is a mean over 3 users of (elements matched) / 5: a multiple of 1/15.

@@ -7,6 +7,8 @@ import time
 import numpy as np
 import pytest
 
+from preferthinker.measure import COLOR_HUES, edge_density, hue_distance, measure_image, rgb_to_hsv
+from preferthinker.profile import ELEMENTS
 from synthpref.renderer import (
     SUPPORTED_TERMS,
     ProceduralGenerator,
@@ -17,8 +19,6 @@ from synthpref.renderer import (
     subject_of,
     terms_distinct,
 )
-from preferthinker.measure import COLOR_HUES, edge_density, hue_distance, measure_image, rgb_to_hsv
-from preferthinker.profile import ELEMENTS
 
 R = ProceduralRenderer()
 SEEDS = range(6)
@@ -74,7 +74,9 @@ def test_detail_terms_ordered_by_edge_density(medium):
     order = ["Smooth", "Simplified", "Realistic", "Fine", "Intricate"]
     for seed in range(3):
         densities = [
-            edge_density(arr(R.render("a forest", {"art_medium": medium, "detail": d}, seed=seed).image))
+            edge_density(
+                arr(R.render("a forest", {"art_medium": medium, "detail": d}, seed=seed).image)
+            )
             for d in order
         ]
         assert densities == sorted(densities), (medium, seed, densities)
@@ -85,19 +87,31 @@ def test_pixel_art_is_blocky_and_others_are_not():
         px = arr(R.render("a bird", {"art_style": "Pixel Art"}, seed=seed).image)
         blocks = px.reshape(32, 8, 32, 8, 3)
         assert blocks.std(axis=(1, 3)).max() < 1e-6  # every 8x8 block is one color
-        wc = arr(R.render("a bird", {"art_style": "Cubism", "art_medium": "Watercolor"}, seed=seed).image)
+        wc = arr(
+            R.render("a bird", {"art_style": "Cubism", "art_medium": "Watercolor"}, seed=seed).image
+        )
         assert wc.reshape(32, 8, 32, 8, 3).std(axis=(1, 3)).mean() > 0.005
 
 
 def test_media_and_styles_differ_visibly():
-    scene = {"color": "Orange", "saturation": "Intense", "detail": "Realistic", "art_style": "Cubism"}
+    scene = {
+        "color": "Orange",
+        "saturation": "Intense",
+        "detail": "Realistic",
+        "art_style": "Cubism",
+    }
     images = {m: arr(R.render("a dog", {**scene, "art_medium": m}, seed=2).image) for m in MEDIA}
     for a in MEDIA:
         for b in MEDIA:
             if a < b:
                 assert np.abs(images[a] - images[b]).mean() > 0.02, (a, b)
     styles = SUPPORTED_TERMS["art_style"]
-    shots = {s: arr(R.render("a dog", {**scene, "art_medium": "Silkscreen", "art_style": s}, seed=2).image) for s in styles}
+    shots = {
+        s: arr(
+            R.render("a dog", {**scene, "art_medium": "Silkscreen", "art_style": s}, seed=2).image
+        )
+        for s in styles
+    }
     for a in styles:
         for b in styles:
             if a < b:
@@ -108,7 +122,10 @@ def test_deterministic_and_seed_varies_unspecified_elements():
     a = R.render("a cat", {"color": "Pink"}, seed=4)
     b = R.render("a cat", {"color": "Pink"}, seed=4)
     assert np.array_equal(arr(a.image), arr(b.image)) and a.attributes == b.attributes
-    drawn = {tuple(sorted(R.render("a cat", {"color": "Pink"}, seed=s).attributes.items())) for s in range(10)}
+    drawn = {
+        tuple(sorted(R.render("a cat", {"color": "Pink"}, seed=s).attributes.items()))
+        for s in range(10)
+    }
     assert len(drawn) >= 8
     assert all(dict(d)["color"] == "Pink" for d in drawn)
 
@@ -117,7 +134,13 @@ def test_subject_words_change_layout():
     assert layout_for("a mountain landscape at dusk") == "horizon"
     assert layout_for("a city skyline") == "towers"
     assert layout_for("portrait of a cat") == "center"
-    terms = {"color": "Teal", "saturation": "Intense", "art_medium": "Silkscreen", "art_style": "Bauhaus", "detail": "Realistic"}
+    terms = {
+        "color": "Teal",
+        "saturation": "Intense",
+        "art_medium": "Silkscreen",
+        "art_style": "Bauhaus",
+        "detail": "Realistic",
+    }
     a = arr(R.render("a mountain landscape", terms, seed=0).image)
     b = arr(R.render("a city street", terms, seed=0).image)
     assert np.abs(a - b).mean() > 0.03
@@ -129,7 +152,9 @@ def test_prompt_parsing_and_generator_honours_negative_prompt():
     assert found["saturation"] == ["Intense"] and found["art_medium"] == ["Stained Glass"]
     assert subject_of("a teal fox in the snow, Watercolor, Pastel") == "a fox in the snow"
     gen = ProceduralGenerator()
-    images = gen.generate("a fox, Watercolor", negative_prompt="Scarlet, Orange, Muted", seeds=range(12))
+    images = gen.generate(
+        "a fox, Watercolor", negative_prompt="Scarlet, Orange, Muted", seeds=range(12)
+    )
     assert len(images) == 12
     for img in images:
         attrs = image_attributes(img)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENTS, Profile
@@ -69,7 +70,9 @@ def test_split_no_leakage_and_unseen_use_held_out():
 
 def test_split_deterministic_and_seed_dependent():
     assert split_terms(VOCAB, 0.25, seed=5) == split_terms(VOCAB, 0.25, seed=5)
-    assert any(split_terms(VOCAB, 0.25, seed=s) != split_terms(VOCAB, 0.25, seed=5) for s in range(6, 12))
+    assert any(
+        split_terms(VOCAB, 0.25, seed=s) != split_terms(VOCAB, 0.25, seed=5) for s in range(6, 12)
+    )
 
 
 def test_terms_restriction_and_spelling_check():
@@ -86,7 +89,9 @@ def test_terms_restriction_and_spelling_check():
 
 
 def test_compatible_is_respected():
-    far = lambda element, liked, disliked: not (element == "color" and {liked, disliked} == {"Red", "Pink"})
+    far = lambda element, liked, disliked: (
+        not (element == "color" and {liked, disliked} == {"Red", "Pink"})
+    )
     for user in sample_users(40, VOCAB, seed=9, compatible=far):
         pair = {user.profile.liked.color[0], user.profile.disliked.color[0]}
         assert pair != {"Red", "Pink"}

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from synthpref.renderer import ProceduralGenerator, ProceduralRenderer, image_attributes
-from synthpref.bench import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
 from preferthinker.benchmark import load_benchmark
 from preferthinker.errors import OutputExistsError
-from preferthinker.profile import ELEMENTS
+from synthpref.bench import DEFAULT_SUBJECTS, SynthPrefConfig, build_synthpref, make_user_items
+from synthpref.renderer import (
+    SUPPORTED_TERMS,
+    ProceduralGenerator,
+    ProceduralRenderer,
+    image_attributes,
+)
 from synthpref.users import profile_matches, sample_users
-from synthpref.renderer import SUPPORTED_TERMS
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("sp") / "set"
     calls = []
-    summary = build_synthpref(out, SynthPrefConfig(seed=3, users=2, train_users=2, refs=2, pairs=2, size=64),
-                              progress=lambda d, t: calls.append((d, t)))
+    summary = build_synthpref(
+        out,
+        SynthPrefConfig(seed=3, users=2, train_users=2, refs=2, pairs=2, size=64),
+        progress=lambda d, t: calls.append((d, t)),
+    )
     return out, summary, calls
 
 
@@ -55,7 +60,9 @@ def test_build_writes_loadable_splits(built):
 def test_build_is_deterministic_and_refuses_non_empty(built, tmp_path):
     out, _, _ = built
     again = tmp_path / "again"
-    build_synthpref(again, SynthPrefConfig(seed=3, users=2, train_users=2, refs=2, pairs=2, size=64))
+    build_synthpref(
+        again, SynthPrefConfig(seed=3, users=2, train_users=2, refs=2, pairs=2, size=64)
+    )
     assert (again / "benchmark.json").read_text() == (out / "benchmark.json").read_text()
     a = np.asarray(Image.open(out / "images" / "seen-SP-0000" / "liked_0.png"))
     b = np.asarray(Image.open(again / "images" / "seen-SP-0000" / "liked_0.png"))
@@ -66,7 +73,9 @@ def test_build_is_deterministic_and_refuses_non_empty(built, tmp_path):
 
 def test_make_user_items_in_memory_and_with_a_generator():
     user = sample_users(1, SUPPORTED_TERMS, seed=0, multi_fraction=1.0)[0]
-    items = make_user_items(user, ProceduralRenderer(size=64), DEFAULT_SUBJECTS, 2, 3, random.Random(1), mismatch=2)
+    items = make_user_items(
+        user, ProceduralRenderer(size=64), DEFAULT_SUBJECTS, 2, 3, random.Random(1), mismatch=2
+    )
     assert len(items) == 3 and all(isinstance(i.image_a, Image.Image) for i in items)
     assert all(len(i.meta["mismatched"]) == 2 for i in items)
     assert items[0].preferred[0] is items[1].preferred[0]  # references shared across a user's pairs

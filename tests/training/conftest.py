@@ -11,16 +11,36 @@ from preferthinker.profile import ELEMENTS, Profile, UserProfile
 # Two hand-made users whose liked and disliked terms differ on every element.
 USERS = [
     UserProfile(
-        liked=Profile(art_style="Pixel Art", color="Pink", art_medium="Digital Painting",
-                      saturation="Pastel", detail="Fine"),
-        disliked=Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Silkscreen",
-                         saturation="Intense", detail="Smooth"),
+        liked=Profile(
+            art_style="Pixel Art",
+            color="Pink",
+            art_medium="Digital Painting",
+            saturation="Pastel",
+            detail="Fine",
+        ),
+        disliked=Profile(
+            art_style="Romanticism",
+            color="Charcoal Gray",
+            art_medium="Silkscreen",
+            saturation="Intense",
+            detail="Smooth",
+        ),
     ),
     UserProfile(
-        liked=Profile(art_style="Oceanic Art", color="Jungle Green", art_medium="Coiling",
-                      saturation="Muted", detail="Realistic"),
-        disliked=Profile(art_style="Pixel Art", color="Pink", art_medium="3D Modeling",
-                         saturation="Intense", detail="Selective"),
+        liked=Profile(
+            art_style="Oceanic Art",
+            color="Jungle Green",
+            art_medium="Coiling",
+            saturation="Muted",
+            detail="Realistic",
+        ),
+        disliked=Profile(
+            art_style="Pixel Art",
+            color="Pink",
+            art_medium="3D Modeling",
+            saturation="Intense",
+            detail="Selective",
+        ),
     ),
 ]
 COLORS = {"Pink": (240, 150, 190), "Charcoal Gray": (60, 60, 64), "Jungle Green": (40, 120, 80)}
@@ -46,9 +66,18 @@ def make_sample(index: int, split: str = "train"):
     image_a, image_b = (liked_img, disliked_img) if answer == "A" else (disliked_img, liked_img)
     cot = build_cot(user, attrs_a, attrs_b, answer, seed=index)
     return TrainingSample(
-        sample_id=f"{split}-{index:04d}", split=split, user_id=f"user-{index % len(USERS)}", kind="SP",
-        profile=user, prompt_subject="a lighthouse", liked=[liked_img], disliked=[disliked_img],
-        image_a=image_a, image_b=image_b, answer=answer, cot=cot.text,
+        sample_id=f"{split}-{index:04d}",
+        split=split,
+        user_id=f"user-{index % len(USERS)}",
+        kind="SP",
+        profile=user,
+        prompt_subject="a lighthouse",
+        liked=[liked_img],
+        disliked=[disliked_img],
+        image_a=image_a,
+        image_b=image_b,
+        answer=answer,
+        cot=cot.text,
         meta={"attributes_a": attrs_a, "attributes_b": attrs_b},
     )
 
@@ -100,13 +129,23 @@ def sft_trainer(tiny_assessor_path, tmp_path):
         for index in range(2):
             write_sample(make_sample(index), data)
         finalize_dataset(data)
-        cfg = load_config(SFTTrainingConfig, configs / "tiny-cpu-sft.yaml", {
-            "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(data),
-            "output_dir": str(tmp_path / name / "out"), **fields,
-        })
+        cfg = load_config(
+            SFTTrainingConfig,
+            configs / "tiny-cpu-sft.yaml",
+            {
+                "model_name_or_path": str(tiny_assessor_path),
+                "dataset_path": str(data),
+                "output_dir": str(tmp_path / name / "out"),
+                **fields,
+            },
+        )
         return _score_weighted_trainer()(
-            model=modeling.load_model(cfg), args=cfg, processing_class=AutoProcessor.from_pretrained(tiny_assessor_path),
-            train_dataset=load_training_split(cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels),
+            model=modeling.load_model(cfg),
+            args=cfg,
+            processing_class=AutoProcessor.from_pretrained(tiny_assessor_path),
+            train_dataset=load_training_split(
+                cfg.dataset_path, "train", mode="sft", max_pixels=cfg.max_pixels
+            ),
         )
 
     return build

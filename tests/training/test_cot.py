@@ -12,15 +12,35 @@ from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from training.cot import build_cot, check_cot, ground_truth_margin, rewrite_cot
 
 USER = UserProfile(
-    liked=Profile(art_style="Pixel Art", color=("Pink", "Teal"), art_medium="Digital Painting",
-                  saturation="Pastel", detail="Fine"),
-    disliked=Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Silkscreen",
-                     saturation="Intense", detail="Smooth"),
+    liked=Profile(
+        art_style="Pixel Art",
+        color=("Pink", "Teal"),
+        art_medium="Digital Painting",
+        saturation="Pastel",
+        detail="Fine",
+    ),
+    disliked=Profile(
+        art_style="Romanticism",
+        color="Charcoal Gray",
+        art_medium="Silkscreen",
+        saturation="Intense",
+        detail="Smooth",
+    ),
 )
-LIKED = {"art_style": "Pixel Art", "color": "Teal", "art_medium": "Digital Painting", "saturation": "Pastel",
-         "detail": "Fine"}
-DISLIKED = {"art_style": "Romanticism", "color": "Charcoal Gray", "art_medium": "Silkscreen",
-            "saturation": "Intense", "detail": "Smooth"}
+LIKED = {
+    "art_style": "Pixel Art",
+    "color": "Teal",
+    "art_medium": "Digital Painting",
+    "saturation": "Pastel",
+    "detail": "Fine",
+}
+DISLIKED = {
+    "art_style": "Romanticism",
+    "color": "Charcoal Gray",
+    "art_medium": "Silkscreen",
+    "saturation": "Intense",
+    "detail": "Smooth",
+}
 
 
 def test_scores_follow_the_ground_truth_and_parse_back():
@@ -40,7 +60,9 @@ flips = st.lists(st.sampled_from(ELEMENTS), min_size=1, max_size=5, unique=True)
 
 @settings(max_examples=40, deadline=None)
 @given(flipped=flips, answer=st.sampled_from("AB"), seed=st.integers(0, 10_000))
-@example(flipped=["art_style"], answer="A", seed=969)  # drew 5+4+4+4+4 against 1+5+5+5+5, no neutral to move
+@example(
+    flipped=["art_style"], answer="A", seed=969
+)  # drew 5+4+4+4+4 against 1+5+5+5+5, no neutral to move
 def test_totals_always_agree_with_the_answer(flipped, answer, seed):
     bad = dict(LIKED) | {e: DISLIKED[e] for e in flipped}
     a, b = (LIKED, bad) if answer == "A" else (bad, LIKED)
@@ -54,7 +76,10 @@ def test_wording_varies_with_the_seed_but_not_the_scores_direction():
     assert len(texts) >= 10
     first_lines = {t.split("<think>")[1].splitlines()[1].split(" - ", 1)[1] for t in texts}
     assert len(first_lines) >= 4  # several phrasings of the same element line
-    assert build_cot(USER, LIKED, DISLIKED, "A", seed=3).text == build_cot(USER, LIKED, DISLIKED, "A", seed=3).text
+    assert (
+        build_cot(USER, LIKED, DISLIKED, "A", seed=3).text
+        == build_cot(USER, LIKED, DISLIKED, "A", seed=3).text
+    )
 
 
 def test_neutral_ties_are_broken_towards_the_answer():
@@ -66,7 +91,9 @@ def test_neutral_ties_are_broken_towards_the_answer():
 
 def test_margin_detects_a_profile_that_contradicts_the_answer():
     assert ground_truth_margin(USER, DISLIKED, LIKED) < 0
-    cot = build_cot(USER, DISLIKED, LIKED, "A", seed=0)  # answer A although A has the disliked terms
+    cot = build_cot(
+        USER, DISLIKED, LIKED, "A", seed=0
+    )  # answer A although A has the disliked terms
     assert check_cot(cot.text, USER, "A") == "totals_contradict_answer"
 
 
@@ -74,8 +101,12 @@ def test_check_cot_reasons():
     good = build_cot(USER, LIKED, DISLIKED, "A", seed=0)
     assert check_cot("no format at all", USER, "A") == "unparseable"
     assert check_cot("Answer: Image A", USER, "A") == "incomplete"  # an answer, nothing else
-    assert check_cot(good.text.replace("<answer>Image A</answer>", "<answer>Image B</answer>"), USER, "B") \
+    assert (
+        check_cot(
+            good.text.replace("<answer>Image A</answer>", "<answer>Image B</answer>"), USER, "B"
+        )
         == "totals_contradict_answer"
+    )
     other_user = UserProfile(liked=Profile(color="Red"), disliked=USER.disliked)
     assert check_cot(good.text, other_user, "A") == "profile_mismatch"
     truncated = good.text.split("Total:")[0]
@@ -94,9 +125,10 @@ def test_rewrite_accepted_when_it_keeps_everything():
 
 def test_rewrite_rejected_when_scores_or_answer_change():
     target = build_cot(USER, LIKED, DISLIKED, "A", seed=0)
-    changed_scores = target.text.replace("Image B(0)", "Image B(1)").replace("Image B(1)", "Image B(2)", 1)
-    for bad, reason in [("Sure! Here it is.", "rewrite_unparseable"),
-                        (changed_scores, None)]:
+    changed_scores = target.text.replace("Image B(0)", "Image B(1)").replace(
+        "Image B(1)", "Image B(2)", 1
+    )
+    for bad, reason in [("Sure! Here it is.", "rewrite_unparseable"), (changed_scores, None)]:
         text, rejected = rewrite_cot(target, USER, ScriptedEngine([bad]))
         assert text == target.text
         assert rejected is not None and (reason is None or rejected == reason)

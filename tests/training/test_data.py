@@ -14,8 +14,16 @@ from training.data import DataConfig, build_dataset, load_prompts
 
 
 def small_config(out: Path, **overrides) -> DataConfig:
-    values = dict(output_dir=str(out), seed=3, train_users=3, eval_users=1, eval_splits=["seen-SP", "unseen-MP"],
-                  refs=2, pairs=2, size=64)
+    values = dict(
+        output_dir=str(out),
+        seed=3,
+        train_users=3,
+        eval_users=1,
+        eval_splits=["seen-SP", "unseen-MP"],
+        refs=2,
+        pairs=2,
+        size=64,
+    )
     values.update(overrides)
     return DataConfig(**values)
 
@@ -23,8 +31,10 @@ def small_config(out: Path, **overrides) -> DataConfig:
 def snapshot(root: Path) -> dict[str, tuple[int, str]]:
     """mtime (ns) and sha256 of every sample file and image."""
     files = list((root / "samples").glob("*.json")) + list((root / "images").rglob("*.png"))
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in files}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in files
+    }
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +51,27 @@ def test_build_report_files_and_loaders(built):
     assert report["files"] == {"train": 6, "test": 4}
     # The authors' benchmark fields + ours, paths relative to the folder and present.
     record = json.loads((out / "train.jsonl").read_text().splitlines()[0])
-    for key in ("imageA", "imageB", "prefered_images", "non_prefered_images", "conversations", "cot",
-                "profile", "split", "messages", "images"):
+    for key in (
+        "imageA",
+        "imageB",
+        "prefered_images",
+        "non_prefered_images",
+        "conversations",
+        "cot",
+        "profile",
+        "split",
+        "messages",
+        "images",
+    ):
         assert key in record
     assert record["conversations"][0]["value"] == f"Image {record['answer']}"
     assert all((out / p).is_file() for p in record["images"])
     placeholders = sum(part["type"] == "image" for m in record["messages"] for part in m["content"])
     assert placeholders == len(record["images"]) == 2 + 2 + 2
-    assert record["messages"][-1]["role"] == "assistant" and record["messages"][-1]["content"][0]["text"] == record["cot"]
+    assert (
+        record["messages"][-1]["role"] == "assistant"
+        and record["messages"][-1]["content"][0]["text"] == record["cot"]
+    )
 
 
 def test_build_readable_by_load_benchmark_and_datasets(built):
@@ -89,6 +112,7 @@ def test_resume_after_interruption_leaves_finished_samples_untouched(tmp_path, b
         def progress(done, total):
             if done >= k:
                 raise Stop
+
         return progress
 
     with pytest.raises(Stop):
@@ -138,7 +162,10 @@ def test_quality_filter_drops_and_counts_reasons(tmp_path, monkeypatch):
     monkeypatch.setattr(synthpref, "make_user_items", corrupted)
     report = build_dataset(small_config(tmp_path / "data", eval_users=0, train_users=2))
     assert report["kept"] == 0 and report["dropped_total"] == 4
-    assert report["dropped"] == {"profile_contradicts_ground_truth": 2, "profile_does_not_decide": 2}
+    assert report["dropped"] == {
+        "profile_contradicts_ground_truth": 2,
+        "profile_does_not_decide": 2,
+    }
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
     assert manifest["report"]["dropped"] == report["dropped"]
 
@@ -150,8 +177,10 @@ def test_user_prompts_file(tmp_path):
     assert len(load_prompts()) >= 150
 
 
-@pytest.mark.parametrize("field,value", [("pairs", 0), ("held_out_fraction", 1.0), ("eval_splits", ["easy"]),
-                                         ("output_dir", "")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("pairs", 0), ("held_out_fraction", 1.0), ("eval_splits", ["easy"]), ("output_dir", "")],
+)
 def test_data_config_rejects_bad_values(tmp_path, field, value):
     values = dict(output_dir=str(tmp_path))
     values[field] = value
@@ -168,12 +197,20 @@ def test_llm_rewrites_kept_when_valid_and_counted_when_rejected(tmp_path):
         calls["n"] += 1
         text = conversation[1]["content"][0]["text"]
         # Every other rewrite breaks the format; the others only reword.
-        return "I prefer the first one." if calls["n"] % 2 == 0 else text.replace("<think>", "<think>\n")
+        return (
+            "I prefer the first one."
+            if calls["n"] % 2 == 0
+            else text.replace("<think>", "<think>\n")
+        )
 
-    report = build_dataset(small_config(tmp_path / "data", train_users=2, eval_users=0),
-                           rewriter=ScriptedEngine(responder))
+    report = build_dataset(
+        small_config(tmp_path / "data", train_users=2, eval_users=0),
+        rewriter=ScriptedEngine(responder),
+    )
     assert report["kept"] == 4 and report["rewrite_rejected"] == {"rewrite_unparseable": 2}
-    records = [json.loads(line) for line in (tmp_path / "data" / "train.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "data" / "train.jsonl").read_text().splitlines()
+    ]
     sources = sorted(r["meta"]["cot_source"] for r in records)
     assert sources == ["llm", "llm", "template", "template"]
     assert all(r["cot"] == r["messages"][-1]["content"][0]["text"] for r in records)

@@ -158,8 +158,12 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
     while (len(starts) < 2 or recorded < 2) and time.monotonic() < deadline:
         assert launch.poll() is None, "the launch ended before the kill"
         time.sleep(0.02)
-        events = [json.loads(line) for p in out.glob("shards/*.jsonl")
-                  for line in p.read_text().splitlines() if line.endswith("}")]
+        events = [
+            json.loads(line)
+            for p in out.glob("shards/*.jsonl")
+            for line in p.read_text().splitlines()
+            if line.endswith("}")
+        ]
         starts = {e["rank"]: e["pid"] for e in events if e["event"] == "start"}
         recorded = sum(e["event"] == "item" for e in events)
     for pid in starts.values():

@@ -30,19 +30,46 @@ def test_bf16_sft_and_grpo_on_cuda(cuda, tiny_assessor_path, tmp_path):
 
     data = tmp_path / "data"
     build_dataset(DataConfig(output_dir=str(data), train_users=4, pairs=2, refs=3, size=128))
-    common = dict(dataset_path=str(data), bf16=True, max_steps=3, logging_steps=1, save_strategy="no",
-                  report_to="none", gradient_checkpointing=True, max_pixels=112 * 112)
+    common = dict(
+        dataset_path=str(data),
+        bf16=True,
+        max_steps=3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        gradient_checkpointing=True,
+        max_pixels=112 * 112,
+    )
     start = time.perf_counter()
     cuda.cuda.reset_peak_memory_stats()
-    sft_final = train_sft(SFTTrainingConfig(output_dir=str(tmp_path / "sft"), model_name_or_path=str(tiny_assessor_path),
-                                            per_device_train_batch_size=4, eos_token="<|im_end|>", **common))
+    sft_final = train_sft(
+        SFTTrainingConfig(
+            output_dir=str(tmp_path / "sft"),
+            model_name_or_path=str(tiny_assessor_path),
+            per_device_train_batch_size=4,
+            eos_token="<|im_end|>",
+            **common,
+        )
+    )
     sft_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    grpo_final = train_grpo(GRPOTrainingConfig(
-        output_dir=str(tmp_path / "grpo"), model_name_or_path=str(sft_final), per_device_train_batch_size=4,
-        num_generations=2, max_completion_length=64, use_lora=True, reward_image_generator="procedural",
-        reward_generator_options={"size": 64}, reward_image_similarity="fallback", **common))
+    grpo_final = train_grpo(
+        GRPOTrainingConfig(
+            output_dir=str(tmp_path / "grpo"),
+            model_name_or_path=str(sft_final),
+            per_device_train_batch_size=4,
+            num_generations=2,
+            max_completion_length=64,
+            use_lora=True,
+            reward_image_generator="procedural",
+            reward_generator_options={"size": 64},
+            reward_image_similarity="fallback",
+            **common,
+        )
+    )
     grpo_seconds = time.perf_counter() - start
     assert json.loads((grpo_final / "ptgen_training.json").read_text())["layout"] == "merged"
-    print(f"GPU {cuda.cuda.get_device_name(0)}: SFT 3 steps {sft_seconds:.1f}s, GRPO 3 steps {grpo_seconds:.1f}s, "
-          f"peak {cuda.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    print(
+        f"GPU {cuda.cuda.get_device_name(0)}: SFT 3 steps {sft_seconds:.1f}s, GRPO 3 steps {grpo_seconds:.1f}s, "
+        f"peak {cuda.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    )

@@ -24,8 +24,22 @@ def tiny_generator_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory, tiny_generator_path) -> Path:
     out = tmp_path_factory.mktemp("tinydata") / "data"
-    rc = main(["data", "build", "--config", str(CONFIGS / "tiny-cpu-data.yaml"), "--output-dir", str(out),
-               "--generator", str(tiny_generator_path), "--train-users", "1", "--eval-users", "0"])
+    rc = main(
+        [
+            "data",
+            "build",
+            "--config",
+            str(CONFIGS / "tiny-cpu-data.yaml"),
+            "--output-dir",
+            str(out),
+            "--generator",
+            str(tiny_generator_path),
+            "--train-users",
+            "1",
+            "--eval-users",
+            "0",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -33,8 +47,20 @@ def tiny_data(tmp_path_factory, tiny_generator_path) -> Path:
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory, tiny_assessor_path, tiny_data) -> Path:
     out = tmp_path_factory.mktemp("sft") / "run"
-    rc = main(["train", "sft", "--config", str(CONFIGS / "tiny-cpu-sft.yaml"), "--model", str(tiny_assessor_path),
-               "--dataset", str(tiny_data), "--output-dir", str(out)])
+    rc = main(
+        [
+            "train",
+            "sft",
+            "--config",
+            str(CONFIGS / "tiny-cpu-sft.yaml"),
+            "--model",
+            str(tiny_assessor_path),
+            "--dataset",
+            str(tiny_data),
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -51,7 +77,13 @@ def test_data_build_with_the_tiny_diffusion_generator(tiny_data):
 
 def test_sft_saves_a_model_the_assessor_loads(sft_run, tiny_data, capsys):
     final = sft_run / "final"
-    for name in ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "ptgen_training.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+        "ptgen_training.json",
+    ):
         assert (final / name).is_file(), name
     note = json.loads((final / "ptgen_training.json").read_text())
     assert note["stage"] == "sft" and note["layout"] == "full" and note["steps"] == 2
@@ -60,16 +92,45 @@ def test_sft_saves_a_model_the_assessor_loads(sft_run, tiny_data, capsys):
     record = json.loads((tiny_data / "train.jsonl").read_text().splitlines()[0])
     refs = tiny_data / Path(record["prefered_images"][0]).parent
     capsys.readouterr()
-    rc = main(["assess", str(tiny_data / record["imageA"]), str(tiny_data / record["imageB"]), "--refs", str(refs),
-               "--assessor", str(final), "--max-new-tokens", "8", "--device", "cpu", "--json"])
+    rc = main(
+        [
+            "assess",
+            str(tiny_data / record["imageA"]),
+            str(tiny_data / record["imageB"]),
+            "--refs",
+            str(refs),
+            "--assessor",
+            str(final),
+            "--max-new-tokens",
+            "8",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert result["assessor"] == str(final) and "winner" in result
 
 
 def test_sft_resumes_from_its_last_checkpoint(sft_run, tiny_data, tiny_assessor_path):
-    rc = main(["train", "sft", "--config", str(CONFIGS / "tiny-cpu-sft.yaml"), "--model", str(tiny_assessor_path),
-               "--dataset", str(tiny_data), "--output-dir", str(sft_run), "--max-steps", "3", "--resume"])
+    rc = main(
+        [
+            "train",
+            "sft",
+            "--config",
+            str(CONFIGS / "tiny-cpu-sft.yaml"),
+            "--model",
+            str(tiny_assessor_path),
+            "--dataset",
+            str(tiny_data),
+            "--output-dir",
+            str(sft_run),
+            "--max-steps",
+            "3",
+            "--resume",
+        ]
+    )
     assert rc == 0
     state = json.loads((sft_run / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
@@ -79,8 +140,20 @@ def test_sft_resumes_from_its_last_checkpoint(sft_run, tiny_data, tiny_assessor_
 
 def test_grpo_lora_merged_from_the_sft_model(sft_run, tiny_data, tmp_path):
     out = tmp_path / "grpo"
-    rc = main(["train", "grpo", "--config", str(CONFIGS / "tiny-cpu-grpo.yaml"), "--model", str(sft_run / "final"),
-               "--dataset", str(tiny_data), "--output-dir", str(out)])
+    rc = main(
+        [
+            "train",
+            "grpo",
+            "--config",
+            str(CONFIGS / "tiny-cpu-grpo.yaml"),
+            "--model",
+            str(sft_run / "final"),
+            "--dataset",
+            str(tiny_data),
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert rc == 0
     final = out / "final"
     note = json.loads((final / "ptgen_training.json").read_text())
@@ -90,8 +163,10 @@ def test_grpo_lora_merged_from_the_sft_model(sft_run, tiny_data, tmp_path):
     from preferthinker.engines.base import GenerationConfig
 
     engine = create_engine(str(final), device="cpu")
-    text = engine.generate([[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]],
-                           GenerationConfig(max_new_tokens=4))[0].text
+    text = engine.generate(
+        [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]],
+        GenerationConfig(max_new_tokens=4),
+    )[0].text
     assert isinstance(text, str)
 
 
@@ -108,11 +183,21 @@ def test_lora_adapter_only_save_and_merge(tiny_assessor_path, tiny_data, tmp_pat
     from training.modeling import merge_adapter
     from training.sft import SFTTrainingConfig, train_sft
 
-    cfg = load_config(SFTTrainingConfig, CONFIGS / "tiny-cpu-sft.yaml", {
-        "model_name_or_path": str(tiny_assessor_path), "dataset_path": str(tiny_data),
-        "output_dir": str(tmp_path / "lora"), "max_steps": 1, "use_lora": True, "merge_lora": False,
-        "lora_r": 4, "lora_alpha": 8, "save_strategy": "no",
-    })
+    cfg = load_config(
+        SFTTrainingConfig,
+        CONFIGS / "tiny-cpu-sft.yaml",
+        {
+            "model_name_or_path": str(tiny_assessor_path),
+            "dataset_path": str(tiny_data),
+            "output_dir": str(tmp_path / "lora"),
+            "max_steps": 1,
+            "use_lora": True,
+            "merge_lora": False,
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "save_strategy": "no",
+        },
+    )
     final = train_sft(cfg)
     assert (final / "adapter_config.json").is_file() and not (final / "model.safetensors").exists()
     assert json.loads((final / "ptgen_training.json").read_text())["layout"] == "adapter"

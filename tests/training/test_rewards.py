@@ -9,7 +9,7 @@ import json
 import pytest
 from PIL import Image
 
-from preferthinker.profile import Profile, UserProfile
+from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from training.cot import build_cot
 from training.image_similarity import (
     FallbackImageSimilarity,
@@ -28,28 +28,51 @@ from training.rewards import (
     prediction_reward,
 )
 
-from preferthinker.profile import ELEMENTS
-
 # The first hand-made user of conftest.py.
 TRUE = UserProfile(
-    liked=Profile(art_style="Pixel Art", color="Pink", art_medium="Digital Painting", saturation="Pastel",
-                  detail="Fine"),
-    disliked=Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Silkscreen",
-                     saturation="Intense", detail="Smooth"),
+    liked=Profile(
+        art_style="Pixel Art",
+        color="Pink",
+        art_medium="Digital Painting",
+        saturation="Pastel",
+        detail="Fine",
+    ),
+    disliked=Profile(
+        art_style="Romanticism",
+        color="Charcoal Gray",
+        art_medium="Silkscreen",
+        saturation="Intense",
+        detail="Smooth",
+    ),
 )
 TRUE_JSON = json.dumps(TRUE.to_dict())
 # One element off (the colour), everything else right.
 CLOSE = UserProfile(
-    liked=Profile(art_style="Pixel Art", color="Teal", art_medium="Digital Painting", saturation="Pastel",
-                  detail="Fine"),
+    liked=Profile(
+        art_style="Pixel Art",
+        color="Teal",
+        art_medium="Digital Painting",
+        saturation="Pastel",
+        detail="Fine",
+    ),
     disliked=TRUE.disliked,
 )
 # A different user altogether.
 FAR = UserProfile(
-    liked=Profile(art_style="Oceanic Art", color="Jungle Green", art_medium="Coiling", saturation="Muted",
-                  detail="Realistic"),
-    disliked=Profile(art_style="Pixel Art", color="Pink", art_medium="3D Modeling", saturation="Intense",
-                     detail="Selective"),
+    liked=Profile(
+        art_style="Oceanic Art",
+        color="Jungle Green",
+        art_medium="Coiling",
+        saturation="Muted",
+        detail="Realistic",
+    ),
+    disliked=Profile(
+        art_style="Pixel Art",
+        color="Pink",
+        art_medium="3D Modeling",
+        saturation="Intense",
+        detail="Selective",
+    ),
 )
 
 
@@ -70,7 +93,9 @@ def conversational(text: str) -> list[dict]:
 def test_accuracy_right_beats_wrong_in_both_completion_forms():
     right, wrong = cot_for(TRUE, "A"), cot_for(TRUE, "B")
     assert accuracy_reward([right, wrong], answer=["A", "A"]) == [1.0, 0.0]
-    assert accuracy_reward([conversational(right), conversational(wrong)], answer=["Image A", "A"]) == [1.0, 0.0]
+    assert accuracy_reward(
+        [conversational(right), conversational(wrong)], answer=["Image A", "A"]
+    ) == [1.0, 0.0]
 
 
 def test_accuracy_bad_answer_column_scores_zero_without_raising():
@@ -109,7 +134,12 @@ def test_accuracy_reads_the_last_answer_block_like_the_parser():
 
 
 def test_completion_text_reads_content_parts():
-    message = [{"role": "assistant", "content": [{"type": "text", "text": "<answer>"}, {"type": "text", "text": "x"}]}]
+    message = [
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "<answer>"}, {"type": "text", "text": "x"}],
+        }
+    ]
     assert completion_text(message) == "<answer>x"
 
 
@@ -123,7 +153,9 @@ def test_prediction_text_term_closer_profile_scores_more(sbert):
 
 
 def test_module_level_prediction_reward_accepts_dict_profiles():
-    scores = prediction_reward([cot_for(TRUE), cot_for(FAR)], profile=[TRUE.to_dict(), TRUE.to_dict()])
+    scores = prediction_reward(
+        [cot_for(TRUE), cot_for(FAR)], profile=[TRUE.to_dict(), TRUE.to_dict()]
+    )
     assert scores[0] > scores[1]
 
 
@@ -138,7 +170,10 @@ class CountingGenerator:
     def generate(self, prompt, negative_prompt="", seeds=(0,)):
         self.calls += 1
         value = sum(map(ord, prompt))
-        return [Image.new("RGB", (32, 32), (value % 256, (value * 7) % 256, (value * 13) % 256)) for _ in seeds]
+        return [
+            Image.new("RGB", (32, 32), (value % 256, (value * 7) % 256, (value * 13) % 256))
+            for _ in seeds
+        ]
 
 
 class FailingGenerator:
@@ -150,8 +185,12 @@ class FailingGenerator:
 
 def test_prediction_image_term_and_cache_prevents_rerendering(sbert):
     generator = CountingGenerator()
-    reward = PredictionReward(RewardConfig(text_weight=0.0, image_weight=1.0), generator=generator,
-                              similarity=sbert, image_similarity=FallbackImageSimilarity())
+    reward = PredictionReward(
+        RewardConfig(text_weight=0.0, image_weight=1.0),
+        generator=generator,
+        similarity=sbert,
+        image_similarity=FallbackImageSimilarity(),
+    )
     texts = [cot_for(TRUE), cot_for(TRUE, seed=1), cot_for(FAR)]
     subjects = ["a lighthouse"] * 3
     scores = reward(texts, profile=[TRUE_JSON] * 3, prompt_subject=subjects)
@@ -165,8 +204,12 @@ def test_prediction_image_term_and_cache_prevents_rerendering(sbert):
 
 
 def test_failing_generator_gives_zero_image_term_and_no_crash(sbert, caplog):
-    reward = PredictionReward(RewardConfig(text_weight=0.5, image_weight=0.5), generator=FailingGenerator(),
-                              similarity=sbert, image_similarity=FallbackImageSimilarity())
+    reward = PredictionReward(
+        RewardConfig(text_weight=0.5, image_weight=0.5),
+        generator=FailingGenerator(),
+        similarity=sbert,
+        image_similarity=FallbackImageSimilarity(),
+    )
     with caplog.at_level("WARNING"):
         scores = reward([cot_for(TRUE)], profile=[TRUE_JSON], prompt_subject=["a cat"])
     # Text term (similarity 1.0) at weight 0.5, image term 0.
@@ -178,17 +221,27 @@ def test_failing_generator_gives_zero_image_term_and_no_crash(sbert, caplog):
 def test_prediction_logs_its_parts(sbert):
     logged = {}
     reward = PredictionReward(RewardConfig(), similarity=sbert)
-    reward([cot_for(TRUE)], profile=[TRUE_JSON], log_metric=lambda name, value: logged.setdefault(name, value))
+    reward(
+        [cot_for(TRUE)],
+        profile=[TRUE_JSON],
+        log_metric=lambda name, value: logged.setdefault(name, value),
+    )
     assert logged["prediction/s_text"] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_create_reward_funcs_order_names_and_paper_weights():
     funcs, weights = create_reward_funcs(RewardConfig())
-    assert [getattr(f, "__name__") for f in funcs] == ["accuracy_reward", "format_reward", "prediction_reward"]
+    assert [f.__name__ for f in funcs] == [
+        "accuracy_reward",
+        "format_reward",
+        "prediction_reward",
+    ]
     assert weights == [1.0, 0.3, 0.7]
 
 
-@pytest.mark.parametrize("field,value", [("format_weight", -1), ("image_similarity", "clip"), ("image_seeds", [])])
+@pytest.mark.parametrize(
+    "field,value", [("format_weight", -1), ("image_similarity", "clip"), ("image_seeds", [])]
+)
 def test_reward_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         RewardConfig(**{field: value})
@@ -207,6 +260,7 @@ def test_auto_similarity_falls_back_when_dreamsim_is_missing():
     pytest.importorskip("numpy")
     try:
         import dreamsim  # noqa: F401
+
         pytest.skip("dreamsim installed")
     except ImportError:
         pass

@@ -18,7 +18,11 @@ def test_score_tokens_are_exactly_the_element_scores(tiny_assessor_path, handmad
     cot = handmade.make_sample(0).cot
     labels = torch.tensor([tokenizer(cot)["input_ids"]])
     weights = score_token_weights(labels, *score_token_ids(tokenizer), 7.0)
-    flagged = [tokenizer.decode([i]).strip() for i, w in zip(labels[0].tolist(), weights[0].tolist()) if w == 7.0]
+    flagged = [
+        tokenizer.decode([i]).strip()
+        for i, w in zip(labels[0].tolist(), weights[0].tolist())
+        if w == 7.0
+    ]
     parsed = parse_output(cot)
     # Ten digits, in writing order: A and B per element; totals and numbered headers are not scores.
     assert len(flagged) == 2 * len(ELEMENTS)
@@ -37,7 +41,9 @@ def test_balanced_weights_give_each_score_value_the_same_total(tiny_assessor_pat
     ids = score_token_ids(tokenizer)
     at_scores = score_positions(labels, *ids)
     values = labels[at_scores]
-    assert len(values.unique()) > 1 and len(set(values.tolist())) < len(values)  # unequal counts to balance
+    assert len(values.unique()) > 1 and len(set(values.tolist())) < len(
+        values
+    )  # unequal counts to balance
     weights = score_token_weights(labels, *ids, 3.0, balance=True)
     totals = {v: weights[at_scores & (labels == v)].sum().item() for v in values.unique().tolist()}
     assert max(totals.values()) == pytest.approx(min(totals.values()))
@@ -45,23 +51,31 @@ def test_balanced_weights_give_each_score_value_the_same_total(tiny_assessor_pat
     assert (weights[~at_scores] == 1.0).all()
 
 
-@pytest.mark.parametrize("weight, balance", [(4.0, False), (200.0, True)])  # 200: the scores dominate
+@pytest.mark.parametrize(
+    "weight, balance", [(4.0, False), (200.0, True)]
+)  # 200: the scores dominate
 def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer, weight, balance):
     import torch
 
     from training.sft import score_positions, score_token_ids
 
-    trainer = sft_trainer(score_loss_weight=weight, balance_scores=balance, per_device_train_batch_size=2)
+    trainer = sft_trainer(
+        score_loss_weight=weight, balance_scores=balance, per_device_train_batch_size=2
+    )
     processor = trainer.processing_class
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     model = trainer.model.eval()
     with torch.no_grad():
-        model.get_output_embeddings().weight.mul_(30)  # peaked logits: token losses far apart, so weightings differ
+        model.get_output_embeddings().weight.mul_(
+            30
+        )  # peaked logits: token losses far apart, so weightings differ
         weighted = trainer.compute_loss(model, dict(batch)).item()
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
     mask = labels != -100
-    token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+    token_loss = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels.clamp(min=0), reduction="none"
+    )
     ids = score_token_ids(processor.tokenizer)
     # The score positions (checked against the parser above); the weights are written out here.
     positions = (score_positions(labels, *ids) & mask).nonzero().tolist()
@@ -114,5 +128,11 @@ def test_score_loss_weight_must_be_positive(tmp_path):
     from training.sft import SFTTrainingConfig
 
     with pytest.raises(ValueError, match="score_loss_weight"):
-        SFTTrainingConfig(output_dir=str(tmp_path), model_name_or_path="m", dataset_path="d", score_loss_weight=0.0,
-                          use_cpu=True, bf16=False)
+        SFTTrainingConfig(
+            output_dir=str(tmp_path),
+            model_name_or_path="m",
+            dataset_path="d",
+            score_loss_weight=0.0,
+            use_cpu=True,
+            bf16=False,
+        )

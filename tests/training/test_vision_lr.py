@@ -5,15 +5,26 @@ from __future__ import annotations
 import pytest
 
 # One Adam step at known rates (weight decay off, constant schedule).
-ONE_STEP = dict(per_device_train_batch_size=2, max_steps=1, learning_rate=1e-3, warmup_steps=0,
-                lr_scheduler_type="constant", weight_decay=0.0, save_strategy="no", report_to=[])
+ONE_STEP = dict(
+    per_device_train_batch_size=2,
+    max_steps=1,
+    learning_rate=1e-3,
+    warmup_steps=0,
+    lr_scheduler_type="constant",
+    weight_decay=0.0,
+    save_strategy="no",
+    report_to=[],
+)
 
 
 def _max_change(trainer, vision: bool) -> float:
     from training.modeling import is_vision_parameter
 
-    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()
-              if p.requires_grad and is_vision_parameter(n) == vision}
+    before = {
+        n: p.detach().clone()
+        for n, p in trainer.model.named_parameters()
+        if p.requires_grad and is_vision_parameter(n) == vision
+    }
     assert before
     trainer.train()
     after = dict(trainer.model.named_parameters())
@@ -38,14 +49,18 @@ def test_vision_tower_steps_at_its_own_rate(sft_trainer):
     vision_change = _max_change(trainer, vision=True)
     assert 0 < vision_change <= 1.5e-5
 
-    language_change = _max_change(sft_trainer("plain", freeze_vision=False, **ONE_STEP), vision=False)
+    language_change = _max_change(
+        sft_trainer("plain", freeze_vision=False, **ONE_STEP), vision=False
+    )
     assert language_change > 5e-4
 
 
 def test_vision_learning_rate_needs_a_trainable_tower(tmp_path):
     from training.sft import SFTTrainingConfig
 
-    common = dict(output_dir=str(tmp_path), model_name_or_path="m", dataset_path="d", use_cpu=True, bf16=False)
+    common = dict(
+        output_dir=str(tmp_path), model_name_or_path="m", dataset_path="d", use_cpu=True, bf16=False
+    )
     with pytest.raises(ValueError, match="vision_learning_rate needs freeze_vision: false"):
         SFTTrainingConfig(vision_learning_rate=1e-4, **common)
     with pytest.raises(ValueError, match="vision_learning_rate must be > 0"):

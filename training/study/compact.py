@@ -99,24 +99,41 @@ def write_compact(
     values_b: list[int] = []
     for number, score in enumerate(scores, start=1):
         if score.element not in ELEMENTS:
-            raise ValueError(f"score element must be one of {', '.join(ELEMENTS)}, got {score.element!r}")
+            raise ValueError(
+                f"score element must be one of {', '.join(ELEMENTS)}, got {score.element!r}"
+            )
         for letter, value in (("a", score.score_a), ("b", score.score_b)):
-            if not isinstance(value, int) or isinstance(value, bool) or not MIN_SCORE <= value <= MAX_SCORE:
-                raise ValueError(f"score_{letter} of {score.element} must be an int in 0-5, got {value!r}")
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not MIN_SCORE <= value <= MAX_SCORE
+            ):
+                raise ValueError(
+                    f"score_{letter} of {score.element} must be an int in 0-5, got {value!r}"
+                )
         values_a.append(score.score_a)  # type: ignore[arg-type]
         values_b.append(score.score_b)  # type: ignore[arg-type]
         terms = ""
         if profile is not None and (restate or described is not None):
-            sides = [", ".join(side.terms(score.element)) or "-" for side in (profile.liked, profile.disliked)]
+            sides = [
+                ", ".join(side.terms(score.element)) or "-"
+                for side in (profile.liked, profile.disliked)
+            ]
             terms = f"{sides[0]} / {sides[1]}; "
         if described is not None:
             named = [attributes.get(score.element) for attributes in described]
             if not all(named):
-                raise ValueError(f"described candidates need a term for {score.element}, got {named}")
+                raise ValueError(
+                    f"described candidates need a term for {score.element}, got {named}"
+                )
             terms += f"{named[0]} vs {named[1]}; "
-        steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})")
+        steps.append(
+            f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})"
+        )
     if values_a:
-        steps.append(f"Total: Image A: {'+'.join(map(str, values_a))}  Image B: {'+'.join(map(str, values_b))}")
+        steps.append(
+            f"Total: Image A: {'+'.join(map(str, values_a))}  Image B: {'+'.join(map(str, values_b))}"
+        )
     steps.append("</think>")
     lines.append("\n".join(steps))
     lines.append(f"<answer>Image {answer}</answer>")

@@ -52,8 +52,11 @@ def fixed_scores(profile: Any, attributes_a: dict, attributes_b: dict) -> list:
     from training.cot import relation
 
     return [
-        ElementScore(element=e, score_a=FIXED_SCORES[relation(profile, e, attributes_a.get(e))],
-                     score_b=FIXED_SCORES[relation(profile, e, attributes_b.get(e))])
+        ElementScore(
+            element=e,
+            score_a=FIXED_SCORES[relation(profile, e, attributes_a.get(e))],
+            score_b=FIXED_SCORES[relation(profile, e, attributes_b.get(e))],
+        )
         for e in ELEMENTS
     ]
 
@@ -97,7 +100,9 @@ class StudyDataConfig:
         if self.scores not in SCORE_MODES:
             raise ValueError(f"scores must be one of {', '.join(SCORE_MODES)}, got {self.scores!r}")
         if self.describe not in DESCRIBE_MODES:
-            raise ValueError(f"describe must be one of {', '.join(DESCRIBE_MODES)}, got {self.describe!r}")
+            raise ValueError(
+                f"describe must be one of {', '.join(DESCRIBE_MODES)}, got {self.describe!r}"
+            )
         for name in ("train_users", "train_pairs", "eval_users", "eval_pairs", "refs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -110,8 +115,12 @@ class StudyDataConfig:
         from synthpref.bench import SynthPrefConfig
 
         return SynthPrefConfig(
-            seed=self.seed, users=self.eval_users, train_users=train_users, refs=self.refs,
-            pairs=self.eval_pairs if pairs is None else pairs, held_out_fraction=self.held_out_fraction,
+            seed=self.seed,
+            users=self.eval_users,
+            train_users=train_users,
+            refs=self.refs,
+            pairs=self.eval_pairs if pairs is None else pairs,
+            held_out_fraction=self.held_out_fraction,
             size=self.size,
         )
 
@@ -121,7 +130,9 @@ def _liked_key(user: Any) -> tuple:
     return tuple(tuple(sorted(t.lower() for t in liked.terms(e))) for e, _ in liked.items())
 
 
-def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig] = None) -> dict[str, Any]:
+def build_study_data(
+    out_dir: Union[str, Path], config: Optional[StudyDataConfig] = None
+) -> dict[str, Any]:
     """Build `<out_dir>/eval` (SynthPref benchmark) and `<out_dir>/train` (compact-CoT training set).
 
     Returns the summary also written to `<out_dir>/study_data.json`: counts per split, pairs
@@ -130,8 +141,8 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
     Example:
         >>> build_study_data("runs/study/seed0/data", StudyDataConfig(seed=0, train_users=50))  # doctest: +SKIP
     """
-    from synthpref.renderer import ProceduralRenderer
     from synthpref.bench import DEFAULT_SUBJECTS, build_synthpref, make_user_items, synthpref_users
+    from synthpref.renderer import ProceduralRenderer
     from training.cot import build_cot
     from training.dataset import TrainingSample, finalize_dataset, write_sample
     from training.study.compact import write_compact
@@ -139,12 +150,18 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
     config = config or StudyDataConfig()
     out = Path(out_dir)
     # 1. Evaluation set (no train users in it).
-    eval_summary = build_synthpref(out / EVAL_DIR, config.synthpref_config(train_users=0), overwrite=True)
+    eval_summary = build_synthpref(
+        out / EVAL_DIR, config.synthpref_config(train_users=0), overwrite=True
+    )
     # 2. Training users of the same seed; the same term split (it depends on the seed only).
-    split, users = synthpref_users(config.synthpref_config(train_users=config.train_users, pairs=config.train_pairs))
+    split, users = synthpref_users(
+        config.synthpref_config(train_users=config.train_users, pairs=config.train_pairs)
+    )
     eval_ids = {u.user_id for name, us in users.items() if name != "train" for u in us}
     eval_keys = {_liked_key(u) for name, us in users.items() if name != "train" for u in us}
-    train_users = [u for u in users["train"] if u.user_id not in eval_ids and _liked_key(u) not in eval_keys]
+    train_users = [
+        u for u in users["train"] if u.user_id not in eval_ids and _liked_key(u) not in eval_keys
+    ]
     look_alikes = len(users["train"]) - len(train_users)
     # 3. Render, write targets, filter.
     renderer = ProceduralRenderer(size=config.size)
@@ -153,29 +170,56 @@ def build_study_data(out_dir: Union[str, Path], config: Optional[StudyDataConfig
     train_root = out / TRAIN_DIR
     for user in train_users:
         rng = random.Random(f"{config.seed}:{user.user_id}")
-        items = make_user_items(user, renderer, DEFAULT_SUBJECTS, config.refs, config.train_pairs, rng, split="train")
+        items = make_user_items(
+            user, renderer, DEFAULT_SUBJECTS, config.refs, config.train_pairs, rng, split="train"
+        )
         for index, item in enumerate(items):
             attrs_a, attrs_b = item.meta["attributes_a"], item.meta["attributes_b"]
-            cot = build_cot(user.profile, attrs_a, attrs_b, item.answer, seed=zlib.crc32(f"{config.seed}:{item.item_id}".encode()))
+            cot = build_cot(
+                user.profile,
+                attrs_a,
+                attrs_b,
+                item.answer,
+                seed=zlib.crc32(f"{config.seed}:{item.item_id}".encode()),
+            )
             if cot.margin <= 0:
-                dropped["profile_does_not_support_answer"] = dropped.get("profile_does_not_support_answer", 0) + 1
+                dropped["profile_does_not_support_answer"] = (
+                    dropped.get("profile_does_not_support_answer", 0) + 1
+                )
                 continue
             scores = cot.scores
             if config.scores == "fixed":
                 scores = fixed_scores(user.profile, attrs_a, attrs_b)
                 totals = {"A": sum(s.score_a for s in scores), "B": sum(s.score_b for s in scores)}
                 if totals[item.answer] <= totals["B" if item.answer == "A" else "A"]:
-                    dropped["fixed_scores_do_not_favour_answer"] = dropped.get("fixed_scores_do_not_favour_answer", 0) + 1
+                    dropped["fixed_scores_do_not_favour_answer"] = (
+                        dropped.get("fixed_scores_do_not_favour_answer", 0) + 1
+                    )
                     continue
             sample = TrainingSample(
-                sample_id=item.item_id, split="train", user_id=user.user_id, kind=user.kind,
-                profile=user.profile, prompt_subject=item.meta.get("subject", ""),
-                liked=item.preferred, disliked=item.non_preferred, image_a=item.image_a, image_b=item.image_b,
+                sample_id=item.item_id,
+                split="train",
+                user_id=user.user_id,
+                kind=user.kind,
+                profile=user.profile,
+                prompt_subject=item.meta.get("subject", ""),
+                liked=item.preferred,
+                disliked=item.non_preferred,
+                image_a=item.image_a,
+                image_b=item.image_b,
                 answer=item.answer,
-                cot=write_compact(user.profile, scores, item.answer,
-                                  (attrs_a, attrs_b) if config.describe == "candidates" else None,
-                                  restate=config.describe == "profile"),
-                meta={"attributes_a": attrs_a, "attributes_b": attrs_b, "mismatched": item.meta.get("mismatched")},
+                cot=write_compact(
+                    user.profile,
+                    scores,
+                    item.answer,
+                    (attrs_a, attrs_b) if config.describe == "candidates" else None,
+                    restate=config.describe == "profile",
+                ),
+                meta={
+                    "attributes_a": attrs_a,
+                    "attributes_b": attrs_b,
+                    "mismatched": item.meta.get("mismatched"),
+                },
             )
             write_sample(sample, train_root)
             kept += 1
@@ -210,8 +254,22 @@ def training_texts(train_root: Union[str, Path]) -> list[str]:
         for message in record["messages"]:
             if message["role"] == "system":
                 continue  # the study chat template leaves the system prompt out
-            texts.extend(part["text"] for part in message["content"] if part.get("type") == "text" and part.get("text"))
+            texts.extend(
+                part["text"]
+                for part in message["content"]
+                if part.get("type") == "text" and part.get("text")
+            )
     return texts
 
 
-__all__ = ["DESCRIBE_MODES", "EVAL_DIR", "FIXED_SCORES", "SCORE_MODES", "TRAIN_DIR", "StudyDataConfig", "fixed_scores", "build_study_data", "training_texts"]
+__all__ = [
+    "DESCRIBE_MODES",
+    "EVAL_DIR",
+    "FIXED_SCORES",
+    "SCORE_MODES",
+    "TRAIN_DIR",
+    "StudyDataConfig",
+    "fixed_scores",
+    "build_study_data",
+    "training_texts",
+]

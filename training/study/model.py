@@ -63,12 +63,18 @@ class StudyModelConfig:
         if self.rope_theta <= 1:
             raise ValueError(f"rope_theta must be > 1, got {self.rope_theta}")
         if self.image_size < 28 or self.image_size % 28:
-            raise ValueError(f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}")
+            raise ValueError(
+                f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}"
+            )
         for name in ("image_mean", "image_std"):
             value = getattr(self, name)
             if value is None:
                 continue
-            if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(isinstance(v, (int, float)) for v in value):
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != 3
+                or not all(isinstance(v, (int, float)) for v in value)
+            ):
                 raise ValueError(f"{name} must be 3 numbers (R, G, B) or null, got {value!r}")
         if self.image_std is not None and not all(v > 0 for v in self.image_std):
             raise ValueError(f"image_std must be > 0 in every channel, got {self.image_std}")
@@ -79,8 +85,12 @@ class StudyModelConfig:
         return (self.image_size // 28) ** 2
 
 
-def build_processor(tokenizer: Any, image_size: int = 56, image_mean: Optional[list[float]] = None,
-                    image_std: Optional[list[float]] = None):
+def build_processor(
+    tokenizer: Any,
+    image_size: int = 56,
+    image_mean: Optional[list[float]] = None,
+    image_std: Optional[list[float]] = None,
+):
     """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2 and
     normalised with `image_mean` / `image_std` where given (else Qwen2.5-VL's)."""
     from preferthinker.tiny import processor_for
@@ -105,7 +115,9 @@ def build_study_model(config: StudyModelConfig, tokenizer: Any):
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     hidden, heads = config.hidden_size, config.heads
     common = dict(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
     )
     model_config = Qwen2_5_VLConfig(
         text_config=dict(
@@ -116,8 +128,12 @@ def build_study_model(config: StudyModelConfig, tokenizer: Any):
             num_attention_heads=heads,
             num_key_value_heads=heads,
             max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "type": "mrope", "rope_theta": float(config.rope_theta),
-                             "mrope_section": mrope_section(hidden // heads)},
+            rope_parameters={
+                "rope_type": "default",
+                "type": "mrope",
+                "rope_theta": float(config.rope_theta),
+                "mrope_section": mrope_section(hidden // heads),
+            },
             tie_word_embeddings=True,
             **common,
         ),
@@ -174,4 +190,10 @@ def make_study_model(directory: Union[str, Path], config: StudyModelConfig, toke
     return directory
 
 
-__all__ = ["StudyModelConfig", "build_processor", "build_study_model", "count_parameters", "make_study_model"]
+__all__ = [
+    "StudyModelConfig",
+    "build_processor",
+    "build_study_model",
+    "count_parameters",
+    "make_study_model",
+]

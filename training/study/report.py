@@ -29,7 +29,11 @@ def mean_std(values: Sequence[Optional[float]]) -> dict[str, Optional[float]]:
     if not present:
         return {"mean": None, "std": None, "n": 0}
     mean = sum(present) / len(present)
-    std = math.sqrt(sum((v - mean) ** 2 for v in present) / (len(present) - 1)) if len(present) > 1 else 0.0
+    std = (
+        math.sqrt(sum((v - mean) ** 2 for v in present) / (len(present) - 1))
+        if len(present) > 1
+        else 0.0
+    )
     return {"mean": round(mean, 4), "std": round(std, 4), "n": len(present)}
 
 
@@ -38,7 +42,9 @@ def _term_match(result: Mapping[str, Any]) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
 
-def aggregate(per_seed: Mapping[Any, Mapping[str, Mapping[str, Any]]], rows: Optional[Sequence[str]] = None) -> dict:
+def aggregate(
+    per_seed: Mapping[Any, Mapping[str, Mapping[str, Any]]], rows: Optional[Sequence[str]] = None
+) -> dict:
     """Mean and spread over seeds of every row's metrics.
 
     Args:
@@ -58,11 +64,14 @@ def aggregate(per_seed: Mapping[Any, Mapping[str, Mapping[str, Any]]], rows: Opt
     summary: dict[str, Any] = {}
     for row in rows:
         results = [results[row] for results in per_seed.values() if row in results]
-        splits = list(dict.fromkeys([*SPLITS, *(s for r in results for s in r.get("per_split", {}))]))
+        splits = list(
+            dict.fromkeys([*SPLITS, *(s for r in results for s in r.get("per_split", {}))])
+        )
         summary[row] = {
             "accuracy": mean_std([r.get("accuracy") for r in results]),
             "splits": {
-                s: mean_std([r.get("per_split", {}).get(s, {}).get("accuracy") for r in results]) for s in splits
+                s: mean_std([r.get("per_split", {}).get(s, {}).get("accuracy") for r in results])
+                for s in splits
             },
             "profile_sbert": mean_std([r.get("profile_sbert") for r in results]),
             "term_match": mean_std([_term_match(r) for r in results]),
@@ -91,14 +100,23 @@ def markdown_summary(summary: Mapping[str, Any], labels: Optional[Mapping[str, s
         >>> print(markdown_summary(aggregate({0: {"random": {"accuracy": 0.5, "per_split": {}}}})))  # doctest: +SKIP
     """
     labels = labels or {}
-    head = ["row", *(f"{s} acc %" for s in SPLITS), "all acc %", "profile SBERT", "term match %", "parse fail %"]
+    head = [
+        "row",
+        *(f"{s} acc %" for s in SPLITS),
+        "all acc %",
+        "profile SBERT",
+        "term match %",
+        "parse fail %",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row, values in summary.items():
         cells = [labels.get(row, row)]
         cells += [_cell(values["splits"].get(s, {})) for s in SPLITS]
         cells += [
-            _cell(values["accuracy"]), _cell(values["profile_sbert"], percent=False),
-            _cell(values["term_match"]), _cell(values["parse_failure"]),
+            _cell(values["accuracy"]),
+            _cell(values["profile_sbert"], percent=False),
+            _cell(values["term_match"]),
+            _cell(values["parse_failure"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -82,11 +82,13 @@ def build_backend(terms: Sequence[str]):
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(term_pattern(terms)), behavior="isolated"),
-        # use_regex=False: no further word splitting; BPE may merge across spaces.
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(term_pattern(terms)), behavior="isolated"),
+            # use_regex=False: no further word splitting; BPE may merge across spaces.
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     return tokenizer
 
@@ -153,6 +155,11 @@ def multi_token_terms(tokenizer, terms: Optional[Sequence[str]] = None) -> list[
 
 
 __all__ = [
-    "CHAT_TEMPLATE", "SPECIAL_TOKENS", "all_terms", "build_backend", "multi_token_terms", "term_pattern",
+    "CHAT_TEMPLATE",
+    "SPECIAL_TOKENS",
+    "all_terms",
+    "build_backend",
+    "multi_token_terms",
+    "term_pattern",
     "train_study_tokenizer",
 ]
