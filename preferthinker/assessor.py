@@ -289,6 +289,11 @@ class Assessor:
         refs = self.references(liked, disliked)
         if not refs.liked:
             raise InputError("predict_profile needs at least one liked image")
+        if getattr(self.engine, "predicts_profiles", True) is False:
+            # Embedding judges (the similarity assessor) name no terms: say so, ask nothing.
+            reason = getattr(self.engine, "no_profile_reason", f"{self.name} predicts no profile")
+            return ProfilePrediction(profile=UserProfile(), status="failed", raw_text="",
+                                     issues=[reason], attempts=0, usage=Usage())
         conversation = build_profile_messages(refs)
 
         def parse(text: str) -> ParsedOutput:
