@@ -69,6 +69,8 @@ class LoopConfig:
         cache: reuse cached profiles; cache_dir: where (None: ~/.cache/ptgen/profiles).
         sequential: keep only the model of the running stage on the GPU (the other waits in CPU
             memory): assessor and generator then need not fit the GPU together (24 GB cards).
+        prefilter: "similarity:MODEL": rank only the `keep` candidates most like the references
+            (`generation/prefilter.py`); None ranks all. keep: how many (default 8).
     """
 
     n: int = 8
@@ -87,8 +89,13 @@ class LoopConfig:
     cache: bool = True
     cache_dir: Optional[str] = None
     sequential: bool = False
+    prefilter: Optional[str] = None
+    keep: Optional[int] = None
 
     def __post_init__(self) -> None:
+        from generation.prefilter import check_prefilter
+
+        check_prefilter(self.prefilter, self.keep)
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
         if self.strategy not in STRATEGIES:
@@ -164,6 +171,7 @@ class RunResult:
     model_seconds: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     issues: list[str] = field(default_factory=list)
+    prefilter: Any = None  # generation.prefilter.Prefiltered, when --prefilter ran
 
     @property
     def ranked(self) -> list[Candidate]:
@@ -333,6 +341,10 @@ class PersonalizedGenerator:
         else:
             kwargs = {"liked": result.references}
         compare_many = functools.partial(self.assessor.compare_many, **kwargs)
+        chosen = None
+        if config.prefilter:
+            chosen = self._prefilter(result, images, callback)
+            images = [images[i] for i in chosen.kept]
         total = expected_comparisons(len(images), config.strategy, config.swiss_rounds)
         self._emit(callback, "rerank", 0, total)
 
@@ -343,6 +355,10 @@ class PersonalizedGenerator:
             images, compare_many, config.strategy, rounds=config.swiss_rounds,
             tie_policy=config.tie_policy, progress=progress,
         )
+        if chosen is not None:
+            from generation.prefilter import expand_ranking
+
+            ranking = expand_ranking(ranking, chosen)
         result.ranking = ranking
         result.usage.add(ranking.usage)
         result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
@@ -353,6 +369,18 @@ class PersonalizedGenerator:
         result.timings["rerank"] = time.perf_counter() - start
         outcome = f"winner: candidate {ranking.winner}" if ranking.decided else "no winner"
         self._emit(callback, "rerank", total, total, outcome)
+
+    def _prefilter(self, result: RunResult, images: list, callback: Optional[Callback]) -> Any:
+        from generation.prefilter import DEFAULT_KEEP, prefilter_candidates
+
+        start = time.perf_counter()
+        keep = self.config.keep or DEFAULT_KEEP
+        self._emit(callback, "rerank", 0, 1, f"pre-filter: keeping {keep} of {len(images)}")
+        device = getattr(getattr(self.assessor, "config", None), "device", None)
+        chosen = prefilter_candidates(images, result.references, self.config.prefilter, keep, device)
+        result.prefilter = chosen
+        result.timings["prefilter"] = time.perf_counter() - start
+        return chosen
 
     # -- public calls -----------------------------------------------------------------------
 

@@ -140,17 +140,26 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
-    """The `result.json` content of a run (complete or partial)."""
+def result_to_dict(result: Any, files: dict[int, str],
+                   hashes: Optional[dict[int, str]] = None) -> dict[str, Any]:
+    """The `result.json` content of a run (complete or partial); `hashes`: the sha256 of each
+    candidate referenced by its source path instead of copied."""
     from dataclasses import asdict
 
     ranking = result.ranking.to_dict() if result.ranking else None
+    hashes = hashes or {}
     candidates = []
     for candidate in result.candidates:
         entry = {"index": candidate.index, "file": files.get(candidate.index), "seed": candidate.seed,
                  "source": candidate.source}
+        if candidate.index in hashes:
+            entry["sha256"] = hashes[candidate.index]
         if ranking:
             entry.update(rank=result.ranking.ranks[candidate.index], score=round(result.ranking.scores[candidate.index], 4))
+        prefilter = getattr(result, "prefilter", None)
+        if prefilter is not None:
+            entry.update(prefilter_score=round(prefilter.scores[candidate.index], 5),
+                         kept=candidate.index in prefilter.kept)
         candidates.append(entry)
     best = result.best
     return {
@@ -170,6 +179,7 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         "candidates": candidates,
         "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
         "ranking": ranking,
+        "prefilter": result.prefilter.to_dict() if getattr(result, "prefilter", None) else None,
         "models": {"assessor": result.assessor, "generator": result.generator},
         "generator_settings": result.generator_settings,
         "config": asdict(result.config),
@@ -181,10 +191,24 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> dict[str, Any]:
+def file_sha256(path: Union[str, Path]) -> str:
+    """The sha256 hex digest of a file's bytes (read in 1 MiB blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
+              copy_sources: bool = False) -> dict[str, Any]:
     """Write every candidate PNG, `result.json` and `report.html` into `folder`.
 
     `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison).
+    Candidates that came from a file (`ptgen rerank`) are referenced by path and content hash,
+    not copied, unless `copy_sources` (`--copy`): a folder of JPEGs is not duplicated as PNGs.
 
     Returns:
         The `result.json` content.
@@ -196,9 +220,13 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> di
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[int, str] = {}
+    hashes: dict[int, str] = {}
     for candidate in result.candidates:
+        if candidate.source and not copy_sources and Path(candidate.source).is_file():
+            hashes[candidate.index] = file_sha256(candidate.source)
+            continue
         files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
-    data = result_to_dict(result, files)
+    data = result_to_dict(result, files, hashes)
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
     _atomic_write(folder / "report.html", render_html(result, data, extra_html))
     return data
@@ -294,6 +322,10 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         if ranking is not None:
             score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
                      f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
+        prefilter = getattr(result, "prefilter", None)
+        if prefilter is not None:
+            state = "kept" if i in prefilter.kept else "not kept"
+            score += f"<br><span class='muted'>pre-filter {prefilter.scores[i]:+.3f} ({state})</span>"
         best = " best" if ranking is not None and i == ranking.winner else ""
         caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")
         if candidate.source:
@@ -315,6 +347,10 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         ("generator", data["models"]["generator"]),
         ("mode / strategy", f"{data['mode']} / {result.config.strategy}"),
     ]
+    if getattr(result, "prefilter", None) is not None:
+        chosen = result.prefilter
+        rows.append(("pre-filter", f"{chosen.model}: kept {len(chosen.kept)} of {len(chosen.scores)} "
+                     "by similarity to the references"))
     if rewrite is not None and rewrite.cut:
         rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
     usage = data["usage"]

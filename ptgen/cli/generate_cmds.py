@@ -39,6 +39,10 @@ ModeOption = typer.Option(None, "--mode", help="profile: predict the profile onc
                           "full: the authors' full prompt with all references in every comparison.")
 NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
 CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
+PrefilterOption = typer.Option(
+    None, "--prefilter", help="similarity:MODEL: embed all candidates and let the assessor rank only "
+    "the --keep most like the references (MODEL: stats, efficientnet-lite0, dreamsim, a CLIP id).")
+KeepOption = typer.Option(None, "--keep", help="Candidates the pre-filter keeps for the tournament (default 8).")
 
 
 def loop_config(config_path: Any, **flags: Any):
@@ -107,7 +111,7 @@ def _quiet_loading() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
+def _run_and_write(action: Callable[[Any], Any], folder: Path, copy_sources: bool = False) -> Any:
     """Run with progress bars; on Ctrl-C write the partial result, then let the interrupt through."""
     from generation.loop import RunInterrupted
     from generation.report import write_run
@@ -116,11 +120,11 @@ def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
         with StageProgress() as progress:
             result = action(progress)
     except RunInterrupted as interrupted:
-        write_run(interrupted.result, folder)
+        write_run(interrupted.result, folder, copy_sources=copy_sources)
         # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt into a
         # return value that main() does not read; main() prints this line and exits 130.
         raise RunStopped(f"interrupted: partial run written to {folder}") from None
-    write_run(result, folder)
+    write_run(result, folder, copy_sources=copy_sources)
     return result
 
 
@@ -192,6 +196,8 @@ def generate(
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
+    prefilter: Optional[str] = PrefilterOption,
+    keep: Optional[int] = KeepOption,
 ) -> None:
     """Generate N candidates personalized to the images in --refs, rank them, and write a report.
 
@@ -212,6 +218,7 @@ def generate(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
         personalize=False if no_personalize else None, sequential=sequential,
+        prefilter=prefilter, keep=keep,
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
@@ -276,6 +283,10 @@ def rerank(
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
+    prefilter: Optional[str] = PrefilterOption,
+    keep: Optional[int] = KeepOption,
+    copy: bool = typer.Option(False, "--copy", help="Copy the images into the run folder as PNG "
+                              "(default: referenced by path and sha256)."),
 ) -> None:
     """Rank images you already have for the user behind --refs (best-of-N), and write a report.
 
@@ -292,7 +303,8 @@ def rerank(
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {top_k}")
     config = config_file(config)  # read once for both configs
-    loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None, cache_dir=cache_dir)
+    loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None,
+                           cache_dir=cache_dir, prefilter=prefilter, keep=keep)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code)
@@ -312,7 +324,7 @@ def rerank(
         result = _run_and_write(
             lambda progress: loop.rerank(loaded, references, callback=progress,
                                          sources=[str(p) for p in paths]),
-            folder,
+            folder, copy_sources=copy,
         )
     finally:
         assessor_obj.close()
