@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from preferthinker.errors import InputError
-
 from generation.rerank import Match, Ranking
+from preferthinker.errors import InputError
 
 PREFIX = "similarity:"
 DEFAULT_KEEP = 8
