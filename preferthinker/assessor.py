@@ -62,6 +62,9 @@ class AssessorConfig:
             executes code from the model's author).
         quantization: "none", "8bit" or "4bit" weights for in-process models (bitsandbytes,
             CUDA only; see `TransformersEngine`).
+        verdict: "full" (the authors' format with rationales) or "compact" (scores and answer
+            only, stopping at `</answer>`; comparisons with a known profile only; see
+            `preferthinker/compact.py`).
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -80,6 +83,7 @@ class AssessorConfig:
     batch_size: int = 4
     trust_remote_code: bool = False
     quantization: str = "none"
+    verdict: str = "full"
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -93,6 +97,8 @@ class AssessorConfig:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
         if self.quantization not in ("none", "8bit", "4bit"):
             raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
+        if self.verdict not in ("full", "compact"):
+            raise ValueError(f"verdict must be full or compact, got {self.verdict!r}")
         # GenerationConfig validates the decoding fields.
         self.generation_config()
 
@@ -220,6 +226,7 @@ class Assessor:
         conversations: list[Conversation],
         parse: Callable[[str], ParsedOutput],
         progress: Optional[Progress] = None,
+        stop: tuple[str, ...] = (),
     ) -> list[_Attempt]:
         """Generate and parse every conversation; re-ask those that fail, up to max_retries."""
         results: list[Optional[_Attempt]] = [None] * len(conversations)
@@ -228,7 +235,7 @@ class Assessor:
         chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
         for attempt in range(self.config.max_retries + 1):
             temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
-            config = self.config.generation_config(temperature)
+            config = replace(self.config.generation_config(temperature), stop=stop)
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
@@ -360,6 +367,7 @@ class Assessor:
 
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
+        from preferthinker.compact import COMPACT_STOP, build_compact_messages, parse_compact
         from preferthinker.parser import parse_output
         from preferthinker.prompts import build_assess_messages, build_known_profile_messages
 
@@ -377,7 +385,11 @@ class Assessor:
             a, b = _load(list(pair), self.config.max_pixels)
             loaded.append((a, b))
 
+        compact = profile is not None and self.config.verdict == "compact"
+
         def build(a: Any, b: Any) -> Conversation:
+            if compact:
+                return build_compact_messages(profile, a, b)
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
             return build_assess_messages(refs, None, a, b)
@@ -391,12 +403,12 @@ class Assessor:
         expect_profile = profile is None
 
         def parse(text: str) -> ParsedOutput:
-            parsed = parse_output(text, expect_profile=expect_profile)
+            parsed = parse_compact(text) if compact else parse_output(text, expect_profile=expect_profile)
             if parsed.answer is None:
                 raise ParseError("no answer could be recovered", text)
             return parsed
 
-        attempts = self._run(conversations, parse, progress)
+        attempts = self._run(conversations, parse, progress, (COMPACT_STOP,) if compact else ())
         per_pair = len(orders)
         return [
             self._combine(attempts[i * per_pair : (i + 1) * per_pair], profile)

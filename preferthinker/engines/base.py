@@ -37,6 +37,7 @@ class GenerationConfig:
     top_p: float = 1.0
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     seed: Optional[int] = None
+    stop: tuple[str, ...] = ()  # stop sequences (compact verdicts stop at "</answer>")
 
     def __post_init__(self) -> None:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

@@ -259,6 +259,8 @@ class OpenAIEngine(Engine):
             )
             if config.seed is not None:
                 kwargs["seed"] = config.seed
+            if config.stop:
+                kwargs["stop"] = list(config.stop)
             with_penalty = self.send_repetition_penalty and config.repetition_penalty != 1.0
             if with_penalty:
                 kwargs["extra_body"] = {"repetition_penalty": config.repetition_penalty}

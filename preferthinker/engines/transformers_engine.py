@@ -306,6 +306,8 @@ class TransformersEngine(Engine):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+        if config.stop:  # generate() matches stop strings with the tokenizer
+            kwargs.update(stop_strings=list(config.stop), tokenizer=self._tokenizer)
         return kwargs
 
     def _eos_ids(self) -> set[int]:

@@ -24,6 +24,7 @@ from ptgen.cli.options import (
     RefsOption,
     StrategyOption,
     TrustRemoteCodeOption,
+    VerdictOption,
     assessor_config,
     config_file,
     console,
@@ -193,6 +194,7 @@ def generate(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    verdict: Optional[str] = VerdictOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
@@ -233,6 +235,7 @@ def generate(
         from preferthinker.references import References
 
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
+                              verdict=verdict,
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code, quantization=quantization)
         # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
@@ -280,6 +283,7 @@ def rerank(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    verdict: Optional[str] = VerdictOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
@@ -306,6 +310,7 @@ def rerank(
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None,
                            cache_dir=cache_dir, prefilter=prefilter, keep=keep)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
+                              verdict=verdict,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code)
     # Folders may hold other files; files named one by one must be images (load_image says why not).

@@ -44,6 +44,9 @@ TrustRemoteCodeOption = typer.Option(
     help="Run the model repository's own Python code (off by default: it executes the author's code).",
 )
 DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
+VerdictOption = typer.Option(
+    None, "--verdict", help="full: the authors' verdict with rationales (default); compact: "
+    "per-element scores and the answer only, stopping at </answer> (with a known profile).")
 
 
 def config_file(config_path: Any):
