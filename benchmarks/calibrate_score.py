@@ -9,7 +9,9 @@ the number of disliked terms it shows (the renderer records what it drew). Every
 1[x preferred over y], the feature is raw(x) (cosine to the liked prototype minus cosine to the
 disliked one). A logistic regression (Newton's method) on the first half of the users gives
 (slope, intercept); the second half checks it (log loss, and the observed rate per predicted bin).
-Copy the printed line into `CALIBRATIONS` in generation/score.py.
+Each model is fitted twice: with the disliked references (raw = the difference) and without them
+("MODEL/liked-only": raw = the cosine to the liked prototype alone, whose scale differs).
+Copy the printed lines into `CALIBRATIONS` in generation/score.py.
 
 Run (under a minute):
 
@@ -30,7 +32,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 
-def _examples(model: str, users: Sequence[Any], candidates: int, size: int, seed: int):
+def _examples(model: str, users: Sequence[Any], candidates: int, size: int, seed: int,
+              with_disliked: bool = True):
     from preferthinker.image_similarity import create_embedder, reference_scores
     from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
     from synthpref.renderer import ProceduralRenderer, image_attributes
@@ -53,7 +56,8 @@ def _examples(model: str, users: Sequence[Any], candidates: int, size: int, seed
             liked = sum(profile_matches(user.profile.liked, attributes).values())
             disliked = sum(profile_matches(user.profile.disliked, attributes).values())
             utility.append(liked - disliked)
-        raw = [s.score for s in reference_scores(embedder, pool, item.preferred, item.non_preferred)]
+        disliked = item.non_preferred if with_disliked else []
+        raw = [s.score for s in reference_scores(embedder, pool, item.preferred, disliked)]
         rows, rows_labels = [], []
         for i in range(len(pool)):
             for j in range(len(pool)):
@@ -94,8 +98,8 @@ def calibrate(users: int = 60, candidates: int = 16, models: Sequence[str] = ("s
     population = sample_users(users, SUPPORTED_TERMS, seed=seed, compatible=terms_distinct)
     half = len(population) // 2
     results = {}
-    for model in models:
-        features, labels = _examples(model, population, candidates, size, seed)
+    for model, with_disliked in [(m, d) for m in models for d in (True, False)]:
+        features, labels = _examples(model, population, candidates, size, seed, with_disliked)
         train_x = np.array([v for rows in features[:half] for v in rows])
         train_y = np.array([v for rows in labels[:half] for v in rows])
         test_x = np.array([v for rows in features[half:] for v in rows])
@@ -109,7 +113,7 @@ def calibrate(users: int = 60, candidates: int = 16, models: Sequence[str] = ("s
             inside = (p >= low) & (p < low + 0.2 + (1e-9 if low == 0.8 else 0))
             if inside.any():
                 bins.append((low, int(inside.sum()), float(p[inside].mean()), float(test_y[inside].mean())))
-        results[model] = {"slope": slope, "intercept": intercept, "train_pairs": len(train_y),
+        results[model if with_disliked else f"{model}/liked-only"] = {"slope": slope, "intercept": intercept, "train_pairs": len(train_y),
                           "test_pairs": len(test_y), "log_loss": log_loss,
                           "baseline_log_loss": math.log(2), "bins": bins}
     return results

@@ -11,8 +11,9 @@ over a random candidate about 80 % of the time". The fit (`benchmarks/calibrate_
 data and command are in docs/benchmarks.md): simulated users with rendered references; for each,
 random procedural candidates x and y; the label is whether the user prefers x to y (more liked
 terms matched minus disliked terms matched; ties left out); a logistic regression of the label on
-raw(x). `CALIBRATIONS` holds the fitted (slope, intercept) per embedding model; a model without a
-fit is reported as uncalibrated and scored with the `stats` curve.
+raw(x). `CALIBRATIONS` holds the fitted (slope, intercept) per embedding model, with and without
+disliked references; a model without a fit is reported as uncalibrated and scored with the
+`stats` curve.
 
 Metadata (`write_score_metadata`), never touching pixels: a PNG gets an `iTXt` chunk `ptgen:score`
 inserted before `IEND` (the image data chunks are copied byte for byte; an earlier `ptgen:score`
@@ -40,9 +41,14 @@ from preferthinker.errors import InputError
 
 # (slope, intercept) of the logistic calibration per embedding model, from
 # `python benchmarks/calibrate_score.py` (see docs/benchmarks.md for the data and the fit quality).
+# "MODEL/liked-only": the fit for runs without disliked references (raw = cosine to the liked
+# prototype alone, a different scale). 5,232 training pairs each (30 users); held-out log loss
+# against 0.693 for a coin in the comment.
 CALIBRATIONS: dict[str, tuple[float, float]] = {
-    "stats": (3.733, 0.022),  # 5232 training pairs, 30 users; held-out log loss 0.629 (chance 0.693)
-    "efficientnet-lite0": (2.619, 0.053),  # same pairs; held-out log loss 0.666
+    "stats": (3.733, 0.022),  # 0.629
+    "stats/liked-only": (3.097, -1.635),  # 0.665
+    "efficientnet-lite0": (2.619, 0.053),  # 0.666
+    "efficientnet-lite0/liked-only": (2.735, -1.123),  # 0.680
 }
 UNCALIBRATED_FALLBACK = "stats"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -68,15 +74,21 @@ class ImageScore:
                 "calibrated": self.calibrated}
 
 
-def calibrate(raw: float, model: str) -> tuple[float, bool]:
+def calibrate(raw: float, model: str, with_disliked: bool = True) -> tuple[float, bool]:
     """The calibrated 0-1 score of a raw similarity score, and whether `model` has its own fit.
+
+    Args:
+        raw: the similarity rule's score.
+        model: the embedding model.
+        with_disliked: whether disliked references took part (else the liked-only fit).
 
     Example:
         >>> calibrate(0.0, "stats")[0] == 1 / (1 + math.exp(-CALIBRATIONS["stats"][1]))
         True
     """
-    own = model in CALIBRATIONS
-    slope, intercept = CALIBRATIONS[model if own else UNCALIBRATED_FALLBACK]
+    suffix = "" if with_disliked else "/liked-only"
+    own = model + suffix in CALIBRATIONS
+    slope, intercept = CALIBRATIONS[model + suffix if own else UNCALIBRATED_FALLBACK + suffix]
     return 1.0 / (1.0 + math.exp(-(slope * raw + intercept))), own
 
 
@@ -118,10 +130,11 @@ def score_images(
         raise InputError("ptgen score needs at least one liked reference image; pass --refs DIR")
     embedder = create_embedder(model, device)
     images = [load_image(path, max_pixels=max_pixels) for path in paths]
-    raw = reference_scores(embedder, images, liked, list(getattr(references, "disliked", None) or []))
+    disliked = list(getattr(references, "disliked", None) or [])
+    raw = reference_scores(embedder, images, liked, disliked)
     results = []
     for path, item in zip(paths, raw, strict=True):
-        value, own = calibrate(item.score, model)
+        value, own = calibrate(item.score, model, with_disliked=bool(disliked))
         results.append(ImageScore(str(path), value, item.score, _sha256(Path(path)),
                                   item.nearest_liked, own))
     return results

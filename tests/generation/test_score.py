@@ -109,6 +109,17 @@ def test_uncalibrated_model_says_so():
     assert calibrate(0.3, "stats")[0] > calibrate(0.1, "stats")[0]
 
 
+def test_liked_only_runs_use_their_own_curve(capsys, folders):
+    # Without disliked references the raw score is a plain cosine (about 0.3-1), not a difference.
+    code = main(["score", str(folders["shots"]), "--refs", str(folders["liked"]), "--json"])
+    assert code == 0
+    images = json.loads(capsys.readouterr().out)["images"]
+    slope, intercept = CALIBRATIONS["stats/liked-only"]
+    for image in images:
+        assert image["score"] == pytest.approx(1 / (1 + np.exp(-(slope * image["raw"] + intercept))),
+                                               abs=1e-4)
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--min-score", "2"], "--min-score must be between 0 and 1"),
     (["--top-k", "0"], "--top-k must be >= 1"),
