@@ -32,8 +32,14 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 
-def _examples(model: str, users: Sequence[Any], candidates: int, size: int, seed: int,
-              with_disliked: bool = True):
+def _examples(
+    model: str,
+    users: Sequence[Any],
+    candidates: int,
+    size: int,
+    seed: int,
+    with_disliked: bool = True,
+):
     from preferthinker.image_similarity import create_embedder, reference_scores
     from synthpref.bench import DEFAULT_SUBJECTS, make_user_items
     from synthpref.renderer import ProceduralRenderer, image_attributes
@@ -89,8 +95,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[fl
     return float(weights[0]), float(weights[1])
 
 
-def calibrate(users: int = 60, candidates: int = 16, models: Sequence[str] = ("stats", "efficientnet-lite0"),
-              size: int = 96, seed: int = 1) -> dict[str, dict[str, Any]]:
+def calibrate(
+    users: int = 60,
+    candidates: int = 16,
+    models: Sequence[str] = ("stats", "efficientnet-lite0"),
+    size: int = 96,
+    seed: int = 1,
+) -> dict[str, dict[str, Any]]:
     """Fit each model on the first half of the users and check it on the second half."""
     from synthpref.renderer import SUPPORTED_TERMS, terms_distinct
     from synthpref.users import sample_users
@@ -112,10 +123,18 @@ def calibrate(users: int = 60, candidates: int = 16, models: Sequence[str] = ("s
         for low in (0.0, 0.2, 0.4, 0.6, 0.8):
             inside = (p >= low) & (p < low + 0.2 + (1e-9 if low == 0.8 else 0))
             if inside.any():
-                bins.append((low, int(inside.sum()), float(p[inside].mean()), float(test_y[inside].mean())))
-        results[model if with_disliked else f"{model}/liked-only"] = {"slope": slope, "intercept": intercept, "train_pairs": len(train_y),
-                          "test_pairs": len(test_y), "log_loss": log_loss,
-                          "baseline_log_loss": math.log(2), "bins": bins}
+                bins.append(
+                    (low, int(inside.sum()), float(p[inside].mean()), float(test_y[inside].mean()))
+                )
+        results[model if with_disliked else f"{model}/liked-only"] = {
+            "slope": slope,
+            "intercept": intercept,
+            "train_pairs": len(train_y),
+            "test_pairs": len(test_y),
+            "log_loss": log_loss,
+            "baseline_log_loss": math.log(2),
+            "bins": bins,
+        }
     return results
 
 
@@ -127,13 +146,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     results = calibrate(args.users, args.candidates, args.models)
     for model, fit in results.items():
-        print(f'    "{model}": ({fit["slope"]:.3f}, {fit["intercept"]:.3f}),'
-              f'  # {fit["train_pairs"]} training pairs')
-        print(f"      held-out: {fit['test_pairs']} pairs, log loss {fit['log_loss']:.3f} "
-              f"(chance {fit['baseline_log_loss']:.3f})")
+        print(
+            f'    "{model}": ({fit["slope"]:.3f}, {fit["intercept"]:.3f}),'
+            f"  # {fit['train_pairs']} training pairs"
+        )
+        print(
+            f"      held-out: {fit['test_pairs']} pairs, log loss {fit['log_loss']:.3f} "
+            f"(chance {fit['baseline_log_loss']:.3f})"
+        )
         for low, count, predicted, observed in fit["bins"]:
-            print(f"      predicted {low:.1f}-{low + 0.2:.1f}: {count} pairs, mean predicted "
-                  f"{predicted:.2f}, observed {observed:.2f}")
+            print(
+                f"      predicted {low:.1f}-{low + 0.2:.1f}: {count} pairs, mean predicted "
+                f"{predicted:.2f}, observed {observed:.2f}"
+            )
     return 0
 
 

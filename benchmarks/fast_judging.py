@@ -117,20 +117,34 @@ def run_fast_judging(
                 record("random pick", n, statistics.fmean(truth))
                 record("oracle", n, max(truth))
                 for name in backbones:
-                    scored = reference_scores(create_embedder(name), images, refs.liked, refs.disliked)
+                    scored = reference_scores(
+                        create_embedder(name), images, refs.liked, refs.disliked
+                    )
                     best = max(range(n), key=lambda i: (scored[i].score, -i))
                     record(f"similarity only ({name})", n, truth[best])
                 ranking = rerank(images, analytic, liked=refs)
-                record("analytic tournament", n, truth[ranking.order[0]], ranking.usage.calls,
-                       ranking.usage.images)
+                record(
+                    "analytic tournament",
+                    n,
+                    truth[ranking.order[0]],
+                    ranking.usage.calls,
+                    ranking.usage.images,
+                )
                 for name in backbones:
                     chosen = prefilter_candidates(images, refs, f"similarity:{name}", keep)
                     kept = rerank([images[i] for i in chosen.kept], analytic, liked=refs)
                     full = expand_ranking(kept, chosen)
-                    record(f"hybrid ({name} K={keep}, then analytic)", n, truth[full.order[0]],
-                           kept.usage.calls, kept.usage.images)
+                    record(
+                        f"hybrid ({name} K={keep}, then analytic)",
+                        n,
+                        truth[full.order[0]],
+                        kept.usage.calls,
+                        kept.usage.images,
+                    )
     analytic.close()
-    order = ["random pick"] + [f"similarity only ({b})" for b in backbones] + ["analytic tournament"]
+    order = (
+        ["random pick"] + [f"similarity only ({b})" for b in backbones] + ["analytic tournament"]
+    )
     order += [f"hybrid ({b} K={keep}, then analytic)" for b in backbones] + ["oracle"]
     rows = []
     for judge in order:
@@ -138,13 +152,18 @@ def run_fast_judging(
             values = records[(judge, n)]
             scores = [v[0] for v in values]
             backbone = next((b for b in backbones if f"({b}" in judge), None)
-            rows.append({
-                "judge": judge, "n": n, "runs": len(values), "match": statistics.fmean(scores),
-                "se": statistics.stdev(scores) / len(scores) ** 0.5 if len(scores) > 1 else 0.0,
-                "calls": statistics.fmean(v[1] for v in values),
-                "images": statistics.fmean(v[2] for v in values),
-                "ms_per_image": create_embedder(backbone).ms_per_image if backbone else None,
-            })
+            rows.append(
+                {
+                    "judge": judge,
+                    "n": n,
+                    "runs": len(values),
+                    "match": statistics.fmean(scores),
+                    "se": statistics.stdev(scores) / len(scores) ** 0.5 if len(scores) > 1 else 0.0,
+                    "calls": statistics.fmean(v[1] for v in values),
+                    "images": statistics.fmean(v[2] for v in values),
+                    "ms_per_image": create_embedder(backbone).ms_per_image if backbone else None,
+                }
+            )
     return rows
 
 
@@ -154,13 +173,15 @@ def markdown(rows: list[dict[str, Any]], command: str, wall: float) -> str:
         f"Command: `{command}` ({wall:.0f} s wall on {platform.machine()}, "
         f"Python {platform.python_version()}).",
         "",
-        "| judge | N | runs | profile match of the pick | assessor calls / run | images sent / run | embed ms / image |",
+        "| judge | N | runs | profile match of the pick | assessor calls / run "
+        "| images sent / run | embed ms / image |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ms = f"{row['ms_per_image']:.1f}" if row["ms_per_image"] is not None else "-"
         lines.append(
-            f"| {row['judge']} | {row['n']} | {row['runs']} | {row['match']:.3f} +/- {row['se']:.3f} | "
+            f"| {row['judge']} | {row['n']} | {row['runs']} "
+            f"| {row['match']:.3f} +/- {row['se']:.3f} | "
             f"{row['calls']:.0f} | {row['images']:.0f} | {ms} |"
         )
     return "\n".join(lines) + "\n"
@@ -177,8 +198,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="Write the markdown table here.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = run_fast_judging(args.users, args.seeds, args.sizes, args.backbones, args.keep, args.size)
-    command = "python benchmarks/fast_judging.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = run_fast_judging(
+        args.users, args.seeds, args.sizes, args.backbones, args.keep, args.size
+    )
+    command = "python benchmarks/fast_judging.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     text = markdown(rows, command.strip(), time.perf_counter() - start)
     print(text)
     if args.out:

@@ -71,6 +71,8 @@ class LoopConfig:
             memory): assessor and generator then need not fit the GPU together (24 GB cards).
         prefilter: "similarity:MODEL": rank only the `keep` candidates most like the references
             (`generation/prefilter.py`); None ranks all. keep: how many (default 8).
+        explain: after the tournament, judge the winner's last match again with a full verdict
+            (rationales), for runs with `--verdict compact`; stored as `RunResult.explanation`.
     """
 
     n: int = 8
@@ -91,6 +93,7 @@ class LoopConfig:
     sequential: bool = False
     prefilter: Optional[str] = None
     keep: Optional[int] = None
+    explain: bool = False
 
     def __post_init__(self) -> None:
         from generation.prefilter import check_prefilter
@@ -172,6 +175,7 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     issues: list[str] = field(default_factory=list)
     prefilter: Any = None  # generation.prefilter.Prefiltered, when --prefilter ran
+    explanation: Any = None  # a Match: the winner's last match, full verdict (--explain)
 
     @property
     def ranked(self) -> list[Candidate]:
@@ -361,6 +365,8 @@ class PersonalizedGenerator:
             ranking = expand_ranking(ranking, chosen)
         result.ranking = ranking
         result.usage.add(ranking.usage)
+        if config.explain and ranking.decided and ranking.matches:
+            self._explain(result, kwargs)
         result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
         if ranking.undecided:
             result.issues.append(f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})")
@@ -369,6 +375,16 @@ class PersonalizedGenerator:
         result.timings["rerank"] = time.perf_counter() - start
         outcome = f"winner: candidate {ranking.winner}" if ranking.decided else "no winner"
         self._emit(callback, "rerank", total, total, outcome)
+
+    def _explain(self, result: RunResult, kwargs: dict[str, Any]) -> None:
+        """The winner's last match judged again with a full verdict (the rationale of the win)."""
+        from generation.rerank import Match
+
+        last = [m for m in result.ranking.matches if result.ranking.winner in (m.a, m.b)][-1]
+        pair = (result.candidates[last.a].image, result.candidates[last.b].image)
+        (comparison,) = self.assessor.compare_many([pair], verdict="full", **kwargs)
+        result.explanation = Match(last.round, last.a, last.b, comparison)
+        result.usage.add(comparison.usage)
 
     def _prefilter(self, result: RunResult, images: list, callback: Optional[Callback]) -> Any:
         from generation.prefilter import DEFAULT_KEEP, prefilter_candidates

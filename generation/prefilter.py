@@ -34,14 +34,24 @@ def check_prefilter(prefilter: Optional[str], keep: Optional[int]) -> None:
     if prefilter is None and keep is None:
         return
     if prefilter is not None:
-        if not isinstance(prefilter, str) or not prefilter.startswith(PREFIX) or not prefilter[len(PREFIX):].strip():
-            raise ValueError(f"prefilter must be similarity:MODEL (e.g. similarity:efficientnet-lite0), "
-                             f"got {prefilter!r}")
+        if (
+            not isinstance(prefilter, str)
+            or not prefilter.startswith(PREFIX)
+            or not prefilter[len(PREFIX) :].strip()
+        ):
+            raise ValueError(
+                f"prefilter must be similarity:MODEL (e.g. similarity:efficientnet-lite0), "
+                f"got {prefilter!r}"
+            )
     if keep is not None:
         if prefilter is None:
-            raise ValueError("keep needs a prefilter (e.g. --prefilter similarity:efficientnet-lite0)")
+            raise ValueError(
+                "keep needs a prefilter (e.g. --prefilter similarity:efficientnet-lite0)"
+            )
         if not isinstance(keep, int) or isinstance(keep, bool) or keep < 2:
-            raise ValueError(f"keep must be >= 2 (the candidates the tournament ranks), got {keep!r}")
+            raise ValueError(
+                f"keep must be >= 2 (the candidates the tournament ranks), got {keep!r}"
+            )
 
 
 @dataclass
@@ -95,14 +105,20 @@ def prefilter_candidates(
         check_prefilter(prefilter, keep)
     except ValueError as error:
         raise InputError(str(error)) from None
-    embedder = create_embedder(prefilter[len(PREFIX):].strip(), device)
+    embedder = create_embedder(prefilter[len(PREFIX) :].strip(), device)
     liked = list(getattr(references, "liked", None) or [])
     disliked = list(getattr(references, "disliked", None) or [])
     scored = reference_scores(embedder, list(images), liked, disliked)
     scores = [s.score for s in scored]
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    return Prefiltered(prefilter, keep, scores, order[:keep], embedder.ms_per_image,
-                       [s.nearest_liked for s in scored])
+    return Prefiltered(
+        prefilter,
+        keep,
+        scores,
+        order[:keep],
+        embedder.ms_per_image,
+        [s.nearest_liked for s in scored],
+    )
 
 
 def expand_ranking(ranking: Ranking, chosen: Prefiltered) -> Ranking:
@@ -119,12 +135,18 @@ def expand_ranking(ranking: Ranking, chosen: Prefiltered) -> Ranking:
     """
     n = len(chosen.scores)
     kept = chosen.kept
-    dropped = [i for i in sorted(range(n), key=lambda i: (-chosen.scores[i], i)) if i not in set(kept)]
+    dropped = [
+        i for i in sorted(range(n), key=lambda i: (-chosen.scores[i], i)) if i not in set(kept)
+    ]
     order = [kept[i] for i in ranking.order] + dropped
     floor = min(ranking.scores) if ranking.scores else 0.0
     scores, wins, games = [0.0] * n, [0.0] * n, [0] * n
     for local, index in enumerate(kept):
-        scores[index], wins[index], games[index] = ranking.scores[local], ranking.wins[local], ranking.games[local]
+        scores[index], wins[index], games[index] = (
+            ranking.scores[local],
+            ranking.wins[local],
+            ranking.games[local],
+        )
     for step, index in enumerate(dropped, start=1):
         scores[index] = floor - step
     if not ranking.decided:
@@ -133,5 +155,14 @@ def expand_ranking(ranking: Ranking, chosen: Prefiltered) -> Ranking:
     for position, index in enumerate(order, start=1):
         ranks[index] = position
     matches = [Match(m.round, kept[m.a], kept[m.b], m.comparison) for m in ranking.matches]
-    return Ranking(ranking.strategy, order, scores, ranks, wins, games, matches,
-                   ranking.tie_policy, ranking.usage)
+    return Ranking(
+        ranking.strategy,
+        order,
+        scores,
+        ranks,
+        wins,
+        games,
+        matches,
+        ranking.tie_policy,
+        ranking.usage,
+    )

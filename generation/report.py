@@ -180,6 +180,8 @@ def result_to_dict(result: Any, files: dict[int, str],
         "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
         "ranking": ranking,
         "prefilter": result.prefilter.to_dict() if getattr(result, "prefilter", None) else None,
+        "explanation": (result.explanation.to_dict() if getattr(result, "explanation", None)
+                        else None),
         "models": {"assessor": result.assessor, "generator": result.generator},
         "generator_settings": result.generator_settings,
         "config": asdict(result.config),
@@ -309,6 +311,14 @@ def _comparison_html(match: Any, number: int) -> str:
     return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
 
 
+def _explanation_html(result: Any) -> str:
+    """The winner's last match with a full verdict (`--explain`), when the run has one."""
+    explanation = getattr(result, "explanation", None)
+    if explanation is None:
+        return ""
+    return "<h2>Why the winner won (full verdict)</h2>" + _comparison_html(explanation, 9999)
+
+
 def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
     ranking = result.ranking
@@ -372,6 +382,7 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}
 <h2>Candidates, best first</h2><div class="grid" id="candidates">{''.join(cards)}</div>
+{_explanation_html(result)}
 <h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
 </body></html>
 """

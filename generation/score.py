@@ -69,9 +69,14 @@ class ImageScore:
     calibrated: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "score": round(self.score, 4), "raw": round(self.raw, 5),
-                "sha256": self.sha256, "nearest_liked": self.nearest_liked,
-                "calibrated": self.calibrated}
+        return {
+            "path": self.path,
+            "score": round(self.score, 4),
+            "raw": round(self.raw, 5),
+            "sha256": self.sha256,
+            "nearest_liked": self.nearest_liked,
+            "calibrated": self.calibrated,
+        }
 
 
 def calibrate(raw: float, model: str, with_disliked: bool = True) -> tuple[float, bool]:
@@ -118,13 +123,14 @@ def score_images(
         InputError: no liked reference, an unreadable image; ModelNotFoundError: the model.
 
     Example:
-        >>> score_images(["shot.png"], References.load("liked/"), "stats")[0].score  # doctest: +SKIP
+        >>> refs = References.load("liked/")  # doctest: +SKIP
+        >>> score_images(["shot.png"], refs, "stats")[0].score  # doctest: +SKIP
         0.73
     """
     from preferthinker.image_similarity import create_embedder, reference_scores
     from preferthinker.images import load_image
 
-    model = model[len("similarity:"):] if model.startswith("similarity:") else model
+    model = model[len("similarity:") :] if model.startswith("similarity:") else model
     liked = list(getattr(references, "liked", None) or [])
     if not liked:
         raise InputError("ptgen score needs at least one liked reference image; pass --refs DIR")
@@ -135,8 +141,9 @@ def score_images(
     results = []
     for path, item in zip(paths, raw, strict=True):
         value, own = calibrate(item.score, model, with_disliked=bool(disliked))
-        results.append(ImageScore(str(path), value, item.score, _sha256(Path(path)),
-                                  item.nearest_liked, own))
+        results.append(
+            ImageScore(str(path), value, item.score, _sha256(Path(path)), item.nearest_liked, own)
+        )
     return results
 
 
@@ -189,13 +196,18 @@ def _xmp(payload: dict[str, Any]) -> str:
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
         ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
         f'  <rdf:Description rdf:about="" xmlns:ptgen="{XMP_NAMESPACE}"{attributes}/>\n'
-        " </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>\n"
+        ' </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="w"?>\n'
     )
 
 
 def _xml(value: Any) -> str:
-    return (str(value).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
+    return (
+        str(value)
+        .replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
 
 
 def write_score_metadata(scored: ImageScore, model: str, references: str = "") -> Path:
@@ -215,8 +227,13 @@ def write_score_metadata(scored: ImageScore, model: str, references: str = "") -
         PosixPath('shots/a.jpg.xmp')
     """
     path = Path(scored.path)
-    payload = {"score": round(scored.score, 4), "raw": round(scored.raw, 5), "model": model,
-               "calibrated": scored.calibrated, "references": references}
+    payload = {
+        "score": round(scored.score, 4),
+        "raw": round(scored.raw, 5),
+        "model": model,
+        "calibrated": scored.calibrated,
+        "references": references,
+    }
     data = path.read_bytes()
     if data.startswith(PNG_SIGNATURE):
         chunks = [chunk for kind, chunk in _png_chunks(data) if not _is_our_itxt(chunk)]
@@ -225,9 +242,13 @@ def write_score_metadata(scored: ImageScore, model: str, references: str = "") -
         _atomic_bytes(path, PNG_SIGNATURE + b"".join(chunks))
         return path
     sidecar = path.with_name(path.name + ".xmp")
-    if sidecar.exists() and XMP_NAMESPACE not in sidecar.read_text(encoding="utf-8", errors="replace"):
-        raise InputError(f"{sidecar} exists and was not written by ptgen; left unchanged "
-                         "(move it away to let ptgen write its score there)")
+    if sidecar.exists() and XMP_NAMESPACE not in sidecar.read_text(
+        encoding="utf-8", errors="replace"
+    ):
+        raise InputError(
+            f"{sidecar} exists and was not written by ptgen; left unchanged "
+            "(move it away to let ptgen write its score there)"
+        )
     _atomic_bytes(sidecar, _xmp(payload).encode("utf-8"))
     return sidecar
 

@@ -361,9 +361,11 @@ class Assessor:
         liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
+        verdict: Optional[str] = None,
     ) -> list[Comparison]:
         """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
         batch them. With `config.debias`, each pair is also judged in the swapped order.
+        `verdict` ("full"/"compact") overrides `config.verdict` for this call (`--explain`).
 
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
@@ -385,7 +387,7 @@ class Assessor:
             a, b = _load(list(pair), self.config.max_pixels)
             loaded.append((a, b))
 
-        compact = profile is not None and self.config.verdict == "compact"
+        compact = profile is not None and (verdict or self.config.verdict) == "compact"
 
         def build(a: Any, b: Any) -> Conversation:
             if compact:

@@ -17,6 +17,7 @@ for training data; `compact` for reranking with a known profile once a model fol
 (a fine-tuned assessor, or a strong instruction-following VLM), where its cost per comparison is
 about 25 completion tokens instead of several hundred. Comparisons with the references (`--mode
 full`, no profile) always use the full format: the profile prediction is part of that answer.
+`--explain` (`LoopConfig.explain`) judges the winner's last match again with a full verdict.
 
 Example:
     >>> parse_compact("<scores>A: 2,1,2,3,3; B: 5,5,4,4,4</scores><answer>Image B</answer>").answer
@@ -69,8 +70,10 @@ def format_compact(scores: Sequence[ElementScore], answer: str) -> str:
     by_element = {score.element: score for score in scores}
     missing = [e for e in ELEMENTS if e not in by_element]
     if missing or answer not in ("A", "B"):
-        raise ValueError(f"a compact verdict needs all five elements and answer A or B "
-                         f"(missing: {', '.join(missing) or 'none'}, answer: {answer!r})")
+        raise ValueError(
+            f"a compact verdict needs all five elements and answer A or B "
+            f"(missing: {', '.join(missing) or 'none'}, answer: {answer!r})"
+        )
     a = ",".join(str(by_element[e].score_a) for e in ELEMENTS)
     b = ",".join(str(by_element[e].score_b) for e in ELEMENTS)
     return f"<scores>A: {a}; B: {b}</scores><answer>Image {answer}</answer>"
@@ -96,7 +99,9 @@ def parse_compact(text: str) -> ParsedOutput:
         for letter, numbers in _SIDE.findall(block.group(1)):
             found = [int(n) for n in re.findall(r"\d+", numbers)]
             if len(found) != len(ELEMENTS) or any(n > 5 for n in found):
-                issues.append(f"Image {letter.upper()}: expected five scores 0-5, got {numbers.strip()!r}")
+                issues.append(
+                    f"Image {letter.upper()}: expected five scores 0-5, got {numbers.strip()!r}"
+                )
                 continue
             values[letter.upper()] = found
     scores = []
@@ -108,20 +113,33 @@ def parse_compact(text: str) -> ParsedOutput:
     total_b = sum(values["B"]) if total_a is not None else None
     match = _ANSWER.search(text)
     stated = parse_answer(match.group(1)) if match else None
-    by_totals = None if total_a is None or total_a == total_b else ("A" if total_a > total_b else "B")
+    by_totals = (
+        None if total_a is None or total_a == total_b else ("A" if total_a > total_b else "B")
+    )
     answer = stated
     if stated is not None and by_totals is not None and stated != by_totals:
-        issues.append(f"the stated answer Image {stated} contradicts the totals "
-                      f"(A {total_a} vs B {total_b}); the stated answer is kept")
+        issues.append(
+            f"the stated answer Image {stated} contradicts the totals "
+            f"(A {total_a} vs B {total_b}); the stated answer is kept"
+        )
     if stated is None and by_totals is not None:
         answer = by_totals
         issues.append(f"no readable answer; Image {by_totals} taken from the totals")
     if answer is None and not scores:
-        raise ParseError("no compact verdict found (expected <scores>A: s,s,s,s,s; B: s,s,s,s,s"
-                         "</scores><answer>Image A|B</answer>)", text)
-    return ParsedOutput(scores=scores, total_a=total_a, total_b=total_b, answer=answer,
-                        stated_answer=stated, issues=issues,
-                        complete=bool(scores) and stated is not None and not issues)
+        raise ParseError(
+            "no compact verdict found (expected <scores>A: s,s,s,s,s; B: s,s,s,s,s"
+            "</scores><answer>Image A|B</answer>)",
+            text,
+        )
+    return ParsedOutput(
+        scores=scores,
+        total_a=total_a,
+        total_b=total_b,
+        answer=answer,
+        stated_answer=stated,
+        issues=issues,
+        complete=bool(scores) and stated is not None and not issues,
+    )
 
 
 def build_compact_messages(profile: UserProfile, image_a: Any, image_b: Any) -> list:
@@ -138,7 +156,10 @@ def build_compact_messages(profile: UserProfile, image_a: Any, image_b: Any) -> 
     from preferthinker.prompts import build_known_profile_messages
 
     conversation = build_known_profile_messages(profile, image_a, image_b)
-    conversation[0] = {"role": "system", "content": [{"type": "text", "text": COMPACT_SYSTEM_PROMPT}]}
+    conversation[0] = {
+        "role": "system",
+        "content": [{"type": "text", "text": COMPACT_SYSTEM_PROMPT}],
+    }
     user = conversation[-1]["content"]
     user[-1] = {"type": "text", "text": COMPACT_FORMAT}  # the format instruction comes last
     return conversation

@@ -251,8 +251,10 @@ class _TorchEmbedder(Embedder):
         import torch
 
         size = (self.image_size, self.image_size)
-        arrays = [np.asarray(image.resize(size, Image.BICUBIC), dtype=np.float32) / 255.0
-                  for image in images]
+        arrays = [
+            np.asarray(image.resize(size, Image.BICUBIC), dtype=np.float32) / 255.0
+            for image in images
+        ]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         mean = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
@@ -283,8 +285,9 @@ def _efficientnet_lite0(state: dict[str, Any]):
             if self.expand:
                 self._expand_conv = nn.Conv2d(inp, hidden, 1, bias=False)
                 self._bn0 = bn(hidden)
-            self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2,
-                                             groups=hidden, bias=False)
+            self._depthwise_conv = nn.Conv2d(
+                hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False
+            )
             self._bn1 = bn(hidden)
             self._project_conv = nn.Conv2d(hidden, out, 1, bias=False)
             self._bn2 = bn(out)
@@ -352,13 +355,16 @@ class DreamSimEmbedder(_TorchEmbedder):
 
     name = DREAMSIM
 
-    def __init__(self, device: Optional[str] = None, batch_size: int = 16,
-                 cache_dir: Optional[str] = None):
+    def __init__(
+        self, device: Optional[str] = None, batch_size: int = 16, cache_dir: Optional[str] = None
+    ):
         super().__init__(device, batch_size)
         try:
             from dreamsim import dreamsim
         except ImportError:
-            raise ModelNotFoundError(f"the dreamsim package is not installed: {INSTALL_DREAMSIM}") from None
+            raise ModelNotFoundError(
+                f"the dreamsim package is not installed: {INSTALL_DREAMSIM}"
+            ) from None
         kwargs: dict[str, Any] = {"pretrained": True, "device": self.device}
         if cache_dir:
             kwargs["cache_dir"] = cache_dir
@@ -421,7 +427,9 @@ class TransformersEmbedder(Embedder):
         if not isinstance(features, torch.Tensor):  # newer transformers may return an output object
             features = getattr(features, "pooler_output", None)
             if features is None:
-                raise InputError(f"similarity model {self.name!r}: get_image_features gave no tensor")
+                raise InputError(
+                    f"similarity model {self.name!r}: get_image_features gave no tensor"
+                )
         return features.float().cpu().numpy()
 
 
@@ -429,8 +437,9 @@ _LOADED: dict[tuple[str, str], Embedder] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def create_embedder(name: str, device: Optional[str] = None, *, shared: bool = True,
-                    batch_size: int = 16) -> Embedder:
+def create_embedder(
+    name: str, device: Optional[str] = None, *, shared: bool = True, batch_size: int = 16
+) -> Embedder:
     """The embedder called `name` (see the module docstring for the names).
 
     Args:
@@ -515,8 +524,10 @@ def reference_scores(
         True
     """
     if not liked:
-        raise InputError("the similarity assessor needs at least one liked reference image "
-                         "(pass --refs DIR with images you like)")
+        raise InputError(
+            "the similarity assessor needs at least one liked reference image "
+            "(pass --refs DIR with images you like)"
+        )
     if not images:
         return []
     liked_vectors = embedder.embed(list(liked))
@@ -531,8 +542,11 @@ def reference_scores(
     for i in range(len(vectors)):
         nearest = int(np.argmax(liked_cos[i]))
         result = ReferenceScore(
-            score=float(to_liked[i]), liked=float(to_liked[i]), disliked=None,
-            nearest_liked=nearest, nearest_liked_similarity=float(liked_cos[i, nearest]),
+            score=float(to_liked[i]),
+            liked=float(to_liked[i]),
+            disliked=None,
+            nearest_liked=nearest,
+            nearest_liked_similarity=float(liked_cos[i, nearest]),
         )
         if disliked_vectors is not None:
             far = int(np.argmax(disliked_cos[i]))
@@ -558,7 +572,7 @@ class ImageSimilarity:
         raise NotImplementedError
 
     def __call__(self, images_a: Sequence[Image.Image], images_b: Sequence[Image.Image]) -> float:
-        """Mean similarity of images_a[i] and images_b[i] (same seeds rendered from two profiles)."""
+        """Mean similarity of images_a[i] and images_b[i] (same seeds, two profiles)."""
         if not images_a or not images_b:
             raise ValueError("image similarity needs at least one image on each side")
         pairs = list(zip(images_a, images_b, strict=False))
@@ -575,7 +589,7 @@ class FallbackImageSimilarity(ImageSimilarity):
 
 
 class DreamSimSimilarity(ImageSimilarity):
-    """DreamSim perceptual similarity: 1 - DreamSim distance (= embedding cosine), clipped to [0, 1].
+    """DreamSim similarity: 1 - DreamSim distance (= embedding cosine), clipped to [0, 1].
 
     Needs the `dreamsim` package and its checkpoint (downloaded on first use into `cache_dir`).
     """
@@ -589,8 +603,9 @@ class DreamSimSimilarity(ImageSimilarity):
         return float(min(max(self.embedder.similarity(a, b), 0.0), 1.0))
 
 
-def create_image_similarity(kind: str = "auto", device: Optional[str] = None,
-                            cache_dir: Optional[str] = None) -> ImageSimilarity:
+def create_image_similarity(
+    kind: str = "auto", device: Optional[str] = None, cache_dir: Optional[str] = None
+) -> ImageSimilarity:
     """Build the image similarity the prediction reward uses.
 
     Args:
@@ -604,7 +619,9 @@ def create_image_similarity(kind: str = "auto", device: Optional[str] = None,
         'fallback_image_similarity'
     """
     if kind not in IMAGE_SIMILARITY_KINDS:
-        raise InputError(f"unknown image similarity {kind!r}; valid: {', '.join(IMAGE_SIMILARITY_KINDS)}")
+        raise InputError(
+            f"unknown image similarity {kind!r}; valid: {', '.join(IMAGE_SIMILARITY_KINDS)}"
+        )
     if kind == "fallback":
         return FallbackImageSimilarity()
     try:

@@ -1,9 +1,10 @@
 """The similarity assessor: judges a pair by embedding similarity to the reference images.
 
-`--assessor similarity:MODEL`, where MODEL is a name `preferthinker.image_similarity.create_embedder`
-knows: `stats` (colour statistics, no weights), `efficientnet-lite0` (offline ImageNet weights),
-`dreamsim`, or a transformers model with image features (`similarity:openai/clip-vit-base-patch32`,
-SigLIP). No language model: it reads the images of the authors' full prompt (liked references,
+`--assessor similarity:MODEL`, where MODEL is a name that
+`preferthinker.image_similarity.create_embedder` knows: `stats` (colour statistics, no
+weights), `efficientnet-lite0` (offline ImageNet weights), `dreamsim`, or a transformers
+model with image features (`similarity:openai/clip-vit-base-patch32`, SigLIP). No language
+model: it reads the images of the authors' full prompt (liked references,
 disliked references, Image A, Image B), scores each candidate with the rule in
 `preferthinker/image_similarity.py` (cosine to the liked prototype minus cosine to the disliked
 prototype), and writes its verdict in the predict-then-assess format (five element lines and
@@ -39,8 +40,10 @@ from preferthinker.errors import InputError
 from preferthinker.profile import ELEMENTS
 
 PREFIX = "similarity:"
-NO_PROFILE = ("the similarity assessor predicts no profile terms: it scores candidates by "
-              "embedding similarity to the reference images; use a VLM for a profile")
+NO_PROFILE = (
+    "the similarity assessor predicts no profile terms: it scores candidates by "
+    "embedding similarity to the reference images; use a VLM for a profile"
+)
 
 
 @dataclass
@@ -77,11 +80,15 @@ class SimilarityVerdict:
 
 def describe(score: Any) -> str:
     """One line about a `ReferenceScore`: the score and the nearest reference on each side."""
-    text = (f"embedding score {score.score:+.3f}, nearest liked reference: liked "
-            f"{score.nearest_liked + 1} (cosine {score.nearest_liked_similarity:.3f})")
+    text = (
+        f"embedding score {score.score:+.3f}, nearest liked reference: liked "
+        f"{score.nearest_liked + 1} (cosine {score.nearest_liked_similarity:.3f})"
+    )
     if score.nearest_disliked is not None:
-        text += (f", nearest disliked reference: disliked {score.nearest_disliked + 1} "
-                 f"(cosine {score.nearest_disliked_similarity:.3f})")
+        text += (
+            f", nearest disliked reference: disliked {score.nearest_disliked + 1} "
+            f"(cosine {score.nearest_disliked_similarity:.3f})"
+        )
     return text
 
 
@@ -92,10 +99,12 @@ def model_of(spec: str) -> str:
         >>> model_of("similarity:openai/clip-vit-base-patch32")
         'openai/clip-vit-base-patch32'
     """
-    model = spec[len(PREFIX):].strip() if spec.startswith(PREFIX) else ""
+    model = spec[len(PREFIX) :].strip() if spec.startswith(PREFIX) else ""
     if not model:
-        raise InputError(f"similarity assessor spec {spec!r} names no model; give e.g. "
-                         "similarity:efficientnet-lite0 or similarity:openai/clip-vit-base-patch32")
+        raise InputError(
+            f"similarity assessor spec {spec!r} names no model; give e.g. "
+            "similarity:efficientnet-lite0 or similarity:openai/clip-vit-base-patch32"
+        )
     return model
 
 
@@ -125,7 +134,9 @@ class SimilarityEngine(Engine):
         from preferthinker.image_similarity import create_embedder
 
         self.options = options or SimilarityOptions(**settings)
-        self.embedder = create_embedder(model, self.options.device, batch_size=self.options.batch_size)
+        self.embedder = create_embedder(
+            model, self.options.device, batch_size=self.options.batch_size
+        )
         self.model_name = PREFIX + model
         self.name = self.model_name
 
@@ -138,8 +149,15 @@ class SimilarityEngine(Engine):
         margin = abs(score_a.score - score_b.score)
         best = score_a if winner == "A" else score_b
         reason = f"Image {winner} by margin {margin:.3f}: {describe(best)}"
-        return SimilarityVerdict(winner, margin, score_a.score, score_b.score, reason,
-                                 describe(score_a), describe(score_b))
+        return SimilarityVerdict(
+            winner,
+            margin,
+            score_a.score,
+            score_b.score,
+            reason,
+            describe(score_a),
+            describe(score_b),
+        )
 
     def respond(self, conversation: Conversation) -> str:
         from preferthinker.analytic import _classify_images
@@ -148,14 +166,20 @@ class SimilarityEngine(Engine):
 
         groups, profile = _classify_images(conversation)
         if not groups["A"] or not groups["B"]:
-            return NO_PROFILE  # a profile request (Assessor.predict_profile asks no engine like this)
+            return (
+                NO_PROFILE  # a profile request (Assessor.predict_profile asks no engine like this)
+            )
         if profile is not None or not groups["liked"]:
-            raise InputError("the similarity assessor compares candidates with liked reference "
-                             "images, not with a profile; rerank with --mode full and --refs DIR")
+            raise InputError(
+                "the similarity assessor compares candidates with liked reference "
+                "images, not with a profile; rerank with --mode full and --refs DIR"
+            )
         verdict = self.judge(groups["A"][0], groups["B"][0], groups["liked"], groups["disliked"])
         value_a, value_b = _to_0_5(verdict.score_a), _to_0_5(verdict.score_b)
-        scores = [ElementScore(element, value_a, value_b, verdict.detail_a, verdict.detail_b)
-                  for element in ELEMENTS]
+        scores = [
+            ElementScore(element, value_a, value_b, verdict.detail_a, verdict.detail_b)
+            for element in ELEMENTS
+        ]
         return format_output(None, scores, verdict.winner)
 
     def generate(
@@ -173,7 +197,7 @@ class SimilarityEngine(Engine):
 BACKEND = EngineBackend(
     name="similarity",
     spec="'similarity:MODEL' (embedding similarity to the references; MODEL: stats, "
-         "efficientnet-lite0, dreamsim, or a CLIP/SigLIP id or path)",
+    "efficientnet-lite0, dreamsim, or a CLIP/SigLIP id or path)",
     accepts=lambda spec: spec.startswith(PREFIX),
     engine_class=SimilarityEngine,
     options=SimilarityOptions,

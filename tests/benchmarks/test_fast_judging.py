@@ -20,7 +20,9 @@ def _module(name):
 
 def test_fast_judging_rows_hold_their_invariants():
     bench = _module("fast_judging")
-    rows = bench.run_fast_judging(users=3, seeds=1, sizes=(4, 12), backbones=("stats",), keep=4, size=64)
+    rows = bench.run_fast_judging(
+        users=3, seeds=1, sizes=(4, 12), backbones=("stats",), keep=4, size=64
+    )
     by = {(r["judge"], r["n"]): r for r in rows}
     for n in (4, 12):
         oracle = by[("oracle", n)]["match"]

@@ -1,5 +1,5 @@
-"""`ptgen score`: calibrated per-user scores, filtering, JSON, and metadata that never touches pixels
-(real files, the real colour-statistics embedder, the CLI in-process)."""
+"""`ptgen score`: calibrated per-user scores, filtering, JSON, and metadata that never
+touches pixels (real files, the real colour-statistics embedder, the CLI in-process)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ from ptgen.cli.main import main
 
 LIKED = [(240, 120, 170), (230, 110, 160)]
 DISLIKED = [(20, 30, 110)]
-SHOTS = {"pink.png": (235, 115, 165), "navy.png": (20, 30, 110), "teal.jpg": (30, 170, 160),
-         "rose.jpg": (225, 130, 175), "grey.png": (120, 120, 120)}
+SHOTS = {
+    "pink.png": (235, 115, 165),
+    "navy.png": (20, 30, 110),
+    "teal.jpg": (30, 170, 160),
+    "rose.jpg": (225, 130, 175),
+    "grey.png": (120, 120, 120),
+}
 
 
 @pytest.fixture
@@ -34,14 +39,26 @@ def folders(tmp_path, make_images):
     for name, image in zip(SHOTS, pictures, strict=True):
         info = PngInfo()
         info.add_text("prompt", "my own prompt")
-        image.save(shots / name, pnginfo=info) if name.endswith(".png") else image.save(shots / name)
+        image.save(shots / name, pnginfo=info) if name.endswith(".png") else image.save(
+            shots / name
+        )
     made["shots"] = shots
     return made
 
 
 def _score(capsys, folders, *flags):
-    code = main(["score", str(folders["shots"]), "--refs", str(folders["liked"]),
-                 "--disliked", str(folders["disliked"]), "--json", *flags])
+    code = main(
+        [
+            "score",
+            str(folders["shots"]),
+            "--refs",
+            str(folders["liked"]),
+            "--disliked",
+            str(folders["disliked"]),
+            "--json",
+            *flags,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -55,7 +72,9 @@ def test_scores_are_calibrated_probabilities_best_first(capsys, folders):
     assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
     slope, intercept = CALIBRATIONS["stats"]
     first = data["images"][0]
-    assert first["score"] == pytest.approx(1 / (1 + np.exp(-(slope * first["raw"] + intercept))), abs=1e-4)
+    assert first["score"] == pytest.approx(
+        1 / (1 + np.exp(-(slope * first["raw"] + intercept))), abs=1e-4
+    )
     assert data["calibrated"] is True and data["scored"] == 5
 
 
@@ -116,15 +135,19 @@ def test_liked_only_runs_use_their_own_curve(capsys, folders):
     images = json.loads(capsys.readouterr().out)["images"]
     slope, intercept = CALIBRATIONS["stats/liked-only"]
     for image in images:
-        assert image["score"] == pytest.approx(1 / (1 + np.exp(-(slope * image["raw"] + intercept))),
-                                               abs=1e-4)
+        assert image["score"] == pytest.approx(
+            1 / (1 + np.exp(-(slope * image["raw"] + intercept))), abs=1e-4
+        )
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--min-score", "2"], "--min-score must be between 0 and 1"),
-    (["--top-k", "0"], "--top-k must be >= 1"),
-    (["--model", "no-such-org/no-such-model"], "could not be loaded"),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["--min-score", "2"], "--min-score must be between 0 and 1"),
+        (["--top-k", "0"], "--top-k must be >= 1"),
+        (["--model", "no-such-org/no-such-model"], "could not be loaded"),
+    ],
+)
 def test_bad_input_is_one_line(capsys, folders, monkeypatch, flags, words):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     code = main(["score", str(folders["shots"]), "--refs", str(folders["liked"]), *flags])

@@ -60,8 +60,12 @@ def test_disliked_references_push_a_candidate_down(images):
 
 def test_verdict_reports_margin_and_nearest_references(images):
     engine = _assessor().engine
-    verdict = engine.judge(images["rose"], images["navy"],
-                           liked=[images["teal"], images["pink"]], disliked=[images["navy"]])
+    verdict = engine.judge(
+        images["rose"],
+        images["navy"],
+        liked=[images["teal"], images["pink"]],
+        disliked=[images["navy"]],
+    )
     assert verdict.winner == "A"
     assert verdict.margin == pytest.approx(verdict.score_a - verdict.score_b)
     assert "nearest liked reference: liked 2" in verdict.reason  # pink, not teal
@@ -121,15 +125,30 @@ def _save_tiny(tmp_path, kind):
     )
 
     folder = tmp_path / kind
-    small = dict(hidden_size=16, intermediate_size=32, num_attention_heads=2,
-                 num_hidden_layers=1, image_size=32, patch_size=8)
+    small = dict(
+        hidden_size=16,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        image_size=32,
+        patch_size=8,
+    )
     if kind == "clip":
-        config = CLIPConfig(text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                             num_attention_heads=2, vocab_size=64),
-                            vision_config=small, projection_dim=12)
+        config = CLIPConfig(
+            text_config=dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                vocab_size=64,
+            ),
+            vision_config=small,
+            projection_dim=12,
+        )
         CLIPModel(config).save_pretrained(folder)
-        CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-                           ).save_pretrained(folder)
+        CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ).save_pretrained(folder)
     else:
         ViTModel(ViTConfig(**small)).save_pretrained(folder)
         ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
@@ -143,7 +162,8 @@ def test_tiny_clip_from_a_folder_embeds_and_judges(tmp_path, images):
     assert vectors.shape == (2, 12)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     comparison = _assessor(f"similarity:{folder}").compare(
-        images["pink"], images["teal"], liked=[images["pink"]])
+        images["pink"], images["teal"], liked=[images["pink"]]
+    )
     assert comparison.winner == "A"  # the candidate identical to the liked reference
 
 
@@ -162,6 +182,7 @@ def test_an_unknown_model_id_names_the_fix(monkeypatch):
 def test_missing_dreamsim_names_the_extra():
     try:
         import dreamsim  # noqa: F401
+
         pytest.skip("dreamsim installed")
     except ImportError:
         pass
@@ -183,13 +204,20 @@ def test_real_lite0_features_group_images_by_art_style():
     renderer = ProceduralRenderer(size=128)
 
     def draw(style, seed):
-        attributes = {"art_style": style, "color": "Teal", "art_medium": "Oil Painting",
-                      "saturation": "Vibrant", "detail": "Textured"}
+        attributes = {
+            "art_style": style,
+            "color": "Teal",
+            "art_medium": "Oil Painting",
+            "saturation": "Vibrant",
+            "detail": "Textured",
+        }
         rendered = renderer.render("a castle", attributes, seed=seed)
         assert rendered.attributes == attributes  # every term drawn as asked
         return rendered.image
 
     embedder = create_embedder("efficientnet-lite0", shared=False)
-    vectors = embedder.embed([draw("Pointillism", 1), draw("Pointillism", 2), draw("Minimalism", 3)])
+    vectors = embedder.embed(
+        [draw("Pointillism", 1), draw("Pointillism", 2), draw("Minimalism", 3)]
+    )
     assert vectors.shape == (3, 1280)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
