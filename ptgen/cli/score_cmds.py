@@ -83,6 +83,9 @@ def score(
             f"[yellow]note[/yellow]: no SynthPref calibration for {name}; scores use the "
             "stats curve and are only comparable within this run"
         )
+    from preferthinker.image_similarity import create_embedder
+
+    ms = create_embedder(name, device).ms_per_image  # the loaded one: its own timing
     if as_json:
         out.print_json(
             json.dumps(
@@ -91,6 +94,7 @@ def score(
                     "calibrated": scored[0].calibrated,
                     "images": [s.to_dict() for s in shown],
                     "scored": len(scored),
+                    "ms_per_image": None if ms is None else round(ms, 2),
                     "metadata_written": written,
                 }
             )
@@ -107,6 +111,7 @@ def score(
     out.print(
         f"{len(shown)} of {len(scored)} shown"
         + (f"; metadata written to {len(written)}" if write_metadata else "")
+        + (f"; {ms:.1f} ms per image embedded" if ms is not None else "")
     )
 
 

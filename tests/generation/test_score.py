@@ -76,6 +76,7 @@ def test_scores_are_calibrated_probabilities_best_first(capsys, folders):
         1 / (1 + np.exp(-(slope * first["raw"] + intercept))), abs=1e-4
     )
     assert data["calibrated"] is True and data["scored"] == 5
+    assert data["ms_per_image"] > 0  # the embedder's average over the images it embedded
 
 
 def test_min_score_and_top_k_filter(capsys, folders):
