@@ -72,7 +72,8 @@ class Prefiltered:
             "kept": list(self.kept),
             "scores": [round(s, 5) for s in self.scores],
             "ms_per_image": None if self.ms_per_image is None else round(self.ms_per_image, 2),
-            "rule": "cosine to the liked prototype minus cosine to the disliked prototype",
+            "rule": "cosine to the liked prototype minus cosine to the disliked prototype "
+            "(0 without disliked references)",
         }
 
 
