@@ -45,6 +45,7 @@ from typing import Any, Callable, Optional
 from PIL import Image
 
 from preferthinker.assessor import Assessor, AssessorConfig
+from preferthinker.compact import COMPACT_SYSTEM_PROMPT, format_compact
 from preferthinker.engines.base import Conversation, EngineOutput
 from preferthinker.engines.scripted import ScriptedEngine
 from preferthinker.images import DEFAULT_MAX_PIXELS
@@ -100,6 +101,7 @@ def realistic_responder(conversation: Conversation) -> str:
     images = [p["image"] for p in parts if p["type"] == "image"]
     if "Image A" not in texts:
         return PROFILE.to_tag_text()
+    compact = conversation[0]["content"][0]["text"] == COMPACT_SYSTEM_PROMPT
     known = any("profiles are" in t for t in texts)
     ua, ub = _utility(images[-2]), _utility(images[-1])
     sa, sb = (4, 2) if ua >= ub else (2, 4)
@@ -110,6 +112,8 @@ def realistic_responder(conversation: Conversation) -> str:
                      reason.format(e.replace("_", " "), "matches" if sb > sa else "departs from", "it", "terms"))
         for e in ELEMENT_ORDER
     ]
+    if compact:  # what a model following the compact prompt writes (stopped at </answer>)
+        return format_compact(scores, "A" if ua >= ub else "B")
     return format_output(None if known else PROFILE, scores, "A" if ua >= ub else "B")
 
 
@@ -145,8 +149,9 @@ def measure_cost(n: int = 8, liked: int = 5, disliked: int = 5, size: int = 1024
     images = _candidates(n, size, rng)
     rows: dict[str, Any] = {}
 
-    def count(name: str, run: Callable[[Assessor], Any]) -> None:
-        assessor = Assessor(TokenCountingEngine(realistic_responder, config.max_pixels), config)
+    def count(name: str, run: Callable[[Assessor], Any], verdict: str = "full") -> None:
+        settings = AssessorConfig(assessor="scripted", max_retries=0, verdict=verdict)
+        assessor = Assessor(TokenCountingEngine(realistic_responder, config.max_pixels), settings)
         start = time.perf_counter()
         ranking, extra = run(assessor)
         seconds = time.perf_counter() - start
@@ -172,6 +177,11 @@ def measure_cost(n: int = 8, liked: int = 5, disliked: int = 5, size: int = 1024
 
     count("default", default)
     count("authors", authors)
+    count("compact", default, verdict="compact")  # the default path with compact verdicts
+    full_tokens = rows["default"]["prompt_tokens"] + rows["default"]["completion_tokens"]
+    rows["compact_completion_ratio"] = rows["compact"]["completion_tokens"] / rows["default"]["completion_tokens"]
+    rows["compact_total_token_ratio"] = (
+        rows["compact"]["prompt_tokens"] + rows["compact"]["completion_tokens"]) / full_tokens
     rows["image_ratio"] = rows["default"]["images"] / rows["authors"]["images"]
     rows["prompt_token_ratio"] = rows["default"]["prompt_tokens"] / rows["authors"]["prompt_tokens"]
     rows["setup"] = {"n": n, "liked": liked, "disliked": disliked, "image_size": size,

@@ -257,9 +257,15 @@ def rerank_images(
     profile: Optional[UserProfile] = None,
     liked: Any = None,
     disliked: Any = None,
+    prefilter: str = "",
+    keep: int = 8,
 ) -> tuple:
     """Best-of-N: rank a batch of images for the user with pairwise assessments; returns the
     best one, the batch sorted best first, the scores and the reasoning.
+
+    `prefilter` "similarity:MODEL" (empty: none) ranks only the `keep` images most like the liked
+    references (`generation/prefilter.py`); the others follow in similarity order, and the
+    scores JSON holds every image's similarity score and whether it was kept.
 
     Judges from a profile (cheap: two images per comparison) or, without one, from liked and
     disliked reference images; an empty profile (a failed prediction) falls back to the
@@ -277,6 +283,12 @@ def rerank_images(
     candidates = tensor_to_pils(images, "images")
     references = _references(assessor, liked, disliked)
     profile = _usable_profile(profile, references, "Rerank Images")
+    chosen = None
+    if prefilter.strip():
+        from generation.prefilter import expand_ranking, prefilter_candidates
+
+        chosen = prefilter_candidates(candidates, references, prefilter.strip(), keep)
+        candidates = [candidates[i] for i in chosen.kept]
     ranking = rerank(
         candidates,
         assessor,
@@ -285,6 +297,8 @@ def rerank_images(
         liked=references if profile is None else None,
         progress=_progress(plan.comparisons(len(candidates))),
     )
+    if chosen is not None:
+        ranking = expand_ranking(ranking, chosen)
     order = ranking.order[: top_k or len(ranking.order)]
     summary = {
         "strategy": ranking.strategy,
@@ -298,6 +312,7 @@ def rerank_images(
             for m in ranking.matches
         ],
         "undecided": ranking.undecided,
+        "prefilter": chosen.to_dict() if chosen is not None else None,
     }
     best = ranking.order[0]  # the winner; with nothing decided, the first of the unchanged batch
     return (

@@ -79,6 +79,11 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
             Port("profile", PROFILE, "Judge from this profile (else from the reference images).", optional=True),
             Port("liked", IMAGE, "Liked references, used when no profile is connected.", optional=True),
             Port("disliked", IMAGE, "Disliked references (optional).", optional=True),
+            Port("prefilter", STRING, "similarity:MODEL (e.g. similarity:efficientnet-lite0): rank only "
+                 "the `keep` images most like the liked references; empty: rank all.", default="",
+                 optional=True),
+            Port("keep", INT, "Images the pre-filter passes to the tournament.", default=8, min=2,
+                 max=4096, optional=True),
         ),
         outputs=(
             Port("best", IMAGE, "The best image."),

@@ -80,6 +80,10 @@ class LoopConfig:
             memory): assessor and generator then need not fit the GPU together (24 GB cards).
         compare_adapter: with a style adapter on the generator, also draw the first seed without
             it, so the report shows a with/without pair (same seed, same prompt).
+        prefilter: "similarity:MODEL": rank only the `keep` candidates most like the references
+            (`generation/prefilter.py`); None ranks all. keep: how many (default 8).
+        explain: after the tournament, judge the winner's last match again with a full verdict
+            (rationales), for runs with `--verdict compact`; stored as `RunResult.explanation`.
     """
 
     n: int = 8
@@ -99,8 +103,14 @@ class LoopConfig:
     cache_dir: Optional[str] = None
     sequential: bool = False
     compare_adapter: bool = False
+    prefilter: Optional[str] = None
+    keep: Optional[int] = None
+    explain: bool = False
 
     def __post_init__(self) -> None:
+        from generation.prefilter import check_prefilter
+
+        check_prefilter(self.prefilter, self.keep)
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
         if self.strategy not in STRATEGIES:
@@ -192,6 +202,8 @@ class RunResult:
                 else []
             )
         return [i for i, games in enumerate(self.ranking.games) if games == 0]
+    prefilter: Any = None  # generation.prefilter.Prefiltered, when --prefilter ran
+    explanation: Any = None  # a Match: the winner's last match, full verdict (--explain)
 
     @property
     def ranked(self) -> list[Candidate]:
@@ -538,6 +550,10 @@ class PersonalizedGenerator:
         else:
             kwargs = {"liked": result.references}
         compare_many = functools.partial(self.assessor.compare_many, **kwargs)
+        chosen = None
+        if config.prefilter:
+            chosen = self._prefilter(result, images, callback)
+            images = [images[i] for i in chosen.kept]
         total = expected_comparisons(len(images), config.strategy, config.swiss_rounds)
         result.planned_comparisons = total
         self._emit(callback, "rerank", 0, total)
@@ -553,8 +569,14 @@ class PersonalizedGenerator:
             tie_policy=config.tie_policy,
             progress=progress,
         )
+        if chosen is not None:
+            from generation.prefilter import expand_ranking
+
+            ranking = expand_ranking(ranking, chosen)
         result.ranking = ranking
         result.usage.add(ranking.usage)
+        if config.explain and ranking.decided and ranking.matches:
+            self._explain(result, kwargs)
         result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
         if ranking.undecided:
             result.issues.append(f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})")
@@ -563,6 +585,28 @@ class PersonalizedGenerator:
         result.timings["rerank"] = time.perf_counter() - start
         outcome = f"winner: candidate {ranking.winner}" if ranking.decided else "no winner"
         self._emit(callback, "rerank", total, total, outcome)
+
+    def _explain(self, result: RunResult, kwargs: dict[str, Any]) -> None:
+        """The winner's last match judged again with a full verdict (the rationale of the win)."""
+        from generation.rerank import Match
+
+        last = [m for m in result.ranking.matches if result.ranking.winner in (m.a, m.b)][-1]
+        pair = (result.candidates[last.a].image, result.candidates[last.b].image)
+        (comparison,) = self.assessor.compare_many([pair], verdict="full", **kwargs)
+        result.explanation = Match(last.round, last.a, last.b, comparison)
+        result.usage.add(comparison.usage)
+
+    def _prefilter(self, result: RunResult, images: list, callback: Optional[Callback]) -> Any:
+        from generation.prefilter import DEFAULT_KEEP, prefilter_candidates
+
+        start = time.perf_counter()
+        keep = self.config.keep or DEFAULT_KEEP
+        self._emit(callback, "rerank", 0, 1, f"pre-filter: keeping {keep} of {len(images)}")
+        device = getattr(getattr(self.assessor, "config", None), "device", None)
+        chosen = prefilter_candidates(images, result.references, self.config.prefilter, keep, device)
+        result.prefilter = chosen
+        result.timings["prefilter"] = time.perf_counter() - start
+        return chosen
 
     # -- public calls -----------------------------------------------------------------------
 
@@ -596,12 +640,15 @@ class PersonalizedGenerator:
             "assessor": result.assessor,
             "generator": result.generator,
             "rewrite": config.rewrite,
+            "prefilter": config.prefilter,
+            "keep": config.keep,
         }
         style = getattr(self.generator, "style", None)
         if style is not None:  # the adapter and its scale shape every image
             settings["style_adapter"] = {"adapter": style.resolved.label, "scale": style.scale,
                                          "blocks": style.blocks, "top_k": style.config.top_k}
-        for name in ("debias", "max_new_tokens", "temperature", "repetition_penalty", "max_pixels"):
+        for name in ("debias", "max_new_tokens", "temperature", "repetition_penalty", "max_pixels",
+                     "verdict"):
             settings[name] = getattr(assessor_config, name, None)
         for name in ("steps", "guidance", "width", "height"):
             settings[name] = result.generator_settings.get(name)

@@ -181,8 +181,10 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
-    """The `result.json` content of a run (complete or partial)."""
+def result_to_dict(result: Any, files: dict[int, str],
+                   hashes: Optional[dict[int, str]] = None) -> dict[str, Any]:
+    """The `result.json` content of a run (complete or partial); `hashes`: the sha256 of each
+    candidate referenced by its source path instead of copied."""
     from dataclasses import asdict
 
     ranking = result.ranking.to_dict() if result.ranking else None
@@ -192,14 +194,21 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         # A partial ranking covers only the comparisons that finished: no winner is claimed.
         ranking.update(winner=None, partial=True, unranked=unranked,
                        planned_comparisons=result.planned_comparisons)
+    hashes = hashes or {}
     candidates = []
     for candidate in result.candidates:
         entry = {"index": candidate.index, "file": files.get(candidate.index), "seed": candidate.seed,
                  "source": candidate.source}
+        if candidate.index in hashes:
+            entry["sha256"] = hashes[candidate.index]
         if ranking:
             ranked = candidate.index not in unranked
             entry.update(rank=result.ranking.ranks[candidate.index] if ranked else None,
                          score=round(result.ranking.scores[candidate.index], 4) if ranked else None)
+        prefilter = getattr(result, "prefilter", None)
+        if prefilter is not None:
+            entry.update(prefilter_score=round(prefilter.scores[candidate.index], 5),
+                         kept=candidate.index in prefilter.kept)
         candidates.append(entry)
     best = result.best if complete else None
     return {
@@ -221,6 +230,9 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         "candidates": candidates,
         "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
         "ranking": ranking,
+        "prefilter": result.prefilter.to_dict() if getattr(result, "prefilter", None) else None,
+        "explanation": (result.explanation.to_dict() if getattr(result, "explanation", None)
+                        else None),
         "models": {"assessor": result.assessor, "generator": result.generator},
         "generator_settings": result.generator_settings,
         "config": asdict(result.config),
@@ -233,10 +245,24 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> dict[str, Any]:
+def file_sha256(path: Union[str, Path]) -> str:
+    """The sha256 hex digest of a file's bytes (read in 1 MiB blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
+              copy_sources: bool = False) -> dict[str, Any]:
     """Write every candidate PNG, `result.json` and `report.html` into `folder`.
 
     `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison).
+    Candidates that came from a file (`ptgen rerank`) are referenced by path and content hash,
+    not copied, unless `copy_sources` (`--copy`): a folder of JPEGs is not duplicated as PNGs.
 
     Returns:
         The `result.json` content.
@@ -248,9 +274,13 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "") -> di
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[int, str] = {}
+    hashes: dict[int, str] = {}
     for candidate in result.candidates:
+        if candidate.source and not copy_sources and Path(candidate.source).is_file():
+            hashes[candidate.index] = file_sha256(candidate.source)
+            continue
         files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
-    data = result_to_dict(result, files)
+    data = result_to_dict(result, files, hashes)
     style_off = getattr(result, "style_off", None)
     if style_off is not None and data["style_adapter"] is not None:
         path = folder / f"without-style-adapter-seed{style_off.seed}.png"
@@ -354,6 +384,14 @@ def _style_pair_html(result: Any) -> str:
     )
 
 
+def _explanation_html(result: Any) -> str:
+    """The winner's last match with a full verdict (`--explain`), when the run has one."""
+    explanation = getattr(result, "explanation", None)
+    if explanation is None:
+        return ""
+    return "<h2>Why the winner won (full verdict)</h2>" + _comparison_html(explanation, 9999)
+
+
 def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
     ranking = result.ranking
@@ -371,6 +409,10 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         elif ranking is not None:
             score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
                      f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
+        prefilter = getattr(result, "prefilter", None)
+        if prefilter is not None:
+            state = "kept" if i in prefilter.kept else "not kept"
+            score += f"<br><span class='muted'>pre-filter {prefilter.scores[i]:+.3f} ({state})</span>"
         best = " best" if complete and ranking is not None and i == ranking.winner else ""
         caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")
         if candidate.source:
@@ -414,6 +456,10 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
                      f"blocks {style['blocks']}; {style['rule']}: liked {used}, "
                      f"disliked {len(style.get('disliked_used', []))} as negative image embedding"
                      + (f" ({style['note']})" if style.get("note") else "")))
+    if getattr(result, "prefilter", None) is not None:
+        chosen = result.prefilter
+        rows.append(("pre-filter", f"{chosen.model}: kept {len(chosen.kept)} of {len(chosen.scores)} "
+                     "by similarity to the references"))
     if rewrite is not None and rewrite.cut:
         rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
     usage = data["usage"]
@@ -437,6 +483,7 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}
 <h2>{heading}</h2><div class="grid" id="candidates">{''.join(cards)}</div>
+{_explanation_html(result)}
 <h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
 </body></html>
 """

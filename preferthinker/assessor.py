@@ -66,6 +66,9 @@ class AssessorConfig:
         add_vision_id: render prompts with the chat template's `add_vision_id` ("Picture N:"
             before each image, as the authors do); None = on for Qwen2.5-VL models, off otherwise.
             Passed to `apply_chat_template` in-process and as `chat_template_kwargs` over HTTP.
+        verdict: "full" (the authors' format with rationales) or "compact" (scores and answer
+            only, stopping at `</answer>`; comparisons with a known profile only; see
+            `preferthinker/compact.py`).
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -85,6 +88,7 @@ class AssessorConfig:
     trust_remote_code: bool = False
     quantization: str = "none"
     add_vision_id: Optional[bool] = None
+    verdict: str = "full"
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -98,6 +102,8 @@ class AssessorConfig:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
         if self.quantization not in ("none", "8bit", "4bit"):
             raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
+        if self.verdict not in ("full", "compact"):
+            raise ValueError(f"verdict must be full or compact, got {self.verdict!r}")
         # GenerationConfig validates the decoding fields.
         self.generation_config()
 
@@ -259,6 +265,7 @@ class Assessor:
         conversations: list[Conversation],
         parse: Callable[[str], ParsedOutput],
         progress: Optional[Progress] = None,
+        stop: tuple[str, ...] = (),
     ) -> list[_Attempt]:
         """Generate and parse every conversation; re-ask those that fail, up to max_retries."""
         results: list[Optional[_Attempt]] = [None] * len(conversations)
@@ -268,7 +275,7 @@ class Assessor:
         for attempt in range(self.config.max_retries + 1):
             temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
             config = replace(self.config.generation_config(temperature),
-                             chat_template_kwargs=self.chat_template_kwargs() or None)
+                             chat_template_kwargs=self.chat_template_kwargs() or None, stop=stop)
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
@@ -329,6 +336,11 @@ class Assessor:
         refs = self.references(liked, disliked)
         if not refs.liked:
             raise InputError("predict_profile needs at least one liked image")
+        if getattr(self.engine, "predicts_profiles", True) is False:
+            # Embedding judges (the similarity assessor) name no terms: say so, ask nothing.
+            reason = getattr(self.engine, "no_profile_reason", f"{self.name} predicts no profile")
+            return ProfilePrediction(profile=UserProfile(), status="failed", raw_text="",
+                                     issues=[reason], attempts=0, usage=Usage())
         conversation = build_profile_messages(refs)
 
         def parse(text: str) -> ParsedOutput:
@@ -390,15 +402,18 @@ class Assessor:
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
         without_references: bool = False,
+        verdict: Optional[str] = None,
     ) -> list[Comparison]:
         """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
         batch them. With `config.debias`, each pair is also judged in the swapped order.
+        `verdict` ("full"/"compact") overrides `config.verdict` for this call (`--explain`).
 
         `without_references=True` judges with neither a profile nor reference images (the
         authors' prompt for items without references: the candidates and the format only).
 
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
+        from preferthinker.compact import COMPACT_STOP, build_compact_messages, parse_compact
         from preferthinker.parser import parse_output
         from preferthinker.prompts import (
             build_assess_messages,
@@ -422,9 +437,13 @@ class Assessor:
             a, b = _load(list(pair), self.config.max_pixels)
             loaded.append((a, b))
 
+        compact = profile is not None and (verdict or self.config.verdict) == "compact"
+
         def build(a: Any, b: Any) -> Conversation:
             if without_references:
                 return build_no_reference_messages(a, b)
+            if compact:
+                return build_compact_messages(profile, a, b)
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
             return build_assess_messages(refs, None, a, b)
@@ -438,12 +457,12 @@ class Assessor:
         expect_profile = profile is None
 
         def parse(text: str) -> ParsedOutput:
-            parsed = parse_output(text, expect_profile=expect_profile)
+            parsed = parse_compact(text) if compact else parse_output(text, expect_profile=expect_profile)
             if parsed.answer is None:
                 raise ParseError("no answer could be recovered", text)
             return parsed
 
-        attempts = self._run(conversations, parse, progress)
+        attempts = self._run(conversations, parse, progress, (COMPACT_STOP,) if compact else ())
         per_pair = len(orders)
         return [
             self._combine(attempts[i * per_pair : (i + 1) * per_pair], profile)

@@ -1,189 +1,31 @@
-"""Image similarity for the prediction reward, and the cache of images rendered for it.
+"""The cache of images rendered for the prediction reward; the image similarity it uses.
 
-The paper compares images generated from the predicted profile with images generated from the
-true profile using DreamSim. DreamSim downloads its checkpoints at run time, so it is optional:
-`create_image_similarity("auto")` uses it when it is installed and loads, and otherwise
-`fallback_image_similarity`, a colour-statistics comparison written here (no weights at all).
-
-`fallback_image_similarity` compares what the five profile elements change in a picture and what
-pixels can show: hue (saturation-weighted histogram), saturation and brightness histograms, a
-gradient-magnitude histogram (fine vs. smooth detail) and a coarse 4x4 colour layout. It is a
-crude stand-in for a learned perceptual metric: it knows nothing about art style or medium beyond
-their colour and texture statistics. Reports name which one ran (`ImageSimilarity.name`).
+The similarity code itself (DreamSim, the colour-statistics fallback, `create_image_similarity`)
+lives in `preferthinker/image_similarity.py`, the one module that the similarity assessor, the
+hybrid pre-filter, `ptgen score` and this reward share; its names are re-exported here so that
+`from training.image_similarity import create_image_similarity` keeps working.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-import numpy as np
 from PIL import Image
 
-from preferthinker.errors import InputError
-
-logger = logging.getLogger(__name__)
-
-_EMBED_SIZE = 64
-_HUE_BINS, _SAT_BINS, _VAL_BINS, _GRAD_BINS = 18, 8, 8, 8
-# How much each statistic counts in the fallback similarity (sums to 1).
-_PART_WEIGHTS = {"hue": 0.3, "saturation": 0.2, "value": 0.15, "gradient": 0.2, "layout": 0.15}
-
-IMAGE_SIMILARITY_KINDS = ("auto", "dreamsim", "fallback")
-
-
-def image_statistics(image: Image.Image) -> dict[str, np.ndarray]:
-    """The colour statistics `fallback_image_similarity` compares, each histogram summing to 1.
-
-    Args:
-        image: any PIL image (converted to RGB and resized to 64x64 first).
-
-    Example:
-        >>> stats = image_statistics(Image.new("RGB", (32, 32), "red"))
-        >>> round(float(stats["hue"].sum()), 3)
-        1.0
-    """
-    rgb = image.convert("RGB").resize((_EMBED_SIZE, _EMBED_SIZE), Image.BILINEAR)
-    hsv = np.asarray(rgb.convert("HSV"), dtype=np.float64) / 255.0
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    # Grey pixels have no meaningful hue: weight each hue vote by how colourful the pixel is.
-    hue_weights = sat * val
-    hue_hist, _ = np.histogram(hue, bins=_HUE_BINS, range=(0.0, 1.0), weights=hue_weights)
-    if hue_hist.sum() <= 1e-9:
-        hue_hist = np.ones(_HUE_BINS)  # an all-grey image: no hue preference at all
-    sat_hist, _ = np.histogram(sat, bins=_SAT_BINS, range=(0.0, 1.0))
-    val_hist, _ = np.histogram(val, bins=_VAL_BINS, range=(0.0, 1.0))
-    grey = np.asarray(rgb.convert("L"), dtype=np.float64) / 255.0
-    gy, gx = np.gradient(grey)
-    magnitude = np.clip(np.hypot(gx, gy) * 4.0, 0.0, 1.0)  # x4: typical edges land mid-range
-    grad_hist, _ = np.histogram(magnitude, bins=_GRAD_BINS, range=(0.0, 1.0))
-    layout = np.asarray(rgb.resize((4, 4), Image.BOX), dtype=np.float64) / 255.0
-
-    def norm(hist: np.ndarray) -> np.ndarray:
-        return hist / max(hist.sum(), 1e-12)
-
-    return {
-        "hue": norm(hue_hist),
-        "saturation": norm(sat_hist),
-        "value": norm(val_hist),
-        "gradient": norm(grad_hist),
-        "layout": layout,
-    }
-
-
-def _statistics_similarity(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    score = 0.0
-    for part, weight in _PART_WEIGHTS.items():
-        if part == "layout":
-            similarity = 1.0 - float(np.abs(a[part] - b[part]).mean())
-        else:  # histogram intersection: 1 for identical distributions, 0 for disjoint ones
-            similarity = float(np.minimum(a[part], b[part]).sum())
-        score += weight * similarity
-    return float(min(max(score, 0.0), 1.0))
-
-
-def fallback_image_similarity(a: Image.Image, b: Image.Image) -> float:
-    """Colour-statistics similarity of two images in [0, 1] (1 = identical statistics).
-
-    The stand-in for DreamSim when DreamSim is not installed; see the module docstring for what
-    it measures and what it cannot see.
-
-    Example:
-        >>> red, blue = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (32, 32), "blue")
-        >>> fallback_image_similarity(red, red) > fallback_image_similarity(red, blue)
-        True
-    """
-    return _statistics_similarity(image_statistics(a), image_statistics(b))
-
-
-class ImageSimilarity:
-    """A named image-similarity function over lists of images (mean over matched pairs)."""
-
-    name = "image-similarity"
-
-    def pair(self, a: Image.Image, b: Image.Image) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __call__(self, images_a: Sequence[Image.Image], images_b: Sequence[Image.Image]) -> float:
-        """Mean similarity of images_a[i] and images_b[i] (same seeds rendered from two profiles)."""
-        if not images_a or not images_b:
-            raise ValueError("image similarity needs at least one image on each side")
-        pairs = list(zip(images_a, images_b))
-        return float(sum(self.pair(a, b) for a, b in pairs) / len(pairs))
-
-
-class FallbackImageSimilarity(ImageSimilarity):
-    """`fallback_image_similarity` as an `ImageSimilarity`."""
-
-    name = "fallback_image_similarity"
-
-    def pair(self, a: Image.Image, b: Image.Image) -> float:
-        return fallback_image_similarity(a, b)
-
-
-class DreamSimSimilarity(ImageSimilarity):
-    """DreamSim (Fu et al. 2023) perceptual similarity: 1 - DreamSim distance, clipped to [0, 1].
-
-    Needs the `dreamsim` package and its checkpoint (downloaded on first use into `cache_dir`).
-    """
-
-    name = "dreamsim"
-
-    def __init__(self, device: Optional[str] = None, cache_dir: Optional[str] = None):
-        import torch
-        from dreamsim import dreamsim
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        kwargs = {"pretrained": True, "device": self.device}
-        if cache_dir:
-            kwargs["cache_dir"] = cache_dir
-        self.model, self.preprocess = dreamsim(**kwargs)
-        self._lock = threading.Lock()
-
-    def pair(self, a: Image.Image, b: Image.Image) -> float:
-        import torch
-
-        with self._lock, torch.no_grad():
-            x = self.preprocess(a.convert("RGB")).to(self.device)
-            y = self.preprocess(b.convert("RGB")).to(self.device)
-            distance = float(self.model(x, y).item())
-        return float(min(max(1.0 - distance, 0.0), 1.0))
-
-
-def create_image_similarity(kind: str = "auto", device: Optional[str] = None,
-                            cache_dir: Optional[str] = None) -> ImageSimilarity:
-    """Build the image similarity the prediction reward uses.
-
-    Args:
-        kind: "dreamsim" (error when it cannot load), "fallback" (colour statistics), or "auto"
-            (DreamSim when it loads, else the fallback, with a warning that names the reason).
-        device: torch device for DreamSim.
-        cache_dir: where DreamSim keeps its checkpoint.
-
-    Example:
-        >>> create_image_similarity("fallback").name
-        'fallback_image_similarity'
-    """
-    if kind not in IMAGE_SIMILARITY_KINDS:
-        raise InputError(f"unknown image similarity {kind!r}; valid: {', '.join(IMAGE_SIMILARITY_KINDS)}")
-    if kind == "fallback":
-        return FallbackImageSimilarity()
-    try:
-        return DreamSimSimilarity(device=device, cache_dir=cache_dir)
-    except Exception as error:  # ImportError, or a failed checkpoint download
-        if kind == "dreamsim":
-            raise InputError(
-                f"DreamSim could not be loaded ({type(error).__name__}: {error}); "
-                "`pip install dreamsim` with network access, or set image_similarity: fallback"
-            ) from None
-        logger.warning("DreamSim unavailable (%s: %s); using fallback_image_similarity",
-                       type(error).__name__, str(error).splitlines()[0] if str(error) else "")
-        return FallbackImageSimilarity()
+from preferthinker.image_similarity import (  # noqa: F401 - the reward's public names
+    IMAGE_SIMILARITY_KINDS,
+    DreamSimSimilarity,
+    FallbackImageSimilarity,
+    ImageSimilarity,
+    create_image_similarity,
+    fallback_image_similarity,
+    image_statistics,
+)
 
 
 def render_key(generator: str, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> str:

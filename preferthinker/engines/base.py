@@ -43,6 +43,7 @@ class GenerationConfig:
     seed: Optional[int] = None
     top_k: Optional[int] = None
     chat_template_kwargs: Optional[dict[str, Any]] = None
+    stop: tuple[str, ...] = ()  # stop sequences (compact verdicts stop at "</answer>")
 
     def __post_init__(self) -> None:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

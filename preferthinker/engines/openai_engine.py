@@ -348,6 +348,8 @@ class OpenAIEngine(Engine):
             )
             if config.seed is not None:
                 kwargs["seed"] = config.seed
+            if config.stop:
+                kwargs["stop"] = list(config.stop)
             extra = self._extra_fields(config)
             if extra:
                 kwargs["extra_body"] = extra

@@ -31,6 +31,7 @@ _BACKEND_MODULES = (
     "preferthinker.analytic",
     "preferthinker.engines.random_engine",
     "preferthinker.engines.scripted",
+    "preferthinker.engines.similarity_engine",
     "preferthinker.engines.transformers_engine",
 )
 _registered: list["EngineBackend"] = []  # added at run time by `register_backend`

@@ -313,6 +313,8 @@ class TransformersEngine(Engine):
             # top_k 0 turns the cut off; left unset, the checkpoint's own (Qwen2.5-VL: 1) applies.
             kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
                           top_k=config.top_k or 0)
+        if config.stop:  # generate() matches stop strings with the tokenizer
+            kwargs.update(stop_strings=list(config.stop), tokenizer=self._tokenizer)
         return kwargs
 
     def _eos_ids(self) -> set[int]:

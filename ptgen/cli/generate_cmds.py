@@ -28,6 +28,7 @@ from ptgen.cli.options import (
     StrategyOption,
     TimeoutOption,
     TrustRemoteCodeOption,
+    VerdictOption,
     assessor_config,
     config_file,
     console,
@@ -54,6 +55,13 @@ ModeOption = typer.Option(None, "--mode", help="profile: predict the profile onc
                           "full: the authors' full prompt with all references in every comparison.")
 NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
 CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
+PrefilterOption = typer.Option(
+    None, "--prefilter", help="similarity:MODEL: embed all candidates and let the assessor rank only "
+    "the --keep most like the references (MODEL: stats, efficientnet-lite0, dreamsim, a CLIP id).")
+KeepOption = typer.Option(None, "--keep", help="Candidates the pre-filter keeps for the tournament (default 8).")
+ExplainOption = typer.Option(
+    None, "--explain", help="With --verdict compact: judge the winner's last match again with a "
+    "full verdict, for its rationale (one more call).")
 
 
 def loop_config(config_path: Any, **flags: Any):
@@ -195,7 +203,7 @@ def _open_folder(
 
 
 def _run_and_write(
-    action: Callable[[Any, Any], Any], folder: Path, command: str
+    action: Callable[[Any, Any], Any], folder: Path, command: str, copy_sources: bool = False
 ) -> tuple[Any, Path]:
     """Run with a journal, progress bars and signal handling; write the result, complete or not.
 
@@ -215,7 +223,7 @@ def _run_and_write(
                 with StageProgress() as progress:
                     result = action(progress, journal)
             except RunInterrupted as interrupted:
-                write_run(interrupted.result, folder)
+                write_run(interrupted.result, folder, copy_sources=copy_sources)
                 # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt
                 # into a return value that main() does not read; main() prints this line.
                 raise RunStopped(
@@ -225,14 +233,14 @@ def _run_and_write(
             except Exception as error:
                 partial = getattr(error, "partial_result", None)
                 if partial is not None:
-                    write_run(partial, folder)
+                    write_run(partial, folder, copy_sources=copy_sources)
                     console.print(
                         f"partial run written to {folder}; {resume_hint}",
                         highlight=False,
                         soft_wrap=True,
                     )
                 raise
-            write_run(result, folder)
+            write_run(result, folder, copy_sources=copy_sources)
     finally:
         journal.close()
     final = finish_run_dir(folder)
@@ -316,6 +324,7 @@ def generate(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    verdict: Optional[str] = VerdictOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
@@ -331,6 +340,9 @@ def generate(
     compare_adapter: bool = typer.Option(
         False, "--compare-adapter", help="Also draw the first seed without the style adapter; "
         "the report shows the pair."),
+    prefilter: Optional[str] = PrefilterOption,
+    keep: Optional[int] = KeepOption,
+    explain: Optional[bool] = ExplainOption,
 ) -> None:
     """Generate N candidates personalized to the images in --refs, rank them, and write a report.
 
@@ -386,6 +398,10 @@ def generate(
             style_adapter=_local_or_id(style_adapter),
             style_scale=style_scale,
             compare_adapter=True if compare_adapter else None,
+            prefilter=prefilter,
+            keep=keep,
+            explain=explain,
+            verdict=verdict,
         ),
     )
     o = options.get
@@ -405,6 +421,9 @@ def generate(
         sequential=o("sequential"),
         rewrite=o("rewrite"),
         compare_adapter=o("compare_adapter"),
+        prefilter=o("prefilter"),
+        keep=o("keep"),
+        explain=o("explain"),
     )
     style_cfg = _style_config(o("style_adapter"), o("style_scale"), loop_cfg)
     refs_path = Path(o("refs")) if o("refs") else None
@@ -444,6 +463,7 @@ def generate(
             trust_remote_code=o("trust_remote_code"),
             quantization=o("quantization"),
             timeout=o("timeout"),
+            verdict=o("verdict"),
         )
     # Everything cheap first: a typo must not cost the imports and model loads below.
     check_references(refs_path if loop_cfg.personalize else None, "--refs")
@@ -522,10 +542,16 @@ def rerank(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
+    verdict: Optional[str] = VerdictOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
     timeout: Optional[float] = TimeoutOption,
+    prefilter: Optional[str] = PrefilterOption,
+    keep: Optional[int] = KeepOption,
+    explain: Optional[bool] = ExplainOption,
+    copy: bool = typer.Option(False, "--copy", help="Copy the images into the run folder as PNG "
+                              "(default: referenced by path and sha256)."),
 ) -> None:
     """Rank images you already have for the user behind --refs (best-of-N), and write a report.
 
@@ -562,6 +588,11 @@ def rerank(
             cache=False if no_cache else None,
             cache_dir=cache_dir,
             timeout=timeout,
+            prefilter=prefilter,
+            keep=keep,
+            explain=explain,
+            verdict=verdict,
+            copy=True if copy else None,
         ),
     )
     o = options.get
@@ -574,11 +605,13 @@ def rerank(
     disliked_path = Path(o("disliked")) if o("disliked") else None
     config_path = config_file(Path(o("config")) if o("config") else None)  # read once
     loop_cfg = loop_config(config_path, strategy=o("strategy"), mode=o("mode"), cache=o("cache"),
-                           cache_dir=o("cache_dir"))
+                           cache_dir=o("cache_dir"), prefilter=o("prefilter"), keep=o("keep"),
+                           explain=o("explain"))
     cfg = assessor_config(config_path, assessor=o("assessor"), assessor_model=o("assessor_model"),
                           device=o("device"), dtype=o("dtype"), max_new_tokens=o("max_new_tokens"),
                           max_pixels=o("max_pixels"), debias=o("debias"),
-                          trust_remote_code=o("trust_remote_code"), timeout=o("timeout"))
+                          trust_remote_code=o("trust_remote_code"), timeout=o("timeout"),
+                          verdict=o("verdict"))
     check_references(refs_path, "--refs")
     check_references(disliked_path, "--disliked")
     check_assessor(cfg.assessor)
@@ -607,6 +640,7 @@ def rerank(
             ),
             folder,
             "rerank",
+            copy_sources=bool(o("copy")),
         )
     finally:
         assessor_obj.close()

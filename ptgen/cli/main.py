@@ -43,11 +43,12 @@ def _register_all() -> None:
         demo_cmds,
         eval_cmds,
         generate_cmds,
+        score_cmds,
         serve_cmds,
     )
 
     for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds,
-                   config_cmds):
+                   config_cmds, score_cmds):
         module.register(app)
 
 

@@ -48,6 +48,9 @@ TimeoutOption = typer.Option(
     None, "--timeout",
     help="Seconds an HTTP assessor may take per request (default 300: a 7B writing 4096 tokens).",
 )
+VerdictOption = typer.Option(
+    None, "--verdict", help="full: the authors' verdict with rationales (default); compact: "
+    "per-element scores and the answer only, stopping at </answer> (with a known profile).")
 
 
 def config_file(config_path: Any):

@@ -63,7 +63,7 @@ def test_v1_input_forms():
     choices, options = types["required"]["strategy"]
     assert choices == ["knockout", "round-robin", "swiss"] and options["default"] == "knockout"
     assert types["required"]["top_k"][1]["min"] == 0
-    assert set(types["optional"]) == {"profile", "liked", "disliked"}
+    assert set(types["optional"]) == {"profile", "liked", "disliked", "prefilter", "keep"}
     prompt = NODE_CLASS_MAPPINGS["PTGenPersonalizePrompt"].INPUT_TYPES()["required"]["prompt"]
     assert prompt[0] == STRING and prompt[1]["multiline"] is True
 

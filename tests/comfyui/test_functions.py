@@ -240,3 +240,17 @@ def test_rerank_drives_comfyui_progress_bar(monkeypatch, scripted_assessor, red_
     f.rerank_images(scripted_assessor, red_batch, strategy="knockout", profile=PROFILE)
     assert updates and updates[-1] == (4, 4)  # knockout over 5: 4 comparisons
     assert [u[0] for u in updates] == sorted(u[0] for u in updates)
+
+
+def test_rerank_prefilter_ranks_only_the_kept(scripted_assessor, red_batch):
+    # Liked: the reddest image itself; the colour-statistics pre-filter keeps the 3 most like it.
+    _, ranked, scores, _, best_index = run_node(
+        "PTGenRerankImages", assessor=scripted_assessor, images=red_batch, strategy="knockout",
+        top_k=0, liked=red_batch[3:4], prefilter="similarity:stats", keep=3)
+    data = json.loads(scores)
+    assert data["prefilter"]["kept"][0] == 3 and len(data["prefilter"]["kept"]) == 3
+    assert len(data["prefilter"]["scores"]) == 5
+    assert len(data["comparisons"]) == 2  # knockout of the 3 kept
+    assert best_index == 3 and ranked.shape[0] == 5
+    with pytest.raises(InputError, match="liked reference"):
+        f.rerank_images(scripted_assessor, red_batch, profile=PROFILE, prefilter="similarity:stats")

@@ -37,6 +37,7 @@ from preferthinker.errors import EngineContractError, InputError, ModelNotFoundE
     ("analytic", "analytic"),
     ("random", "random"),
     ("scripted", "scripted"),
+    ("similarity:efficientnet-lite0", "similarity"),
     ("Qwen/Qwen2.5-VL-7B-Instruct", "transformers"),
     ("./assessor", "transformers"),
     ("/models/assessor", "transformers"),
@@ -64,11 +65,12 @@ def test_unknown_spec_is_one_line_listing_every_backend(spec):
 
 
 def test_backends_and_their_classes():
-    assert list_engines() == ["analytic", "openai", "random", "scripted", "transformers"]
+    assert list_engines() == [
+        "analytic", "openai", "random", "scripted", "similarity", "transformers"]
     assert get_engine_class("random") is RandomEngine
     assert get_engine_class("scripted") is ScriptedEngine
     assert backends()[-1].name == "transformers"  # the broad pattern is tried last
-    valid = "valid engines: analytic, openai, random, scripted, transformers"
+    valid = "valid engines: analytic, openai, random, scripted, similarity, transformers"
     with pytest.raises(InputError, match=valid):
         get_engine_class("nope")
     help_text = describe_specs()
@@ -90,6 +92,8 @@ def test_backends_and_their_classes():
     ("/models/none", {"dtype": "int3"}, ["dtype", "'int3'"]),
     ("analytic", {"colors": ("Plaid",)}, ["colors", "Plaid"]),
     ("scripted", {"responses": 5}, ["responses", "5"]),
+    ("similarity:stats", {"batch_size": 0}, ["batch_size", "0"]),
+    ("similarity:stats", {"dtype": "bf16"}, ["no option dtype", "valid: device, batch_size"]),
 ])
 def test_options_are_checked_before_anything_loads(spec, options, words):
     with pytest.raises(InputError) as error:
