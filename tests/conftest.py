@@ -33,7 +33,8 @@ SERVER_START_TIMEOUT = 120.0
 
 @pytest.fixture(scope="session")
 def tiny_assessor_path(tmp_path_factory) -> Path:
-    """A tiny random-weight Qwen2.5-VL (model + processor) saved with save_pretrained, built once."""
+    """A tiny random-weight Qwen2.5-VL (model + processor) saved with save_pretrained, built
+    once."""
     from preferthinker.tiny import make_tiny_assessor
 
     return make_tiny_assessor(tmp_path_factory.mktemp("tiny") / "assessor")
@@ -153,7 +154,8 @@ def tiny_server(tiny_assessor_path, tmp_path_factory) -> Iterator[str]:
         while True:
             if process.poll() is not None:
                 pytest.fail(
-                    f"transformers serve exited with code {process.returncode}:\n{_tail(stderr_path)}"
+                    f"transformers serve exited with code {process.returncode}:\n"
+                    f"{_tail(stderr_path)}"
                 )
             try:
                 with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
@@ -163,7 +165,8 @@ def tiny_server(tiny_assessor_path, tmp_path_factory) -> Iterator[str]:
                 pass
             if time.monotonic() - started > SERVER_START_TIMEOUT:
                 pytest.fail(
-                    f"transformers serve not ready after {SERVER_START_TIMEOUT:.0f} s:\n{_tail(stderr_path)}"
+                    f"transformers serve not ready after {SERVER_START_TIMEOUT:.0f} s:\n"
+                    f"{_tail(stderr_path)}"
                 )
             time.sleep(0.25)
         # Reported in the test log (-s or -rP): how long the real server takes to come up.

@@ -25,17 +25,20 @@ PROBE = textwrap.dedent(
     """
     import asyncio, json, os, sys
     sys.path[:0] = [os.getcwd(), {root!r}]
-    from comfy_api.latest import io, ComfyExtension  # as in ComfyUI: comfy_api first, then custom nodes
+    # as in ComfyUI: comfy_api first, then custom nodes
+    from comfy_api.latest import io, ComfyExtension
     import comfyui_nodes
     extension = asyncio.run(comfyui_nodes.comfy_entrypoint())
     nodes = asyncio.run(extension.get_node_list())
     report = {{"extension": isinstance(extension, ComfyExtension), "nodes": {{}},
-               "mapping_is_v3": all(issubclass(c, io.ComfyNode) for c in comfyui_nodes.NODE_CLASS_MAPPINGS.values())}}
+               "mapping_is_v3": all(issubclass(c, io.ComfyNode)
+                                    for c in comfyui_nodes.NODE_CLASS_MAPPINGS.values())}}
     for cls in nodes:
         schema = cls.GET_SCHEMA()
         info = cls.GET_NODE_INFO_V1()
         report["nodes"][schema.node_id] = {{
-            "required": sorted(info["input"]["required"]), "optional": sorted(info["input"].get("optional", {{}})),
+            "required": sorted(info["input"]["required"]),
+            "optional": sorted(info["input"].get("optional", {{}})),
             "output": list(info["output"]), "output_name": list(info["output_name"]),
             "description": info["description"], "display_name": info["display_name"]}}
     from preferthinker.profile import Profile, UserProfile
@@ -47,7 +50,8 @@ PROBE = textwrap.dedent(
     folder_paths.set_input_directory({input_dir!r})
     os.chdir({elsewhere!r})
     loader = comfyui_nodes.NODE_CLASS_MAPPINGS["PTGenLoadImageFolder"]
-    report["loaded"] = loader.execute(folder="candidates", max_images=0, width=0, height=0).result[1]
+    loaded = loader.execute(folder="candidates", max_images=0, width=0, height=0)
+    report["loaded"] = loaded.result[1]
     try:
         loader.execute(folder="absent", max_images=0, width=0, height=0)
     except Exception as error:

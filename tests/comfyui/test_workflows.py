@@ -1,4 +1,5 @@
-"""The example workflows reference only existing node types, inputs and outputs, with fitting types."""
+"""The example workflows reference only existing node types, inputs and outputs, with fitting
+types."""
 
 from __future__ import annotations
 

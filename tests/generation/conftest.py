@@ -1,4 +1,5 @@
-"""Fixtures of the generation tests: the tiny diffusion pipeline (built once) and reference images."""
+"""Fixtures of the generation tests: the tiny diffusion pipeline (built once) and reference
+images."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`ptgen generate` / `ptgen rerank` end to end on the tiny models (real loading, real pipelines)."""
+"""`ptgen generate` / `ptgen rerank` end to end on the tiny models (real loading, real
+pipelines)."""
 
 from __future__ import annotations
 
@@ -169,7 +170,8 @@ def test_report_renders_in_headless_chromium(first_run, tmp_path):
     )
     if browser is None:
         pytest.skip(
-            "chromium is not installed (apt-get install -y chromium); the report render check needs it"
+            "chromium is not installed (apt-get install -y chromium); "
+            "the report render check needs it"
         )
     shot = tmp_path / "report.png"
     command = [

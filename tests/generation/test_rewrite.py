@@ -93,7 +93,8 @@ def test_llm_rewriter_uses_answer_or_falls_back():
 
 
 def test_no_term_goes_into_both_prompts():
-    """The analytic assessor once liked and disliked Neon and Simplified: neither prompt gets them."""
+    """The analytic assessor once liked and disliked Neon and Simplified: neither prompt gets
+    them."""
     contradictory = UserProfile(
         liked=Profile(color=["Scarlet"], saturation=["Neon"], detail=["Simplified"]),
         disliked=Profile(color=["Cobalt Blue"], saturation=["neon"], detail=["Simplified"]),
@@ -107,9 +108,9 @@ def test_no_term_goes_into_both_prompts():
 def test_the_users_own_words_win_over_the_profile():
     r = rewrite_prompt("a pink castle", PROFILE, base_negative="pixel art")
     assert "Pixel Art" not in r.prompt  # the user's negative prompt refuses it
-    assert (
-        r.prompt
-        == "a pink castle, Digital Painting, Pink and Jungle Green color palette, Pastel saturation, Fine detail"
+    assert r.prompt == (
+        "a pink castle, Digital Painting, Pink and Jungle Green color palette, "
+        "Pastel saturation, Fine detail"
     )
     liked_pink = UserProfile(
         liked=Profile(art_style=["Pixel Art"]), disliked=Profile(color=["Pink"])

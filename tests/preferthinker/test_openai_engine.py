@@ -153,7 +153,8 @@ def fake_server():
         ('{"id": "x", "object": "chat.completion"}', "without choices"),
         ('{"choices": []}', "without choices"),
         (
-            '{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop"}]}',
+            '{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, '
+            '"finish_reason": "stop"}]}',
             "without text",
         ),
         ("this is not json", "without choices|unusable"),

@@ -20,18 +20,24 @@ from preferthinker.parser import (
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
 
-PROFILES = """<visual preference profile>
-"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green", "Artistic Medium": "Digital Painting", "Saturation": "Intense", "Detail": "Fine"
-</visual preference profile>
-<visual non-preference profile>
-"Art Styles": "Romanticism", "Color": "Charcoal Gray", "ArtisticMedium": "Coiling", "Saturation": "Muted", "Detail": "Smooth"
-</visual non-preference profile>"""
+PROFILES = (
+    "<visual preference profile>\n"
+    '"Art Styles": "Pixel Art", "Color": "Pink, Jungle Green", '
+    '"Artistic Medium": "Digital Painting", "Saturation": "Intense", "Detail": "Fine"\n'
+    "</visual preference profile>\n"
+    "<visual non-preference profile>\n"
+    '"Art Styles": "Romanticism", "Color": "Charcoal Gray", "ArtisticMedium": "Coiling", '
+    '"Saturation": "Muted", "Detail": "Smooth"\n'
+    "</visual non-preference profile>"
+)
 
 THINK_B = (
     "<think> 1. Artistic style: Image A(2) - a soft romantic landscape, not pixel art; "
     "Image B(5) - crisp pixel art sprites. 2. Color: Image A(1) - dominated by charcoal gray; "
-    "Image B(5) - pink and jungle green. 3. Artistic medium: Image A(2) - looks like oil on canvas; "
-    "Image B(4) - digital painting. 4. Saturation: Image A(3) - rather muted; Image B(4) - intense. "
+    "Image B(5) - pink and jungle green. 3. Artistic medium: "
+    "Image A(2) - looks like oil on canvas; "
+    "Image B(4) - digital painting. 4. Saturation: Image A(3) - rather muted; "
+    "Image B(4) - intense. "
     "5. Detail: Image A(3) - smooth surfaces; Image B(4) - fine edges.\n"
     "Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22 </think>"
 )
@@ -39,15 +45,24 @@ THINK_B = (
 EXAMPLE_B = f"{PROFILES}\n{THINK_B}\n<answer>Image B</answer>"
 
 # A second worked example in their format, where Image A wins 21 vs 7.
-EXAMPLE_A = """<visual preference profile>
-"Art Styles": "Oceanic Art", "Color": "Alloy Silver", "Artistic Medium": "Silkscreen", "Saturation": "Pastel", "Detail": "Selective, Realistic"
-</visual preference profile>
-<visual non-preference profile>
-"Art Styles": "Mesoamerican Art", "Color": "Pink", "Artistic Medium": "3D Modeling", "Saturation": "Intense", "Detail": "Smooth"
-</visual non-preference profile>
-<think> 1. Artistic style: Image A(4) - flat Oceanic patterns; Image B(1) - stepped Mesoamerican motifs 2. Color: Image A(4) - silvery tones; Image B(2) - hot pink dominates 3. Artistic medium: Image A(5) - visible silkscreen layers; Image B(1) - glossy 3D render 4. Saturation: Image A(4) - soft pastel tints; Image B(1) - intense hues 5. Detail: Image A(4) - sharp focus on the subject only; Image B(2) - uniformly smooth
-Total: Image A: total_score=4+4+5+4+4=21  Image B: total_score=1+2+1+1+2=7 </think>
-<answer>Image A</answer>"""
+EXAMPLE_A = (
+    "<visual preference profile>\n"
+    '"Art Styles": "Oceanic Art", "Color": "Alloy Silver", "Artistic Medium": "Silkscreen", '
+    '"Saturation": "Pastel", "Detail": "Selective, Realistic"\n'
+    "</visual preference profile>\n"
+    "<visual non-preference profile>\n"
+    '"Art Styles": "Mesoamerican Art", "Color": "Pink", "Artistic Medium": "3D Modeling", '
+    '"Saturation": "Intense", "Detail": "Smooth"\n'
+    "</visual non-preference profile>\n"
+    "<think> 1. Artistic style: Image A(4) - flat Oceanic patterns; "
+    "Image B(1) - stepped Mesoamerican motifs 2. Color: Image A(4) - silvery tones; "
+    "Image B(2) - hot pink dominates 3. Artistic medium: Image A(5) - visible silkscreen layers; "
+    "Image B(1) - glossy 3D render 4. Saturation: Image A(4) - soft pastel tints; "
+    "Image B(1) - intense hues 5. Detail: Image A(4) - sharp focus on the subject only; "
+    "Image B(2) - uniformly smooth\n"
+    "Total: Image A: total_score=4+4+5+4+4=21  Image B: total_score=1+2+1+1+2=7 </think>\n"
+    "<answer>Image A</answer>"
+)
 
 MULTILINE_SCORES = """<think>
 **1. Artistic style**
@@ -195,8 +210,8 @@ VARIANTS = [
     ),
     (
         "markdown profile lines",
-        "Visual preference profile:\n- **Art Style:** Pixel Art\n- **Color:** Pink\n\nVisual non-preference profile:\n- Art Style: Romanticism\n"
-        + BODY_B,
+        "Visual preference profile:\n- **Art Style:** Pixel Art\n- **Color:** Pink\n\n"
+        "Visual non-preference profile:\n- Art Style: Romanticism\n" + BODY_B,
         "B",
     ),
     ("score out of range", _replace("Image B(5) - crisp", "Image B(7) - crisp"), "B"),
@@ -210,7 +225,8 @@ VARIANTS = [
     (
         "swapped order in a line",
         _replace(
-            "Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+            "Image A(2) - a soft romantic landscape, not pixel art; "
+            "Image B(5) - crisp pixel art sprites.",
             "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.",
         ),
         "B",
@@ -423,7 +439,14 @@ Image A total: 11
 Image B total: 22
 </think>
 <answer>Image B</answer>""",
-    "one line words": "<think>1. Artistic style: Image A gets a 2. Image B gets a 5. 2. Color: Image A gets a 1. Image B gets a 5. 3. Artistic medium: Image A gets a 2. Image B gets a 4. 4. Saturation: Image A gets a 3. Image B gets a 4. 5. Detail: Image A gets a 3. Image B gets a 4. Total: Image A: 11, Image B: 22</think><answer>Image B</answer>",
+    "one line words": (
+        "<think>1. Artistic style: Image A gets a 2. Image B gets a 5. "
+        "2. Color: Image A gets a 1. Image B gets a 5. "
+        "3. Artistic medium: Image A gets a 2. Image B gets a 4. "
+        "4. Saturation: Image A gets a 3. Image B gets a 4. "
+        "5. Detail: Image A gets a 3. Image B gets a 4. "
+        "Total: Image A: 11, Image B: 22</think><answer>Image B</answer>"
+    ),
 }
 
 
@@ -438,7 +461,8 @@ def test_other_score_layouts(name):
 
 def test_swapped_order_assigns_scores_to_the_right_image():
     text = _replace(
-        "Image A(2) - a soft romantic landscape, not pixel art; Image B(5) - crisp pixel art sprites.",
+        "Image A(2) - a soft romantic landscape, not pixel art; "
+        "Image B(5) - crisp pixel art sprites.",
         "Image B(5) - crisp pixel art sprites; Image A(2) - a soft romantic landscape.",
     )
     first = parse_output(text).scores[0]
@@ -512,7 +536,8 @@ def test_json_profiles():
     assert parsed.profile.liked.color == ("Pink", "Teal")
     assert parsed.profile.disliked.art_medium == ("Coiling",)
     tagged = parse_profiles(
-        '<visual preference profile>{"ArtStyle": "Cubism", "Details": ["Fine"]}</visual preference profile>'
+        '<visual preference profile>{"ArtStyle": "Cubism", "Details": ["Fine"]}'
+        "</visual preference profile>"
     )
     assert tagged.liked.art_style == ("Cubism",) and tagged.liked.detail == ("Fine",)
 

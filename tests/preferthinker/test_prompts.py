@@ -42,7 +42,8 @@ def test_full_prompt_order_matches_the_authors_layout():
     images = _images_in(layout)
     assert len(images) == 7
     assert all(x is y for x, y in zip(images, liked + disliked + [a, b]))
-    # instruction, liked..., instruction, disliked..., "Image A", A, "Image B", B, format instruction
+    # instruction, liked..., instruction, disliked..., "Image A", A, "Image B", B,
+    # format instruction
     assert "likes" in layout[0]
     assert "dislikes" in layout[4]
     assert layout[layout.index(a) - 1] == "Image A"

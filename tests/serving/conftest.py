@@ -1,4 +1,5 @@
-"""Local HTTP servers for the health-wait tests: a scripted one (http.server in a thread) and ports."""
+"""Local HTTP servers for the health-wait tests: a scripted one (http.server in a thread) and
+ports."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def free_port() -> int:
 
 
 class WarmingServer:
-    """Answers /health with 503 for `warmup` seconds, then 200; records the Authorization headers."""
+    """Answers /health with 503 for `warmup` seconds, then 200; records the Authorization
+    headers."""
 
     def __init__(self, warmup: float):
         self.warmup = warmup

@@ -1,4 +1,5 @@
-"""The health wait against real local HTTP servers: a warming one, a dead port, `transformers serve`."""
+"""The health wait against real local HTTP servers: a warming one, a dead port,
+`transformers serve`."""
 
 from __future__ import annotations
 
@@ -83,7 +84,9 @@ FAKE_VLLM = textwrap.dedent(
     class H(BaseHTTPRequestHandler):
         def do_GET(self):
             ok = self.path == "/health" and time.monotonic() - start > 0.5
-            self.send_response(200 if ok else 503); self.send_header("Content-Length", "0"); self.end_headers()
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         def log_message(self, *a): pass
     server = HTTPServer(("127.0.0.1", port), H)
     threading.Timer(3.0, server.shutdown).start()

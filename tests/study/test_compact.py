@@ -1,4 +1,5 @@
-"""The compact CoT: it round-trips through the project's parser, complete, for any profile and scores."""
+"""The compact CoT: it round-trips through the project's parser, complete, for any profile and
+scores."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """A tiny end-to-end run of the learning study: every stage runs for real (SynthPref data, study
 tokenizer, random-weight Qwen2.5-VL, SFT and GRPO through training.sft / training.grpo on TRL,
-the ptgen eval harness), for a handful of steps on tiny sets, and the table has every row and split."""
+the ptgen eval harness), for a handful of steps on tiny sets, and the table has every row and
+split."""
 
 from __future__ import annotations
 

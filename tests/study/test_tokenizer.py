@@ -1,4 +1,5 @@
-"""The study tokenizer: every vocabulary term is one token, the compact target is short, text round-trips."""
+"""The study tokenizer: every vocabulary term is one token, the compact target is short, text
+round-trips."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Simulated users: determinism, SP/MP shape, disliked != liked, seen/unseen splits without leakage."""
+"""Simulated users: determinism, SP/MP shape, disliked != liked, seen/unseen splits without
+leakage."""
 
 from __future__ import annotations
 
@@ -89,9 +90,9 @@ def test_terms_restriction_and_spelling_check():
 
 
 def test_compatible_is_respected():
-    far = lambda element, liked, disliked: (
-        not (element == "color" and {liked, disliked} == {"Red", "Pink"})
-    )
+    def far(element, liked, disliked):
+        return not (element == "color" and {liked, disliked} == {"Red", "Pink"})
+
     for user in sample_users(40, VOCAB, seed=9, compatible=far):
         pair = {user.profile.liked.color[0], user.profile.disliked.color[0]}
         assert pair != {"Red", "Pink"}

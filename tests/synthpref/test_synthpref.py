@@ -1,4 +1,5 @@
-"""SynthPref builder: deterministic, splits right, candidates match the hidden profile as claimed."""
+"""SynthPref builder: deterministic, splits right, candidates match the hidden profile as
+claimed."""
 
 from __future__ import annotations
 

@@ -70,6 +70,7 @@ def test_bf16_sft_and_grpo_on_cuda(cuda, tiny_assessor_path, tmp_path):
     grpo_seconds = time.perf_counter() - start
     assert json.loads((grpo_final / "ptgen_training.json").read_text())["layout"] == "merged"
     print(
-        f"GPU {cuda.cuda.get_device_name(0)}: SFT 3 steps {sft_seconds:.1f}s, GRPO 3 steps {grpo_seconds:.1f}s, "
+        f"GPU {cuda.cuda.get_device_name(0)}: SFT 3 steps {sft_seconds:.1f}s, "
+        f"GRPO 3 steps {grpo_seconds:.1f}s, "
         f"peak {cuda.cuda.max_memory_allocated() / 2**30:.2f} GiB"
     )

@@ -1,4 +1,5 @@
-"""`score_loss_weight` and `balance_scores`: the SFT loss can weight the assessment's score tokens (learning study)."""
+"""`score_loss_weight` and `balance_scores`: the SFT loss can weight the assessment's score
+tokens (learning study)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`vision_learning_rate`: SFT can train the vision tower at its own, lower rate (learning study)."""
+"""`vision_learning_rate`: SFT can train the vision tower at its own, lower rate (learning
+study)."""
 
 from __future__ import annotations
 
