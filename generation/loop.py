@@ -238,15 +238,20 @@ class PersonalizedGenerator:
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
-    def _profile(self, result: RunResult, callback: Optional[Callback]) -> None:
+    def _profile(self, result: RunResult, callback: Optional[Callback],
+                 given: Optional[ProfilePrediction] = None) -> None:
         start = time.perf_counter()
         self._emit(callback, "profile", 0, 1)
         key = None
-        prediction = None
-        if self.cache is not None:
+        prediction = given  # predicted by the caller (e.g. aggregated over a user's store)
+        if prediction is not None:
+            message = "given"
+        elif self.cache is not None:
             key = self.cache.key(result.references, None, self.assessor.name)
             prediction = self.cache.get(key)
-        if prediction is not None:
+        if given is not None:
+            pass
+        elif prediction is not None:
             result.profile_from_cache = True
             message = "from cache"
         else:
@@ -378,7 +383,8 @@ class PersonalizedGenerator:
         result.timings["total"] = time.perf_counter() - start
         return result
 
-    def run(self, prompt: str, liked: Any = None, disliked: Any = None, callback: Optional[Callback] = None) -> RunResult:
+    def run(self, prompt: str, liked: Any = None, disliked: Any = None, callback: Optional[Callback] = None,
+            profile: Optional[ProfilePrediction] = None) -> RunResult:
         """Generate `config.n` candidates for `prompt`, personalized to the references, and rank them.
 
         Args:
@@ -387,6 +393,8 @@ class PersonalizedGenerator:
                 a list of paths, or PIL images.
             disliked: images the user dislikes (optional), same forms (None with a `References`).
             callback: called with a `StageEvent` as each stage progresses.
+            profile: a profile already predicted (e.g. `generation.aggregate` over a user's
+                store): used instead of predicting one from the references.
 
         Returns:
             A `RunResult` (status "complete"); `result.best` is the winner.
@@ -411,7 +419,7 @@ class PersonalizedGenerator:
                 self._references(result, liked, disliked, callback)
             if config.uses_profile:
                 self._use_gpu_for(self.assessor, self.generator)
-                self._profile(result, callback)
+                self._profile(result, callback, profile)
             self._rewrite(result, callback)
             self._use_gpu_for(self.generator, self.assessor)
             self._generate(result, callback)
@@ -428,6 +436,7 @@ class PersonalizedGenerator:
         disliked: Any = None,
         callback: Optional[Callback] = None,
         sources: Optional[Sequence[str]] = None,
+        profile: Optional[ProfilePrediction] = None,
     ) -> RunResult:
         """Rank images the user already has (best-of-N for creative tools), same result as `run`.
 
@@ -444,7 +453,7 @@ class PersonalizedGenerator:
         def stages() -> None:
             self._references(result, liked, disliked, callback)
             if self.config.mode == "profile":
-                self._profile(result, callback)
+                self._profile(result, callback, profile)
             for index, image in enumerate(images):
                 source = sources[index] if sources else None
                 result.candidates.append(Candidate(index, image, source=source))
