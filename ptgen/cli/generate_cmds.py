@@ -21,7 +21,6 @@ from ptgen.cli.options import (
     DtypeOption,
     MaxNewTokensOption,
     MaxPixelsOption,
-    RefsOption,
     StrategyOption,
     TrustRemoteCodeOption,
     assessor_config,
@@ -29,6 +28,7 @@ from ptgen.cli.options import (
     console,
     out,
 )
+from ptgen.cli.user_cmds import StoreOption, StoreRun, UserOption
 from preferthinker.errors import PTGenError
 
 OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
@@ -107,8 +107,9 @@ def _quiet_loading() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
-    """Run with progress bars; on Ctrl-C write the partial result, then let the interrupt through."""
+def _run_and_write(action: Callable[[Any], Any], folder: Path, **write_options: Any) -> Any:
+    """Run with progress bars; on Ctrl-C write the partial result, then let the interrupt through
+    (`write_options` go to `write_run`)."""
     from generation.loop import RunInterrupted
     from generation.report import write_run
 
@@ -116,15 +117,16 @@ def _run_and_write(action: Callable[[Any], Any], folder: Path) -> Any:
         with StageProgress() as progress:
             result = action(progress)
     except RunInterrupted as interrupted:
-        write_run(interrupted.result, folder)
+        write_run(interrupted.result, folder, **write_options)
         # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt into a
         # return value that main() does not read; main() prints this line and exits 130.
         raise RunStopped(f"interrupted: partial run written to {folder}") from None
-    write_run(result, folder)
+    write_run(result, folder, **write_options)
     return result
 
 
-def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> None:
+def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None,
+                   user: Optional[str] = None) -> None:
     from rich.table import Table
 
     ranking = result.ranking
@@ -147,6 +149,12 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
     for issue in result.issues:
         console.print(f"[yellow]note[/yellow]: {issue}")
     out.print(f"report: {folder / 'report.html'}")
+    if result.best is not None:
+        from generation.report import feedback_commands
+
+        ((_, like, dislike),) = feedback_commands(folder, [result.best.index], user)
+        typer.echo(f"feedback on the best (all candidates' commands are in the report): {like}"
+                   f"  |  {dislike}")
 
 
 def generate(
@@ -192,8 +200,11 @@ def generate(
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
+    user: Optional[str] = UserOption,
+    store: Optional[Path] = StoreOption,
 ) -> None:
-    """Generate N candidates personalized to the images in --refs, rank them, and write a report.
+    """Generate N candidates personalized to the images in --refs (or a stored --user), rank
+    them, and write a report.
 
     Example: ptgen generate "a castle" --refs ./liked/ --disliked ./disliked/ -n 8
     """
@@ -213,8 +224,18 @@ def generate(
         rewriter=rewriter, cache=False if no_cache else None, cache_dir=cache_dir,
         personalize=False if no_personalize else None, sequential=sequential,
     )
+    store_run = None
     if loop_cfg.personalize and refs is None:
-        raise InputError("--refs is required (a folder of images you like), unless --no-personalize")
+        if user is None and batch is None:
+            from generation.store import UserStore
+
+            user = UserStore(store).default()  # the default user, when one is set
+        if user is None:
+            raise InputError("--refs (a folder of images you like) or --user NAME is required, "
+                             "unless --no-personalize")
+        if batch is not None:
+            raise InputError("--prompts batches take --refs, not --user")
+        store_run = StoreRun.open(user, store)  # an unknown user fails before any model loads
     if batch is not None and device is None:  # one GPU per process under accelerate/torchrun
         from generation.shards import current_process, process_device
 
@@ -229,7 +250,9 @@ def generate(
                               max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
                               trust_remote_code=trust_remote_code, quantization=quantization)
         # Loaded once, before any folder or model: bad references fail fast, the cap is told here.
-        references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
+        if store_run is None:
+            references = References.load(refs, disliked, max_pixels=cfg.max_pixels,
+                                         require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force) if batch is None else out_dir
     _quiet_loading()
     assessor_obj = None
@@ -247,17 +270,26 @@ def generate(
             return run_batch_command(batch, refs, disliked, assessor_obj, generator_obj, loop_cfg,
                                      out_dir)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
+        profile, extra = None, ""
+        if store_run is not None:
+            aggregated = store_run.predict(assessor_obj, loop.cache)
+            references, profile = aggregated.references, aggregated.prediction
+            extra = store_run.changes_html()
         result = _run_and_write(
-            lambda progress: loop.run(prompt, references, callback=progress), folder)
+            lambda progress: loop.run(prompt, references, callback=progress, profile=profile),
+            folder, extra_html=extra, user=user)
+        if store_run is not None:
+            store_run.finish(folder, prompt, assessor_obj.name)
     finally:
         if assessor_obj is not None:
             assessor_obj.close()
-    _print_ranking(result, folder)
+    _print_ranking(result, folder, user=user)
 
 
 def rerank(
     images: list[Path] = typer.Argument(..., help="Images to rank (files or folders)."),
-    refs: Path = RefsOption,
+    refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images "
+                                        "the user likes (or --user NAME)."),
     disliked: Optional[Path] = DislikedOption,
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Show only the K best."),
     out_dir: Optional[Path] = OutOption,
@@ -276,8 +308,11 @@ def rerank(
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
     no_cache: Optional[bool] = NoCacheOption,
     cache_dir: Optional[str] = CacheDirOption,
+    user: Optional[str] = UserOption,
+    store: Optional[Path] = StoreOption,
 ) -> None:
-    """Rank images you already have for the user behind --refs (best-of-N), and write a report.
+    """Rank images you already have for the user behind --refs (or a stored --user), and write
+    a report.
 
     Example: ptgen rerank shots/*.png --refs ./liked/ --top-k 3
     """
@@ -302,21 +337,37 @@ def rerank(
     if not paths:
         raise InputError("no images to rank; give PNG, JPEG or WebP files or folders of them")
     loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
-    references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
+    store_run = references = profile = None
+    if refs is None:
+        from generation.store import UserStore
+
+        user = user or UserStore(store).default()
+        if user is None:
+            raise InputError("--refs (a folder of images you like) or --user NAME is required")
+        store_run = StoreRun.open(user, store)
+    else:
+        references = References.load(refs, disliked, max_pixels=cfg.max_pixels, require_liked=True)
     folder = prepare_run_dir(out_dir, out_root, force)
     _quiet_loading()
     with console.status(f"loading the assessor {cfg.assessor}"):
         assessor_obj = Assessor.from_config(cfg)
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
+        extra = ""
+        if store_run is not None:
+            aggregated = store_run.predict(assessor_obj, loop.cache)
+            references, profile = aggregated.references, aggregated.prediction
+            extra = store_run.changes_html()
         result = _run_and_write(
             lambda progress: loop.rerank(loaded, references, callback=progress,
-                                         sources=[str(p) for p in paths]),
-            folder,
+                                         sources=[str(p) for p in paths], profile=profile),
+            folder, extra_html=extra, user=user if store_run else None,
         )
+        if store_run is not None:
+            store_run.finish(folder, "", assessor_obj.name)
     finally:
         assessor_obj.close()
-    _print_ranking(result, folder, top_k)
+    _print_ranking(result, folder, top_k, user=user if store_run else None)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,10 +43,11 @@ def _register_all() -> None:
         eval_cmds,
         generate_cmds,
         serve_cmds,
+        user_cmds,
     )
 
     for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds,
-                   config_cmds):
+                   config_cmds, user_cmds):
         module.register(app)
 
 

@@ -27,3 +27,11 @@ def store(tmp_path):
     from generation.store import UserStore
 
     return UserStore(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def tiny_generator_path(tmp_path_factory) -> Path:
+    """The tiny random-weight diffusion pipeline (as in tests/generation), built once."""
+    from generation.tiny import make_tiny_generator
+
+    return make_tiny_generator(tmp_path_factory.mktemp("tiny") / "generator")
