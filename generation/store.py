@@ -226,6 +226,8 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
         if version < SCHEMA_VERSION:
             _migrate(connection, version)
         connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        # WAL + NORMAL never corrupts; a power cut may lose the last label, not the store.
+        connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as error:
         connection.close()
