@@ -152,15 +152,17 @@ def test_two_processes_labelling_at_once_both_land(store, pngs, tmp_path):
         import sys, time
         from pathlib import Path
         from generation.store import UserStore
+        import PIL.Image, PIL.PngImagePlugin  # loaded before the gate: both start writing at once
         root, folder, go = sys.argv[1:4]
-        while not Path(go).exists():
-            time.sleep(0.01)
         user = UserStore(root).user("ana")
-        for path in sorted(Path(folder).iterdir()):
+        paths = sorted(Path(folder).iterdir())
+        while not Path(go).exists():
+            time.sleep(0.001)
+        for path in paths:
             user.label([path], "liked")
     """)
-    pngs("a", range(0, 25))
-    pngs("b", range(100, 125))
+    pngs("a", range(0, 80))
+    pngs("b", range(100, 180))
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", script, str(store.root),
@@ -170,7 +172,7 @@ def test_two_processes_labelling_at_once_both_land(store, pngs, tmp_path):
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
-    assert store.user("ana").counts()["liked"] == 50
+    assert store.user("ana").counts()["liked"] == 160
 
 
 def test_read_only_store_is_a_one_line_error(store, pngs):
@@ -196,3 +198,23 @@ def test_store_on_a_read_only_file_system_is_a_store_error(tmp_path):
     # /proc accepts no new folders even for root: a real read-only place on every Linux.
     with pytest.raises(StoreError, match="cannot create the user folder"):
         UserStore("/proc/ptgen-store").create("ana")
+
+
+def test_a_writer_waits_for_another_process_holding_the_lock(store, pngs, tmp_path):
+    first, second = pngs("x", [1, 2])
+    holder = store.create("ana")
+    holder.db.execute("BEGIN IMMEDIATE")  # this process is mid-write
+    holder.db.execute("INSERT INTO images VALUES ('h', 'h.png', 1, 1, 0)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = ("import sys; from generation.store import UserStore; "
+              "UserStore(sys.argv[1]).user('ana').label([sys.argv[2]], 'liked')")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(store.root), str(second)],
+                            env=env, stderr=subprocess.PIPE)
+    import time
+
+    time.sleep(2.0)  # the other process is blocked on the lock meanwhile
+    holder.db.execute("COMMIT")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    holder.label([first], "liked")
+    assert store.user("ana").counts()["liked"] == 2
