@@ -24,9 +24,9 @@ the renderer) and the profile's term accuracy per element (the predicted liked t
 hidden one). The analytic assessor names no art style or medium, so those stay at 0 and the pick
 match is about chance there.
 
-Run (CPU, about 3 minutes on 2 busy cores):
+Run (CPU on 2 busy cores: about 2 minutes at 64 px, 3 at 128 px, the size of docs/results.md):
 
-    python benchmarks/feedback_loop.py --users 30 --seeds 3 --rounds 5 --size 64
+    python benchmarks/feedback_loop.py --users 30 --seeds 3 --rounds 5 --size 128
 
 Example:
     >>> rows = run_feedback_loop(users=2, seeds=1, rounds=2)
