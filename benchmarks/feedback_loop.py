@@ -41,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -96,9 +97,6 @@ def _first_five(user: Any, assessor: Any):
 
     oldest = {side: [str(i.path) for i in reversed(user.images(side))]
               for side in ("liked", "disliked")}
-    refs = References(max_per_side=5)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cut is the point of this condition
         refs = References.load(oldest["liked"], oldest["disliked"] or None, max_pixels=None)
@@ -158,8 +156,7 @@ def run_feedback_loop(users: int = 30, seeds: int = 3, rounds: int = 5, n: int =
                                           profile=prediction)
                         pick = result.best or result.candidates[0]
                         row = {"match": match_score(pick.image, hidden.profile)[0]}
-                        for element, value in term_accuracy(prediction.profile, hidden.profile).items():
-                            row[element] = value
+                        row.update(term_accuracy(prediction.profile, hidden.profile))
                         records.setdefault((condition, round_), []).append(row)
                         if condition in stores:
                             labels = simulated_labels(result.candidates, hidden, k, noise,

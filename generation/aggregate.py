@@ -209,7 +209,8 @@ def profile_changes(before: Optional[dict], after: dict) -> list[str]:
             old = list((before.get(side) or {}).get(element) or [])
             new = list((after.get(side) or {}).get(element) or [])
             if [t.lower() for t in old] != [t.lower() for t in new]:
-                lines.append(f"{side} {element}: {', '.join(old) or '-'} -> {', '.join(new) or '-'}")
+                was, now = ", ".join(old) or "-", ", ".join(new) or "-"
+                lines.append(f"{side} {element}: {was} -> {now}")
     return lines or ["no change"]
 
 

@@ -221,7 +221,8 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if version > SCHEMA_VERSION:
             raise StoreError(f"the user store {path} has schema version {version}, newer than "
-                             f"this ptgen's {SCHEMA_VERSION}; upgrade ptgen (the store is untouched)")
+                             f"this ptgen's {SCHEMA_VERSION}; upgrade ptgen "
+                             "(the store is untouched)")
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if version < SCHEMA_VERSION:
             _migrate(connection, version)
@@ -351,7 +352,8 @@ class User:
         loaded = [_image_bytes(source) for source in sources]
         changes: list[Change] = []
         now = time.time()
-        for source, (data, extension, width, height), given in zip(sources, loaded, provenances, strict=True):
+        for source, (data, extension, width, height), given in zip(
+                sources, loaded, provenances, strict=True):
             digest, file = self._store_file(data, extension)
             prov = given or Provenance(origin=None if not isinstance(source, (str, Path))
                                        else str(source))

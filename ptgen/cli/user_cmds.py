@@ -151,8 +151,10 @@ def dislike(
 @user_app.command("create")
 def create(
     name: str = typer.Argument(..., help="The user's name (letters, digits, _ . -)."),
-    refs: Optional[list[Path]] = typer.Option(None, "--refs", help="Folder or file of liked images (repeatable)."),
-    disliked: Optional[list[Path]] = typer.Option(None, "--disliked", help="Folder or file of disliked images (repeatable)."),
+    refs: Optional[list[Path]] = typer.Option(
+        None, "--refs", help="Folder or file of liked images (repeatable)."),
+    disliked: Optional[list[Path]] = typer.Option(
+        None, "--disliked", help="Folder or file of disliked images (repeatable)."),
     store: Optional[Path] = StoreOption,
 ) -> None:
     """Create a stored user, optionally with reference images.
@@ -240,7 +242,8 @@ def show(name: Optional[str] = typer.Argument(None), store: Optional[Path] = Sto
 @user_app.command("forget")
 def forget(
     name: str = typer.Argument(...),
-    images: list[str] = typer.Argument(..., help="Image hashes (8+ characters), stored file names or files."),
+    images: list[str] = typer.Argument(
+        ..., help="Image hashes (8+ characters), stored file names or files."),
     store: Optional[Path] = StoreOption,
 ) -> None:
     """Remove images and all their labels from a user.

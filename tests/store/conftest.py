@@ -11,7 +11,8 @@ from PIL import Image
 def write_png(path: Path, value: int, size: int = 16) -> Path:
     """A PNG of one flat colour; different `value`s give different contents (and hashes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (size, size), (value % 256, (value * 7) % 256, (value // 256) % 256)).save(path)
+    colour = (value % 256, (value * 7) % 256, (value // 256) % 256)
+    Image.new("RGB", (size, size), colour).save(path)
     return path
 
 
