@@ -11,6 +11,7 @@ import json
 from typing import Any, Optional
 
 from comfyui_nodes.engine_cache import ENGINES
+from comfyui_nodes.paths import find_input_path
 from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
 from generation.rerank import NO_WINNER
 from generation.strategies import STRATEGIES, get_strategy
@@ -333,14 +334,14 @@ def _ranking_reasoning(ranking: Any) -> str:
 def load_image_folder(folder: str, max_images: int = 0, width: int = 0, height: int = 0) -> tuple:
     """Load every image of a folder (sorted by name) as one IMAGE batch, for reranking or as references.
 
-    A batch needs one size: images are scaled to cover `width` x `height` and center-cropped
-    (0 takes the first image's size). `max_images` keeps the first n (0 keeps all).
+    A relative `folder` is inside ComfyUI's input folder (`name [output]`: its output folder; an
+    absolute path works too). A batch needs one size: images are scaled to cover `width` x
+    `height` and center-cropped (0 takes the first image's size). `max_images` keeps the first n
+    (0 keeps all).
     """
     from preferthinker.images import load_images
 
-    path = (folder or "").strip()
-    if not path:
-        raise InputError("folder: give the path of a folder of images")
+    path = find_input_path(folder, "folder")
     pils = load_images(path, max_pixels=None, what=f"images in {path}")
     if max_images > 0:
         pils = pils[:max_images]
@@ -353,7 +354,7 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
     from preferthinker.images import image_paths
 
     try:
-        paths = image_paths((folder or "").strip())
+        paths = image_paths(find_input_path(folder, "folder"))
     except InputError:
         return "missing"
     stats = []

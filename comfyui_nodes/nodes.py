@@ -124,7 +124,8 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
         function=f.load_image_folder,
         fingerprint=f.folder_fingerprint,
         inputs=(
-            Port("folder", STRING, "Path of a folder of images (PNG, JPEG, WebP).", default=""),
+            Port("folder", STRING, "Folder of images (PNG, JPEG, WebP): inside ComfyUI's input folder, "
+                 "`name [output]` for its output folder, or an absolute path.", default=""),
             Port("max_images", INT, "Keep the first n, by file name (0: all).", default=0, min=0, max=4096),
             Port("width", INT, "Batch width (0: the first image's).", default=0, min=0, max=8192, step=8),
             Port("height", INT, "Batch height (0: the first image's).", default=0, min=0, max=8192, step=8),

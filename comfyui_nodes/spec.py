@@ -14,6 +14,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from preferthinker.errors import PTGenError
+
 # ComfyUI's own socket types that our nodes use; anything else is a custom type of ours.
 IMAGE = "IMAGE"
 STRING = "STRING"
@@ -28,6 +30,19 @@ PROFILE = "PTGEN_PROFILE"
 BUILTIN_TYPES = {IMAGE, STRING, INT, FLOAT, BOOLEAN, COMBO}
 CUSTOM_TYPES = {ASSESSOR, PROFILE}
 CATEGORY = "ptgen"
+
+# Settings whose node field has another name than the library's (the others keep theirs).
+NODE_FIELDS = {"assessor_model": "model_name"}
+
+
+def node_field(setting: str) -> str:
+    """How a node names a setting in an error message: its field (`assessor`), not a CLI flag.
+
+    Example:
+        >>> node_field("assessor_model")
+        'model_name'
+    """
+    return NODE_FIELDS.get(setting, setting)
 
 
 @dataclass(frozen=True)
@@ -122,7 +137,11 @@ class NodeSpec:
 
     def run(self, **kwargs: Any) -> tuple:
         """Call the function with the given inputs; optional inputs left out are not passed."""
-        result = self.function(**kwargs)
+        try:
+            result = self.function(**kwargs)
+        except PTGenError as error:
+            error.name_setting = node_field  # the user sets node fields here, not command-line flags
+            raise
         if not isinstance(result, tuple) or len(result) != len(self.outputs):
             raise TypeError(
                 f"{self.key}: {self.function.__name__} must return a tuple of {len(self.outputs)} values"

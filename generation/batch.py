@@ -223,22 +223,14 @@ def _wait_for(path: Path, poll_s: float = 0.5) -> None:
         time.sleep(poll_s)
 
 
-def _batch_profile(
-    config: Any, assessor: Any, liked: Any, disliked: Any, out: Path, process: Any
-) -> tuple:
+def _batch_profile(config: Any, assessor: Any, refs: Any, out: Path, process: Any) -> tuple:
     """(the batch's profile cache, the profile's key): the cache holds the one profile every run
     uses. The main process predicts it (or takes it from the user's profile cache); the others
-    wait for its file."""
+    wait for its file. `refs` is the batch's `References`, loaded once."""
     from generation.cache import ProfileCache
-    from generation.loop import _load_refs
 
     batch_cache = ProfileCache(out / PROFILE_DIR)
-    max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", 1024 * 1024)
-    liked_images = _load_refs(liked, "liked reference images", max_pixels)
-    if not liked_images:
-        raise InputError("no liked reference images given; pass --refs DIR with images you like")
-    disliked_images = _load_refs(disliked, "disliked reference images", max_pixels)
-    key = batch_cache.key(liked_images, disliked_images, assessor.name)
+    key = batch_cache.key(refs, None, assessor.name)
     if not process.is_main:
         _wait_for(batch_cache.path(key))
         return batch_cache, key
@@ -246,20 +238,18 @@ def _batch_profile(
         user_cache = ProfileCache(config.cache_dir) if config.cache else None
         prediction = user_cache.get(key) if user_cache is not None else None
         if prediction is None:
-            prediction = assessor.predict_profile(liked_images, disliked_images or None)
+            prediction = assessor.predict_profile(refs)
             if user_cache is not None:
                 user_cache.put(key, prediction, {"assessor": assessor.name})
         batch_cache.put(key, prediction, {"assessor": assessor.name})
     return batch_cache, key
 
 
-def _run_one(
-    item: BatchPrompt, folder: Path, loop: Any, liked: Any, disliked: Any
-) -> dict[str, Any]:
+def _run_one(item: BatchPrompt, folder: Path, loop: Any, refs: Any) -> dict[str, Any]:
     from generation.report import prepare_run_dir, write_run
 
     prepare_run_dir(folder, force=True)  # a partial run from before an interruption is redone
-    result = loop.run(item.prompt, liked, disliked)
+    result = loop.run(item.prompt, refs)
     data = write_run(result, folder)
     return {"status": data["status"], "best": (data.get("best") or {}).get("file")}
 
@@ -441,9 +431,16 @@ def run_batch(
     else:
         acquire_lock(out, process)
         _check_folder(out, fingerprint)
-    # 2. The profile, once for the batch.
+    # 2. The references, loaded once, and the profile, predicted once for the batch.
+    refs = None
+    if config.personalize:
+        from preferthinker.images import DEFAULT_MAX_PIXELS
+        from preferthinker.references import References
+
+        max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
+        refs = References.load(liked, disliked, max_pixels=max_pixels, require_liked=True)
     cache, key = (
-        _batch_profile(config, assessor, liked, disliked, out, process)
+        _batch_profile(config, assessor, refs, out, process)
         if config.uses_profile
         else (None, None)
     )
@@ -461,7 +458,7 @@ def run_batch(
                 run_config = dataclasses.replace(config, **item.options)
                 loop = PersonalizedGenerator(assessor, generator, run_config, cache=cache)
                 try:
-                    record = _run_one(item, folder, loop, liked, disliked)
+                    record = _run_one(item, folder, loop, refs)
                 except RunInterrupted as interrupted:
                     write_run(interrupted.result, folder)
                     raise

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,31 +48,115 @@ CPU_GENERATOR = "stabilityai/sd-turbo"
 
 @dataclass(frozen=True)
 class FamilyDefaults:
-    """Sampling defaults of a model family. None: leave it to the pipeline's own default."""
+    """Sampling defaults of a model family. None: leave it to the pipeline's own default.
+
+    `source` names the model card the values come from (and says where ptgen departs from it);
+    `scheduler` / `timestep_spacing` are what the card's scheduler must be for the steps to work
+    (set on the loaded pipeline by `prepare_scheduler`).
+    """
 
     family: str
     steps: Optional[int]
     guidance: Optional[float]
     size: Optional[int]
     dtype: str = "float16"  # on CUDA
+    source: str = ""
+    scheduler: Optional[str] = None
+    timestep_spacing: Optional[str] = None
 
 
-# Distilled models (turbo, lightning, schnell, LCM) want few steps and little or no guidance;
-# the base families use their model cards' recommended settings.
+# Each family's defaults, checked against its model card (hub id first in `source`). Distilled
+# models (turbo, lightning, hyper, schnell, LCM) want few steps and little or no guidance.
+_F = FamilyDefaults
 FAMILIES: dict[str, FamilyDefaults] = {
-    "sd15": FamilyDefaults("sd15", 30, 7.5, None),
-    "sd2": FamilyDefaults("sd2", 30, 7.5, None),
-    "sd-turbo": FamilyDefaults("sd-turbo", 2, 0.0, 512),
-    "sdxl": FamilyDefaults("sdxl", 30, 5.0, None),
-    "sdxl-turbo": FamilyDefaults("sdxl-turbo", 2, 0.0, 512),
-    "sdxl-lightning": FamilyDefaults("sdxl-lightning", 4, 0.0, 1024),
-    "lcm": FamilyDefaults("lcm", 4, 1.0, None),
-    "sd3": FamilyDefaults("sd3", 28, 7.0, 1024, "bfloat16"),
-    "sd3-turbo": FamilyDefaults("sd3-turbo", 4, 0.0, 1024, "bfloat16"),
-    "flux": FamilyDefaults("flux", 28, 3.5, 1024, "bfloat16"),
-    "flux-schnell": FamilyDefaults("flux-schnell", 4, 0.0, 1024, "bfloat16"),
-    "unknown": FamilyDefaults("unknown", None, None, None),
+    "sd15": _F("sd15", 30, 7.5, None, source=(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5 (card: the pipeline defaults, 50 steps, "
+        "guidance 7.5; ptgen takes 30 steps)")),
+    "sd2": _F("sd2", 30, 7.5, None, source=(
+        "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
+        "ptgen takes 30 steps)")),
+    "sd-turbo": _F("sd-turbo", 1, 0.0, 512, source=(
+        "stabilityai/sd-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
+    "sdxl": _F("sdxl", 30, 5.0, None, source=(
+        "stabilityai/stable-diffusion-xl-base-1.0 (card: the pipeline defaults, 50 steps, "
+        "guidance 5.0; ptgen takes 30 steps)")),
+    "sdxl-turbo": _F("sdxl-turbo", 1, 0.0, 512, source=(
+        "stabilityai/sdxl-turbo (card: num_inference_steps=1, guidance_scale=0.0, 512x512)")),
+    # Steps come from the checkpoint (1/2/4/8-step variants); 4 when the id does not say.
+    "sdxl-lightning": _F("sdxl-lightning", 4, 0.0, 1024, source=(
+        "ByteDance/SDXL-Lightning (card: EulerDiscreteScheduler with timestep_spacing="
+        "\"trailing\", guidance_scale=0, steps = the checkpoint's 1/2/4/8-step variant; "
+        "1-step: prediction_type=\"sample\")"),
+        scheduler="EulerDiscreteScheduler", timestep_spacing="trailing"),
+    # Hyper-SD is not Lightning: its own N-step LoRAs / UNets, DDIM with trailing timesteps.
+    "hyper-sd": _F("hyper-sd", 8, 0.0, None, source=(
+        "ByteDance/Hyper-SD (card: DDIMScheduler with timestep_spacing=\"trailing\", "
+        "guidance_scale=0, steps = the checkpoint's N-step variant; CFG variants: guidance 5)"),
+        scheduler="DDIMScheduler", timestep_spacing="trailing"),
+    # A distilled LCM UNet (guidance embedded, w = guidance - 1): LatentConsistencyModelPipeline's
+    # own default is 8.5, the LCM Dreamshaper card uses 8.0.
+    "lcm": _F("lcm", 4, 8.0, None, source=(
+        "SimianLuo/LCM_Dreamshaper_v7 (card: num_inference_steps=4, guidance_scale=8.0; "
+        "LatentConsistencyModelPipeline's default is 8.5)")),
+    # LCM-LoRA on a base pipeline (no guidance embedding): guidance 1.0 turns CFG off.
+    "lcm-lora": _F("lcm-lora", 4, 1.0, None, source=(
+        "latent-consistency/lcm-lora-sdxl, latent-consistency/lcm-lora-sdv1-5 (cards: "
+        "LCMScheduler, num_inference_steps=4, guidance_scale=1)"), scheduler="LCMScheduler"),
+    "sd3": _F("sd3", 28, 7.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3-medium-diffusers (card: num_inference_steps=28, "
+        "guidance_scale=7.0)")),
+    "sd3.5": _F("sd3.5", 28, 3.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large (card: num_inference_steps=28, "
+        "guidance_scale=3.5)")),
+    "sd3.5-medium": _F("sd3.5-medium", 40, 4.5, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-medium (card: num_inference_steps=40, "
+        "guidance_scale=4.5)")),
+    "sd3-turbo": _F("sd3-turbo", 4, 0.0, 1024, "bfloat16", source=(
+        "stabilityai/stable-diffusion-3.5-large-turbo (card: num_inference_steps=4, "
+        "guidance_scale=0.0)")),
+    "flux": _F("flux", 50, 3.5, 1024, "bfloat16", source=(
+        "black-forest-labs/FLUX.1-dev (card: guidance_scale=3.5, num_inference_steps=50, "
+        "1024x1024)")),
+    "flux-schnell": _F("flux-schnell", 4, 0.0, 1024, "bfloat16", source=(
+        "black-forest-labs/FLUX.1-schnell (card: guidance_scale=0.0, num_inference_steps=4, "
+        "max_sequence_length=256)")),
+    "unknown": _F("unknown", None, None, None, source="the pipeline's own defaults"),
 }
+del _F
+
+
+def families_help() -> str:
+    """One line per recognised family with its defaults, for `--help` and the docs.
+
+    Example:
+        >>> "sdxl-lightning: 4 steps" in families_help()
+        True
+    """
+    lines = []
+    for name, family in FAMILIES.items():
+        if name == "unknown":
+            continue
+        size = f", {family.size}px" if family.size else ""
+        steps = f"{family.steps} steps" + (" (or the checkpoint's N-step variant)"
+                                           if family.timestep_spacing else "")
+        lines.append(f"{name}: {steps}, guidance {family.guidance:g}{size}")
+    return "; ".join(lines)
+
+
+_STEPS_IN_ID = re.compile(r"(?<![0-9])(1|2|4|8|12|16)[-_ ]?steps?(?![a-z])", re.I)
+
+
+def steps_from_id(model_id: str) -> Optional[int]:
+    """The step count a distilled checkpoint's id names ("sdxl_lightning_2step",
+    "Hyper-SDXL-8steps").
+
+    Example:
+        >>> steps_from_id("ByteDance/SDXL-Lightning/sdxl_lightning_8step_unet")
+        8
+    """
+    found = _STEPS_IN_ID.findall(model_id or "")
+    return int(found[-1]) if found else None
+
 
 # A pipeline folder may recommend its own settings (fine-tunes, the tiny test pipeline):
 # {"steps": 2, "guidance": 5.0, "size": 64}; they override the family defaults.
@@ -91,13 +176,11 @@ def folder_defaults(model: str, family: FamilyDefaults) -> FamilyDefaults:
     unknown = set(data) - known
     if unknown:
         raise ModelNotFoundError(f"{path}: unknown keys {sorted(unknown)}; valid: {sorted(known)}")
-    return FamilyDefaults(
-        family.family,
-        data.get("steps", family.steps),
-        data.get("guidance", family.guidance),
-        data.get("size", family.size),
-        family.dtype,
-    )
+    from dataclasses import replace
+
+    return replace(family, steps=data.get("steps", family.steps),
+                   guidance=data.get("guidance", family.guidance),
+                   size=data.get("size", family.size))
 
 
 def detect_family(class_name: str, model_id: str = "") -> str:
@@ -108,18 +191,29 @@ def detect_family(class_name: str, model_id: str = "") -> str:
         'flux-schnell'
         >>> detect_family("StableDiffusionXLPipeline", "stabilityai/sdxl-turbo")
         'sdxl-turbo'
+        >>> detect_family("StableDiffusionXLPipeline", "ByteDance/Hyper-SD")
+        'hyper-sd'
     """
     name = class_name.lower()
     ident = model_id.lower()
-    fast = any(word in ident for word in ("turbo", "lightning", "hyper", "schnell"))
+    compact = re.sub(r"[^a-z0-9]", "", ident)
+    if "lcmlora" in compact:
+        return "lcm-lora"
     if "lcm" in ident or "latentconsistency" in name:
         return "lcm"
+    if "hypersd" in compact:
+        return "hyper-sd"
+    fast = any(word in ident for word in ("turbo", "lightning", "schnell"))
     if "flux" in name or "flux" in ident:
         return "flux-schnell" if "schnell" in ident else "flux"
     if "stablediffusion3" in name or "stable-diffusion-3" in ident:
-        return "sd3-turbo" if fast else "sd3"
+        if fast:
+            return "sd3-turbo"
+        if "3.5" in ident or "3-5" in ident:
+            return "sd3.5-medium" if "medium" in ident else "sd3.5"
+        return "sd3"
     if "xl" in name or "sdxl" in ident or "-xl" in ident:
-        if "lightning" in ident or "hyper" in ident:
+        if "lightning" in ident:
             return "sdxl-lightning"
         return "sdxl-turbo" if fast else "sdxl"
     if "stablediffusion" in name:
@@ -127,6 +221,80 @@ def detect_family(class_name: str, model_id: str = "") -> str:
             return "sd-turbo"
         return "sd2" if "stable-diffusion-2" in ident else "sd15"
     return "unknown"
+
+
+def pipeline_family(pipeline: Any, model_id: str = "") -> str:
+    """`detect_family`, refined by what the loaded pipeline holds: an LCM scheduler on a UNet
+    without a guidance embedding is LCM-LoRA on a base model (guidance 1.0), a UNet with one
+    (`time_cond_proj_dim`) is a distilled LCM (guidance 8.0, used as w = guidance - 1).
+
+    Example:
+        >>> pipeline_family(pipe, "my-sd15-with-fused-lcm-lora")  # doctest: +SKIP
+        'lcm-lora'
+    """
+    family = detect_family(type(pipeline).__name__, model_id)
+    scheduler = type(getattr(pipeline, "scheduler", None)).__name__
+    unet_config = getattr(getattr(pipeline, "unet", None), "config", None)
+    guidance_embedded = getattr(unet_config, "time_cond_proj_dim", None) is not None
+    if family in ("lcm", "lcm-lora") or scheduler == "LCMScheduler":
+        if guidance_embedded:
+            return "lcm"
+        if unet_config is not None:
+            return "lcm-lora"
+    return family
+
+
+def family_defaults(family: str, model_id: str = "") -> FamilyDefaults:
+    """`FAMILIES[family]`, with the step count a Lightning / Hyper-SD checkpoint's id names.
+
+    Example:
+        >>> family_defaults("sdxl-lightning", "my/sdxl-lightning-2step").steps
+        2
+    """
+    defaults = FAMILIES[family]
+    if defaults.timestep_spacing and steps_from_id(model_id):
+        from dataclasses import replace
+
+        defaults = replace(defaults, steps=steps_from_id(model_id))
+    if family == "hyper-sd" and "cfg" in model_id.lower():
+        from dataclasses import replace
+
+        defaults = replace(defaults, guidance=5.0)
+    return defaults
+
+
+def prepare_scheduler(
+    pipeline: Any, defaults: FamilyDefaults, steps: Optional[int]
+) -> Optional[str]:
+    """Give the pipeline the scheduler its family's card asks for (Lightning: Euler with trailing
+    timesteps, 1-step: sample prediction; Hyper-SD: DDIM, trailing; LCM-LoRA: LCMScheduler).
+    Returns what was changed, None when nothing was.
+
+    Example:
+        >>> prepare_scheduler(pipe, FAMILIES["sdxl-lightning"], 4)  # doctest: +SKIP
+        'EulerDiscreteScheduler, timestep_spacing=trailing'
+    """
+    current = getattr(pipeline, "scheduler", None)
+    if defaults.scheduler is None or current is None or not hasattr(current, "config"):
+        return None
+    import diffusers
+
+    wanted: dict[str, Any] = {}
+    config = current.config
+    if defaults.timestep_spacing and config.get("timestep_spacing") != defaults.timestep_spacing:
+        wanted["timestep_spacing"] = defaults.timestep_spacing
+    lightning_one_step = defaults.family == "sdxl-lightning" and steps == 1
+    if lightning_one_step and config.get("prediction_type") != "sample":
+        wanted["prediction_type"] = "sample"
+    same_class = type(current).__name__ == defaults.scheduler
+    # Any scheduler already on trailing timesteps is kept for Hyper-SD (the card also uses TCD).
+    keep_class = same_class or (defaults.family == "hyper-sd" and "timestep_spacing" not in wanted)
+    if keep_class and not wanted:
+        return None
+    cls = type(current) if keep_class else getattr(diffusers, defaults.scheduler)
+    pipeline.scheduler = cls.from_config(current.config, **wanted)
+    changes = [cls.__name__] + [f"{k}={v}" for k, v in wanted.items()]
+    return ", ".join(changes)
 
 
 @runtime_checkable
@@ -267,13 +435,17 @@ class DiffusersGenerator:
         config: what to load and how to sample.
         pipeline: an already loaded pipeline (for creative tools that hold one, and for tests);
             `config.model` is then only its name.
+        style: load an IP-Adapter style adapter (`generation.style`); then call
+            `set_style_references(liked, disliked)` before `generate`.
 
     Example:
         >>> gen = DiffusersGenerator(GeneratorConfig(model="stabilityai/sdxl-turbo"))
         >>> gen.generate("a castle at dusk", seeds=range(8))  # 8 PIL images, batched
     """
 
-    def __init__(self, config: Optional[GeneratorConfig] = None, pipeline: Any = None):
+    def __init__(
+        self, config: Optional[GeneratorConfig] = None, pipeline: Any = None, style: Any = None
+    ):
         self.config = config or GeneratorConfig()
         self.name = self.config.model
         family_guess = detect_family(_local_class_name(self.config.model), self.config.model)
@@ -284,8 +456,20 @@ class DiffusersGenerator:
         self.pipeline = pipeline
         if pipeline is None:
             self.pipeline = load_pipeline(self.config.model, dtype)
-        self.family = detect_family(type(self.pipeline).__name__, self.config.model)
-        self.defaults = folder_defaults(self.config.model, FAMILIES[self.family])
+        self.family = pipeline_family(self.pipeline, self.config.model)
+        self.defaults = folder_defaults(self.config.model,
+                                        family_defaults(self.family, self.config.model))
+        steps = self.config.steps if self.config.steps is not None else self.defaults.steps
+        self.scheduler_change = prepare_scheduler(self.pipeline, self.defaults, steps)
+        if self.scheduler_change:
+            logger.info("%s (%s): scheduler set to %s, as its model card says", self.name,
+                        self.family, self.scheduler_change)
+        self.style = None
+        if style is not None:
+            from generation.style import StyleAdapter
+
+            # Before placement: the image encoder it adds then moves (or offloads) with the rest.
+            self.style = StyleAdapter(self.pipeline, self.family, style, self.name)
         if pipeline is None:
             self._place()
         if hasattr(self.pipeline, "set_progress_bar_config"):
@@ -338,6 +522,7 @@ class DiffusersGenerator:
             "model": self.name,
             "pipeline": type(self.pipeline).__name__,
             "family": self.family,
+            "scheduler": type(getattr(self.pipeline, "scheduler", None)).__name__,
             "steps": self.config.steps if self.config.steps is not None else self.defaults.steps,
             "guidance": self.config.guidance if self.config.guidance is not None else self.defaults.guidance,
             "width": self.config.width or size,
@@ -347,6 +532,39 @@ class DiffusersGenerator:
             "cpu_offload": self.config.cpu_offload,
             "batch_size": self.batch_size,
         }
+
+    # -- style adapter (IP-Adapter) ------------------------------------------------------------
+
+    @property
+    def uses_cfg(self) -> bool:
+        """Whether a pipeline call runs classifier-free guidance (diffusers: guidance > 1, no
+        guidance-embedding UNet); only then is there a negative branch."""
+        guidance = self.settings()["guidance"]
+        if guidance is None:
+            parameter = inspect.signature(self.pipeline.__call__).parameters.get("guidance_scale")
+            guidance = parameter.default if parameter is not None else None
+        unet = getattr(self.pipeline, "unet", None)
+        # LCM-style UNets embed the guidance instead of running a negative branch.
+        distilled = getattr(getattr(unet, "config", None), "time_cond_proj_dim", None) is not None
+        return guidance is not None and guidance > 1 and not distilled
+
+    def set_style_references(
+        self, liked: Sequence[Any], disliked: Optional[Sequence[Any]] = None
+    ) -> Any:
+        """Embed the references for the style adapter (each image once, cached); see `StyleAdapter`.
+
+        Example:
+            >>> gen.set_style_references([Image.open("liked.png")], [Image.open("disliked.png")])
+        """
+        if self.style is None:
+            raise InputError(
+                "no style adapter loaded; pass style=StyleAdapterConfig(...) (--style-adapter)"
+            )
+        return self.style.set_references(liked, disliked)
+
+    def style_info(self) -> Optional[dict[str, Any]]:
+        """The style adapter, its scale and the references used, for reports (None: no adapter)."""
+        return self.style.describe(self.uses_cfg) if self.style is not None else None
 
     # -- generation --------------------------------------------------------------------------
 
@@ -373,6 +591,8 @@ class DiffusersGenerator:
             kwargs["negative_prompt"] = [negative_prompt] * len(seeds)
         if self.family == "flux-schnell" and "max_sequence_length" in self._call_parameters:
             kwargs["max_sequence_length"] = 256
+        if self.style is not None:
+            kwargs.update(self.style.call_kwargs(len(seeds), self.uses_cfg))
         return kwargs
 
     def _run_batch(self, prompt: str, negative_prompt: str, seeds: Sequence[int]) -> list:

@@ -10,8 +10,14 @@ Modes:
 - "full": every comparison uses the authors' full predict-then-assess prompt with all the
   reference images (for comparison and research; about 6x the images for 5+5 references).
 
-Ctrl-C: `run` raises `RunInterrupted` (a `KeyboardInterrupt`) whose `result` holds what finished,
-with `status = "partial"`, so the caller can still write it out.
+Journal (optional, `generation/journal.py`): with `journal=`, each stage records what it finished
+as it finishes it (references, profile, rewrite, every candidate as written, every comparison as it
+returns), and a resumed run takes those from the journal instead of computing them again.
+
+Failures: on Ctrl-C `run` raises `RunInterrupted` (a `KeyboardInterrupt`) whose `result` holds
+what finished, with `status = "partial"`; on any other error the exception goes through unchanged
+with that partial result attached as `error.partial_result`. Either way the partial result ranks
+the candidates over the comparisons that finished (see `RunResult.unranked`).
 
 Example:
     >>> loop = PersonalizedGenerator(assessor, DiffusersGenerator(GeneratorConfig()), LoopConfig(n=8))
@@ -27,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from preferthinker.cancel import atomic
 from preferthinker.errors import EngineContractError, InputError
 from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.references import References
@@ -36,9 +43,11 @@ from generation.rerank import (
     NO_WINNER,
     STRATEGIES,
     TIE_POLICIES,
+    Match,
     Ranking,
     expected_comparisons,
     rank_tournament,
+    ranking_from_matches,
 )
 from generation.rewrite import ELEMENT_PRIORITY, RewrittenPrompt
 
@@ -69,6 +78,8 @@ class LoopConfig:
         cache: reuse cached profiles; cache_dir: where (None: ~/.cache/ptgen/profiles).
         sequential: keep only the model of the running stage on the GPU (the other waits in CPU
             memory): assessor and generator then need not fit the GPU together (24 GB cards).
+        compare_adapter: with a style adapter on the generator, also draw the first seed without
+            it, so the report shows a with/without pair (same seed, same prompt).
     """
 
     n: int = 8
@@ -87,6 +98,7 @@ class LoopConfig:
     cache: bool = True
     cache_dir: Optional[str] = None
     sequential: bool = False
+    compare_adapter: bool = False
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -164,6 +176,22 @@ class RunResult:
     model_seconds: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     issues: list[str] = field(default_factory=list)
+    style: Optional[dict[str, Any]] = None  # the style adapter, its scale, the references used
+    style_off: Optional[Candidate] = None  # --compare-adapter: the first seed without the adapter
+    reason: str = ""  # why a partial run stopped
+    planned_comparisons: int = 0
+    matches: list[Match] = field(default_factory=list)  # finished comparisons, as they return
+
+    @property
+    def unranked(self) -> list[int]:
+        """Candidates that no finished comparison involves (all of them before ranking starts)."""
+        if self.ranking is None:
+            return (
+                [c.index for c in self.candidates]
+                if self.config.ranks and len(self.candidates) > 1
+                else []
+            )
+        return [i for i, games in enumerate(self.ranking.games) if games == 0]
 
     @property
     def ranked(self) -> list[Candidate]:
@@ -182,11 +210,15 @@ class RunResult:
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; `result` holds what finished (status "partial")."""
+    """Ctrl-C (or SIGTERM) during a run; `result` holds what finished (status "partial").
 
-    def __init__(self, result: RunResult):
+    `exit_code` is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
+    """
+
+    def __init__(self, result: RunResult, exit_code: int = 130):
         super().__init__("run interrupted")
         self.result = result
+        self.exit_code = exit_code
 
 
 class PersonalizedGenerator:
@@ -209,6 +241,7 @@ class PersonalizedGenerator:
         if cache is None and self.config.cache:
             cache = ProfileCache(self.config.cache_dir)
         self.cache = cache
+        self.journal: Any = None  # the `Journal` of the run in progress, if any
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -235,6 +268,21 @@ class PersonalizedGenerator:
         result.liked, result.disliked = list(refs.liked), list(refs.disliked)
         if refs.cut:
             result.issues.append(refs.cut_message())
+        if self.journal is not None:
+            from generation.journal import image_sha256
+
+            hashes = {
+                "liked": [image_sha256(im) for im in result.liked],
+                "disliked": [image_sha256(im) for im in result.disliked],
+            }
+            earlier = self.journal.last("references")
+            if earlier is None:
+                self.journal.append("references", **hashes)
+            elif {k: earlier.get(k) for k in hashes} != hashes:
+                raise InputError(
+                    f"cannot resume {self.journal.folder}: the reference images differ "
+                    "from the ones it started with (--refs / --disliked)"
+                )
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
@@ -243,9 +291,20 @@ class PersonalizedGenerator:
         start = time.perf_counter()
         self._emit(callback, "profile", 0, 1)
         key = None
-        prediction = given  # predicted by the caller (e.g. aggregated over a user's store)
-        if prediction is not None:
-            message = "given"
+        prediction = None
+        journaled = self.journal.last("profile") if self.journal is not None else None
+        if journaled is not None:
+            from generation.journal import profile_from_record
+
+            result.profile = profile_from_record(journaled["prediction"])
+            result.profile_from_cache = bool(journaled.get("from_cache"))
+            result.profile_key = journaled.get("key")
+            result.usage.add(result.profile.usage)
+            result.timings["profile"] = time.perf_counter() - start
+            self._emit(callback, "profile", 1, 1, "from the journal")
+            return
+        if given is not None:  # predicted by the caller (e.g. aggregated over a user's store)
+            prediction, message = given, "given"
         elif self.cache is not None:
             key = self.cache.key(result.references, None, self.assessor.name)
             prediction = self.cache.get(key)
@@ -263,8 +322,16 @@ class PersonalizedGenerator:
             message = prediction.status
         if prediction.status == "failed":
             result.issues.append("profile prediction failed: " + "; ".join(prediction.issues))
-        result.profile = prediction
-        result.profile_key = key
+        with atomic():  # the record and the partial result agree
+            result.profile = prediction
+            result.profile_key = key
+            if self.journal is not None:
+                self.journal.append(
+                    "profile",
+                    prediction=prediction.to_dict(),
+                    from_cache=result.profile_from_cache,
+                    key=key,
+                )
         result.timings["profile"] = time.perf_counter() - start
         self._emit(callback, "profile", 1, 1, message)
 
@@ -278,12 +345,17 @@ class PersonalizedGenerator:
         tokenizer = getattr(self.generator, "prompt_tokenizer", None)
         limit = config.max_prompt_tokens or getattr(self.generator, "prompt_token_limit", None)
         kwargs = dict(strength=config.strength, tokenizer=tokenizer, token_limit=limit, base_negative=config.negative_prompt)
-        if profile is not None and config.rewriter == "llm":
+        journaled = self.journal.last("rewrite") if self.journal is not None else None
+        if journaled is not None:
+            rewritten = RewrittenPrompt(**journaled["rewrite"])
+        elif profile is not None and config.rewriter == "llm":
             rewritten = LLMRewriter(self.assessor.engine).rewrite(result.prompt, profile, **kwargs)
         else:
             rewritten = rewrite_prompt(result.prompt, profile, **kwargs)
             if profile is None:
                 rewritten.method = "none"
+        if self.journal is not None and journaled is None:
+            self.journal.append("rewrite", rewrite=rewritten.to_dict())
         result.rewrite = rewritten
         if rewritten.negative_prompt and getattr(self.generator, "supports_negative_prompt", True) is False:
             result.issues.append(f"generator {self.generator.name} ignores negative prompts; the dislikes only steer the ranking")
@@ -298,7 +370,9 @@ class PersonalizedGenerator:
         prompt = result.rewrite.prompt if result.rewrite else result.prompt
         negative = result.rewrite.negative_prompt if result.rewrite else config.negative_prompt
         seeds = [config.seed + i for i in range(config.n)]
-        self._emit(callback, "generate", 0, len(seeds))
+        if self.journal is not None:
+            self._journaled_candidates(result)
+        self._emit(callback, "generate", len(result.candidates), len(seeds))
         model_time = 0.0
         try:
             while len(result.candidates) < len(seeds):
@@ -316,11 +390,142 @@ class PersonalizedGenerator:
                     f"generator {self.generator.name}", len(images), len(batch), "images", "seeds"
                 )
                 for seed, image in zip(batch, images):
-                    result.candidates.append(Candidate(len(result.candidates), image, seed, prompt, negative))
+                    candidate = Candidate(len(result.candidates), image, seed, prompt, negative)
+                    self._keep(result, candidate)
                 self._emit(callback, "generate", len(result.candidates), len(seeds))
         finally:
             result.model_seconds["generator"] = model_time
             result.timings["generate"] = time.perf_counter() - start
+
+    def _style_references(self, result: RunResult) -> None:
+        """Hand the references to the generator's style adapter (it embeds them once, cached)."""
+        if getattr(self.generator, "style", None) is None:
+            return
+        if not result.liked:
+            raise InputError("the style adapter needs liked reference images; pass --refs DIR")
+        self.generator.set_style_references(result.liked, result.disliked)
+        result.style = self.generator.style_info()
+        refs = result.references
+        if refs is not None and len(refs.liked_sources) == len(result.liked):
+            result.style["liked_files"] = [refs.liked_sources[i] for i in result.style["liked_used"]]
+            result.style["disliked_files"] = list(refs.disliked_sources)
+
+    def _style_comparison(self, result: RunResult) -> None:
+        """The first candidate's seed and prompt again, without the adapter (--compare-adapter)."""
+        style = getattr(self.generator, "style", None)
+        if style is None or not self.config.compare_adapter or not result.candidates:
+            return
+        first = result.candidates[0]
+        with style.disabled():
+            image = self.generator.generate(first.prompt, first.negative_prompt, [first.seed])[0]
+        result.style_off = Candidate(-1, image, first.seed, first.prompt, first.negative_prompt)
+
+    def _keep(self, result: RunResult, candidate: Candidate) -> None:
+        """Add a candidate; with a journal, write its PNG and record it at once."""
+        if self.journal is not None:
+            from generation.journal import image_sha256
+            from generation.report import save_candidate
+
+            with atomic():  # the PNG, its record and the result agree, whatever signal comes
+                path = save_candidate(
+                    candidate, self.journal.folder, result.generator, result.generator_settings
+                )
+                self.journal.append(
+                    "candidate",
+                    index=candidate.index,
+                    seed=candidate.seed,
+                    file=path.name,
+                    source=candidate.source,
+                    sha256=image_sha256(candidate.image),
+                )
+                result.candidates.append(candidate)
+            return
+        result.candidates.append(candidate)
+
+    def _journaled_candidates(self, result: RunResult) -> None:
+        """The candidates an earlier attempt of this run generated (PNGs in the run folder)."""
+        from PIL import Image
+
+        prompt = result.rewrite.prompt if result.rewrite else result.prompt
+        negative = result.rewrite.negative_prompt if result.rewrite else self.config.negative_prompt
+        for record in sorted(self.journal.records_of("candidate"), key=lambda r: r["index"]):
+            path = self.journal.folder / record["file"]
+            if record["index"] != len(result.candidates) or not path.is_file():
+                break  # a gap: generate from here on
+            with Image.open(path) as image:
+                result.candidates.append(
+                    Candidate(
+                        record["index"], image.convert("RGB"), record.get("seed"), prompt, negative
+                    )
+                )
+
+    def _compare_journaled(
+        self, result: RunResult, images: list, compare_many: Callable[..., list]
+    ):
+        """`compare_many` over candidate indices that records each comparison as it returns and
+        takes the ones the journal already holds from there."""
+        from generation.journal import comparison_from_record
+
+        finished: dict[tuple[int, int], Any] = {}
+        if self.journal is not None:
+            for record in self.journal.records_of("comparison"):
+                finished[(record["a"], record["b"])] = comparison_from_record(record["comparison"])
+        engine = getattr(self.assessor, "engine", None)
+        assessor_config = getattr(self.assessor, "config", None)
+        concurrent = bool(getattr(engine, "concurrent", False))
+        rounds = [0]
+
+        def compare(
+            pairs: list[tuple[int, int]], progress: Optional[Callable[[int, int], None]] = None
+        ) -> list:
+            from preferthinker.cancel import map_in_threads
+
+            rounds[0] += 1
+            round_index = rounds[0]
+            out: list[Any] = [finished.get(pair) for pair in pairs]
+            for pair, comparison in zip(pairs, out, strict=True):
+                if comparison is not None:
+                    result.matches.append(Match(round_index, pair[0], pair[1], comparison))
+            todo = [k for k, comparison in enumerate(out) if comparison is None]
+            done = [len(pairs) - len(todo)]
+            if progress:
+                progress(done[0], len(pairs))
+
+            def record(position: int, comparison: Any) -> None:
+                k = todo[position]
+                a, b = pairs[k]
+                out[k] = comparison
+                with atomic():  # the record and the partial result agree
+                    if self.journal is not None:
+                        record_data = comparison.to_dict()
+                        self.journal.append("comparison", round=round_index, a=a, b=b,
+                                            comparison=record_data)
+                    result.matches.append(Match(round_index, a, b, comparison))
+                done[0] += 1
+                if progress:
+                    progress(done[0], len(pairs))
+
+            if concurrent:  # one pair per call, all in flight at once: each is kept as it returns
+                orders = 2 if getattr(assessor_config, "debias", False) else 1  # requests per pair
+                workers = max(1, getattr(assessor_config, "max_concurrency", 8) // orders)
+                map_in_threads(
+                    lambda k: compare_many([(images[pairs[k][0]], images[pairs[k][1]])])[0],
+                    todo,
+                    workers,
+                    on_done=record,
+                )
+            else:  # in-process engines batch: record each batch as it returns
+                size = max(1, getattr(assessor_config, "batch_size", 1) or 1)
+                for start in range(0, len(todo), size):
+                    chunk = todo[start : start + size]
+                    compared = compare_many(
+                        [(images[pairs[k][0]], images[pairs[k][1]]) for k in chunk]
+                    )
+                    for offset, comparison in enumerate(compared):
+                        record(start + offset, comparison)
+            return out
+
+        return compare
 
     def _rank(self, result: RunResult, callback: Optional[Callback]) -> None:
         start = time.perf_counter()
@@ -339,14 +544,19 @@ class PersonalizedGenerator:
             kwargs = {"liked": result.references}
         compare_many = functools.partial(self.assessor.compare_many, **kwargs)
         total = expected_comparisons(len(images), config.strategy, config.swiss_rounds)
+        result.planned_comparisons = total
         self._emit(callback, "rerank", 0, total)
 
         def progress(done: int, planned: int) -> None:
             self._emit(callback, "rerank", done, planned)
 
         ranking = rank_tournament(
-            images, compare_many, config.strategy, rounds=config.swiss_rounds,
-            tie_policy=config.tie_policy, progress=progress,
+            list(range(len(images))),
+            self._compare_journaled(result, images, compare_many),
+            config.strategy,
+            rounds=config.swiss_rounds,
+            tie_policy=config.tie_policy,
+            progress=progress,
         )
         result.ranking = ranking
         result.usage.add(ranking.usage)
@@ -371,20 +581,95 @@ class PersonalizedGenerator:
             generator_settings=self.generator.settings() if hasattr(self.generator, "settings") else {},
         )
 
-    def _finish(self, result: RunResult, start: float, stages: Callable[[], None]) -> RunResult:
+    def _settings(self, result: RunResult) -> dict[str, Any]:
+        """What shapes this run's results; a resumed run must match them (see `Journal.start`)."""
+        config = self.config
+        assessor_config = getattr(self.assessor, "config", None)
+        settings: dict[str, Any] = {
+            "prompt": result.prompt,
+            "n": config.n,
+            "seed": config.seed,
+            "strategy": config.strategy,
+            "mode": config.mode,
+            "personalize": config.personalize,
+            "strength": config.strength,
+            "rewriter": config.rewriter,
+            "negative_prompt": config.negative_prompt,
+            "max_prompt_tokens": config.max_prompt_tokens,
+            "swiss_rounds": config.swiss_rounds,
+            "tie_policy": config.tie_policy,
+            "assessor": result.assessor,
+            "generator": result.generator,
+            "rewrite": config.rewrite,
+        }
+        style = getattr(self.generator, "style", None)
+        if style is not None:  # the adapter and its scale shape every image
+            settings["style_adapter"] = {"adapter": style.resolved.label, "scale": style.scale,
+                                         "blocks": style.blocks, "top_k": style.config.top_k}
+        for name in ("debias", "max_new_tokens", "temperature", "repetition_penalty", "max_pixels"):
+            settings[name] = getattr(assessor_config, name, None)
+        for name in ("steps", "guidance", "width", "height"):
+            settings[name] = result.generator_settings.get(name)
+        return settings
+
+    def _finish(
+        self,
+        result: RunResult,
+        start: float,
+        stages: Callable[[], None],
+        journal: Any,
+        options: Optional[dict[str, Any]],
+    ) -> RunResult:
+        from preferthinker import cancel
+
+        if journal is not None:  # a resume with other settings fails here, before anything changes
+            journal.start(self._settings(result), options)
+        self.journal = journal
         try:
             stages()
-        except KeyboardInterrupt:
+        except BaseException as error:
             result.status = "partial"
-            result.issues.append("interrupted: the run stopped before it finished")
+            interrupted = isinstance(error, KeyboardInterrupt)
+            result.reason = (
+                "interrupted"
+                if interrupted
+                else " ".join(str(error).split()) or type(error).__name__
+            )
+            result.issues.append(f"partial run: {result.reason}")
+            if result.matches and result.ranking is None:
+                result.ranking = ranking_from_matches(
+                    len(result.candidates),
+                    result.matches,
+                    self.config.strategy,
+                    self.config.tie_policy,
+                )
             result.timings["total"] = time.perf_counter() - start
-            raise RunInterrupted(result) from None
+            if journal is not None:
+                journal.append("stop", status="partial", reason=result.reason)
+            if interrupted:
+                code = getattr(error, "exit_code", 130)
+                raise RunInterrupted(result, code if isinstance(code, int) else 130) from None
+            error.partial_result = result  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.journal = None
+        cancel.check()  # a cancel that came in as the last step finished still stops the run
         result.status = "complete"
         result.timings["total"] = time.perf_counter() - start
+        if journal is not None:
+            journal.append("stop", status="complete", reason="")
         return result
 
-    def run(self, prompt: str, liked: Any = None, disliked: Any = None, callback: Optional[Callback] = None,
-            profile: Optional[ProfilePrediction] = None) -> RunResult:
+    def run(
+        self,
+        prompt: str,
+        liked: Any = None,
+        disliked: Any = None,
+        callback: Optional[Callback] = None,
+        journal: Any = None,
+        options: Optional[dict[str, Any]] = None,
+        profile: Optional[ProfilePrediction] = None,
+    ) -> RunResult:
         """Generate `config.n` candidates for `prompt`, personalized to the references, and rank them.
 
         Args:
@@ -393,6 +678,8 @@ class PersonalizedGenerator:
                 a list of paths, or PIL images.
             disliked: images the user dislikes (optional), same forms (None with a `References`).
             callback: called with a `StageEvent` as each stage progresses.
+            journal: a `generation.journal.Journal` to record into and resume from (None: none).
+            options: the command's options, recorded in the journal for `--resume`.
             profile: a profile already predicted (e.g. `generation.aggregate` over a user's
                 store): used instead of predicting one from the references.
 
@@ -401,6 +688,7 @@ class PersonalizedGenerator:
 
         Raises:
             RunInterrupted: on Ctrl-C; its `result` is the partial run.
+            Any other error, with the partial run as `error.partial_result`.
 
         Example:
             >>> result = loop.run("a castle", "./liked/", callback=print)
@@ -422,12 +710,14 @@ class PersonalizedGenerator:
                 self._profile(result, callback, profile)
             self._rewrite(result, callback)
             self._use_gpu_for(self.generator, self.assessor)
+            self._style_references(result)
             self._generate(result, callback)
+            self._style_comparison(result)
             if config.ranks and len(result.candidates) > 1:
                 self._use_gpu_for(self.assessor, self.generator)
                 self._rank(result, callback)
 
-        return self._finish(result, start, stages)
+        return self._finish(result, start, stages, journal, options)
 
     def rerank(
         self,
@@ -436,6 +726,8 @@ class PersonalizedGenerator:
         disliked: Any = None,
         callback: Optional[Callback] = None,
         sources: Optional[Sequence[str]] = None,
+        journal: Any = None,
+        options: Optional[dict[str, Any]] = None,
         profile: Optional[ProfilePrediction] = None,
     ) -> RunResult:
         """Rank images the user already has (best-of-N for creative tools), same result as `run`.
@@ -452,15 +744,48 @@ class PersonalizedGenerator:
 
         def stages() -> None:
             self._references(result, liked, disliked, callback)
+            # The given images first: a run stopped during the profile still lists them.
+            given = [Candidate(index, image, source=sources[index] if sources else None)
+                     for index, image in enumerate(images)]
+            if self.journal is not None:
+                self._check_given(given)
+            result.candidates.extend(given)
             if self.config.mode == "profile":
                 self._profile(result, callback, profile)
-            for index, image in enumerate(images):
-                source = sources[index] if sources else None
-                result.candidates.append(Candidate(index, image, source=source))
             if len(result.candidates) > 1:
                 self._rank(result, callback)
 
-        return self._finish(result, start, stages)
+        return self._finish(result, start, stages, journal, options)
+
+    def _check_given(self, given: list[Candidate]) -> None:
+        """Record the images to rank; on resume, check they are the ones the run started with."""
+        from generation.journal import image_sha256
+
+        earlier = {r["index"]: r["sha256"] for r in self.journal.records_of("candidate")}
+        for candidate in given:
+            digest = image_sha256(candidate.image)
+            if not earlier:
+                continue
+            if earlier.get(candidate.index) != digest:
+                raise InputError(
+                    f"cannot resume {self.journal.folder}: image {candidate.index} "
+                    f"({candidate.source or 'given'}) differs from the one the run started with"
+                )
+        if not earlier:
+            for candidate in given:
+                self.journal.append(
+                    "candidate",
+                    index=candidate.index,
+                    seed=None,
+                    file=None,
+                    source=candidate.source,
+                    sha256=image_sha256(candidate.image),
+                )
+        elif len(earlier) != len(given):
+            raise InputError(
+                f"cannot resume {self.journal.folder}: it ranked {len(earlier)} images, "
+                f"this command gives {len(given)}"
+            )
 
 
 def rerank_images(

@@ -2,11 +2,16 @@
 
 A run never overwrites an earlier one: without `out`, each run gets a new numbered folder under
 the output root (`ptgen-runs/run-001`, `run-002`, ...); with `out`, the folder must be empty
-unless `force` is given (then the files of the earlier run are replaced).
+unless `force` is given. With `force` nothing is deleted: the new run writes into a fresh
+staging folder next to `out` (`out.ptgen-new-<time>`), and only when it has finished does
+`finish_run_dir` rename the old `out` to `out.ptgen-old-<time>` (every file in it kept) and the
+staging folder to `out`. A run that fails leaves `out` as it was and its partial run in the
+staging folder.
 
 Example:
     >>> folder = prepare_run_dir(None, "ptgen-runs")
     >>> write_run(result, folder)        # candidate-00-seed0.png ..., result.json, report.html
+    >>> folder = finish_run_dir(folder)  # the final folder (a staging folder moves into place)
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from preferthinker.profile import ELEMENT_LABELS, ELEMENTS
 
 RESULT_FORMAT = 1
 RUN_PREFIX = "run-"
-OUR_FILES = ("result.json", "report.html")
+STAGING_MARK = ".ptgen-new-"
+OLD_MARK = ".ptgen-old-"
 
 
 def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] = "ptgen-runs", force: bool = False) -> Path:
@@ -38,7 +44,8 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
     Args:
         out: an explicit folder (must be empty or absent unless `force`), or None.
         out_root: where numbered folders go when `out` is None.
-        force: allow a non-empty `out`; files of an earlier ptgen run there are deleted first.
+        force: allow a non-empty `out`: the run then writes into a fresh staging folder that
+            `finish_run_dir` moves into place once the run has finished.
 
     Raises:
         OutputExistsError: `out` is not empty and `force` is False.
@@ -53,9 +60,14 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
             raise OutputExistsError(f"--out {folder} is a file; give a folder")
         if folder.is_dir() and any(folder.iterdir()):
             if not force:
-                raise OutputExistsError(f"--out {folder} is not empty; pick a new folder or pass --force to overwrite")
-            for path in list(folder.glob("candidate-*.png")) + [folder / name for name in OUR_FILES]:
-                path.unlink(missing_ok=True)
+                raise OutputExistsError(
+                    f"--out {folder} is not empty; pick a new folder or pass --force to replace it"
+                )
+            staging = folder.with_name(
+                f"{folder.name}{STAGING_MARK}{time.strftime('%Y%m%d-%H%M%S')}"
+            )
+            staging.mkdir()
+            return staging
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     root = Path(out_root).expanduser()
@@ -69,6 +81,35 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
             return folder
         except FileExistsError:
             number += 1
+
+
+def finish_run_dir(folder: Union[str, Path]) -> Path:
+    """Move a finished run from its staging folder into place (see the module docstring).
+
+    A folder that is not a staging folder is returned as it is. The folder it replaces is
+    renamed to `out.ptgen-old-<time>`, never deleted.
+
+    Returns:
+        The run's final folder.
+
+    Example:
+        >>> finish_run_dir("out.ptgen-new-20260101-120000")
+        PosixPath('out')
+    """
+    folder = Path(folder)
+    if STAGING_MARK not in folder.name:
+        return folder
+    target = folder.with_name(folder.name.split(STAGING_MARK)[0])
+    if target.exists():
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        old = target.with_name(f"{target.name}{OLD_MARK}{stamp}")
+        number = 1
+        while old.exists():
+            number += 1
+            old = target.with_name(f"{target.name}{OLD_MARK}{stamp}-{number}")
+        target.rename(old)
+    folder.rename(target)
+    return target
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,17 +186,27 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
     from dataclasses import asdict
 
     ranking = result.ranking.to_dict() if result.ranking else None
+    complete = result.status == "complete"
+    unranked = result.unranked
+    if ranking is not None and not complete:
+        # A partial ranking covers only the comparisons that finished: no winner is claimed.
+        ranking.update(winner=None, partial=True, unranked=unranked,
+                       planned_comparisons=result.planned_comparisons)
     candidates = []
     for candidate in result.candidates:
         entry = {"index": candidate.index, "file": files.get(candidate.index), "seed": candidate.seed,
                  "source": candidate.source}
         if ranking:
-            entry.update(rank=result.ranking.ranks[candidate.index], score=round(result.ranking.scores[candidate.index], 4))
+            ranked = candidate.index not in unranked
+            entry.update(rank=result.ranking.ranks[candidate.index] if ranked else None,
+                         score=round(result.ranking.scores[candidate.index], 4) if ranked else None)
         candidates.append(entry)
-    best = result.best
+    best = result.best if complete else None
     return {
         "format": RESULT_FORMAT,
         "status": result.status,
+        "reason": result.reason,
+        "unranked": unranked,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "prompt": result.prompt,
         "rewritten_prompt": result.rewrite.prompt if result.rewrite else result.prompt,
@@ -177,6 +228,7 @@ def result_to_dict(result: Any, files: dict[int, str]) -> dict[str, Any]:
         "model_seconds": {k: round(v, 4) for k, v in result.model_seconds.items()},
         "usage": asdict(result.usage),
         "issues": list(result.issues),
+        "style_adapter": getattr(result, "style", None),
         "versions": versions(),
     }
 
@@ -227,6 +279,11 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
     for candidate in result.candidates:
         files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
     data = result_to_dict(result, files)
+    style_off = getattr(result, "style_off", None)
+    if style_off is not None and data["style_adapter"] is not None:
+        path = folder / f"without-style-adapter-seed{style_off.seed}.png"
+        style_off.image.save(path, format="PNG")
+        data["style_adapter"] = {**data["style_adapter"], "without_file": path.name}
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
     _atomic_write(folder / "report.html",
                   render_html(result, data, extra_html + _feedback_html(folder, result, user)))
@@ -310,9 +367,27 @@ def _comparison_html(match: Any, number: int) -> str:
     return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
 
 
+def _style_pair_html(result: Any) -> str:
+    """--compare-adapter: the first seed with and without the style adapter, side by side."""
+    off = getattr(result, "style_off", None)
+    if off is None or not result.candidates:
+        return ""
+    on = result.candidates[0]
+    return (
+        f"<h2 id='style-pair'>Style adapter: with / without (seed {off.seed})</h2>"
+        "<div class='grid'>"
+        f"<div class='card'><img alt='with style adapter' src='{data_url(on.image, 512)}'>"
+        f"<div>with (candidate #{on.index})</div></div>"
+        f"<div class='card'><img alt='without style adapter' src='{data_url(off.image, 512)}'>"
+        "<div>without</div></div></div>"
+    )
+
+
 def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
     ranking = result.ranking
+    complete = data["status"] == "complete"
+    unranked = set(data.get("unranked") or [])
     small = "".join(
         f".c{c.index}{{background-image:url({data_url(c.image, 128, 80)})}}" for c in result.candidates
     )
@@ -320,10 +395,12 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     for candidate in result.ranked:
         i = candidate.index
         score = ""
-        if ranking is not None:
+        if i in unranked:
+            score = "<b>unranked</b> &middot; no finished comparison"
+        elif ranking is not None:
             score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
                      f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
-        best = " best" if ranking is not None and i == ranking.winner else ""
+        best = " best" if complete and ranking is not None and i == ranking.winner else ""
         caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")
         if candidate.source:
             caption += f"<br><span class='muted'>{_esc(Path(candidate.source).name)}</span>"
@@ -336,6 +413,21 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     drefs = "".join(f"<img alt='disliked' src='{data_url(im, 96, 75)}'>" for im in result.disliked)
     status = data["status"]
     rewrite = result.rewrite
+    banner = ""
+    heading = "Candidates, best first" if complete and ranking is not None else "Candidates"
+    if not complete:
+        finished = len(ranking.matches) if ranking else 0
+        planned = f" of {result.planned_comparisons}" if result.planned_comparisons else ""
+        unranked_text = ", ".join(f"#{i}" for i in sorted(unranked)) or "none"
+        banner = (
+            "<p class='status-partial' id='partial'>"
+            f"Partial run: {_esc(data.get('reason') or 'stopped early')}. "
+            f"{finished}{planned} comparisons finished; no winner is claimed. "
+            f"Unranked: {unranked_text}. "
+            "Continue it with <code>--resume</code>.</p>"
+        )
+        if ranking is not None:
+            heading = "Candidates, ordered by the finished comparisons only"
     rows = [
         ("prompt", data["prompt"] or "(ranking given images)"),
         ("rewritten prompt", data["rewritten_prompt"]),
@@ -344,6 +436,13 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         ("generator", data["models"]["generator"]),
         ("mode / strategy", f"{data['mode']} / {result.config.strategy}"),
     ]
+    style = data.get("style_adapter")
+    if style:
+        used = ", ".join(f"#{i}" for i in style.get("liked_used", []))
+        rows.append(("style adapter", f"{style['adapter']}, scale {style['scale']}, "
+                     f"blocks {style['blocks']}; {style['rule']}: liked {used}, "
+                     f"disliked {len(style.get('disliked_used', []))} as negative image embedding"
+                     + (f" ({style['note']})" if style.get("note") else "")))
     if rewrite is not None and rewrite.cut:
         rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
     usage = data["usage"]
@@ -356,15 +455,17 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <html lang="en"><head><meta charset="utf-8"><title>ptgen report: {_esc(data['prompt'] or 'rerank')}</title>
 <style>{CSS}{small}</style></head><body>
 <h1>ptgen report</h1>
+{banner}
 <p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> &middot; {_esc(data['created'])}
  &middot; ptgen {_esc(data['versions'].get('ptgen'))}</p>
 <table id="summary">{summary}</table>
 {f"<ul class='muted'>{issues}</ul>" if issues else ""}
 {extra_html}
+{_style_pair_html(result)}
 <h2>References</h2><div class="refs">liked: {refs or '<span class="muted">none</span>'}</div>
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}
-<h2>Candidates, best first</h2><div class="grid" id="candidates">{''.join(cards)}</div>
+<h2>{heading}</h2><div class="grid" id="candidates">{''.join(cards)}</div>
 <h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
 </body></html>
 """

@@ -280,7 +280,28 @@ def rank_tournament(
         if bad:
             raise ValueError(f"strategy {plan.name!r} paired {bad[0]} among {n} candidates")
         tournament.play(round_index, pairs)
-    matches = tournament.matches
+    return ranking_from_matches(n, tournament.matches, plan.name, tie_policy, prior,
+                                tournament.usage)
+
+
+def ranking_from_matches(
+    n: int,
+    matches: list[Match],
+    strategy: str,
+    tie_policy: str = "half",
+    prior: float = 0.5,
+    usage: Optional[Usage] = None,
+) -> Ranking:
+    """The ranking that finished matches support: Bradley-Terry scores, wins and games.
+
+    Also ranks a partial tournament (a run stopped midway): candidates with no game keep the
+    prior's score and `games[i] == 0`, i.e. unranked, and come last.
+
+    Example:
+        >>> ranking_from_matches(3, matches_so_far, "knockout").games
+        [1, 1, 0]
+    """
+    plan = get_strategy(strategy)
     scores = bradley_terry(n, _outcomes(matches, tie_policy), prior)
     wins = [0.0] * n
     games = [0] * n
@@ -291,14 +312,20 @@ def rank_tournament(
         games[b] += 1
     if any(m.winner is not None for m in matches):
         # Equal scores: the strategy's tiebreak (knockout: the round reached), wins, input order.
-        tiebreak = plan.tiebreak(state)
-        order = sorted(range(n), key=lambda i: (-round(scores[i], 9), -tiebreak[i], -wins[i], i))
+        # Unplayed candidates (a partial run) go last: no comparison says where they belong.
+        tiebreak = plan.tiebreak(TournamentState(n, None, tie_policy, list(matches)))
+        order = sorted(range(n), key=lambda i: (games[i] == 0, -round(scores[i], 9), -tiebreak[i],
+                                                -wins[i], i))
     else:
         order = list(range(n))  # nothing decided: no candidate is better than another
     ranks = [0] * n
     for position, index in enumerate(order, start=1):
         ranks[index] = position
-    return Ranking(strategy, order, scores, ranks, wins, games, matches, tie_policy, tournament.usage)
+    if usage is None:
+        usage = Usage()
+        for match in matches:
+            usage.add(match.comparison.usage)
+    return Ranking(strategy, order, scores, ranks, wins, games, list(matches), tie_policy, usage)
 
 
 def rerank(

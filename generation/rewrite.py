@@ -3,7 +3,10 @@
 Template rewriting (the default) is deterministic: the user's prompt stays first and unchanged,
 then one fragment per profile element, in the order that changes an image most (art style,
 medium, color, saturation, detail). `strength` says how many elements are injected (0-5).
-The negative prompt is built the same way from the non-preference profile.
+The negative prompt is built the same way from the non-preference profile. No term goes into
+both prompts, whatever the assessor wrote: a term the profile both likes and dislikes is no
+preference and is left out of both; a disliked term the user's prompt names is not negated, and
+a liked term the user's own negative prompt names is not added (the user's words win).
 
 Text encoders read a bounded number of tokens (CLIP: 77 including the start/end tokens, so 75 of
 text). Fragments are added in priority order while they fit; a fragment that does not fit is cut
@@ -107,6 +110,38 @@ class RewrittenPrompt:
         return asdict(self)
 
 
+def _mentions(text: str, term: str) -> bool:
+    """Whether `text` contains `term` as whole words, ignoring case."""
+    return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def _without_conflicts(
+    profile: UserProfile, prompt: str, base_negative: str
+) -> tuple[UserProfile, list[str]]:
+    """`profile` without the terms that would put one term in both prompts, and notes saying so."""
+    notes = []
+    shared = profile.shared_terms()
+    if shared:
+        named = [t for t in profile.liked.all_terms() if t.lower() in shared]
+        notes.append(f"liked and disliked both list {', '.join(named)}: left out of both prompts")
+        profile = profile.without_shared_terms()
+    asked = {t for t in profile.disliked.all_terms() if _mentions(prompt, t)}
+    refused = {t for t in profile.liked.all_terms() if _mentions(base_negative, t)}
+    if asked:
+        notes.append(f"the prompt asks for disliked {', '.join(sorted(asked))}: "
+                     "not in the negative prompt")
+    if refused:
+        notes.append(f"your negative prompt names liked {', '.join(sorted(refused))}: "
+                     "not added to the prompt")
+    if asked or refused:
+        def drop(side: Profile, terms: set[str]) -> Profile:
+            return Profile(**{e: tuple(t for t in ts if t not in terms) for e, ts in side.items()})
+
+        profile = UserProfile(liked=drop(profile.liked, refused),
+                              disliked=drop(profile.disliked, asked))
+    return profile, notes
+
+
 def _fragments(profile: Profile, strength: int) -> list[tuple[str, str]]:
     """(element, fragment) for the first `strength` elements of the priority order that have terms."""
     chosen: list[tuple[str, str]] = []
@@ -184,6 +219,8 @@ def rewrite_prompt(
             "its end will be ignored by the text encoder and no profile terms fit"
         )
     if profile is not None and strength > 0:
+        profile, conflicts = _without_conflicts(profile, prompt, result.negative_prompt)
+        result.notes.extend(conflicts)
         liked = _fragments(profile.liked, strength)
         disliked = _fragments(profile.disliked, strength)
         result.prompt, result.injected, cut = _fit(prompt, liked, counter, "prompt")
@@ -242,6 +279,7 @@ class LLMRewriter:
         )
         if profile is None or not template.injected:
             return template
+        profile, _ = _without_conflicts(profile, template.original, base_negative)
         liked = "; ".join(fragment for _, fragment in _fragments(profile.liked, strength))
         words = max(8, math.floor(template.token_limit * 0.7))
         text = LLM_INSTRUCTION.format(words=words, prompt=template.original, liked=liked)
@@ -257,6 +295,13 @@ class LLMRewriter:
         subject = template.original.lower()
         if not line or subject not in line.lower():
             template.notes.append("LLM answer dropped the user's prompt; used the template")
+            return template
+        # The model may work a disliked term in; it would then be in both prompts.
+        negated = [t for t in profile.disliked.all_terms()
+                   if _mentions(line, t) and _mentions(template.negative_prompt, t)]
+        if negated:
+            template.notes.append(
+                f"LLM answer names disliked {', '.join(negated)}; used the template")
             return template
         if counter.count(line) > counter.limit:
             template.notes.append(f"LLM answer is {counter.count(line)} tokens, over {counter.limit}; used the template")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 # The CLIP text encoders of SD 1.x/2.x/XL read at most 77 tokens; the tiny one keeps that limit
 # so prompt-budget code paths are exercised for real.
@@ -151,4 +151,79 @@ def make_tiny_generator(directory: Union[str, Path], seed: int = 0) -> Path:
     (directory / "ptgen_defaults.json").write_text(
         json.dumps({"steps": 2, "guidance": 5.0, "size": TINY_SAMPLE_SIZE}), encoding="utf-8"
     )
+    return directory
+
+
+def make_tiny_style_adapter(
+    directory: Union[str, Path],
+    generator: Union[str, Path],
+    seed: int = 0,
+    cross_attention_dim: Optional[int] = None,
+) -> Path:
+    """A tiny random-weight IP-Adapter for the tiny pipeline at `generator`, in h94's layout.
+
+    Writes `directory/ip_adapter.safetensors` (`image_proj.*`: diffusers' plain `ImageProjection`,
+    4 tokens; `ip_adapter.<k>.to_k_ip/to_v_ip.weight` for each cross-attention layer, k = 1, 3, 5...
+    in the UNet's processor order, as `load_ip_adapter` expects) and `directory/image_encoder/`
+    (a tiny `CLIPVisionModelWithProjection`, 32 px). `pipeline.load_ip_adapter(directory,
+    subfolder="", weight_name="ip_adapter.safetensors")` loads it.
+
+    Args:
+        directory: target folder (created).
+        generator: the tiny pipeline folder (its UNet sets the layer shapes).
+        seed: seed of the random weights.
+        cross_attention_dim: the text width the adapter is made for (None: the UNet's); another
+            value makes an adapter for a different family (2048: SDXL), for wrong-family tests.
+
+    Returns:
+        The folder, as a `Path`.
+
+    Example:
+        >>> make_tiny_style_adapter("/tmp/t/ip_adapter", "/tmp/t/generator")
+        PosixPath('/tmp/t/ip_adapter')
+    """
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    unet_config = UNet2DConditionModel.load_config(Path(generator) / "unet")
+    unet = UNet2DConditionModel.from_config(unet_config)
+    text_dim = cross_attention_dim or int(unet.config.cross_attention_dim)
+    image_dim = 16  # CLIP projection width; differs from the text width so a mix-up fails loudly
+    torch.manual_seed(seed)
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        image_size=32, patch_size=4, projection_dim=image_dim,
+    ))
+    encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
+    generator_rng = torch.Generator().manual_seed(seed)
+
+    def randn(*shape: int) -> "torch.Tensor":
+        return torch.randn(*shape, generator=generator_rng) * 0.5
+
+    tokens = 4
+    state = {
+        "image_proj.proj.weight": randn(text_dim * tokens, image_dim),
+        "image_proj.proj.bias": randn(text_dim * tokens),
+        "image_proj.norm.weight": torch.ones(text_dim),
+        "image_proj.norm.bias": torch.zeros(text_dim),
+    }
+    channels = list(unet.config.block_out_channels)
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        state[f"ip_adapter.{key_id}.to_k_ip.weight"] = randn(hidden, text_dim)
+        state[f"ip_adapter.{key_id}.to_v_ip.weight"] = randn(hidden, text_dim)
+        key_id += 2
+    save_file(state, str(directory / "ip_adapter.safetensors"))
     return directory

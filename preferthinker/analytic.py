@@ -7,6 +7,14 @@ text the VLM writes (`preferthinker.parser.format_output`), so it goes through t
 `Assessor` and parser. It says "unknown" for art style and art medium, which pixels statistics
 cannot name, and scores both candidates 2 there.
 
+A trait that liked and disliked references share is not a preference: each measured term
+(a color name, a saturation or detail level) found on both sides is kept only on the side where
+it is clearly more common (its share of that side's references at least `CLEAR_MAJORITY` times
+its share of the other side's) and dropped from the other; at equal footing it is dropped from
+both. Dropped references no longer pull scores on that element, and the predicted profile does
+not name the term there. (In a profile given as text, a term listed on both sides has the
+same target on both and cancels out by itself.)
+
 Useful as a baseline and as a fast pre-filter before VLM reranking (milliseconds per pair).
 
 Example:
@@ -39,6 +47,38 @@ from preferthinker.results import ElementScore
 
 UNKNOWN = "unknown"
 MEASURED = ("color", "saturation", "detail")
+# A term on both sides stays on one side only when its share there is at least this many times
+# its share on the other (e.g. 5 of 5 liked against 1 of 4 disliked); otherwise it goes from both.
+CLEAR_MAJORITY = 2.0
+
+
+def separating_terms(liked: Sequence[str], disliked: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The terms that tell the liked references from the disliked ones, per side.
+
+    Args:
+        liked, disliked: the term each reference was measured as (one entry per reference).
+
+    Returns:
+        (terms kept for the liked side, terms kept for the disliked side): a term measured on
+        one side only is kept there; one measured on both sides is kept only where its share is
+        `CLEAR_MAJORITY` times the other side's, else dropped from both.
+
+    Example:
+        >>> separating_terms(["Neon", "Neon", "Neon"], ["Neon", "Muted", "Muted"])
+        ({'Neon'}, {'Muted'})
+        >>> separating_terms(["Neon", "Muted"], ["Neon", "Dull"])
+        ({'Muted'}, {'Dull'})
+    """
+    liked_counts, disliked_counts = Counter(liked), Counter(disliked)
+    keep_liked, keep_disliked = set(liked_counts), set(disliked_counts)
+    for term in keep_liked & keep_disliked:
+        share_liked = liked_counts[term] / len(liked)
+        share_disliked = disliked_counts[term] / len(disliked)
+        if share_liked < CLEAR_MAJORITY * share_disliked:
+            keep_liked.discard(term)
+        if share_disliked < CLEAR_MAJORITY * share_liked:
+            keep_disliked.discard(term)
+    return keep_liked, keep_disliked
 
 
 def _vocabulary_names() -> dict[str, list[str]]:
@@ -137,21 +177,48 @@ class AnalyticEngine(Engine):
 
     def profile_from_images(self, images: Sequence[Any]) -> Profile:
         """Name the color(s), saturation and detail shared by `images`; style and medium unknown."""
-        if not images:
-            return Profile()
         measures = [self.measure(img) for img in images]
-        colors = Counter(m["color"] for m in measures if m["color"])
+        return self._profile({e: measures for e in MEASURED})
+
+    def _profile(self, measures: dict[str, list[dict[str, Any]]]) -> Profile:
+        """The profile of references, each element from the references kept for it."""
+        colors = Counter(m["color"] for m in measures["color"] if m["color"])
         top = colors.most_common()
         # Several colors only when each recurs (multi-preference users); else the most common.
-        chosen = [c for c, n in top if n >= max(2, top[0][1] // 2)] if len(images) >= 3 else []
+        several = len(measures["color"]) >= 3
+        chosen = [c for c, n in top if n >= max(2, top[0][1] // 2)] if several else []
         chosen = chosen or [c for c, _ in top[:1]]
-        sat = Counter(m["saturation"] for m in measures if m["saturation"]).most_common(1)
-        level = sum(m["detail_level"] for m in measures) / len(measures)
-        detail = min(self.names["detail"], key=lambda n: abs(DETAIL_LEVELS[n] - level))
+        sat = Counter(m["saturation"] for m in measures["saturation"] if m["saturation"])
+        sat = sat.most_common(1)
+        detail: tuple[str, ...] = ()
+        if measures["detail"]:
+            level = sum(m["detail_level"] for m in measures["detail"]) / len(measures["detail"])
+            detail = (min(self.names["detail"], key=lambda n: abs(DETAIL_LEVELS[n] - level)),)
+        if not any(measures.values()):
+            return Profile()
         return Profile(
             art_style=(UNKNOWN,), color=tuple(chosen[:3]),
-            art_medium=(UNKNOWN,), saturation=(sat[0][0],) if sat else (), detail=(detail,),
+            art_medium=(UNKNOWN,), saturation=(sat[0][0],) if sat else (), detail=detail,
         )
+
+    def separating_references(
+        self, liked: Sequence[Any], disliked: Sequence[Any]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+        """Per element, the measures of the references whose term there is a preference.
+
+        A reference whose term on an element is not kept by `separating_terms` (the other side
+        has it as much) says nothing about that element: it is left out of it, on its side.
+        """
+        liked_m = [self.measure(img) for img in liked]
+        disliked_m = [self.measure(img) for img in disliked]
+        kept_liked: dict[str, list[dict[str, Any]]] = {}
+        kept_disliked: dict[str, list[dict[str, Any]]] = {}
+        for element in MEASURED:
+            keep_l, keep_d = separating_terms(
+                [m[element] for m in liked_m], [m[element] for m in disliked_m])
+            kept_liked[element] = [m for m in liked_m if m[element] in keep_l]
+            kept_disliked[element] = [m for m in disliked_m if m[element] in keep_d]
+        return kept_liked, kept_disliked
 
     # -- targets and scores ---------------------------------------------------------------------
     @staticmethod
@@ -169,12 +236,12 @@ class AnalyticEngine(Engine):
                 targets["detail"].append(DETAIL_LEVELS[term])
         return targets
 
-    def _image_targets(self, images: Sequence[Any]) -> dict[str, list[Any]]:
-        measures = [self.measure(img) for img in images]
+    @staticmethod
+    def _image_targets(measures: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
         return {
-            "color": [m["hue"] for m in measures if m["hue"] is not None],
-            "saturation": [(m["saturation_value"], m["lightness"]) for m in measures],
-            "detail": [m["detail_level"] for m in measures],
+            "color": [m["hue"] for m in measures["color"] if m["hue"] is not None],
+            "saturation": [(m["saturation_value"], m["lightness"]) for m in measures["saturation"]],
+            "detail": [m["detail_level"] for m in measures["detail"]],
         }
 
     @staticmethod
@@ -228,11 +295,10 @@ class AnalyticEngine(Engine):
             predicted = None
             liked_t, disliked_t = self._term_targets(given.liked), self._term_targets(given.disliked)
         else:
+            liked_m, disliked_m = self.separating_references(groups["liked"], groups["disliked"])
             predicted = UserProfile(
-                liked=self.profile_from_images(groups["liked"]),
-                disliked=self.profile_from_images(groups["disliked"]),
-            )
-            liked_t, disliked_t = self._image_targets(groups["liked"]), self._image_targets(groups["disliked"])
+                liked=self._profile(liked_m), disliked=self._profile(disliked_m))
+            liked_t, disliked_t = self._image_targets(liked_m), self._image_targets(disliked_m)
         if not groups["A"] or not groups["B"]:
             return predicted.to_tag_text() if predicted is not None else "<answer>unknown</answer>"
         scores, answer = self.assess(groups["A"][0], groups["B"][0], liked_t, disliked_t)
@@ -258,7 +324,7 @@ def _describe(element: str, m: dict[str, Any]) -> str:
     return f"edge density {m['edge_density']:.3f} ({m['detail']})"
 
 
-__all__ = ["AnalyticEngine", "UNKNOWN", "measure_image"]
+__all__ = ["AnalyticEngine", "CLEAR_MAJORITY", "UNKNOWN", "measure_image", "separating_terms"]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from preferthinker.engines import (
@@ -62,6 +63,9 @@ class AssessorConfig:
             executes code from the model's author).
         quantization: "none", "8bit" or "4bit" weights for in-process models (bitsandbytes,
             CUDA only; see `TransformersEngine`).
+        add_vision_id: render prompts with the chat template's `add_vision_id` ("Picture N:"
+            before each image, as the authors do); None = on for Qwen2.5-VL models, off otherwise.
+            Passed to `apply_chat_template` in-process and as `chat_template_kwargs` over HTTP.
     """
 
     assessor: str = DEFAULT_ASSESSOR
@@ -75,11 +79,12 @@ class AssessorConfig:
     max_retries: int = 1
     retry_temperature: float = 0.7
     max_pixels: int = DEFAULT_MAX_PIXELS
-    timeout: float = 600.0
+    timeout: float = 300.0  # seconds per HTTP request (see openai_engine.DEFAULT_TIMEOUT)
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
     quantization: str = "none"
+    add_vision_id: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if not self.assessor or not isinstance(self.assessor, str):
@@ -116,6 +121,30 @@ class AssessorConfig:
         """
         backend = backend or find_backend(self.assessor)
         return {name: getattr(self, name) for name in backend.config_fields}
+
+
+def is_qwen25_vl(engine: Engine) -> bool:
+    """Whether the engine runs a Qwen2.5-VL model (its config's model type, else its name or
+    local folder), the family whose template the authors render with `add_vision_id`.
+
+    Example:
+        >>> is_qwen25_vl(create_engine("analytic"))  # doctest: +SKIP
+        False
+    """
+    import json
+    import re
+
+    config = getattr(getattr(engine, "model", None), "config", None)
+    if getattr(config, "model_type", None):
+        return config.model_type == "qwen2_5_vl"
+    name = str(getattr(engine, "model_name", None) or engine.name)
+    if "qwen25vl" in re.sub(r"[^a-z0-9]", "", name.lower()):
+        return True
+    config_file = Path(name) / "config.json"
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8")).get("model_type") == "qwen2_5_vl"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load(images: Sequence[ImageLike], max_pixels: int) -> list:
@@ -182,6 +211,7 @@ class Assessor:
             raise InputError(f"engine must be a preferthinker Engine, got {type(engine).__name__}")
         self.engine = engine
         self.config = config or AssessorConfig()
+        self._template_kwargs: Optional[dict[str, Any]] = None  # decided on first use
 
     @classmethod
     def from_config(cls, config: AssessorConfig) -> "Assessor":
@@ -213,6 +243,15 @@ class Assessor:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def chat_template_kwargs(self) -> dict[str, Any]:
+        """What the chat template gets with every conversation (`add_vision_id`, see config)."""
+        if self._template_kwargs is None:
+            vision_id = self.config.add_vision_id
+            if vision_id is None:
+                vision_id = is_qwen25_vl(self.engine)
+            self._template_kwargs = {"add_vision_id": True} if vision_id else {}
+        return self._template_kwargs
+
     # -- running conversations with retries -------------------------------------------------
 
     def _run(
@@ -228,7 +267,8 @@ class Assessor:
         chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
         for attempt in range(self.config.max_retries + 1):
             temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
-            config = self.config.generation_config(temperature)
+            config = replace(self.config.generation_config(temperature),
+                             chat_template_kwargs=self.chat_template_kwargs() or None)
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
@@ -349,20 +389,30 @@ class Assessor:
         liked: Union[References, Sequence[ImageLike], None] = None,
         disliked: Optional[Sequence[ImageLike]] = None,
         progress: Optional[Progress] = None,
+        without_references: bool = False,
     ) -> list[Comparison]:
         """Judge many pairs in one go: HTTP engines run them concurrently, in-process engines
         batch them. With `config.debias`, each pair is also judged in the swapped order.
 
+        `without_references=True` judges with neither a profile nor reference images (the
+        authors' prompt for items without references: the candidates and the format only).
+
         Returns one `Comparison` per pair, in order; `winner` is None when undecided.
         """
         from preferthinker.parser import parse_output
-        from preferthinker.prompts import build_assess_messages, build_known_profile_messages
+        from preferthinker.prompts import (
+            build_assess_messages,
+            build_known_profile_messages,
+            build_no_reference_messages,
+        )
 
         if profile is not None and not isinstance(profile, UserProfile):
             raise InputError(f"profile must be a UserProfile, got {type(profile).__name__}")
+        if without_references and (profile is not None or bool(liked) or bool(disliked)):
+            raise InputError("without_references=True takes no profile and no reference images")
         # The references matter only without a profile: load them then, once for every pair.
-        refs = self.references(liked, disliked) if profile is None else None
-        if profile is None and not refs:
+        refs = self.references(liked, disliked) if profile is None and not without_references else None
+        if profile is None and not refs and not without_references:
             raise InputError("compare needs either a profile or liked reference images")
 
         loaded: list[tuple[Any, Any]] = []
@@ -373,6 +423,8 @@ class Assessor:
             loaded.append((a, b))
 
         def build(a: Any, b: Any) -> Conversation:
+            if without_references:
+                return build_no_reference_messages(a, b)
             if profile is not None:
                 return build_known_profile_messages(profile, a, b)
             return build_assess_messages(refs, None, a, b)

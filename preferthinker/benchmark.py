@@ -88,15 +88,37 @@ def user_profile_from_dict(data: Any) -> UserProfile:
 
 
 def _answer_from(value: Any) -> Optional[str]:
+    """"Image A", "<answer>Image B</answer>", or a full CoT (its last answer block) -> letter."""
     if not isinstance(value, str):
         return None
-    match = _ANSWER_RE.match(value) or _TAGGED_ANSWER_RE.search(value)
-    return match.group(1).upper() if match else None
+    match = _ANSWER_RE.match(value)
+    if match:
+        return match.group(1).upper()
+    if _TAGGED_ANSWER_RE.search(value):
+        from preferthinker.parser import read_answer
+
+        return read_answer(value)
+    return None
+
+
+_ANSWER_ROLES = {"gpt", "assistant", "model", "bot"}
+
+
+def _answer_turn(conversations: list) -> Any:
+    """The turn that holds the truth: the last turn by the assistant ("from": "gpt" / "role":
+    "assistant"), else the last turn. The authors' benchmark has one turn (the answer); their
+    training layout has [question, answer], and the question quotes the format line
+    "<answer>Image A</answer> or <answer>Image B</answer>", so it is never read."""
+    by_assistant = [
+        turn for turn in conversations
+        if isinstance(turn, dict)
+        and str(turn.get("from") or turn.get("role") or "").lower() in _ANSWER_ROLES
+    ]
+    return (by_assistant or conversations)[-1]
 
 
 def _item_answer(raw: dict[str, Any], where: str) -> str:
-    """Ours: `answer`. Authors' benchmark: `conversations[0]["value"]`; their training files put
-    the question first and the answer (possibly tagged) in a later turn, so look there too."""
+    """Ours: `answer`. The authors': the answer turn of `conversations` (see `_answer_turn`)."""
     answer = raw.get("answer")
     if answer is not None:
         if answer in ("A", "B"):
@@ -110,13 +132,16 @@ def _item_answer(raw: dict[str, Any], where: str) -> str:
         raise InputError(
             f"{where}: no ground truth; expected 'answer' or 'conversations[0][\"value\"]' = \"Image A\"/\"Image B\""
         )
-    for turn in conversations:
-        if isinstance(turn, dict) and _answer_from(turn.get("value")) is not None:
-            return _answer_from(turn.get("value"))  # type: ignore[return-value]
-    raise InputError(
-        f"{where}: field 'conversations' holds no \"Image A\"/\"Image B\" answer "
-        f"(first value: {str(conversations[0].get('value') if isinstance(conversations[0], dict) else conversations[0])[:60]!r})"
-    )
+    turn = _answer_turn(conversations)
+    value = turn.get("value") if isinstance(turn, dict) else turn
+    parsed = _answer_from(value)
+    if parsed is None:
+        raise InputError(
+            f"{where}: field 'conversations': the answer turn holds no "
+            "\"Image A\"/\"Image B\" answer "
+            f"(value: {str(value)[:60]!r})"
+        )
+    return parsed
 
 
 def _resolve(path: Any, root: Path, where: str, name: str) -> str:
@@ -196,7 +221,10 @@ def _read_records(path: Path) -> list[Any]:
 
 
 def load_benchmark(
-    path: Union[str, Path], image_root: Optional[Union[str, Path]] = None, check_files: bool = False
+    path: Union[str, Path],
+    image_root: Optional[Union[str, Path]] = None,
+    check_files: bool = False,
+    skipped: Optional[list[str]] = None,
 ) -> list[BenchmarkItem]:
     """Read a benchmark file (the authors' JSON list, ours as JSON list or JSONL).
 
@@ -204,6 +232,9 @@ def load_benchmark(
         path: the file; a folder is read as `<folder>/benchmark.json` (what SynthPref writes).
         image_root: folder that relative image paths start from (default: the file's folder).
         check_files: raise `InputError` naming the first item whose image file is missing.
+        skipped: a list to collect bad items in: each bad item (no truth, a missing field, a
+            missing image file with `check_files`) is then left out and its one-line reason
+            appended, instead of raising. Problems of the file itself still raise.
 
     Returns:
         Items with absolute (or root-joined) image paths. The split of items without one is the
@@ -224,12 +255,21 @@ def load_benchmark(
     root = Path(image_root) if image_root is not None else path.parent
     if image_root is not None and not root.is_dir():
         raise InputError(f"image root not found: {root}; pass --image-root with the benchmark's image folder")
-    items = [_parse_item(raw, i, root, path.stem, str(path)) for i, raw in enumerate(_read_records(path))]
-    if check_files:
-        for index, item in enumerate(items):
-            for image in [item.image_a, item.image_b, *item.preferred, *item.non_preferred]:
-                if not Path(image).is_file():
-                    raise InputError(f"{path} item {index}: image file not found: {image}; check --image-root")
+    items = []
+    for index, raw in enumerate(_read_records(path)):
+        try:
+            item = _parse_item(raw, index, root, path.stem, str(path))
+            if check_files:
+                for image in [item.image_a, item.image_b, *item.preferred, *item.non_preferred]:
+                    if not Path(image).is_file():
+                        raise InputError(f"{path} item {index}: image file not found: {image}; "
+                                         "check --image-root")
+        except InputError as error:
+            if skipped is None:
+                raise
+            skipped.append(str(error))
+            continue
+        items.append(item)
     return items
 
 

@@ -84,7 +84,8 @@ def resolve_device(device: Optional[str] = None) -> str:
     if asked is not None:
         if asked.startswith("cuda") and not torch.cuda.is_available():
             raise InputError(
-                f"device {asked!r} asked for but CUDA is not available; use --device cpu"
+                f"device {asked!r} asked for but CUDA is not available; use {{device}} cpu",
+                settings=("device",),
             )
         return asked
     if torch.cuda.is_available():

@@ -6,11 +6,49 @@ The CLI turns every `PTGenError` into a one-line message and a non-zero exit cod
 
 from __future__ import annotations
 
+from typing import Callable
+
+
+def cli_flag(setting: str) -> str:
+    """How the command line names a setting: its flag (`assessor_model` -> `--assessor-model`).
+
+    Example:
+        >>> cli_flag("assessor_model")
+        '--assessor-model'
+    """
+    return "--" + setting.replace("_", "-")
+
 
 class PTGenError(Exception):
-    """Base class of every error ptgen raises on purpose."""
+    """Base class of every error ptgen raises on purpose.
+
+    A message that tells the user to change a setting writes the setting as a `{name}` field
+    (the library's name, e.g. `{assessor}`) and lists it in `settings`; each front end words it
+    its own way by setting `name_setting`: the command line (the default) says `--assessor`,
+    a ComfyUI node says its field, `assessor`. The text stays in one place.
+
+    Example:
+        >>> error = PTGenError("check the path given to {assessor}", settings=("assessor",))
+        >>> str(error)
+        'check the path given to --assessor'
+        >>> error.name_setting = lambda setting: setting
+        >>> str(error)
+        'check the path given to assessor'
+    """
 
     exit_code = 1
+    name_setting: Callable[[str], str] = staticmethod(cli_flag)
+
+    def __init__(self, *args: object, settings: tuple[str, ...] = ()):
+        super().__init__(*args)
+        self.settings = tuple(settings)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        # Only the declared fields are replaced: other braces (paths, JSON) stay as they are.
+        for setting in self.settings:
+            text = text.replace("{" + setting + "}", self.name_setting(setting))
+        return text
 
 
 class InputError(PTGenError, ValueError):

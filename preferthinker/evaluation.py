@@ -11,6 +11,18 @@ that element; SynthPref only), mean tokens and seconds per item.
 
 `baseline="random"` answers A or B at random (seeded) through the same accounting.
 
+Protocols (`EvalConfig.protocol`), all reading the answer with `preferthinker.parser.read_answer`:
+- "ptgen" (default): ptgen's tolerant reading and decoding (retries, debiasing as configured).
+- "authors": the authors' eval_PreferThinker.py: the last `<answer>` block must be exactly
+  `Image A`/`Image B`, anything else counts wrong. Decoding is theirs too, set by the caller
+  (`AUTHORS_DECODING`: one greedy pass, repetition penalty 1.15, up to 4096 new tokens, no
+  retries, no debiasing).
+- "both": the authors' decoding, and both readings of the same generations (no second pass).
+References: at most 5 per side. Under "authors"/"both" the reference block is sent only when an
+item has liked AND disliked images (their prompt); otherwise the candidates alone. Under "ptgen",
+liked-only items keep their liked images; items without liked images go without references.
+A bad item (unreadable image, bad reference) is reported in `skipped` and left out; never fatal.
+
 Example:
     >>> from preferthinker.assessor import Assessor, AssessorConfig
     >>> result = evaluate(load_benchmark("synthpref"), Assessor.from_config(AssessorConfig("analytic")))
@@ -30,6 +42,10 @@ from preferthinker.profile import ELEMENTS
 
 Progress = Callable[[int, int], None]
 BASELINES = ("random",)
+PROTOCOLS = ("ptgen", "authors", "both")
+# AssessorConfig fields that reproduce the authors' decoding (eval_PreferThinker.py).
+AUTHORS_DECODING = {"temperature": 0.0, "repetition_penalty": 1.15, "max_new_tokens": 4096,
+                    "max_retries": 0, "debias": False}
 
 
 @dataclass
@@ -45,6 +61,7 @@ class EvalConfig:
         similarity: compute SBERT profile similarity (loads all-MiniLM-L6-v2).
         seed: seed of the random baseline.
         max_references: most references per side handed to the assessor (the authors use 5).
+        protocol: "ptgen", "authors" or "both" (see the module docstring).
     """
 
     limit: Optional[int] = None
@@ -53,8 +70,13 @@ class EvalConfig:
     similarity: bool = True
     seed: int = 0
     max_references: int = 5
+    protocol: str = "ptgen"
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(
+                f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
+            )
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
         if self.mode not in ("full", "profile"):
@@ -120,9 +142,12 @@ def evaluate(
         similarity: a `ProfileSimilarity` to reuse (default: built when needed).
 
     Returns:
-        A JSON-ready dict: `assessor`, `n`, `accuracy`, `per_split`, `parse_failure_rate`,
-        `position_bias_rate`, `profile_sbert`, `profile_term_match`, `element_agreement`,
-        `mean_prompt_tokens`, `mean_completion_tokens`, `mean_seconds`, `wall_seconds`, `items`.
+        A JSON-ready dict: `assessor`, `protocol`, `n` (items evaluated), `accuracy` (of the
+        first protocol: ptgen, or authors for protocol "authors"), `accuracy_by_protocol`
+        (both accuracies for "both"), `per_split`, `parse_failure_rate`, `position_bias_rate`,
+        `profile_sbert`, `profile_term_match`, `element_agreement`, `mean_prompt_tokens`,
+        `mean_completion_tokens`, `mean_seconds`, `wall_seconds`, `items`, `skipped`
+        (`{"id", "reason"}` per item left out).
 
     Example:
         >>> evaluate(items, baseline="random")["accuracy"]
@@ -139,54 +164,99 @@ def evaluate(
     if config.mode == "profile" and any(item.profile is None for item in items):
         raise InputError("mode 'profile' needs ground-truth profiles; this benchmark has none (use mode 'full')")
     start = time.perf_counter()
-    records: list[dict[str, Any]] = [{} for _ in items]
+    records: list[Optional[dict[str, Any]]] = [None for _ in items]
+    skipped: list[dict[str, str]] = []
     rng = random.Random(config.seed)
     done = 0
     for group in _groups(items):
         if baseline == "random":
             for index in group:
                 records[index] = {"winner": rng.choice("AB"), "swapped_winner": rng.choice("AB")}
-            done += len(group)
-            if progress:
-                progress(done, len(items))
-            continue
-        max_pixels = assessor.config.max_pixels
-        first = items[group[0]]
-        liked = [_load(p, max_pixels) for p in first.preferred[: config.max_references]]
-        disliked = [_load(p, max_pixels) for p in first.non_preferred[: config.max_references]]
-        pairs = []
-        for index in group:
-            a, b = _load(items[index].image_a, max_pixels), _load(items[index].image_b, max_pixels)
-            pairs.append((a, b))
-        if config.position_bias:
-            pairs += [(b, a) for a, b in list(pairs)]
-        if config.mode == "profile":
-            comparisons = []
-            for index, pair in zip(group + group if config.position_bias else group, pairs):
-                comparisons += assessor.compare_many([pair], profile=items[index].profile)
         else:
-            if not liked:
-                raise InputError(f"item {group[0]} has no preferred images; full mode needs references")
-            comparisons = assessor.compare_many(pairs, liked=liked, disliked=disliked or None)
-        for k, index in enumerate(group):
-            comparison = comparisons[k]
-            record = {
-                "winner": comparison.winner,
-                "profile": comparison.profile,
-                "scores": comparison.scores,
-                "usage": comparison.usage,
-                "swap_agrees": comparison.swap_agrees,
-            }
-            if config.position_bias:
-                swapped = comparisons[len(group) + k]
-                mapped = {"A": "B", "B": "A"}.get(swapped.winner or "")
-                record["swapped_winner"] = mapped
-                record["usage_swapped"] = swapped.usage
-            records[index] = record
+            try:
+                _judge_group(items, group, assessor, config, records, skipped)
+            except (InputError, OSError) as error:  # a bad item, not a bad run
+                for index in group:
+                    listed = any(s["id"] == _item_id(items, index) for s in skipped)
+                    if records[index] is None and not listed:
+                        skipped.append({"id": _item_id(items, index), "reason": _one_line(error)})
         done += len(group)
         if progress:
             progress(done, len(items))
-    return _summarize(items, records, assessor, baseline, config, similarity, time.perf_counter() - start)
+    kept = [i for i, r in enumerate(records) if r is not None]
+    if not kept:
+        raise InputError(f"every item was skipped; the first reason: {skipped[0]['reason']}")
+    result = _summarize([items[i] for i in kept], [records[i] for i in kept], assessor, baseline,
+                        config, similarity, time.perf_counter() - start)
+    result["protocol"] = config.protocol
+    result["skipped"] = skipped
+    return result
+
+
+def _item_id(items: Sequence[BenchmarkItem], index: int) -> str:
+    return items[index].item_id or str(index)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+def _judge_group(items, group, assessor, config, records, skipped) -> None:
+    """Judge the items of one user (shared references) and fill their records."""
+    from preferthinker.parser import read_answer
+
+    max_pixels = assessor.config.max_pixels
+    first = items[group[0]]
+    liked = [_load(p, max_pixels) for p in first.preferred[: config.max_references]]
+    disliked = [_load(p, max_pixels) for p in first.non_preferred[: config.max_references]]
+    if config.protocol in ("authors", "both") and not (liked and disliked):
+        liked, disliked = [], []  # their reference block needs both sides
+    pairs, judged = [], []
+    for index in group:
+        try:
+            a, b = _load(items[index].image_a, max_pixels), _load(items[index].image_b, max_pixels)
+        except (InputError, OSError) as error:
+            skipped.append({"id": _item_id(items, index), "reason": _one_line(error)})
+            continue
+        pairs.append((a, b))
+        judged.append(index)
+    if not judged:
+        return
+    if config.position_bias:
+        pairs += [(b, a) for a, b in list(pairs)]
+    if config.mode == "profile":
+        comparisons = []
+        order = judged + judged if config.position_bias else judged
+        for index, pair in zip(order, pairs, strict=True):
+            comparisons += assessor.compare_many([pair], profile=items[index].profile)
+    elif liked:
+        comparisons = assessor.compare_many(pairs, liked=liked, disliked=disliked or None)
+    else:
+        comparisons = assessor.compare_many(pairs, without_references=True)
+    for k, index in enumerate(judged):
+        comparison = comparisons[k]
+        raw = comparison.raw_texts[0] if comparison.raw_texts else ""
+        record = {
+            "winner": comparison.winner,
+            "winner_authors": read_answer(raw, "authors"),
+            "references": "liked+disliked" if disliked else ("liked" if liked else "none"),
+            "profile": comparison.profile,
+            "scores": comparison.scores,
+            "usage": comparison.usage,
+            "swap_agrees": comparison.swap_agrees,
+        }
+        if config.protocol == "authors":
+            record["winner"] = record["winner_authors"]
+        if config.position_bias:
+            swapped = comparisons[len(judged) + k]
+            if config.protocol == "authors":
+                swapped_raw = swapped.raw_texts[0] if swapped.raw_texts else ""
+                swapped_winner = read_answer(swapped_raw, "authors")
+            else:
+                swapped_winner = swapped.winner
+            record["swapped_winner"] = {"A": "B", "B": "A"}.get(swapped_winner or "")
+            record["usage_swapped"] = swapped.usage
+        records[index] = record
 
 
 def _summarize(items, records, assessor, baseline, config, similarity, wall) -> dict[str, Any]:
@@ -221,11 +291,17 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
             agreement.setdefault(element, []).append(bool(ok))
     usages = [r["usage"] for r in records if r.get("usage") is not None]
     name = f"baseline:{baseline}" if baseline else getattr(assessor, "name", str(assessor))
+    by_protocol = {"authors" if config.protocol == "authors" else "ptgen": _mean(correct)}
+    if config.protocol == "both" and baseline is None:
+        by_protocol["authors"] = _mean(
+            [r["winner_authors"] == item.answer for item, r in zip(items, records, strict=True)]
+        )
     return {
         "assessor": name,
         "mode": config.mode,
         "n": n,
         "accuracy": _mean(correct),
+        "accuracy_by_protocol": by_protocol,
         "per_split": {s: {"n": len(v), "accuracy": _mean(v)} for s, v in splits.items()},
         "parse_failure_rate": failures / n,
         "position_bias_rate": _mean(bias),
@@ -238,6 +314,7 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
         "wall_seconds": wall,
         "items": [
             {"id": item.item_id, "split": item.split, "answer": item.answer, "winner": r["winner"],
+             "winner_authors": r.get("winner_authors"), "references": r.get("references"),
              "swapped_winner": r.get("swapped_winner"),
              "predicted_profile": r["profile"].to_dict() if r.get("profile") is not None else None}
             for item, r in zip(items, records)
@@ -250,13 +327,16 @@ def _pct(value: Optional[float]) -> str:
 
 
 def markdown_table(results: Sequence[dict[str, Any]]) -> str:
-    """One row per result: accuracy overall and per split, failures, bias, profile scores, cost.
+    """One row per result: accuracy overall (one column per protocol) and per split (of the
+    result's first protocol), failures, bias, profile scores, cost.
 
     Example:
         >>> print(markdown_table([evaluate(items, baseline="random")]))
     """
     splits = list(dict.fromkeys(s for r in results for s in r["per_split"]))
-    head = ["assessor", "n", "acc %"] + [f"{s} %" for s in splits] + [
+    protocols = [p for p in ("ptgen", "authors")
+                 if any(p in r.get("accuracy_by_protocol", {}) for r in results)]
+    head = ["assessor", "n"] + [f"acc % ({p})" for p in protocols] + [f"{s} %" for s in splits] + [
         "parse fail %", "pos. bias %", "profile SBERT", "term match % (color/sat/detail)",
         "element agreement % (color/sat/detail)", "tokens/item", "s/item",
     ]
@@ -266,7 +346,8 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         tokens = None
         if r["mean_completion_tokens"] is not None:
             tokens = (r["mean_prompt_tokens"] or 0) + r["mean_completion_tokens"]
-        row = [r["assessor"], str(r["n"]), _pct(r["accuracy"])]
+        row = [r["assessor"], str(r["n"])]
+        row += [_pct(r.get("accuracy_by_protocol", {}).get(p)) for p in protocols]
         row += [_pct(r["per_split"].get(s, {}).get("accuracy")) for s in splits]
         row += [
             _pct(r["parse_failure_rate"]), _pct(r["position_bias_rate"]),
@@ -280,4 +361,4 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BASELINES", "EvalConfig", "evaluate", "markdown_table"]
+__all__ = ["AUTHORS_DECODING", "BASELINES", "PROTOCOLS", "EvalConfig", "evaluate", "markdown_table"]

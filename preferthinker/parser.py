@@ -12,14 +12,16 @@ The authors' format (tags, quoted keys, no braces):
 
 Real models drift from it, so every part is found independently: key spellings vary, tags go
 missing or unclosed, profiles come as JSON, scores as "Image A (2/5)" or "Image A: 2", the answer
-as "B", "**Image B**" or "Image B is better".
+as "B", "**Image B**" or "Image B is better". Curly quotes, HTML entities and full-width
+punctuation are mapped to ASCII first (`tags.normalize_text`).
 
 Reconciliation rules (recorded in `ParsedOutput.issues` whenever they fire):
 - Totals: when all five elements carry both scores, the per-element sums win over stated totals
   that disagree with them (arithmetic slips are the common failure). With fewer scored elements,
   the stated totals win when present, else the partial sums are used.
-- Answer: the explicit answer (the `<answer>` block, else a clear answer sentence) wins over the
-  totals, because it is what the authors' evaluation and accuracy reward read; a contradiction
+- Answer: the explicit answer (the LAST `<answer>` block, the rule of `read_answer`, else a clear
+  answer sentence after the reasoning) wins over the totals, because it is what the authors'
+  evaluation and accuracy reward read; a contradiction
   with the totals is recorded and makes the output incomplete. With no explicit answer the
   higher total decides; a tie leaves the answer undecided (None).
 - Scores outside 0-5 are clamped, fractions rounded, "x/10" rescaled to 0-5; each repair is
@@ -34,21 +36,19 @@ import re
 from typing import Any, Optional, Sequence
 
 from preferthinker.errors import ParseError
-from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
-from preferthinker.profile_parser import (
-    _ANSWER_CLOSE,
-    _ANSWER_OPEN,
-    _THINK_CLOSE,
-    _THINK_OPEN,
-    _THINK_STOP,
-    EMPTY_TERMS,
-    _block_after,
-    _extract_profiles,
-    _squeeze_whitespace,
-    normalize_element_key,
-    parse_profiles,
-)
+from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile, normalize_element_key
+from preferthinker.profile_parser import DROPPED_FIELD, EMPTY_TERMS, find_profiles, parse_profiles
 from preferthinker.results import ElementScore, ParsedOutput
+from preferthinker.tags import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    THINK_STOP,
+    Block,
+    answer_blocks,
+    block_after,
+    normalize_text,
+    squeeze_whitespace,
+)
 
 MIN_SCORE = 0
 MAX_SCORE = 5
@@ -56,7 +56,9 @@ MAX_SCORE = 5
 # ---------------------------------------------------------------------------------------------
 # The answer
 
-_STRIP_MARKUP = re.compile(r"<\s*/?\s*answer\s*>|[*_`#\"“”]", re.I)
+PROTOCOLS = ("ptgen", "authors")
+
+_STRIP_MARKUP = re.compile(r"<\s*/?\s*answer\s*>|[*_`#\"]", re.I)
 _LETTER = r"(?:image|img|picture|candidate|option)\s*[-#]?\s*(?P<L>[ab])(?![a-z0-9])"
 _ANSWER_WHOLE = re.compile(
     r"^(?:(?:the\s+)?(?:final\s+)?(?:answer|choice|winner|verdict|preference)\s*(?:is)?\s*[:=-]?\s*)?"
@@ -75,14 +77,61 @@ _ANSWER_BETTER = re.compile(
     r"more\s+(?:aligned|suitable|appealing|consistent|likely|preferred))",
     re.I,
 )
+# `\boxed{B}` (maths-tuned models) and JSON answers (`{"winner": "B"}`, `{"answer": "Image A"}`).
+_ANSWER_BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?(?:image\s*)?(?P<L>[AB])\s*\}", re.I)
+_ANSWER_JSON = re.compile(
+    r"[{,]\s*\"(?:answer|winner|choice|preferred|preferred_image|preference)\"\s*:\s*"
+    r"\"\s*(?:image\s*)?(?P<L>[AB])\s*\"\s*[,}]",
+    re.I,
+)
 _MENTION = re.compile(_LETTER, re.I)
+# A negation in the clause before a match ("would not prefer Image A") voids the match.
+_NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|cannot)\b|n't\b", re.I)
+# "rather than Image A", "Image B over Image A": the named image is the one NOT chosen.
+_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over)\s*$", re.I)
+# Words that speak against the image a lone mention names ("I would reject Image A"): such a
+# mention is no verdict for it.
+_AGAINST = re.compile(
+    r"rather\s+than|instead\s+of|\b(?:reject\w*|dislike\w*|worse|worst|inferior|fail\w*|lacks?|"
+    r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite)\b",
+    re.I,
+)
+_CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
 
 
-def parse_answer(text: Any) -> Optional[str]:
+# "Image A is not preferred", "Image A isn't": a negation right after the named image.
+_NEGATED_AFTER = re.compile(
+    r"\s*(?:(?:is|was|would|does|did|should|could|will|has)(?:\s+be)?\s*(?:not|n't|never)\b"
+    r"|(?:isn't|wasn't|doesn't|didn't|won't|wouldn't)\b)",
+    re.I,
+)
+
+
+def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
+    """Whether the clause that `text[start:]` begins in holds a negation before `start`, the
+    words just before it set it aside ("rather than Image A"), or a negation follows the match
+    at `end` ("Answer: Image A is not preferred")."""
+    if end is not None and _NEGATED_AFTER.match(text, end):
+        return True
+    clause_start = 0
+    for clause_start_match in _CLAUSE_START.finditer(text, 0, start):
+        clause_start = clause_start_match.end()
+    if _CONTRAST.search(text[max(clause_start, start - 20):start]):
+        return True
+    return bool(_NEGATION.search(text, clause_start, start))
+
+
+def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
     """Read "A" or "B" from an answer: "B", "Image B", "**Image B**", "Answer: B", "Image B is better".
+
+    Negated statements ("The user would not prefer Image A") are not read as an answer; text that
+    only names Image 1/2 or "the first/second image" is undecided (with the template's vision ids
+    "Picture N" counts every image, references included, so the number is not the candidate).
 
     Args:
         text: the answer block or a short answer sentence.
+        mentions: when no answer phrase is found, take the one image the text names (right
+            inside an `<answer>` block; off for free text, where a lone mention is no verdict).
 
     Returns:
         "A", "B", or None when no single answer can be read.
@@ -93,20 +142,76 @@ def parse_answer(text: Any) -> Optional[str]:
     """
     if not isinstance(text, str):
         return None
-    clean = _STRIP_MARKUP.sub("", _squeeze_whitespace(text)).strip()
+    text = squeeze_whitespace(normalize_text(text))
+    for pattern in (_ANSWER_BOXED, _ANSWER_JSON):
+        found = {m.group("L").upper() for m in pattern.finditer(text)}
+        if len(found) == 1:
+            return found.pop()
+    clean = _STRIP_MARKUP.sub("", text).strip()
     if not clean:
         return None
     match = _ANSWER_WHOLE.match(clean)
     if match:
         return match.group("L").upper()
     for pattern in (_ANSWER_EXPLICIT, _ANSWER_LETTER_AFTER_LABEL, _ANSWER_BETTER):
-        found = {m.group("L").upper() for m in pattern.finditer(clean)}
+        found = {
+            m.group("L").upper()
+            for m in pattern.finditer(clean)
+            if not _negated(clean, m.start(), m.end("L") if pattern is not _ANSWER_BETTER else None)
+        }
         if len(found) == 1:
             return found.pop()
+    if not mentions or _NEGATION.search(clean) or _AGAINST.search(clean):
+        return None
     mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
     if len(mentioned) == 1:
         return mentioned.pop()
     return None
+
+
+# The authors' evaluation reads exactly this (eval_PreferThinker.py): literal tags, any content.
+_AUTHORS_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S)
+_AUTHORS_ANSWERS = {"Image A": "A", "Image B": "B"}
+
+
+def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
+    """THE answer of a model output: what `parse_output`, `ptgen eval` and the GRPO accuracy
+    reward all read. The rule, written once:
+
+    - The answer is the LAST `<answer>...</answer>` block of the output (a model that corrects
+      itself writes the correction last; the authors' evaluation reads the last block too).
+    - protocol "ptgen" (tolerant): any tag case or spacing, an unclosed last block counts, and
+      its content is read by `parse_answer` ("B", "**Image B**", "Image B is better", ...).
+    - protocol "authors" (their eval script, to compare with the paper): the last block with
+      literal `<answer>` / `</answer>` tags, its content stripped, must be exactly "Image A" or
+      "Image B" (case-sensitive); anything else is no answer (counted wrong).
+    - No block: None. (`parse_output` then looks for an answer sentence and the totals; those
+      fallbacks are its own and are recorded in `ParsedOutput.issues`.)
+
+    Args:
+        text: the model output.
+        protocol: "ptgen" or "authors".
+
+    Returns:
+        "A", "B" or None.
+
+    Example:
+        >>> out = "<answer>Image A</answer> wait, no: <answer> image b </answer>"
+        >>> read_answer(out), read_answer(out, "authors")
+        ('B', None)
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if not isinstance(text, str):
+        return None
+    if protocol == "authors":
+        blocks = _AUTHORS_ANSWER_BLOCK.findall(text)
+        return _AUTHORS_ANSWERS.get(blocks[-1].strip()) if blocks else None
+    text = squeeze_whitespace(normalize_text(text))
+    blocks = answer_blocks(text)
+    if not blocks:
+        return None
+    return parse_answer(text[blocks[-1].content_start:blocks[-1].content_end])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +222,8 @@ def parse_answer(text: Any) -> Optional[str]:
 _HEADER_RE = re.compile(
     r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
     # No two unbounded runs of the same characters may touch (quadratic backtracking on "____").
-    r"(?P<name>[A-Za-z][A-Za-z _]{0,30}?(?:\(s\))?)[*_]*(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
+    r"(?P<name>[A-Za-z\u4e00-\u9fff][A-Za-z\u4e00-\u9fff _]{0,30}?(?:\(s\))?)[*_]*"
+    r"(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
     r"\s*(?::|\s-\s|\s–\s)",
 )
 # A score cell of a markdown table: "2", "2/5", "**4**".
@@ -163,9 +269,18 @@ def _score_value(match: re.Match, element: str, letter: str, issues: list[str]) 
 _REPAIRED = " (score repaired)"
 
 
+_RATIONALE_EDGE = " \t\n-–—:;,|*"
+_BRACKETS = {")": "(", "]": "["}
+
+
 def _clean_rationale(text: str) -> str:
-    text = re.sub(r"\s+", " ", text)
-    return text.strip(" \t\n)]-–—:;,|*").strip()
+    """The rationale without the separators around it; a closing bracket is kept when the
+    rationale opened it ("hue 282 deg (Purple)"), dropped when it closes the score's own
+    bracket ("Image A (2) - ...)")."""
+    text = re.sub(r"\s+", " ", text).strip(_RATIONALE_EDGE)
+    while text and text[-1] in _BRACKETS and text.count(text[-1]) > text.count(_BRACKETS[text[-1]]):
+        text = text[:-1].strip(_RATIONALE_EDGE)
+    return text.lstrip(")]").strip(_RATIONALE_EDGE)
 
 
 def _parse_segment(segment: str, element: str, issues: list[str]) -> Optional[ElementScore]:
@@ -340,52 +455,76 @@ def parse_output(text: str, expect_profile: bool = True) -> ParsedOutput:
         raise ParseError(f"unparseable model output ({type(error).__name__}: {error})", text) from error
 
 
+def _think_blocks(text: str, issues: list[str]) -> list[Block]:
+    """Every `<think>` block, in order (a leading empty one, then the real one, is common)."""
+    blocks: list[Block] = []
+    for match in THINK_OPEN.finditer(text):
+        if blocks and match.start() < blocks[-1].end:
+            continue
+        # Profiles written inside <think> do not end it; only </think> or <answer> do.
+        block = block_after(text, match, THINK_CLOSE, THINK_STOP)
+        if not block.closed:
+            issues.append("the <think> block is not closed")
+        blocks.append(block)
+    return blocks
+
+
 def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     issues: list[str] = []
     consistent = True
-    original, text = text, _squeeze_whitespace(text)
+    original, text = text, squeeze_whitespace(normalize_text(text))
 
     # 1. Profiles.
-    profile, profile_blocks = _extract_profiles(text, issues)
+    profile, profile_blocks = find_profiles(text, issues)
     if profile is not None and profile.liked.is_empty() and profile.disliked.is_empty():
         issues.append("the profile blocks hold no recognisable element")
         profile = None
 
-    # 2. The answer block.
+    # 2. The answer: the last <answer> block (the rule of `read_answer`).
     stated: Optional[str] = None
-    answer_open = _ANSWER_OPEN.search(text)
-    answer_block = _block_after(text, answer_open, _ANSWER_CLOSE) if answer_open else None
+    blocks = answer_blocks(text)
+    answer_block = blocks[-1] if blocks else None
     if answer_block is not None:
         if not answer_block.closed:
             issues.append("the <answer> block is not closed")
+        if len(blocks) > 1:
+            issues.append(f"{len(blocks)} <answer> blocks; the last one is read")
         answer_text = text[answer_block.content_start:answer_block.content_end]
         stated = parse_answer(answer_text)
         if stated is None:
             issues.append(f"no A/B answer in the <answer> block: {answer_text.strip()[:60]!r}")
 
-    # 3. The reasoning: the <think> block, else everything that is not a profile or the answer.
-    think_open = _THINK_OPEN.search(text)
-    if think_open:
-        # Profiles written inside <think> do not end it; only </think> or <answer> do.
-        think = _block_after(text, think_open, _THINK_CLOSE, _THINK_STOP)
-        if not think.closed:
-            issues.append("the <think> block is not closed")
-        inner = [
-            (max(b.start, think.content_start), min(b.end, think.content_end))
-            for b in profile_blocks
-            if b.start < think.content_end and b.end > think.content_start
-        ]
-        region = _strip_spans(text[think.content_start:think.content_end],
-                              [(a - think.content_start, b - think.content_start) for a, b in inner])
-        tail_start = think.end
-    else:
-        spans = [(b.start, b.end) for b in profile_blocks]
-        if answer_block is not None:
-            spans.append((answer_block.start, answer_block.end))
-        region = _strip_spans(text, spans)
-        tail_start = None
-    scores, stated_totals = _parse_assessment(region, issues)
-
+    # 3. The reasoning: the <think> blocks, else (or when they hold no scores, e.g. a leading
+    #    <think> of a reasoning model before the format) everything that is not a profile or
+    #    an answer.
+    profile_spans = [(b.start, b.end) for b in profile_blocks]
+    answer_spans = [(b.start, b.end) for b in blocks]
+    thinks = _think_blocks(text, issues)
+    scores: list[ElementScore] = []
+    stated_totals: dict[str, int] = {}
+    tail_start: Optional[int] = None
+    if thinks:
+        pieces = []
+        for think in thinks:
+            inner = [
+                (max(a, think.content_start) - think.content_start,
+                 min(b, think.content_end) - think.content_start)
+                for a, b in profile_spans
+                if a < think.content_end and b > think.content_start
+            ]
+            pieces.append(_strip_spans(text[think.content_start:think.content_end], inner))
+        region = "\n".join(pieces)
+        tail_start = thinks[-1].end
+        think_issues: list[str] = []
+        scores, stated_totals = _parse_assessment(region, think_issues)
+        if scores or stated_totals:
+            issues.extend(think_issues)
+    if not scores and not stated_totals:
+        region = _strip_spans(text, profile_spans + answer_spans)
+        region = THINK_OPEN.sub("\n", THINK_CLOSE.sub("\n", region))
+        scores, stated_totals = _parse_assessment(region, issues)
+        if scores or stated_totals:
+            tail_start = None
     # 4. No answer block: a clear answer sentence after the reasoning (or anywhere when there is
     #    no reasoning to confuse it with).
     if answer_block is None:
@@ -395,7 +534,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
             tail = _after_last_score(region)
         else:
             tail = _strip_spans(text, [(b.start, b.end) for b in profile_blocks])
-        stated = parse_answer(tail[-2000:]) if tail.strip() else None
+        stated = parse_answer(tail[-2000:], mentions=False) if tail.strip() else None
         if stated is not None:
             issues.append("no <answer> block; the answer was read from the text")
 
@@ -461,7 +600,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         and set(stated_totals) == {"A", "B"}
         and stated is not None
         and consistent
-        and not any(issue.endswith(_REPAIRED) for issue in issues)
+        and not any(issue.endswith((_REPAIRED, DROPPED_FIELD)) for issue in issues)
     )
     return ParsedOutput(
         profile=profile,
@@ -567,6 +706,6 @@ def format_output(
 
 
 __all__ = [
-    "EMPTY_TERMS", "MAX_SCORE", "MIN_SCORE", "format_output", "normalize_element_key", "parse_answer",
-    "parse_output", "parse_profiles",
+    "EMPTY_TERMS", "MAX_SCORE", "MIN_SCORE", "PROTOCOLS", "format_output", "normalize_element_key",
+    "parse_answer", "parse_output", "parse_profiles", "read_answer",
 ]

@@ -9,8 +9,9 @@ JSON (`to_dict` / `from_dict`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 # Order follows the authors' profile lines: "Art Styles", "Color", "Artistic Medium", "Saturation", "Detail".
 ELEMENTS: tuple[str, ...] = ("art_style", "color", "art_medium", "saturation", "detail")
@@ -32,6 +33,76 @@ ELEMENT_NAMES: dict[str, str] = {
     "saturation": "Saturation",
     "detail": "Detail",
 }
+
+
+# Element keys as models spell them: one place knows the variants (profiles, parser, data files).
+# Compact spellings (lower case, no spaces/underscores/hyphens/brackets) of each element.
+_KEY_ALIASES: dict[str, str] = {}
+for _element, _aliases in {
+    "art_style": [
+        "artstyle", "artstyles", "artisticstyle", "artisticstyles", "style", "styles",
+        "visualstyle", "artstyling",
+    ],
+    "color": [
+        "color", "colors", "colour", "colours", "colorpalette", "colourpalette", "palette",
+        "colorscheme", "colourscheme", "dominantcolor", "dominantcolors",
+    ],
+    "art_medium": [
+        "artmedium", "artmediums", "artmedia", "artisticmedium", "artisticmediums",
+        "artisticmedia", "medium", "mediums", "media",
+    ],
+    "saturation": ["saturation", "saturations", "colorsaturation", "coloursaturation",
+                   "saturationlevel"],
+    "detail": ["detail", "details", "detailing", "detaillevel", "levelofdetail", "detailed"],
+}.items():
+    for _alias in _aliases:
+        _KEY_ALIASES[_alias] = _element
+
+
+def normalize_element_key(key: Any) -> Optional[str]:
+    """Map a profile or assessment key spelling to its element, or None when it is no element.
+
+    Case, spaces, underscores, hyphens, quotes, markdown and a plural "(s)" are ignored, and so
+    are the words models wrap around the name ("Preferred Color", "Art Style Match").
+
+    Args:
+        key: the key as written ("Art Styles", "ArtisticMedium", "colour", "art_style", ...).
+
+    Returns:
+        One of `ELEMENTS`, or None.
+
+    Example:
+        >>> normalize_element_key("Artistic Medium"), normalize_element_key("Mood")
+        ('art_medium', None)
+    """
+    if not isinstance(key, str):
+        return None
+    chinese = _CHINESE_KEYS.get(re.sub(r"[^\u4e00-\u9fff]", "", key))
+    if chinese:
+        return chinese
+    compact = re.sub(r"[^a-z]", "", key.lower().replace("(s)", "s"))
+    if compact in _KEY_ALIASES:
+        return _KEY_ALIASES[compact]
+    trimmed = _KEY_WRAPPERS.sub("", compact)
+    return _KEY_ALIASES.get(trimmed) if trimmed else None
+
+
+# Element headers a bilingual model writes in Chinese ("1. 艺术风格: Image A(2) ...").
+_CHINESE_KEYS = {
+    "艺术风格": "art_style", "风格": "art_style", "艺术样式": "art_style",
+    "颜色": "color", "色彩": "color", "配色": "color",
+    "艺术媒介": "art_medium", "媒介": "art_medium", "艺术媒材": "art_medium", "媒材": "art_medium",
+    "饱和度": "saturation", "色彩饱和度": "saturation",
+    "细节": "detail", "细节程度": "detail",
+}
+
+# Words around an element name that do not change which element it is.
+_KEY_WRAPPERS = re.compile(
+    r"^(?:preferred|liked|disliked|favorite|favourite|visual|overall|main|dominant)|"
+    r"(?:match|matching|alignment|alignments|score|scores|preference|preferences|consistency|"
+    r"similarity|fit|comparison|assessment|evaluation)$"
+)
+
 
 
 def _clean_terms(value: Any, element: str) -> tuple[str, ...]:
@@ -86,8 +157,6 @@ class Profile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Profile":
         """Build from `{"color": ["Pink"], ...}`; keys may also be the authors' labels."""
-        from preferthinker.parser import normalize_element_key  # one place knows the key variants
-
         values: dict[str, Any] = {}
         for key, value in data.items():
             element = normalize_element_key(key)
@@ -127,7 +196,8 @@ class UserProfile:
     @classmethod
     def from_tag_text(cls, text: str) -> "UserProfile":
         """Parse the tag format (tolerantly). Raises `ParseError` when no profile is present."""
-        from preferthinker.parser import parse_profiles
+        # The reader sits above this module (it builds Profiles): imported on call, one way.
+        from preferthinker.profile_parser import parse_profiles
 
         return parse_profiles(text)
 
@@ -147,3 +217,27 @@ class UserProfile:
     @classmethod
     def from_json(cls, text: str) -> "UserProfile":
         return cls.from_dict(json.loads(text))
+
+    def shared_terms(self) -> set[str]:
+        """Terms (lower-cased) listed as both liked and disliked, in any element."""
+        liked = {t.lower() for t in self.liked.all_terms()}
+        return liked & {t.lower() for t in self.disliked.all_terms()}
+
+    def without_shared_terms(self) -> "UserProfile":
+        """This profile without the terms it both likes and dislikes: such a term is no preference.
+
+        Example:
+            >>> p = UserProfile(liked=Profile(saturation=["Neon"], color=["Red"]),
+            ...                 disliked=Profile(saturation=["neon"], color=["Blue"]))
+            >>> p.without_shared_terms().liked.saturation, p.without_shared_terms().disliked.color
+            ((), ('Blue',))
+        """
+        shared = self.shared_terms()
+        if not shared:
+            return self
+
+        def keep(side: Profile) -> Profile:
+            kept = {e: tuple(t for t in ts if t.lower() not in shared) for e, ts in side.items()}
+            return Profile(**kept)
+
+        return UserProfile(liked=keep(self.liked), disliked=keep(self.disliked))

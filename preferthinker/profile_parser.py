@@ -1,7 +1,8 @@
-"""Reading profiles from model output: element key spellings, the tag blocks, profile text.
+"""Reading profiles from model output: the profile blocks and the text inside them.
 
-Split from `preferthinker.parser` (which re-exports `parse_profiles` and `normalize_element_key`):
-this module finds the `<visual preference profile>` / `<visual non-preference profile>` blocks
+`preferthinker.parser` re-exports `parse_profiles`; element key spellings live in
+`preferthinker.profile` (`normalize_element_key`), the tags in `preferthinker.tags`. This module
+finds the `<visual preference profile>` / `<visual non-preference profile>` blocks
 (closed, unclosed, or plain headings), and reads each as JSON (braces optional) or as
 "key: value" text with any of the key spellings models use.
 """
@@ -10,120 +11,37 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from preferthinker.errors import ParseError
-from preferthinker.profile import Profile, UserProfile
-# ---------------------------------------------------------------------------------------------
-# Element keys
-
-# Compact spellings (lower case, no spaces/underscores/hyphens/brackets) of each element.
-_KEY_ALIASES: dict[str, str] = {}
-for _element, _aliases in {
-    "art_style": [
-        "artstyle", "artstyles", "artisticstyle", "artisticstyles", "style", "styles",
-        "visualstyle", "artstyling",
-    ],
-    "color": [
-        "color", "colors", "colour", "colours", "colorpalette", "colourpalette", "palette",
-        "colorscheme", "colourscheme", "dominantcolor", "dominantcolors",
-    ],
-    "art_medium": [
-        "artmedium", "artmediums", "artmedia", "artisticmedium", "artisticmediums",
-        "artisticmedia", "medium", "mediums", "media",
-    ],
-    "saturation": ["saturation", "saturations", "colorsaturation", "coloursaturation",
-                   "saturationlevel"],
-    "detail": ["detail", "details", "detailing", "detaillevel", "levelofdetail", "detailed"],
-}.items():
-    for _alias in _aliases:
-        _KEY_ALIASES[_alias] = _element
-
-
-def normalize_element_key(key: Any) -> Optional[str]:
-    """Map a profile or assessment key spelling to its element, or None when it is no element.
-
-    Case, spaces, underscores, hyphens, quotes, markdown and a plural "(s)" are ignored, and so
-    are the words models wrap around the name ("Preferred Color", "Art Style Match").
-
-    Args:
-        key: the key as written ("Art Styles", "ArtisticMedium", "colour", "art_style", ...).
-
-    Returns:
-        One of `ELEMENTS`, or None.
-
-    Example:
-        >>> normalize_element_key("Artistic Medium"), normalize_element_key("Mood")
-        ('art_medium', None)
-    """
-    if not isinstance(key, str):
-        return None
-    compact = re.sub(r"[^a-z]", "", key.lower().replace("(s)", "s"))
-    if compact in _KEY_ALIASES:
-        return _KEY_ALIASES[compact]
-    trimmed = _KEY_WRAPPERS.sub("", compact)
-    return _KEY_ALIASES.get(trimmed) if trimmed else None
-
-
-# Words around an element name that do not change which element it is.
-_KEY_WRAPPERS = re.compile(
-    r"^(?:preferred|liked|disliked|favorite|favourite|visual|overall|main|dominant)|"
-    r"(?:match|matching|alignment|alignments|score|scores|preference|preferences|consistency|"
-    r"similarity|fit|comparison|assessment|evaluation)$"
+from preferthinker.profile import (
+    ELEMENT_LABELS,
+    ELEMENTS,
+    Profile,
+    UserProfile,
+    normalize_element_key,
 )
-
+from preferthinker.tags import (
+    ANY_TAG,
+    BROKEN_TAG,
+    PROFILE_TAG,
+    Block,
+    normalize_text,
+    squeeze_whitespace,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Blocks (tags)
 
-_PROFILE_TAG = re.compile(
-    r"<\s*(?P<close>/)?\s*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile\s*>",
-    re.I,
-)
 # Headings without angle brackets: "Visual preference profile:" / "## Non-preference profile".
 _PROFILE_HEADING = re.compile(
     r"(?:^|\n)[ \t#*>-]*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile[ \t*]*:?",
     re.I,
 )
-_THINK_OPEN = re.compile(r"<\s*think\s*>", re.I)
-_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.I)
-_ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.I)
-_ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\s*>", re.I)
-_THINK_STOP = re.compile(r"<\s*/?\s*answer\s*>|<\s*think\s*>", re.I)
-_ANY_TAG = re.compile(
-    r"<\s*/?\s*(?:think|answer|(?:visual[\s_-]*)?(?:non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile)\s*>",
-    re.I,
-)
-
-
-@dataclass
-class _Block:
-    start: int  # start of the opening marker
-    content_start: int
-    content_end: int
-    end: int  # end of the closing marker (or content_end when unclosed)
-    closed: bool
-
-
-def _block_after(
-    text: str, open_match: re.Match, close_re: Optional[re.Pattern], stop_re: re.Pattern = None
-) -> _Block:
-    """The block opened by `open_match`: up to its closing tag, else up to the next `stop_re` tag."""
-    start = open_match.end()
-    next_tag = (stop_re or _ANY_TAG).search(text, start)
-    if close_re is not None:
-        close = close_re.search(text, start)
-        if close and (next_tag is None or close.start() <= next_tag.start()):
-            return _Block(open_match.start(), start, close.start(), close.end(), True)
-    end = next_tag.start() if next_tag else len(text)
-    return _Block(open_match.start(), start, end, end, False)
-
-
-def _find_profile_blocks(text: str) -> dict[str, _Block]:
+def _find_profile_blocks(text: str) -> dict[str, Block]:
     """Map "liked"/"disliked" to their blocks (first occurrence of each)."""
-    blocks: dict[str, _Block] = {}
-    for match in _PROFILE_TAG.finditer(text):
+    blocks: dict[str, Block] = {}
+    for match in PROFILE_TAG.finditer(text):
         if match.group("close"):
             continue
         side = "disliked" if match.group("neg") else "liked"
@@ -135,19 +53,19 @@ def _find_profile_blocks(text: str) -> dict[str, _Block]:
             return bool(m.group("close")) and bool(m.group("neg")) == neg
 
         start = match.end()
-        close = next((m for m in _PROFILE_TAG.finditer(text, start) if _closes(m)), None)
-        next_tag = _ANY_TAG.search(text, start)
+        close = next((m for m in PROFILE_TAG.finditer(text, start) if _closes(m)), None)
+        next_tag = ANY_TAG.search(text, start)
         if close and (next_tag is None or close.start() <= next_tag.start()):
-            blocks[side] = _Block(match.start(), start, close.start(), close.end(), True)
+            blocks[side] = Block(match.start(), start, close.start(), close.end(), True)
         else:
             end = next_tag.start() if next_tag else len(text)
-            blocks[side] = _Block(match.start(), start, end, end, False)
+            blocks[side] = Block(match.start(), start, end, end, False)
     if blocks:
         return blocks
     # No tags: "Visual preference profile:" headings (markdown or plain).
     headings = list(_PROFILE_HEADING.finditer(text))
     stops = [m.start() for m in headings] + [
-        m.start() for m in _ANY_TAG.finditer(text)
+        m.start() for m in ANY_TAG.finditer(text)
     ]
     for match in headings:
         side = "disliked" if match.group("neg") else "liked"
@@ -160,7 +78,7 @@ def _find_profile_blocks(text: str) -> dict[str, _Block]:
         if assess:
             end = assess.start()
         # Headings have no closing marker by nature: not reported as unclosed tags.
-        blocks[side] = _Block(match.start(), match.end(), end, end, True)
+        blocks[side] = Block(match.start(), match.end(), end, end, True)
     return blocks
 
 
@@ -230,12 +148,28 @@ def _try_json_object(content: str) -> Optional[dict]:
     return None
 
 
+# Suffix of the issues that say a profile key was not read: such an output is never complete.
+DROPPED_FIELD = " (profile field not read)"
+
+
+def _report_missing_keys(seen: set, issues: list[str], where: str) -> None:
+    missing = [ELEMENT_LABELS[e] for e in ELEMENTS if e not in seen]
+    if missing:
+        issues.append(f"the {where} has no readable {', '.join(missing)}{DROPPED_FIELD}")
+
+
 def _parse_profile_content(content: str, issues: list[str], where: str) -> Profile:
     """One profile block: JSON (braces optional) first, else "key: value" scanning."""
+    # A tag cut short ("</visual preference prof") is never a term.
+    content, broken = BROKEN_TAG.subn("\n", content)
+    if broken:
+        issues.append(f"a broken tag inside the {where} was ignored")
     data = _try_json_object(content)
     if data is not None:
+        _report_missing_keys({normalize_element_key(k) for k in data}, issues, where)
         return _profile_from_mapping(data, issues, where)
     matches = [m for m in _KEY_RE.finditer(content) if normalize_element_key(m.group("key"))]
+    _report_missing_keys({normalize_element_key(m.group("key")) for m in matches}, issues, where)
     values: dict[str, list[str]] = {}
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(content)
@@ -303,7 +237,15 @@ def _profiles_from_json(text: str, issues: list[str]) -> Optional[UserProfile]:
     return None
 
 
-def _extract_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfile], list[_Block]]:
+def find_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfile], list[Block]]:
+    """The profiles in `text` and the blocks they were read from; every repair is appended to
+    `issues`. `text` is expected normalised (`tags.normalize_text`, then `squeeze_whitespace`).
+
+    Example:
+        >>> profile, blocks = find_profiles('<visual preference profile>"Color": "Pink"', [])
+        >>> profile.liked.color, blocks[0].closed
+        (('Pink',), False)
+    """
     blocks = _find_profile_blocks(text)
     if not blocks:
         return _profiles_from_json(text, issues), []
@@ -318,19 +260,6 @@ def _extract_profiles(text: str, issues: list[str]) -> tuple[Optional[UserProfil
             issues.append(f"the {where} block is not closed")
         profiles[side] = _parse_profile_content(text[block.content_start:block.content_end], issues, where)
     return UserProfile(**profiles), list(blocks.values())
-
-
-def _squeeze_whitespace(text: str) -> str:
-    """Each whitespace run becomes one space, or one newline when it holds a newline.
-
-    Nothing below depends on how much whitespace there is, and with single whitespace characters
-    the patterns' adjacent `\\s*` cannot backtrack polynomially on degenerate output (a model
-    repeating spaces for thousands of tokens).
-    """
-    return _WHITESPACE_RUN.sub(lambda m: "\n" if "\n" in m.group() else " ", text)
-
-
-_WHITESPACE_RUN = re.compile(r"\s{2,}|[\t\r\f\v]")
 
 
 def parse_profiles(text: str) -> UserProfile:
@@ -354,7 +283,7 @@ def parse_profiles(text: str) -> UserProfile:
     """
     if not isinstance(text, str):
         raise ParseError(f"expected model output text, got {type(text).__name__}", str(text)[:200])
-    profile, _ = _extract_profiles(_squeeze_whitespace(text), [])
+    profile, _ = find_profiles(squeeze_whitespace(normalize_text(text)), [])
     if profile is None or (profile.liked.is_empty() and profile.disliked.is_empty()):
         raise ParseError(
             "no visual preference profile found: expected <visual preference profile> tags or a "
@@ -363,4 +292,4 @@ def parse_profiles(text: str) -> UserProfile:
     return profile
 
 
-__all__ = ["EMPTY_TERMS", "normalize_element_key", "parse_profiles"]
+__all__ = ["DROPPED_FIELD", "EMPTY_TERMS", "find_profiles", "parse_profiles"]

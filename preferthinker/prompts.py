@@ -248,6 +248,20 @@ def build_assess_messages(
     return _conversation(parts)
 
 
+def build_no_reference_messages(image_a: Any, image_b: Any) -> Conversation:
+    """The predict-then-assess conversation without the reference block: the two candidates and
+    the format instruction only. The authors evaluate items this way when they lack liked or
+    disliked images (their reference block needs both).
+
+    Example:
+        >>> from PIL import Image
+        >>> img = Image.new("RGB", (8, 8))
+        >>> sum(p["type"] == "image" for p in build_no_reference_messages(img, img)[1]["content"])
+        2
+    """
+    return _conversation(_candidate_parts(image_a, image_b) + [_text(_FULL_FORMAT)])
+
+
 def build_liked_only_messages(
     liked: Sequence[Any], image_a: Any, image_b: Any, max_references: int = MAX_REFERENCES
 ) -> Conversation:
@@ -325,5 +339,5 @@ def build_known_profile_messages(profile: UserProfile, image_a: Any, image_b: An
 
 __all__ = [
     "MAX_REFERENCES", "PROMPT_VERSION", "SYSTEM_PROMPT", "build_assess_messages", "build_known_profile_messages",
-    "build_liked_only_messages", "build_profile_messages",
+    "build_liked_only_messages", "build_no_reference_messages", "build_profile_messages",
 ]

@@ -11,7 +11,11 @@ The flags predict-then-assess needs:
   prompt and 4096 new tokens (`required_model_len`), and `--mm-processor-kwargs` capping each
   image at that budget server-side, so the estimate holds whatever clients send.
 - `--enable-prefix-caching`: the long system prompt and the references repeat across every
-  candidate pair of one user, so their KV cache is reused.
+  candidate pair of one user, so their KV cache is reused. Turned off with
+  `--no-enable-prefix-caching` (vLLM enables it by default: leaving the flag out keeps it on).
+- The tensor-parallel size must divide the language model's attention heads (Qwen2.5-VL-7B:
+  28, so 1, 2, 4, 7, 14 or 28); `check_tensor_parallel` reads them from the model's config
+  before anything is launched.
 """
 
 from __future__ import annotations
@@ -203,9 +207,11 @@ def find_vllm(vllm_python: Optional[str] = None, vllm: Optional[str] = None) -> 
 
     Example:
         >>> find_vllm(vllm_python="/opt/vllm-env/bin/python").prefix[1:]
-        ['-m', 'vllm.entrypoints.openai.api_server', '--model']
+        ['-m', 'vllm.entrypoints.cli.main', 'serve']
     """
-    server_module = ["-m", "vllm.entrypoints.openai.api_server", "--model"]
+    # vLLM's CLI entry point (`vllm serve MODEL`); the old `vllm.entrypoints.openai.api_server
+    # --model MODEL` module is deprecated.
+    server_module = ["-m", "vllm.entrypoints.cli.main", "serve"]
     if vllm_python:
         path = Path(vllm_python).expanduser()
         ok = path.is_file() and os.access(path, os.X_OK) and _python_has_vllm(str(path))
@@ -255,8 +261,10 @@ def build_vllm_args(config: ServeConfig) -> list[str]:
         args += ["--data-parallel-size", str(config.data_parallel_size)]
     if config.ray:
         args += ["--distributed-executor-backend", "ray"]
-    if config.prefix_caching:
-        args.append("--enable-prefix-caching")
+    # Both ways explicit: vLLM enables prefix caching by default.
+    args.append(
+        "--enable-prefix-caching" if config.prefix_caching else "--no-enable-prefix-caching"
+    )
     if config.served_model_name:
         args += ["--served-model-name", config.served_model_name]
     if config.adapter:
@@ -271,6 +279,70 @@ def build_vllm_args(config: ServeConfig) -> list[str]:
         args += ["--gpu-memory-utilization", str(config.gpu_memory_utilization)]
     args += list(config.extra_args)
     return args
+
+
+# Attention heads of the language model of the checkpoints ptgen names, for when their config is
+# not on this machine (values from each checkpoint's config.json on the hub).
+KNOWN_ATTENTION_HEADS = {
+    "Qwen/Qwen2.5-VL-3B-Instruct": 16,
+    "Qwen/Qwen2.5-VL-7B-Instruct": 28,
+    "Qwen/Qwen2.5-VL-32B-Instruct": 40,
+    "Qwen/Qwen2.5-VL-72B-Instruct": 64,
+}
+
+
+def attention_heads(model: str) -> Optional[int]:
+    """The language model's attention heads: from `config.json` in a local folder or the hub
+    cache (no download), else `KNOWN_ATTENTION_HEADS`; None when unknown.
+
+    Example:
+        >>> attention_heads("Qwen/Qwen2.5-VL-7B-Instruct")
+        28
+    """
+    config_file: Optional[Path] = Path(model).expanduser() / "config.json"
+    if not config_file.is_file():
+        config_file = None
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model, "config.json")
+            config_file = Path(cached) if isinstance(cached, str) else None
+        except Exception:  # not an id the hub library accepts: nothing cached
+            config_file = None
+    if config_file is not None:
+        try:
+            data = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        text_config = data.get("text_config") or {}
+        heads = text_config.get("num_attention_heads") or data.get("num_attention_heads")
+        if isinstance(heads, int) and heads > 0:
+            return heads
+    return KNOWN_ATTENTION_HEADS.get(str(model))
+
+
+def check_tensor_parallel(config: ServeConfig) -> Optional[int]:
+    """Refuse a tensor-parallel size that does not divide the model's attention heads (vLLM
+    would refuse it after minutes of loading). Returns the heads, None when they are unknown.
+
+    Raises:
+        InputError: naming the heads and the sizes that work.
+
+    Example:
+        >>> config = ServeConfig(model="Qwen/Qwen2.5-VL-7B-Instruct", tensor_parallel_size=4)
+        >>> check_tensor_parallel(config)
+        28
+    """
+    heads = attention_heads(config.model)
+    if heads is None:
+        return None
+    if heads % config.tensor_parallel_size:
+        valid = ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0)
+        raise InputError(
+            f"--tensor-parallel-size {config.tensor_parallel_size} does not divide the {heads} "
+            f"attention heads of {config.model}; valid sizes: {valid} (scale out with --dp instead)"
+        )
+    return heads
 
 
 @dataclass

@@ -11,13 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
-# Qwen2.5-VL's chat template, reduced to what ptgen sends (text and image parts).
+# Qwen2.5-VL's chat template, reduced to what ptgen sends (text and image parts), with its
+# `add_vision_id` option ("Picture N: " before the N-th image, as the authors render prompts).
 CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}"
     "{% for message in messages %}"
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% if content['type'] == 'image' or 'image' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
     "{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}"

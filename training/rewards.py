@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
@@ -92,20 +91,17 @@ def to_user_profile(value: Any) -> UserProfile:
     raise TypeError(f"profile must be a UserProfile, dict or JSON string, got {type(value).__name__}")
 
 
-_ANSWER_BLOCK = re.compile(r"<\s*answer\s*>(.*?)(?:<\s*/\s*answer\s*>|$)", re.I | re.S)
-
-
 def stated_answer(text: str) -> Optional[str]:
-    """The letter in the last `<answer>...</answer>` block ("A"/"B"), None without one.
+    """The answer the accuracy reward reads: `preferthinker.parser.read_answer` (the last
+    `<answer>` block, read tolerantly), None without one.
 
     Example:
         >>> stated_answer("<think>A is nice, B is not</think><answer>Image B</answer>")
         'B'
     """
-    from preferthinker.parser import parse_answer
+    from preferthinker.parser import read_answer
 
-    blocks = _ANSWER_BLOCK.findall(text or "")
-    return parse_answer(blocks[-1]) if blocks else None
+    return read_answer(text or "")
 
 
 def _safe(term: str, fn: Callable[[], float]) -> float:
@@ -118,17 +114,22 @@ def _safe(term: str, fn: Callable[[], float]) -> float:
 
 def format_reward(completions: Sequence[Completion], **kwargs: Any) -> list[float]:
     """1.0 when a completion is complete predict-then-assess output (both profiles, five scored
-    elements, totals that agree with the answer), else 0.0.
+    elements, totals that agree with the answer) AND ends its answer in the exact form the
+    authors' evaluation reads (`<answer>Image A</answer>` / `<answer>Image B</answer>` as the
+    last block), else 0.0. An answer sentence without the tag earns no format credit.
 
     Example:
         >>> format_reward(["no tags at all"])
         [0.0]
     """
-    from preferthinker.parser import parse_output
+    from preferthinker.parser import parse_output, read_answer
 
     def score(completion: Completion) -> float:
+        text = completion_text(completion)
+        if read_answer(text, protocol="authors") is None:
+            return 0.0
         try:
-            return 1.0 if parse_output(completion_text(completion)).complete else 0.0
+            return 1.0 if parse_output(text).complete else 0.0
         except ParseError:
             return 0.0
 

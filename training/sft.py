@@ -175,11 +175,18 @@ def _score_weighted_trainer():
             weights = score_token_weights(labels, *self._score_ids, self.args.score_loss_weight,
                                           self.args.balance_scores) * outputs.label_mask
             loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
-            if num_items_in_batch is not None:  # gradient accumulation: this micro-batch's share
+            if num_items_in_batch is not None:
+                # This micro-batch's share of the step's tokens: `num_items_in_batch` counts the
+                # tokens of every accumulation step (and, below, of every rank).
                 loss = loss * outputs.label_mask.sum() / num_items_in_batch
+                if self.args.average_tokens_across_devices:
+                    # Like TRL's own loss: the count covers all ranks and DDP averages the
+                    # gradients across ranks, so scale back up by the data-parallel ranks.
+                    loss = loss * (self.accelerator.num_processes // self.get_tp_size())
             mode = "train" if self.model.training else "eval"
-            valid = outputs.label_mask.sum().clamp(min=1)
-            self._metrics[mode]["mean_token_accuracy"].append((outputs.is_top1.sum() / valid).item())
+            valid = self.accelerator.gather_for_metrics(outputs.label_mask.sum()).sum()
+            correct = self.accelerator.gather_for_metrics(outputs.is_top1.sum()).sum()
+            self._metrics[mode]["mean_token_accuracy"].append((correct / valid.clamp(min=1)).item())
             return loss
 
     return ScoreWeightedSFTTrainer

@@ -62,7 +62,7 @@ def best_of_n(assessor: str = DEFAULT_ASSESSOR, model_name: str = "") -> Graph:
 
 
 def rerank_folder(assessor: str = DEFAULT_ASSESSOR, model_name: str = "",
-                  folder: str = "input/candidates") -> Graph:
+                  folder: str = "candidates") -> Graph:
     g = Graph()
     judge = assessor_node(g, assessor, model_name)
     liked = liked_batch(g, "liked_1.png", "liked_2.png")

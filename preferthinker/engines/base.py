@@ -29,7 +29,11 @@ class GenerationConfig:
     """Decoding settings shared by every engine. temperature 0 means greedy.
 
     `max_new_tokens=None` means the model's own limit where its checkpoint sets one
-    (`generation_config.json`), else `DEFAULT_MAX_NEW_TOKENS`.
+    (`generation_config.json`), else `DEFAULT_MAX_NEW_TOKENS`. When sampling, `top_p` and
+    `top_k` (None: no top-k cut) are always sent: otherwise a checkpoint's own
+    `generation_config.json` applies (Qwen2.5-VL's top_k=1 would make a sampled retry greedy).
+    `chat_template_kwargs` go to the chat template (e.g. `{"add_vision_id": True}`): in-process
+    to `apply_chat_template`, over HTTP as vLLM's `chat_template_kwargs` request field.
     """
 
     max_new_tokens: Optional[int] = None
@@ -37,6 +41,8 @@ class GenerationConfig:
     top_p: float = 1.0
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     seed: Optional[int] = None
+    top_k: Optional[int] = None
+    chat_template_kwargs: Optional[dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -47,6 +53,8 @@ class GenerationConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None (no top-k cut), got {self.top_k}")
 
 
 @dataclass

@@ -1,24 +1,32 @@
 """HTTP engine: any OpenAI-compatible chat server (vLLM in production, `transformers serve` in tests).
 
-Images travel as base64 PNG data URLs in `image_url` parts. Requests run concurrently in a bounded
-thread pool; each has a timeout and is retried with exponential backoff when the failure is
-transient (connection refused/reset, timeout, HTTP 5xx, 429), never on other 4xx answers, which
-would fail the same way again.
+Images travel as base64 PNG data URLs in `image_url` parts. Requests run concurrently in daemon
+worker threads (`preferthinker.cancel.map_in_threads`: a cancelled run does not wait for them);
+each has a timeout and is retried when the failure is transient (connection refused or dropped,
+HTTP 5xx, 429), after the server's `Retry-After` when it sends one, within a total retry budget;
+never on timeouts (the request already waited that long) or other 4xx answers, which would fail
+the same way again.
+
+Default timeout: `DEFAULT_TIMEOUT` (300 s) per request. A 7B model on one GPU writes 4096 tokens
+in about 1-3 minutes under vLLM (20-50 tokens/s per request with 8 in flight); 300 s covers that
+with room, and a server that accepts but never answers costs 5 minutes, not 10. Connecting has
+its own short limit (`CONNECT_TIMEOUT`), so a dead host fails in seconds.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import io
 import os
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
+from preferthinker import cancel
 from preferthinker.engines.base import (
     DEFAULT_MAX_NEW_TOKENS,
     Conversation,
@@ -30,6 +38,10 @@ from preferthinker.engines.registry import EngineBackend
 from preferthinker.errors import EngineError, InputError, ServerUnreachableError
 
 T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 300.0  # seconds per request; see the module docstring
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection
+DEFAULT_RETRY_BUDGET = 60.0  # seconds one request may spend waiting between its tries
 
 
 def image_data_url(image) -> str:
@@ -93,20 +105,24 @@ class OpenAIOptions:
 
     Args:
         api_key: sent as a bearer token; None uses $OPENAI_API_KEY, else "EMPTY" (vLLM's default).
-        timeout: seconds per request.
+        timeout: seconds per request (connecting: at most `CONNECT_TIMEOUT`).
         max_concurrency: requests in flight at once.
         max_retries: extra tries of a request after a transient failure.
-        backoff: first retry delay in seconds; doubles on each retry.
+        backoff: first retry delay in seconds when the server sends no Retry-After; doubles on
+            each retry.
+        retry_budget: the most seconds one request may spend waiting between its tries; a
+            Retry-After that would pass it ends the retries at once.
         send_repetition_penalty: send `repetition_penalty` (vLLM accepts it) when it is not 1.0.
             Servers that reject the field (`transformers serve` answers 422) are detected on the
             first request; the engine warns once and carries on without it.
     """
 
     api_key: Optional[str] = None
-    timeout: float = 600
+    timeout: float = DEFAULT_TIMEOUT
     max_concurrency: int = 8
     max_retries: int = 3
     backoff: float = 1.0
+    retry_budget: float = DEFAULT_RETRY_BUDGET
     send_repetition_penalty: bool = True
 
     def __post_init__(self) -> None:
@@ -118,6 +134,8 @@ class OpenAIOptions:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.backoff < 0:
             raise ValueError(f"backoff must be >= 0, got {self.backoff}")
+        if self.retry_budget < 0:
+            raise ValueError(f"retry_budget must be >= 0, got {self.retry_budget}")
 
 
 class OpenAIEngine(Engine):
@@ -127,11 +145,13 @@ class OpenAIEngine(Engine):
         base_url: e.g. "http://127.0.0.1:8000/v1" (a bare host:port gets /v1).
         model: the served model name; None asks /v1/models and uses the first one listed.
         options: an `OpenAIOptions`; or give its fields as keywords (api_key, timeout,
-            max_concurrency, max_retries, backoff, send_repetition_penalty).
+            max_concurrency, max_retries, backoff, retry_budget, send_repetition_penalty).
 
     Raises (from `generate`):
         ServerUnreachableError: nothing answers at base_url after the retries.
-        EngineError: timeouts, HTTP errors, replies without text.
+        EngineError: timeouts, dropped connections, rate limits, HTTP errors, unusable replies
+            (each with its own message).
+        preferthinker.cancel.Cancelled: the run was cancelled while waiting.
 
     Example:
         >>> engine = OpenAIEngine("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct")  # doctest: +SKIP
@@ -157,13 +177,16 @@ class OpenAIEngine(Engine):
         self.max_concurrency = options.max_concurrency
         self.max_retries = options.max_retries
         self.backoff = options.backoff
+        self.retry_budget = float(options.retry_budget)
         self.send_repetition_penalty = options.send_repetition_penalty
+        # Extra request fields (repetition_penalty, top_k, chat_template_kwargs) it refused.
+        self._refused_fields: set[str] = set()
         self._lock = threading.Lock()
-        # The client's own retries are off: ours know which failures are worth repeating.
+        # The client's own retries are off: see `_with_retries`.
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
-            timeout=self.timeout,
+            timeout=openai.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)),
             max_retries=0,
         )
 
@@ -183,46 +206,98 @@ class OpenAIEngine(Engine):
         models = [model for model in models if isinstance(model, str) and model]
         if not models:
             raise EngineError(
-                f"the server at {self.base_url} lists no model at /models; pass the model name with --assessor-model"
+                f"the server at {self.base_url} lists no model at /models; "
+                "give the model name with {assessor_model}",
+                settings=("assessor_model",),
             )
         return models[0]
 
     # -- errors and retries ------------------------------------------------------------------
+    # Our own loop rather than the SDK's (`max_retries=0` above): the SDK sleeps with `time.sleep`
+    # inside the worker thread, so a cancelled run's workers keep retrying, and it has no total
+    # budget. Ours honours Retry-After the same way, within `retry_budget`, and stops on cancel.
     def _with_retries(self, call: Callable[[], T], what: str) -> T:
-        """Run `call`, retrying transient failures with exponential backoff; raise ptgen errors."""
+        """Run `call`, retrying transient failures; raise one ptgen error that says which failure.
+
+        Retried: refused or dropped connections, HTTP 5xx and 429, after the server's
+        `Retry-After` (seconds or an HTTP date) or an exponential backoff, while the total wait
+        stays within `retry_budget` seconds. Not retried: timeouts (the request already waited
+        `timeout` seconds), other 4xx answers and unusable replies (they would fail again).
+        """
         import openai
 
         attempt = 0
+        waited = 0.0
         while True:
+            cancel.check()
             try:
                 return call()
             except openai.APITimeoutError:
-                if attempt >= self.max_retries:
-                    raise EngineError(
-                        f"the server at {self.base_url} did not answer within {self.timeout:g} s ({what}, "
-                        f"{attempt + 1} tries); raise --timeout or lower --max-concurrency"
-                    ) from None
+                raise EngineError(
+                    f"the server at {self.base_url} did not answer within {self.timeout:g} s "
+                    f"({what}); "
+                    "raise --timeout if the model is slow, or check the server"
+                ) from None
             except openai.APIConnectionError as error:
-                if attempt >= self.max_retries:
-                    cause = error.__cause__ or error
-                    raise ServerUnreachableError(
-                        f"cannot reach the assessor server at {self.base_url} ({_one_line(cause, 120)}); "
-                        "start one with `ptgen serve` or check the URL"
-                    ) from None
+                failure, delay = self._connection_failure(error, what), None
             except openai.APIStatusError as error:
-                transient = error.status_code >= 500 or error.status_code == 429
-                if not transient or attempt >= self.max_retries:
-                    detail = _one_line(_detail(error))
-                    message = f"the server at {self.base_url} answered HTTP {error.status_code} ({what}): {detail}"
-                    if not transient:
-                        raise RequestRejectedError(message, error.status_code, detail) from None
-                    raise EngineError(message) from None
+                failure, delay = self._status_failure(error, what), _retry_after(error)
+                if isinstance(failure, RequestRejectedError):
+                    raise failure from None
             except (openai.OpenAIError, ValueError) as error:  # replies that are not JSON, etc.
                 raise EngineError(
                     f"the server at {self.base_url} sent an unusable reply ({what}): {_one_line(error)}"
                 ) from None
-            time.sleep(self.backoff * (2 ** attempt))
+            if delay is None:
+                delay = self.backoff * (2**attempt)
+            if attempt >= self.max_retries or waited + delay > self.retry_budget:
+                spent = f"{attempt + 1} tries"
+                if waited + delay > self.retry_budget and attempt < self.max_retries:
+                    spent += (f"; waiting {delay:g} s more would pass the "
+                              f"{self.retry_budget:g} s retry budget")
+                raise type(failure)(f"{failure} ({spent})") from None
+            cancel.wait(delay)
+            waited += delay
             attempt += 1
+
+    def _connection_failure(self, error: Any, what: str) -> EngineError:
+        """Which way a connection failed: refused (no server), dropped before or during a reply."""
+        cause = error.__cause__ or error
+        text = str(cause)
+        # By class name: openai sits on httpx or (newer releases) httpx2, which name them alike.
+        kinds = {cls.__name__ for cls in type(cause).__mro__}
+        if "ConnectTimeout" in kinds:
+            return ServerUnreachableError(
+                f"the server at {self.base_url} did not accept a connection ({what}); check the URL"
+            )
+        if "ConnectError" in kinds:
+            return ServerUnreachableError(
+                f"nothing answers at {self.base_url} ({what}: {_one_line(text, 80)}); "
+                "start a server with `ptgen serve` or check the URL"
+            )
+        if "without sending a response" in text or "Server disconnected" in text:
+            return EngineError(
+                f"the server at {self.base_url} closed the connection without answering ({what})"
+            )
+        return EngineError(
+            f"the server at {self.base_url} closed the connection in the middle of its reply "
+            f"({what}: {_one_line(text, 80)})"
+        )
+
+    def _status_failure(self, error: Any, what: str) -> EngineError:
+        detail = _one_line(_detail(error))
+        code = error.status_code
+        if code == 429:
+            return EngineError(
+                f"the server at {self.base_url} is rate limiting requests (HTTP 429, {what}): "
+                f"{detail}"
+            )
+        if code >= 500:
+            return EngineError(
+                f"the server at {self.base_url} failed with HTTP {code} ({what}): {detail}"
+            )
+        message = f"the server at {self.base_url} answered HTTP {code} ({what}): {detail}"
+        return RequestRejectedError(message, code, detail)
 
     # -- requests ----------------------------------------------------------------------------
     def _messages(self, conversation: Conversation, urls: dict[int, str]) -> list[dict[str, Any]]:
@@ -247,39 +322,56 @@ class OpenAIEngine(Engine):
             messages.append({"role": message["role"], "content": parts})
         return messages
 
+    def _extra_fields(self, config: GenerationConfig) -> dict[str, Any]:
+        """vLLM's fields beyond the OpenAI schema, less those this server refused once."""
+        extra: dict[str, Any] = {}
+        if self.send_repetition_penalty and config.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = config.repetition_penalty
+        if config.temperature > 0:
+            # Explicit, or vLLM applies the checkpoint's generation_config.json (top_k=1 for
+            # Qwen2.5-VL) and a sampled retry decodes greedily again. -1: no top-k cut.
+            extra["top_k"] = config.top_k if config.top_k is not None else -1
+        if config.chat_template_kwargs:
+            extra["chat_template_kwargs"] = dict(config.chat_template_kwargs)
+        return {k: v for k, v in extra.items() if k not in self._refused_fields}
+
     def _request(self, messages: list[dict[str, Any]], config: GenerationConfig) -> EngineOutput:
         started = time.perf_counter()
         while True:
             kwargs: dict[str, Any] = dict(
                 model=self.name,
                 messages=messages,
-                max_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+                # vLLM deprecates max_tokens for chat completions.
+                max_completion_tokens=config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                 temperature=config.temperature,
                 top_p=config.top_p,
             )
             if config.seed is not None:
                 kwargs["seed"] = config.seed
-            with_penalty = self.send_repetition_penalty and config.repetition_penalty != 1.0
-            if with_penalty:
-                kwargs["extra_body"] = {"repetition_penalty": config.repetition_penalty}
+            extra = self._extra_fields(config)
+            if extra:
+                kwargs["extra_body"] = extra
             try:
                 response = self._with_retries(
                     lambda: self._client.chat.completions.create(**kwargs), "chat completion"
                 )
                 break
             except RequestRejectedError as error:
-                # Servers that validate fields strictly (transformers serve: 422) reject the field
-                # vLLM needs; drop it once, for good, and say so.
-                if with_penalty and "repetition_penalty" in error.detail:
-                    with self._lock:
-                        if self.send_repetition_penalty:
-                            self.send_repetition_penalty = False
+                # Servers that validate fields strictly (transformers serve: 422) reject the
+                # fields vLLM needs; drop the one named, once, for good, and say so.
+                refused = [key for key in extra if key in error.detail]
+                if not refused:
+                    raise
+                with self._lock:
+                    for key in refused:
+                        if key not in self._refused_fields:
+                            self._refused_fields.add(key)
+                            if key == "repetition_penalty":
+                                self.send_repetition_penalty = False
                             warnings.warn(
-                                f"the server at {self.base_url} does not accept repetition_penalty; "
+                                f"the server at {self.base_url} does not accept {key}; "
                                 "generating without it", RuntimeWarning, stacklevel=3,
                             )
-                    continue
-                raise
         return self._output(response, time.perf_counter() - started)
 
     def _output(self, response: Any, seconds: float) -> EngineOutput:
@@ -326,23 +418,17 @@ class OpenAIEngine(Engine):
                     if image is not None and id(image) not in urls:
                         urls[id(image)] = image_data_url(image)
         requests = [self._messages(conversation, urls) for conversation in conversations]
-        _ = self.name  # resolve the model name once, before the threads start
-        if len(requests) == 1 or self.max_concurrency == 1:
-            return [self._request(messages, config) for messages in requests]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
-            futures = [pool.submit(self._request, messages, config) for messages in requests]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()  # do not start the rest after a failure
-                raise
+        # Even one request runs in a worker: the caller's wait stays interruptible by signals.
+        cancel.map_in_threads(lambda _: self.name, [None], 1)  # the model name, before the rest
+        return cancel.map_in_threads(lambda messages: self._request(messages, config), requests,
+                                     self.max_concurrency)
 
     def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
         client = getattr(self, "_client", None)
         if client is not None:
-            client.close()
+            if not cancel.cancelled():  # abandoned requests may still hold connections
+                client.close()
             self._client = None  # type: ignore[assignment]
 
 
@@ -368,3 +454,20 @@ BACKEND = EngineBackend(
     config_fields=("timeout", "max_concurrency"),
     served_model=True,
 )
+def _retry_after(error: Any) -> Optional[float]:
+    """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` in seconds or as an
+    HTTP date), or None when it did not say."""
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None

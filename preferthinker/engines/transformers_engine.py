@@ -148,8 +148,8 @@ def _not_found_message(model: str, error: BaseException, offline_reason: str = "
     """One line that says why a model could not be loaded and how to fix it."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    hint = ("pass --assessor /path/to/local/model (a folder saved with save_pretrained), "
-            "or an http://host:port/v1 server URL")
+    hint = ("set {assessor} to /path/to/local/model (a folder saved with save_pretrained), "
+            "or to an http://host:port/v1 server URL")
     if isinstance(error, GatedRepoError):
         return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
@@ -217,7 +217,10 @@ class TransformersEngine(Engine):
                 )
             model = str(local)
         elif looks_like_local_path(model):
-            raise ModelNotFoundError(f"model folder not found: {model}; check the path given to --assessor")
+            raise ModelNotFoundError(
+                f"model folder not found: {model}; check the path given to {{assessor}}",
+                settings=("assessor",),
+            )
         offline_reason = " (local_files_only is set)" if local_files_only else ""
         if local_files_only is None:
             if _hub_offline():
@@ -245,10 +248,12 @@ class TransformersEngine(Engine):
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ModelNotFoundError(f"model {model!r} cannot be loaded as an image-text-to-text model: {first}") from None
         except OSError as error:  # not found, offline, no safetensors (hub errors are OSErrors)
-            raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
+            message = _not_found_message(model, error, offline_reason)
+            raise ModelNotFoundError(message, settings=("assessor",)) from None
         except Exception as error:  # network libraries' own errors (httpx/requests) when not offline
             if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
-                raise ModelNotFoundError(_not_found_message(model, error, offline_reason)) from None
+                message = _not_found_message(model, error, offline_reason)
+                raise ModelNotFoundError(message, settings=("assessor",)) from None
             raise
         template = getattr(processor, "chat_template", None) or getattr(
             getattr(processor, "tokenizer", None), "chat_template", None
@@ -305,7 +310,9 @@ class TransformersEngine(Engine):
             # Greedy; clear sampling settings a checkpoint's generation_config may carry.
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
-            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            # top_k 0 turns the cut off; left unset, the checkpoint's own (Qwen2.5-VL: 1) applies.
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
+                          top_k=config.top_k or 0)
         return kwargs
 
     def _eos_ids(self) -> set[int]:
@@ -348,7 +355,10 @@ class TransformersEngine(Engine):
         texts, images = [], []
         for conversation in batch:
             messages, conversation_images = self._split(conversation)
-            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            texts.append(self.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True,
+                **(config.chat_template_kwargs or {}),
+            ))
             images.append(conversation_images)
         processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")
         if any(images):

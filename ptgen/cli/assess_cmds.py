@@ -19,6 +19,7 @@ from ptgen.cli.options import (
     MaxNewTokensOption,
     MaxPixelsOption,
     RefsOption,
+    TimeoutOption,
     TrustRemoteCodeOption,
     assessor_config,
     console,
@@ -37,6 +38,7 @@ def profile(
     max_new_tokens: Optional[int] = MaxNewTokensOption,
     max_pixels: Optional[int] = MaxPixelsOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
+    timeout: Optional[float] = TimeoutOption,
     as_json: bool = typer.Option(False, "--json", help="Print the prediction as JSON."),
 ) -> None:
     """Predict the visual preference profile of the images in --refs (and --disliked)."""
@@ -44,7 +46,7 @@ def profile(
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                           dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
-                          trust_remote_code=trust_remote_code)
+                          trust_remote_code=trust_remote_code, timeout=timeout)
     references = _references(refs, disliked, cfg.max_pixels)
     with console.status(f"predicting the profile with {cfg.assessor}"):
         with Assessor.from_config(cfg) as model:
@@ -70,6 +72,7 @@ def assess(
     max_pixels: Optional[int] = MaxPixelsOption,
     debias: Optional[bool] = DebiasOption,
     trust_remote_code: Optional[bool] = TrustRemoteCodeOption,
+    timeout: Optional[float] = TimeoutOption,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Judge which of two images the user behind --refs prefers, element by element."""
@@ -78,7 +81,7 @@ def assess(
 
     cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model, device=device,
                           dtype=dtype, max_new_tokens=max_new_tokens, max_pixels=max_pixels, debias=debias,
-                          trust_remote_code=trust_remote_code)
+                          trust_remote_code=trust_remote_code, timeout=timeout)
     a = load_image(image_a, max_pixels=cfg.max_pixels)
     b = load_image(image_b, max_pixels=cfg.max_pixels)
     references = _references(refs, disliked, cfg.max_pixels)
@@ -105,7 +108,8 @@ def make_tiny(
     from preferthinker.errors import OutputExistsError
     from preferthinker.tiny import make_tiny_assessor
 
-    targets = {"assessor": directory / "assessor", "generator": directory / "generator"}
+    targets = {"assessor": directory / "assessor", "generator": directory / "generator",
+               "style_adapter": directory / "style_adapter"}
     for path in targets.values():
         if path.exists() and any(path.iterdir()) and not force:
             raise OutputExistsError(f"{path} is not empty; pass --force to overwrite it")
@@ -115,8 +119,13 @@ def make_tiny(
         from generation.tiny import make_tiny_generator
 
         make_tiny_generator(targets["generator"])
+    with console.status("building the tiny style adapter"):
+        from generation.tiny import make_tiny_style_adapter
+
+        make_tiny_style_adapter(targets["style_adapter"], targets["generator"])
     console.print(f"tiny assessor:  {targets['assessor']}")
     console.print(f"tiny generator: {targets['generator']}")
+    console.print(f"tiny style adapter (IP-Adapter): {targets['style_adapter']}")
     console.print(
         f"try: ptgen profile --refs <folder of images> --assessor {targets['assessor']} --json"
     )

@@ -25,13 +25,14 @@ def demo(
     """
     from ptgen.cli.generate_cmds import StageProgress
     from ptgen.demo import DemoConfig, run_demo, summary_lines, write_demo
-    from generation.report import prepare_run_dir
+    from generation.report import finish_run_dir, prepare_run_dir
 
     config = DemoConfig(seed=seed, n=n, prompt=prompt)
     folder = prepare_run_dir(out_dir, "ptgen-demo", force=force)
     with StageProgress() as progress:
         outcome = run_demo(config, callback=progress)
     write_demo(outcome, folder)
+    folder = finish_run_dir(folder)  # under --force: replaces --out only now, keeping the old one
     for line in summary_lines(outcome):
         typer.echo(line)
     console.print(f"report: {folder / 'report.html'}", highlight=False)

@@ -42,7 +42,19 @@ def eval_command(
     debias: Optional[bool] = DebiasOption,
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N items."),
     mode: str = typer.Option("full", "--mode", help="full: references -> profile -> assess; profile: ground-truth profile given as text."),
-    position_bias: bool = typer.Option(True, "--position-bias/--no-position-bias", help="Also judge each pair swapped to measure position bias (2x cost)."),
+    protocol: str = typer.Option(
+        "ptgen", "--protocol",
+        help="ptgen: tolerant answer reading, ptgen's decoding. authors: the authors' eval script "
+             "(last <answer> block must be exactly 'Image A'/'Image B'; one greedy pass, "
+             "repetition penalty 1.15, up to 4096 new tokens, no retries), comparable with the "
+             "paper. both: the "
+             "authors' decoding, both accuracies from the same generations.",
+    ),
+    position_bias: Optional[bool] = typer.Option(
+        None, "--position-bias/--no-position-bias",
+        help="Also judge each pair swapped to measure position bias (2x cost; default: on for "
+             "--protocol ptgen, off otherwise).",
+    ),
     similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="SBERT similarity of predicted vs. true profiles."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the JSON result here (and the Markdown table next to it, .md)."),
     as_json: bool = typer.Option(False, "--json",
@@ -50,11 +62,28 @@ def eval_command(
 ) -> None:
     """Evaluate an assessor on a benchmark: accuracy (overall, per split), parse failures,
     position bias, profile similarity, per-element agreement, tokens and time per item."""
-    from preferthinker.assessor import Assessor
-    from preferthinker.evaluation import EvalConfig
+    from dataclasses import replace
 
-    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias, similarity=similarity)
-    run, total, render = _runner(data, image_root, limit)
+    from preferthinker.assessor import Assessor
+    from preferthinker.errors import ConfigError
+    from preferthinker.evaluation import AUTHORS_DECODING, PROTOCOLS, EvalConfig
+
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    skipped: list[str] = []
+    run, total, render = _runner(data, image_root, limit, skipped)
+    for reason in skipped:
+        console.print(f"skipped: {reason}", markup=False)
+    if position_bias is None:
+        position_bias = protocol == "ptgen"
+    eval_config = EvalConfig(limit=limit, mode=mode, position_bias=position_bias,
+                             similarity=similarity, protocol=protocol)
+    if protocol == "ptgen":
+        console.print("protocol ptgen: tolerant answer reading")
+    else:
+        console.print(f"protocol {protocol}: one greedy pass, repetition penalty 1.15, up to "
+                      "4096 new tokens, no retries; the last <answer> block must be exactly "
+                      "Image A/Image B")
     with console.status(f"evaluating {total} items") as status:
         def progress(done: int, all_: int) -> None:
             status.update(f"evaluated {done}/{all_} items")
@@ -62,9 +91,14 @@ def eval_command(
         cfg = assessor_config(config, assessor=assessor, assessor_model=assessor_model,
                               device=device, dtype=dtype, max_new_tokens=max_new_tokens,
                               max_pixels=max_pixels, debias=debias)
+        if protocol != "ptgen":
+            cfg = replace(cfg, **AUTHORS_DECODING)
         with Assessor.from_config(cfg) as model:
             result = run(model, eval_config, progress=progress)
     result["data"] = str(data)
+    result["skipped"] = [{"id": "", "reason": reason} for reason in skipped] + result.get("skipped", [])
+    for entry in result["skipped"][len(skipped):]:
+        console.print(f"skipped item {entry['id']}: {entry['reason']}", markup=False)
     table = render(result)
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -77,10 +111,11 @@ def eval_command(
     out.print(table, markup=False, highlight=False, soft_wrap=True)
 
 
-def _runner(data: Path, image_root: Optional[Path], limit: Optional[int]):
+def _runner(data: Path, image_root: Optional[Path], limit: Optional[int], skipped: list[str]):
     """(run(assessor, config, baseline=, progress=), items to evaluate, result -> table): one
     benchmark file through `evaluate`, or a folder of several (the authors' release: one file per
-    subset) through `evaluate_suite`, each subset and the average as in the paper's main table."""
+    subset) through `evaluate_suite`, each subset and the average as in the paper's main table.
+    Items of a single file that cannot be evaluated are left out and described in `skipped`."""
     from functools import partial
 
     from preferthinker.benchmark import load_benchmark
@@ -94,7 +129,7 @@ def _runner(data: Path, image_root: Optional[Path], limit: Optional[int]):
     )
 
     if not is_suite(data):
-        items = load_benchmark(data, image_root=image_root)
+        items = load_benchmark(data, image_root=image_root, skipped=skipped)
         total = min(len(items), limit or len(items))
         return partial(evaluate, items), total, lambda r: markdown_table([r])
     subsets = find_subsets(data, image_root)

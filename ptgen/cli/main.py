@@ -7,6 +7,7 @@ turned into one-line messages and exit codes here, in one place.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Optional
@@ -66,7 +67,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the `ptgen` console script; callable from tests with an argv list."""
+    """Entry point of the `ptgen` console script; callable from tests with an argv list.
+
+    After a run stopped by SIGINT or SIGTERM (its partial run already written), the process ends
+    at once with `os._exit`: interpreter shutdown with torch loaded takes seconds, and requests
+    abandoned on a hanging server must not hold it up.
+    """
+    code = _main(argv)
+    from preferthinker import cancel
+
+    if cancel.cancelled():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Optional[list[str]]) -> int:
     warnings.showwarning = _show_warning
     # Each user warning once per command run, also when main() runs again in one process (a
     # repeated warning is otherwise shown only the first time).
@@ -85,14 +102,36 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as error:  # click usage errors and the like
+    except _click_exception_types() as error:  # usage errors: usage text, "Error: ...", exit 2
+        error.show()
+        return error.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """Every `ClickException` base the installed typer may raise.
+
+    Older typer raises `click`'s own classes; newer typer (0.2x) vendors click as
+    `typer._click`, whose `ClickException` is not a subclass of `click.ClickException`. Both are
+    found through `typer.core`, which imports the one it uses.
+    """
+    import typer.core
+
+    found: list[type] = []
+    for name in ("_click", "click"):
+        module = getattr(typer.core, name, None)
+        exceptions = getattr(module, "exceptions", None)
+        base = getattr(exceptions, "ClickException", None)
+        if isinstance(base, type) and base not in found:
+            found.append(base)
+    try:
         import click
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            return error.exit_code
-        raise
-    return code if isinstance(code, int) else 0
+        if click.ClickException not in found:
+            found.append(click.ClickException)
+    except ImportError:  # newer typer does not need click installed
+        pass
+    return tuple(found)
 
 
 if __name__ == "__main__":

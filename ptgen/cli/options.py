@@ -44,6 +44,10 @@ TrustRemoteCodeOption = typer.Option(
     help="Run the model repository's own Python code (off by default: it executes the author's code).",
 )
 DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
+TimeoutOption = typer.Option(
+    None, "--timeout",
+    help="Seconds an HTTP assessor may take per request (default 300: a 7B writing 4096 tokens).",
+)
 
 
 def config_file(config_path: Any):

@@ -25,10 +25,17 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Bind address [127.0.0.1]; 0.0.0.0 exposes the server."),
     port: Optional[int] = typer.Option(None, help="Port [8000]."),
     api_key: Optional[str] = typer.Option(None, envvar="PTGEN_SERVE_API_KEY", help="Require this bearer key (env PTGEN_SERVE_API_KEY)."),
-    tensor_parallel_size: Optional[int] = typer.Option(None, "--tensor-parallel-size", "--tp", help="GPUs per replica [1]."),
+    tensor_parallel_size: Optional[int] = typer.Option(
+        None, "--tensor-parallel-size", "--tp",
+        help="GPUs per replica [1]; must divide the model's attention heads (7B: 1, 2, 4).",
+    ),
     pipeline_parallel_size: Optional[int] = typer.Option(None, "--pipeline-parallel-size", "--pp", help="Pipeline stages, across nodes with --ray [1]."),
     data_parallel_size: Optional[int] = typer.Option(None, "--data-parallel-size", "--dp", help="Replicas behind this one URL [1]."),
-    ray: Optional[bool] = typer.Option(None, "--ray/--no-ray", help="Use the Ray executor (multi-node; run `ray start` first)."),
+    ray: Optional[bool] = typer.Option(
+        None, "--ray/--no-ray",
+        help="Use the Ray executor (multi-node; needs `pip install ray` in the vLLM environment "
+             "and `ray start` first).",
+    ),
     max_images: Optional[int] = typer.Option(
         None, help=f"Images per request [{DEFAULT_MAX_IMAGES} = {MAX_REFERENCES} liked + "
         f"{MAX_REFERENCES} disliked + 2]."),
@@ -37,7 +44,10 @@ def serve(
     max_model_len: Optional[int] = typer.Option(None, help="Context length [computed from images and pixels]."),
     gpu_memory_utilization: Optional[float] = typer.Option(None, help="GPU memory fraction for vLLM."),
     dtype: Optional[str] = typer.Option(None, help="Weights dtype (auto, bfloat16, float16)."),
-    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching", help="Reuse KV cache of shared prompt prefixes [on]."),
+    prefix_caching: Optional[bool] = typer.Option(
+        None, "--prefix-caching/--no-prefix-caching",
+        help="Reuse KV cache of shared prompt prefixes [on]; off emits --no-enable-prefix-caching.",
+    ),
     vllm_arg: Optional[list[str]] = typer.Option(None, "--vllm-arg", help="Extra vLLM flag, repeatable: --vllm-arg=--seed --vllm-arg=0"),
     vllm_python: Optional[str] = typer.Option(None, help="Python of an environment that has vLLM."),
     vllm: Optional[str] = typer.Option(None, help="`vllm` executable of an environment that has vLLM."),
@@ -52,6 +62,7 @@ def serve(
         INSTALL_HINT,
         ServeConfig,
         build_serve_command,
+        check_tensor_parallel,
         start_server,
         stop_server,
         wait_for_health,
@@ -68,6 +79,9 @@ def serve(
         "vllm_python": vllm_python, "vllm": vllm,
     }
     cfg = load_config(ServeConfig, config, overrides)
+    if check_tensor_parallel(cfg) is None:
+        typer.echo(f"# the attention heads of {cfg.model} are unknown here (no config.json): "
+                   "--tensor-parallel-size not checked", err=True)
     command = build_serve_command(cfg)
     hint = f"--assessor {cfg.base_url} --assessor-model {cfg.client_model}"
 

@@ -191,14 +191,18 @@ def test_tiny_model_runs_through_the_nodes(tiny_assessor_path, red_batch):
     (assessor,) = run_node("PTGenAssessor", assessor=str(tiny_assessor_path), model_name="", device="cpu",
                            dtype="float32", debias=False, max_retries=0, max_new_tokens=8, timeout=60.0)
     profile, text, status = run_node("PTGenPredictProfile", assessor=assessor, liked=red_batch[:2])
-    assert status in ("ok", "partial", "failed") and isinstance(profile, UserProfile)
+    # 8 tokens of noise hold no profile: the node says "failed" and passes an empty profile on
+    assert status == "failed" and profile == UserProfile()
     best, ranked, scores, reasoning, best_index = run_node(
         "PTGenRerankImages", assessor=assessor, images=red_batch[:3], strategy="knockout", top_k=0,
         liked=red_batch[3:5])
     # random weights cannot judge: every match is undecided, yet a full ranking comes back
+    data = json.loads(scores)
+    assert len(data["comparisons"]) == 2 and all(m["winner"] is None for m in data["comparisons"])
+    assert data["undecided"] == 2 and data["decided"] is False
     assert best.shape == (1, 24, 32, 3) and ranked.shape == (3, 24, 32, 3)
-    assert sorted(json.loads(scores)["order"]) == [0, 1, 2] and 0 <= best_index < 3
-    assert reasoning
+    assert data["order"] == [0, 1, 2] and best_index == 0  # no winner: the input order is kept
+    assert "undecided" in reasoning
     ENGINES.clear()
 
 

@@ -42,6 +42,16 @@ PROBE = textwrap.dedent(
     out = comfyui_nodes.NODE_CLASS_MAPPINGS["PTGenProfileToText"].execute(
         profile=UserProfile(liked=Profile(color=["Pink"])), format="json")
     report["executed"] = out.result[0]
+    # A relative folder is inside ComfyUI's input directory, whatever the start directory.
+    import folder_paths
+    folder_paths.set_input_directory({input_dir!r})
+    os.chdir({elsewhere!r})
+    loader = comfyui_nodes.NODE_CLASS_MAPPINGS["PTGenLoadImageFolder"]
+    report["loaded"] = loader.execute(folder="candidates", max_images=0, width=0, height=0).result[1]
+    try:
+        loader.execute(folder="absent", max_images=0, width=0, height=0)
+    except Exception as error:
+        report["missing"] = str(error)
     print(json.dumps(report))
     """
 )
@@ -49,14 +59,23 @@ PROBE = textwrap.dedent(
 
 @pytest.mark.skipif(not (COMFYUI_DIR and COMFYUI_PYTHON), reason="set PTGEN_COMFYUI_DIR and PTGEN_COMFYUI_PYTHON")
 def test_v3_schema_matches_the_v1_definition_inside_comfyui(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "input" / "candidates").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8), "red").save(tmp_path / "input" / "candidates" / name)
     script = tmp_path / "probe.py"
-    script.write_text(PROBE.format(root=str(ROOT)))
+    script.write_text(PROBE.format(root=str(ROOT), input_dir=str(tmp_path / "input"),
+                                   elsewhere=str(tmp_path / "elsewhere")))
     done = subprocess.run([COMFYUI_PYTHON, str(script)], cwd=COMFYUI_DIR, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["extension"] and report["mapping_is_v3"]
     assert json.loads(report["executed"])["liked"]["color"] == ["Pink"]
+    assert report["loaded"] == 2
+    assert f"not found in {tmp_path / 'input'}" in report["missing"]
     v1 = v1_classes()
     for spec in NODE_SPECS:
         got = report["nodes"][spec.key]

@@ -79,12 +79,19 @@ def test_rerun_reuses_cached_profile_and_same_seeds_same_images(first_run):
         assert max(abs(x - y) for x, y in zip(a.tobytes(), b.tobytes())) <= 1
 
 
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder`: its bytes and modification time."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_never_overwrites(first_run, capsys):
+    before = snapshot(first_run["out"])
+    assert "result.json" in before and len(before) >= 6  # 4 PNGs, result.json, report.html
     code = main(first_run["argv"])
     assert code == 2
     assert "not empty" in capsys.readouterr().err
-    before = (first_run["out"] / "result.json").read_text()
-    assert (first_run["out"] / "result.json").read_text() == before
+    assert snapshot(first_run["out"]) == before  # not one file written, removed or touched
     # without --out: a new numbered folder each time
     argv = [a for a in first_run["argv"]]
     i = argv.index("--out")

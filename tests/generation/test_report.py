@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from generation.loop import LoopConfig, PersonalizedGenerator
-from generation.report import prepare_run_dir, write_run
+from generation.report import finish_run_dir, prepare_run_dir, write_run
 from preferthinker.errors import OutputExistsError
 
 from .conftest import SolidGenerator
@@ -72,8 +72,17 @@ def test_run_dirs_are_numbered_and_out_must_be_empty(tmp_path):
     (out / "mine.txt").write_text("keep")
     with pytest.raises(OutputExistsError, match="--force"):
         prepare_run_dir(out)
-    prepare_run_dir(out, force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # only an earlier run's files go
+    staging = prepare_run_dir(out, force=True)
+    # Nothing is deleted before the new run succeeds: it writes next to the old one.
+    assert staging != out and staging.parent == out.parent and list(staging.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["candidate-00-seed0.png", "mine.txt", "result.json"]
+    (staging / "result.json").write_text('{"new": 1}')
+    assert finish_run_dir(staging) == out and not staging.exists()
+    assert (out / "result.json").read_text() == '{"new": 1}'
+    (old,) = [p for p in tmp_path.iterdir() if p.name.startswith("out.ptgen-old-")]
+    assert sorted(p.name for p in old.iterdir()) == ["candidate-00-seed0.png", "mine.txt", "result.json"]
+    assert (old / "mine.txt").read_text() == "keep"
+    assert finish_run_dir(out) == out  # not a staging folder: left as it is
 
 
 def test_cli_ctrl_c_writes_partial_result(tiny_generator_path, tmp_path, monkeypatch):

@@ -81,3 +81,31 @@ def test_llm_rewriter_uses_answer_or_falls_back():
     bad = ScriptedEngine(["a dragon"])
     r = LLMRewriter(bad).rewrite("a castle", PROFILE)
     assert r.method == "template" and "dropped" in r.notes[0]
+
+
+def test_no_term_goes_into_both_prompts():
+    """The analytic assessor once liked and disliked Neon and Simplified: neither prompt gets them."""
+    contradictory = UserProfile(
+        liked=Profile(color=["Scarlet"], saturation=["Neon"], detail=["Simplified"]),
+        disliked=Profile(color=["Cobalt Blue"], saturation=["neon"], detail=["Simplified"]),
+    )
+    r = rewrite_prompt("a lighthouse", contradictory)
+    assert r.prompt == "a lighthouse, Scarlet color palette"
+    assert r.negative_prompt == "Cobalt Blue color palette"
+    assert any("Neon" in note and "Simplified" in note for note in r.notes)
+
+
+def test_the_users_own_words_win_over_the_profile():
+    r = rewrite_prompt("a pink castle", PROFILE, base_negative="pixel art")
+    assert "Pixel Art" not in r.prompt  # the user's negative prompt refuses it
+    assert r.prompt == "a pink castle, Digital Painting, Pink and Jungle Green color palette, Pastel saturation, Fine detail"
+    liked_pink = UserProfile(liked=Profile(art_style=["Pixel Art"]), disliked=Profile(color=["Pink"]))
+    r = rewrite_prompt("a pink castle", liked_pink)
+    assert r.negative_prompt == ""  # the prompt asks for pink: not negated
+    assert any("asks for disliked Pink" in note for note in r.notes)
+
+
+def test_llm_answer_naming_a_disliked_term_falls_back():
+    r = LLMRewriter(ScriptedEngine(["a castle, Pixel Art, Romanticism mood"])).rewrite("a castle", PROFILE)
+    assert r.method == "template" and "Romanticism" not in r.prompt
+    assert r.negative_prompt.startswith("Romanticism")

@@ -91,7 +91,7 @@ def test_a_key_in_the_wrong_section_names_file_section_key_valid_keys_and_its_se
     assert "\n" not in message
     assert str(path) in message and "'n'" in message and "section assessor:" in message
     assert "belongs to section loop:" in message
-    assert "valid keys: assessor, assessor_model, batch_size, debias," in message
+    assert "valid keys: add_vision_id, assessor, assessor_model, batch_size, debias," in message
 
 
 def test_a_misspelled_key_suggests_the_right_one(tmp_path):

@@ -104,7 +104,8 @@ def test_assessor_config_passes_each_backend_its_own_fields():
     assert AssessorConfig(assessor="http://127.0.0.1:9/v1", timeout=5).engine_options() == {
         "timeout": 5, "max_concurrency": 8}
     assert AssessorConfig(assessor="/models/x", device="cpu", batch_size=2).engine_options() == {
-        "device": "cpu", "dtype": None, "batch_size": 2, "trust_remote_code": False}
+        "device": "cpu", "dtype": None, "batch_size": 2, "trust_remote_code": False,
+        "quantization": "none"}
     assert AssessorConfig(assessor="analytic", device="cpu").engine_options() == {}
     # AssessorConfig.max_retries (unparseable answers) is not the HTTP engine's max_retries
     config = AssessorConfig(assessor="http://127.0.0.1:9/v1", max_retries=0)

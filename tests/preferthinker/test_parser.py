@@ -153,7 +153,8 @@ VARIANTS = [
     ("bare B", "B", "B"),
     ("Image B sentence", "Image B is better.", "B"),
     ("Answer: A line", "Answer: A", "A"),
-    ("repeated answer tag, first wins", "<answer>Image A</answer> and later <answer>Image B</answer>", "A"),
+    ("repeated answer tag, last wins",
+     "<answer>Image A</answer> and later <answer>Image B</answer>", "B"),
     ("empty", "", ParseError),
     ("whitespace", "  \n\t ", ParseError),
     ("gibberish", "lorem ipsum dolor sit amet", ParseError),
@@ -161,6 +162,50 @@ VARIANTS = [
     ("only closing tags", "</think></answer></visual preference profile>", ParseError),
     ("tags without content", "<visual preference profile></visual preference profile><think></think><answer></answer>", ParseError),
 ]
+
+
+# What each variant must still yield besides the answer. Default: the worked example's full
+# profile and its five scores (A 2,1,2,3,3 vs B 5,5,4,4,4); the names say what differs.
+FULL_PROFILE = UserProfile(
+    Profile(art_style="Pixel Art", color=["Pink", "Jungle Green"], art_medium="Digital Painting",
+            saturation="Intense", detail="Fine"),
+    Profile(art_style="Romanticism", color="Charcoal Gray", art_medium="Coiling",
+            saturation="Muted", detail="Smooth"),
+)
+FULL_SCORES = [(e, a, b) for e, a, b in zip(ELEMENTS, [2, 1, 2, 3, 3], [5, 5, 4, 4, 4])]
+NOTHING_ELSE = {"profile": None, "scores": []}
+VARIANT_FIELDS = {
+    "no profile tags": {"profile": None},
+    "multi-line (x/5) scores": {"profile": None},
+    "colon scores, no tags for answer": {"profile": None},
+    "JSON profile outside tags": {
+        "profile": UserProfile(Profile(art_style="Pixel Art"), Profile(color="Gray"))
+    },
+    "markdown profile lines": {
+        "profile": UserProfile(Profile(art_style="Pixel Art", color="Pink"),
+                               Profile(art_style="Romanticism"))
+    },
+    "missing element": {"scores": [s for s in FULL_SCORES if s[0] != "saturation"]},
+    "truncated mid-reasoning": {"scores": FULL_SCORES[:3]},
+    "answer only": NOTHING_ELSE,
+    "bare B": NOTHING_ELSE,
+    "Image B sentence": NOTHING_ELSE,
+    "Answer: A line": NOTHING_ELSE,
+    "repeated answer tag, last wins": NOTHING_ELSE,
+}
+
+
+def _fields(name: str) -> dict:
+    return {"profile": FULL_PROFILE, "scores": FULL_SCORES, **VARIANT_FIELDS.get(name, {})}
+
+
+def _check_variant(name: str, parsed) -> None:
+    """The profile and scores the variant is named after, read in full."""
+    fields = _fields(name)
+    assert parsed.profile == fields["profile"], (name, parsed.profile)
+    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == fields["scores"], name
+    if fields["scores"] == FULL_SCORES:
+        assert (parsed.total_a, parsed.total_b) == (11, 22), name
 
 
 @pytest.mark.parametrize("name,text,expected", VARIANTS, ids=[v[0] for v in VARIANTS])
@@ -172,6 +217,30 @@ def test_malformed_variants(name, text, expected):
         return
     parsed = parse_output(text)
     assert parsed.answer == expected, (name, parsed.issues)
+    _check_variant(name, parsed)
+
+
+def _variants_reading(part: str) -> list:
+    """The variants whose expected fields include a non-empty `part` ("profile" or "scores")."""
+    return [v for v in VARIANTS if v[2] is not ParseError
+            and _fields(v[0])[part]]
+
+
+@pytest.mark.parametrize("part", ["profile", "scores"])
+def test_variant_checks_fail_without_that_part_of_the_parser(part, monkeypatch):
+    """Each variant's field check depends on the parser reading that field: with profile (or
+    score) reading turned off, every variant that names a profile (scores) fails its check."""
+    import preferthinker.parser as parser_module
+
+    if part == "profile":
+        monkeypatch.setattr(parser_module, "find_profiles", lambda text, issues: (None, []))
+    else:
+        monkeypatch.setattr(parser_module, "_parse_assessment", lambda region, issues: ([], {}))
+    cases = _variants_reading(part)
+    assert len(cases) >= 25
+    for name, text, _ in cases:
+        with pytest.raises((AssertionError, ParseError)):
+            _check_variant(name, parse_output(text))
 
 
 def test_at_least_30_malformed_variants():
@@ -403,6 +472,18 @@ def test_format_output_validates():
 # Properties
 
 
+def _check_answer_rule(text, parsed):
+    """The module docstring's rule: the stated answer wins, else the higher total, else None."""
+    if parsed.stated_answer is not None:
+        assert parsed.stated_answer in ("A", "B") and parsed.stated_answer.lower() in text.lower()
+        expected = parsed.stated_answer
+    elif None not in (parsed.total_a, parsed.total_b) and parsed.total_a != parsed.total_b:
+        expected = "A" if parsed.total_a > parsed.total_b else "B"
+    else:
+        expected = None
+    assert parsed.answer == expected
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_never_raises_anything_but_parse_error(text):
@@ -410,7 +491,7 @@ def test_never_raises_anything_but_parse_error(text):
         parsed = parse_output(text)
     except ParseError:
         return
-    assert parsed.answer in ("A", "B", None)
+    _check_answer_rule(text, parsed)
     for score in parsed.scores:
         assert score.score_a is None or 0 <= score.score_a <= 5
         assert score.score_b is None or 0 <= score.score_b <= 5
@@ -429,9 +510,10 @@ _FRAGMENTS = st.sampled_from([
 @given(st.lists(_FRAGMENTS, max_size=40).map("".join))
 def test_format_fragments_never_raise_anything_but_parse_error(text):
     try:
-        parse_output(text)
+        parsed = parse_output(text)
     except ParseError:
-        pass
+        return
+    _check_answer_rule(text, parsed)
 
 
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
@@ -497,3 +579,245 @@ def test_degenerate_output_parses_fast(text):
             pass
     # Each of these took tens of seconds to minutes before the patterns were made linear.
     assert time.perf_counter() - start < 3.0
+
+
+def test_parser_modules_import_one_way():
+    """tags <- profile <- profile_parser <- parser: no module-level import runs back up, and the
+    parser uses no private name of the profile reader."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "preferthinker"
+    order = ["tags", "profile", "profile_parser", "parser"]
+    for rank, name in enumerate(order):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only; a call-time import is one-way by design
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("preferthinker.")
+            ):
+                imported = node.module.split(".", 1)[1]
+                if imported in order:
+                    assert order.index(imported) < rank, f"{name} imports {imported}"
+                    assert not any(a.name.startswith("_") for a in node.names), (name, imported)
+
+
+# ---------------------------------------------------------------------------------------------
+# What real 7B models write (issue 16, section 2): each case read correctly or undecided, never
+# a wrong winner. docs/assessor-format.md lists which forms are read.
+
+CHINESE_THINK = """<think>
+1. 艺术风格：Image A(2) - 浪漫主义风景；Image B(5) - 像素艺术
+2. 颜色：Image A(1) - 炭灰色；Image B(5) - 粉色和丛林绿
+3. 艺术媒介：Image A(2) - 油画；Image B(4) - 数字绘画
+4. 饱和度：Image A(3) - 偏柔和；Image B(4) - 强烈
+5. 细节：Image A(3) - 平滑；Image B(4) - 精细
+Total: Image A: total_score=2+1+2+3+3=11  Image B: total_score=5+5+4+4+4=22
+</think>"""
+
+
+def _undecided(text: str) -> bool:
+    try:
+        return parse_output(text).answer is None
+    except ParseError:
+        return True
+
+
+NEGATED_PROSE = [
+    ("not prefer A, B preferred", "The user would not prefer Image A. Image B is preferred.", "B"),
+    ("A does not fit", "Image A does not fit the profile at all.", None),
+    (
+        "in the answer block",
+        "<answer>The user would not prefer Image A. Image B is preferred.</answer>",
+        "B",
+    ),
+    (
+        "A does not fit, in the block",
+        "<answer>Image A does not fit the profile at all.</answer>",
+        None,
+    ),
+    ("never choose A", "I would never choose Image A for this user.", None),
+    ("rather than A", "Rather than Image A, the user would pick Image B.", "B"),
+    ("A isn't the winner", "Image A isn't the winner here.", None),
+    ("no, B", "No, Image A is not better; the user prefers Image B.", "B"),
+    ("reject A, in the block", "<answer>I would reject Image A.</answer>", None),
+    ("answer A is not preferred", "Final answer: Image A is not preferred; Image B.", None),
+    ("choice A isn't right", "<answer>My choice: Image A isn't the one, Image B is</answer>", None),
+    ("A, not B", "Answer: Image A, not Image B", "A"),
+    ("A has disliked colours", "<answer>Image A shows the disliked colours</answer>", None),
+    ("A is worse", "<answer>Image A is worse for this user</answer>", None),
+    ("A lacks the style", "<answer>Image A lacks the pixel-art style</answer>", None),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", NEGATED_PROSE, ids=[c[0] for c in NEGATED_PROSE])
+def test_negated_prose_is_never_a_wrong_winner(name, text, expected):
+    if expected is None:
+        assert _undecided(text), name
+    else:
+        assert parse_output(text).answer == expected, name
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    letter=st.sampled_from("AB"),
+    negation=st.sampled_from(
+        [
+            "would not prefer",
+            "does not prefer",
+            "wouldn't choose",
+            "would never pick",
+            "is not going to select",
+        ]
+    ),
+    subject=st.sampled_from(["The user", "This user", "They", "The person"]),
+    tail=st.sampled_from(["", " at all", " for this profile"]),
+    tagged=st.booleans(),
+)
+def test_a_negated_choice_is_never_read_as_that_choice(letter, negation, subject, tail, tagged):
+    text = f"{subject} {negation} Image {letter}{tail}."
+    if tagged:
+        text = f"<answer>{text}</answer>"
+    try:
+        answer = parse_output(text).answer
+    except ParseError:
+        return
+    assert answer != letter, text
+
+
+def test_curly_quotes_entities_and_full_width_punctuation_are_read():
+    curly = EXAMPLE_B.replace('"', "“").replace("“,", "”,").replace("“\n", "”\n")
+    full_width = (
+        EXAMPLE_B.replace('": "', "”：“")
+        .replace('", "', "”，“")
+        .replace("Image B(5)", "Image B（5）")
+    )
+    entities = (
+        EXAMPLE_B.replace('"', "&quot;")
+        .replace("<answer>", "&lt;answer&gt;")
+        .replace("</answer>", "&lt;/answer&gt;")
+    )
+    for text in (curly, full_width, entities):
+        parsed = parse_output(text)
+        assert parsed.profile == FULL_PROFILE
+        assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+        assert parsed.answer == "B" and parsed.complete, parsed.issues
+
+
+def test_a_profile_with_an_unread_key_is_never_complete():
+    # A key the reader cannot recognise is a dropped field: the output is not complete.
+    dropped = EXAMPLE_B.replace('"Saturation": "Intense"', '"Satur@tion": "Intense"', 1)
+    parsed = parse_output(dropped)
+    assert parsed.profile.liked.saturation == ()
+    assert not parsed.complete
+    assert any("Saturation" in issue for issue in parsed.issues)
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        "<think></think>\n",
+        "<think>\n\n</think>",
+        "<think>Let me look at the references. Image A is dark, Image B is bright.</think>\n",
+    ],
+)
+def test_a_leading_think_block_keeps_scores_and_totals(lead):
+    inner = THINK_B[len("<think>") : -len("</think>")]
+    for body in (THINK_B, inner):  # the scores in a second <think>, or in no tag at all
+        parsed = parse_output(lead + PROFILES + "\n" + body + "\n<answer>Image B</answer>")
+        assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+        assert (parsed.total_a, parsed.total_b, parsed.answer) == (11, 22, "B")
+        assert parsed.profile == FULL_PROFILE
+
+
+@pytest.mark.parametrize("cut", ["</visual preference prof", "</visual pref", "</visual"])
+def test_a_truncated_closing_tag_is_never_a_term(cut):
+    text = EXAMPLE_B.replace("</visual preference profile>", cut)
+    parsed = parse_output(text)
+    assert parsed.profile.liked == FULL_PROFILE.liked
+    assert not any(
+        "<" in term or "visual" in term.lower() for term in parsed.profile.liked.all_terms()
+    )
+    assert parse_profiles(text).liked == FULL_PROFILE.liked
+
+
+def test_chinese_element_headers_with_english_totals():
+    parsed = parse_output(CHINESE_THINK + "<answer>Image B</answer>", expect_profile=False)
+    assert [(s.element, s.score_a, s.score_b) for s in parsed.scores] == FULL_SCORES
+    assert (parsed.total_a, parsed.total_b, parsed.answer) == (11, 22, "B")
+    assert parsed.scores[0].rationale_a == "浪漫主义风景"
+    assert parse_output(CHINESE_THINK, expect_profile=False).answer == "B"  # from the totals
+
+
+# (name, text, expected): None = undecided is the documented reading.
+OTHER_ANSWER_FORMS = [
+    ("Image 2 in the block", "<answer>Image 2</answer>", None),
+    ("Image 1 sentence", "Image 1 is better.", None),
+    ("second image", "The second image is better.", None),
+    ("first image in the block", "<answer>the first image</answer>", None),
+    ("boxed", "<answer>\\boxed{B}</answer>", "B"),
+    (
+        "boxed after reasoning",
+        THINK_B.replace("22 </think>", "11 </think>") + "\n$\\boxed{A}$",
+        "A",
+    ),
+    ("boxed text", "\\boxed{\\text{Image B}}", "B"),
+    ("JSON winner", '{"winner": "B"}', "B"),
+    ("JSON answer", '{"answer": "A"}', "A"),
+    ("JSON answer Image", '```json\n{"answer": "Image B", "reason": "pixel art"}\n```', "B"),
+    ("JSON in the block", '<answer>{"winner": "Image A"}</answer>', "A"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,text,expected", OTHER_ANSWER_FORMS, ids=[c[0] for c in OTHER_ANSWER_FORMS]
+)
+def test_other_answer_forms_are_read_or_undecided(name, text, expected):
+    if expected is None:
+        assert _undecided(text), name
+    else:
+        assert parse_output(text).answer == expected, name
+
+
+def test_image_numbers_leave_the_totals_to_decide():
+    # "Image 2" is not read as B (with vision ids every image is numbered, references too).
+    parsed = parse_output(THINK_B + "<answer>Image 1</answer>", expect_profile=False)
+    assert parsed.stated_answer is None and parsed.answer == "B"
+
+
+def test_read_answer_is_the_last_block_for_both_protocols():
+    from preferthinker.parser import read_answer
+
+    text = "<answer>Image A</answer> on reflection <answer>Image B</answer>"
+    assert (
+        read_answer(text) == read_answer(text, "authors") == parse_output(text).stated_answer == "B"
+    )
+    assert (
+        read_answer("<answer> Image B </answer>", "authors"),
+        read_answer("<answer>B</answer>", "authors"),
+        read_answer("<answer>image b</answer>", "authors"),
+        read_answer("Image B", "authors"),
+    ) == ("B", None, None, None)
+    assert (
+        read_answer("<answer>Image A</answer><answer>Image B", "authors") == "A"
+    )  # closed blocks only
+    assert read_answer("<answer>Image A</answer><answer>Image B") == "B"
+    with pytest.raises(ValueError, match="protocol"):
+        read_answer("x", "paper")
+
+
+def test_rationale_keeps_balanced_brackets():
+    text = format_output(
+        None,
+        [ElementScore("color", 2, 4, "dominant hue 282 deg (Purple)", "a [muted] pink (Rose)")],
+        "B",
+    )
+    score = parse_output(text, expect_profile=False).scores[0]
+    assert score.rationale_a == "dominant hue 282 deg (Purple)"
+    assert score.rationale_b == "a [muted] pink (Rose)"
+    # A bracket the rationale did not open is still dropped.
+    parsed = parse_output(
+        "<think>1. Color: (Image A(2) - grey); Image B(4) - pink)</think>", expect_profile=False
+    )
+    assert parsed.scores[0].rationale_b == "pink"

@@ -34,18 +34,20 @@ def test_one_gpu_has_the_flags_predict_then_assess_needs():
     assert flag(argv, "--port") == "8000"
     assert flag(argv, "--tensor-parallel-size") == "1"
     assert "--enable-prefix-caching" in argv
-    assert int(flag(argv, "--max-model-len")) == required_model_len(12, 1024 * 1024, 4096)
+    assert int(flag(argv, "--max-model-len")) == 23552  # worked out in the next test
     for absent in ("--enable-lora", "--api-key", "--distributed-executor-backend", "--pipeline-parallel-size"):
         assert absent not in argv
 
 
 def test_model_len_fits_twelve_images_and_the_completion():
-    needed = 12 * (1024 * 1024 // 784 + 2) + 4096
-    assert required_model_len() >= needed
-    assert required_model_len() % 1024 == 0
-    # fewer pixels per image -> shorter context; more images -> longer
-    assert required_model_len(max_pixels=512 * 512) < required_model_len()
-    assert required_model_len(max_images=20) > required_model_len()
+    # Qwen2.5-VL: one token per 28x28 pixels, plus 2 around each image; 3072 prompt-text tokens,
+    # the completion, rounded up to a multiple of 1024.
+    # 12 x (ceil(1048576 / 784) + 2) + 3072 + 4096 = 12 x 1340 + 7168 = 23248 -> 23552
+    assert required_model_len() == 23552
+    # 12 x (ceil(262144 / 784) + 2) + 7168 = 12 x 337 + 7168 = 11212 -> 11264
+    assert required_model_len(max_pixels=512 * 512) == 11264
+    # 20 x 1340 + 7168 = 33968 -> 34816
+    assert required_model_len(max_images=20) == 34816
     with pytest.raises(ValueError, match="max_model_len=8192"):
         ServeConfig(model=MODEL, max_model_len=8192)
 
@@ -86,7 +88,8 @@ def test_api_key_goes_through_the_environment_not_argv():
 
 
 def test_multi_node_ray_pipeline_parallel_on_all_interfaces():
-    cfg = ServeConfig(model=MODEL, tensor_parallel_size=8, pipeline_parallel_size=2, ray=True, host="0.0.0.0")
+    cfg = ServeConfig(model=MODEL, tensor_parallel_size=4, pipeline_parallel_size=2, ray=True,
+                      host="0.0.0.0")
     argv = build_serve_command(cfg, PLAIN).argv
     assert flag(argv, "--pipeline-parallel-size") == "2"
     assert flag(argv, "--distributed-executor-backend") == "ray"
@@ -94,12 +97,51 @@ def test_multi_node_ray_pipeline_parallel_on_all_interfaces():
     assert cfg.base_url == "http://127.0.0.1:8000/v1"  # clients on this machine use loopback
 
 
-def test_vllm_python_runs_the_api_server_module(tmp_path):
+def test_vllm_python_runs_the_cli_entry_point(tmp_path):
+    # `python -m vllm.entrypoints.cli.main serve MODEL` is `vllm serve MODEL`; the old
+    # `vllm.entrypoints.openai.api_server --model` module is deprecated.
     launcher = find_vllm(vllm_python=sys.executable)
-    assert launcher.prefix == [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model"]
+    assert launcher.prefix == [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve"]
     assert launcher.found is False  # this test environment has no vLLM
     argv = build_serve_command(ServeConfig(model=MODEL), launcher).argv
-    assert argv[3:5] == ["--model", MODEL]
+    assert argv[4] == MODEL and "--model" not in argv
+
+
+def test_no_prefix_caching_is_said_explicitly(capsys):
+    # vLLM enables prefix caching by default: leaving the flag out would not turn it off.
+    argv = build_serve_command(ServeConfig(model=MODEL, prefix_caching=False), PLAIN).argv
+    assert "--no-enable-prefix-caching" in argv and "--enable-prefix-caching" not in argv
+    assert main(["serve", MODEL, "--no-prefix-caching", "--dry-run"]) == 0
+    assert "--no-enable-prefix-caching" in capsys.readouterr().out.split()
+
+
+@pytest.mark.parametrize("tp,ok", [(1, True), (2, True), (4, True), (7, True), (3, False),
+                                   (8, False)])
+def test_tensor_parallel_must_divide_the_attention_heads(capsys, tp, ok):
+    code = main(["serve", MODEL, "--tp", str(tp), "--dry-run"])
+    out, err = capsys.readouterr()
+    if ok:
+        assert code == 0 and f"--tensor-parallel-size {tp}" in out
+    else:
+        assert code == 2 and out == ""
+        assert "28 attention heads" in err and "1, 2, 4, 7, 14, 28" in err
+        assert "Traceback" not in err
+
+
+def test_attention_heads_come_from_the_model_config(tiny_assessor_path):
+    from preferthinker.serving import attention_heads, check_tensor_parallel
+
+    config = json.loads((tiny_assessor_path / "config.json").read_text())
+    heads = (config.get("text_config") or {}).get("num_attention_heads")
+    heads = heads or config["num_attention_heads"]
+    model = str(tiny_assessor_path)
+    assert attention_heads(model) == heads
+    assert check_tensor_parallel(ServeConfig(model=model, tensor_parallel_size=heads)) == heads
+    from preferthinker.errors import InputError
+
+    with pytest.raises(InputError, match=f"{heads} attention heads"):
+        check_tensor_parallel(ServeConfig(model=model, tensor_parallel_size=heads + 1))
+    assert attention_heads("/nowhere/unknown-model") is None
 
 
 def test_vllm_executable_path(tmp_path):

@@ -64,7 +64,12 @@ def test_described_targets_restate_the_profile_and_score_the_candidates_true_ter
             liked, disliked = (", ".join(side.terms(score.element)) for side in (up.liked, up.disliked))
             named = f"{term_a} vs {term_b}; " if describe == "candidates" else ""
             assert f": {liked} / {disliked}; {named}Image A(" in line
-            # The score is the one the named term earns against the true profile.
-            expected = fixed_scores(up, meta["attributes_a"], meta["attributes_b"])
-            assert (score.score_a, score.score_b) == next(
-                (s.score_a, s.score_b) for s in expected if s.element == score.element)
+            # The score the named term earns against the true profile: 5 liked, 0 disliked, else 2.
+            def earned(term, liked_terms=up.liked.terms(score.element),
+                       disliked_terms=up.disliked.terms(score.element)):
+                low = (term or "").lower()
+                if low and low in {t.lower() for t in liked_terms}:
+                    return 5
+                return 0 if low and low in {t.lower() for t in disliked_terms} else 2
+
+            assert (score.score_a, score.score_b) == (earned(term_a), earned(term_b))

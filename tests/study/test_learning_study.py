@@ -128,8 +128,17 @@ def test_lookup_probe_counts_every_score_token(smoke_run):
         assert all(key.split("->")[0] in set("012345") for key in report["score_predictions"])
     forced = probe.main(["--teacher-forced", str(out / "seed0" / "sft" / "final"), str(train), "--samples", "3"])
     assert sum(forced[0]["score_predictions"].values()) == 30
-    for key in ("unhinted_auc", "hinted_auc"):  # None when a kind of score saw only one value
-        assert forced[0][key] is None or 0.0 <= forced[0][key] <= 1.0
+    # the AUCs themselves are checked on hand-computed cases in test_lookup_probe_auc
+    assert set(forced[0]) == {"score_predictions", "unhinted_auc", "hinted_auc"}
+
+
+def test_lookup_probe_auc():
+    auc = _script("study_lookup_probe").auc
+    assert auc([1.0, 2.0, 3.0], [0.0]) == 1.0  # every positive above every negative
+    assert auc([0.0], [1.0, 2.0]) == 0.0
+    assert auc([1.0, 3.0], [2.0]) == 0.5  # one pair won, one lost
+    assert auc([2.0, 2.0], [2.0, 1.0]) == 0.75  # two ties count half: (0.5 + 1 + 0.5 + 1) / 4
+    assert auc([], [1.0]) is None and auc([1.0], []) is None  # a kind of score never seen
 
 
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
@@ -200,8 +209,15 @@ def test_vision_probe_runs_on_a_saved_model(smoke_run):
     _, _, out = smoke_run
     results = _script("study_reading").probe(str(out / "seed0" / "sft" / "final"), out / "seed0" / "data" / "eval")
     assert [r["element"] for r in results] == ["color", "saturation", "detail", "art_style", "art_medium"]
+    # terms and chance, counted here from the benchmark file the probe read
+    entries = json.loads((out / "seed0" / "data" / "eval" / "benchmark.json").read_text())
     for r in results:
-        assert 0.0 <= r["vision"] <= 1.0 and 0.0 <= r["pixels_8x8"] <= 1.0 and r["terms"] >= 1
+        labels = [e["meta"][f"attributes_{side}"][r["element"]] for e in entries for side in "ab"]
+        assert r["terms"] == len(set(labels))
+        assert r["chance"] == pytest.approx(max(labels.count(t) for t in set(labels)) / len(labels))
+    # the renderer draws each color as one hue: 8x8 pixels tell colors apart far above chance
+    color = results[0]
+    assert color["pixels_8x8"] >= color["chance"] + 0.15, color  # 0.44 against 0.22 here
 
 
 def test_grpo_rows_alone_need_an_earlier_sft_model(tmp_path):

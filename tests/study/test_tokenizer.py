@@ -45,7 +45,10 @@ def test_compact_target_is_short_and_round_trips(tokenizer):
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) <= 80  # ~70 for a single-preference target (byte-level: ~500)
     assert tokenizer.decode(ids) == text
-    assert all(tokenizer.convert_ids_to_tokens(ids).count(d) >= 0 for d in "012345")
+    # each digit (the scores) is a token of its own, never merged with a neighbour
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert sum(text.count(d) for d in "0123456789") >= 10  # 5 elements x 2 scores at least
+    assert [tokens.count(d) for d in "0123456789"] == [text.count(d) for d in "0123456789"]
 
 
 def test_unknown_text_still_encodes(tokenizer):

@@ -79,7 +79,14 @@ def test_random_baseline_and_table(small_set):
     items = load_benchmark(small_set)
     result = evaluate(items, baseline="random", config=EvalConfig(seed=1))
     assert result["n"] == 16 and set(result["per_split"]) == {"seen-SP", "seen-MP", "unseen-SP", "unseen-MP"}
-    assert 0 <= result["accuracy"] <= 1
+    rows = result["items"]
+    assert [r["answer"] for r in rows] == [item.answer for item in items]
+    assert result["accuracy"] == sum(r["winner"] == r["answer"] for r in rows) / 16
+    assert {r["winner"] for r in rows} == {"A", "B"}  # coin flips, not one constant answer
+    again = evaluate(items, baseline="random", config=EvalConfig(seed=1))["items"]
+    other = evaluate(items, baseline="random", config=EvalConfig(seed=2))["items"]
+    assert [r["winner"] for r in again] == [r["winner"] for r in rows]  # seeded
+    assert [r["winner"] for r in other] != [r["winner"] for r in rows]
     table = markdown_table([result])
     assert "baseline:random" in table and "seen-MP %" in table
     with pytest.raises(ValueError, match="baseline"):
@@ -99,7 +106,13 @@ def test_ptgen_eval_cli_random_and_analytic(small_set, tmp_path, capsys):
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n"] == 6 and result["assessor"] == "analytic"
-    assert 0 <= result["profile_sbert"] <= 1
+    # the reported similarity is the mean over the items of predicted vs true liked profile
+    from preferthinker.similarity import ProfileSimilarity
+
+    truth = [item.profile.liked for item in load_benchmark(small_set)[:6]]
+    predicted = [Profile.from_dict(r["predicted_profile"]["liked"]) for r in result["items"]]
+    similarities = ProfileSimilarity().text_similarities(predicted, truth)
+    assert result["profile_sbert"] == pytest.approx(sum(similarities) / 6)
     assert out.with_suffix(".md").read_text().startswith("| assessor")
 
 

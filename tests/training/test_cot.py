@@ -73,7 +73,7 @@ def test_margin_detects_a_profile_that_contradicts_the_answer():
 def test_check_cot_reasons():
     good = build_cot(USER, LIKED, DISLIKED, "A", seed=0)
     assert check_cot("no format at all", USER, "A") == "unparseable"
-    assert check_cot("Image A, obviously.", USER, "A") == "incomplete"  # an answer, nothing else
+    assert check_cot("Answer: Image A", USER, "A") == "incomplete"  # an answer, nothing else
     assert check_cot(good.text.replace("<answer>Image A</answer>", "<answer>Image B</answer>"), USER, "B") \
         == "totals_contradict_answer"
     other_user = UserProfile(liked=Profile(color="Red"), disliked=USER.disliked)

@@ -85,6 +85,29 @@ def test_format_reward_complete_vs_malformed():
     assert scores[2:] == [0.0, 0.0, 0.0, 0.0]
 
 
+def test_format_reward_needs_a_well_formed_answer_tag():
+    """A complete CoT whose answer is a sentence, a bare letter or an unclosed tag earns no
+    format credit (a sentence used to get full credit)."""
+    good = cot_for(TRUE)
+    assert good.rstrip().endswith("<answer>Image A</answer>")
+    body = good[: good.rindex("<answer>")]
+    variants = [
+        body + "Answer: Image A",  # sentence, no tag
+        body + "<answer>A</answer>",  # tag, but not the authors' form
+        body + "<answer>Image A",  # unclosed
+        body + "<answer>**Image A**</answer>",
+    ]
+    assert format_reward([good] + variants) == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_accuracy_reads_the_last_answer_block_like_the_parser():
+    from preferthinker.parser import parse_output, read_answer
+
+    text = cot_for(TRUE, "A") + " Correction: <answer>Image B</answer>"
+    assert accuracy_reward([text], answer=["B"]) == [1.0]
+    assert parse_output(text).stated_answer == read_answer(text) == "B"
+
+
 def test_completion_text_reads_content_parts():
     message = [{"role": "assistant", "content": [{"type": "text", "text": "<answer>"}, {"type": "text", "text": "x"}]}]
     assert completion_text(message) == "<answer>x"

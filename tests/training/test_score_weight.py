@@ -49,7 +49,7 @@ def test_balanced_weights_give_each_score_value_the_same_total(tiny_assessor_pat
 def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer, weight, balance):
     import torch
 
-    from training.sft import score_positions, score_token_ids, score_token_weights
+    from training.sft import score_positions, score_token_ids
 
     trainer = sft_trainer(score_loss_weight=weight, balance_scores=balance, per_device_train_batch_size=2)
     processor = trainer.processing_class
@@ -63,15 +63,51 @@ def test_weighted_loss_is_the_weighted_token_cross_entropy(sft_trainer, weight, 
     mask = labels != -100
     token_loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
     ids = score_token_ids(processor.tokenizer)
-    assert (score_positions(labels, *ids) & mask).sum() == 2 * 2 * len(ELEMENTS)  # ten scores a sample
-    weights = score_token_weights(labels, *ids, weight, balance) * mask
-    expected = (token_loss * weights).sum() / weights.sum()
+    # The score positions (checked against the parser above); the weights are written out here.
+    positions = (score_positions(labels, *ids) & mask).nonzero().tolist()
+    assert len(positions) == 2 * 2 * len(ELEMENTS)  # ten scores a sample
+    values = [labels[i, j].item() for i, j in positions]
+
+    def by_hand(balanced: bool):
+        weights = mask.float()
+        for (i, j), value in zip(positions, values):
+            # balanced: each score value present gets an equal share of the scores' total weight
+            share = len(values) / (len(set(values)) * values.count(value)) if balanced else 1.0
+            weights[i, j] = weight * share
+        return ((token_loss * weights).sum() / weights.sum()).item()
+
     plain = (token_loss * mask).sum() / mask.sum()
-    assert weighted == pytest.approx(expected.item(), rel=1e-4)
+    assert weighted == pytest.approx(by_hand(balance), rel=1e-4)
     assert abs(weighted - plain.item()) > 1e-4  # the weighting changed the loss
     if balance:  # and balancing changed it
-        unbalanced = score_token_weights(labels, *ids, weight) * mask
-        assert abs(weighted - ((token_loss * unbalanced).sum() / unbalanced.sum()).item()) > 1e-3 * weighted
+        assert abs(weighted - by_hand(False)) > 1e-3 * weighted
+
+
+@pytest.mark.parametrize("processes", [1, 4])
+def test_weighted_loss_scales_across_processes_like_trls(sft_trainer, monkeypatch, processes):
+    """With `average_tokens_across_devices` (the default), `num_items_in_batch` counts every
+    rank's tokens and DDP averages gradients; TRL scales its loss by the number of ranks. The
+    weighted loss must do the same: at weight ~1 it equals TRL's own loss on N ranks. (One CPU
+    process here: the rank count the trainer reads is patched; the arithmetic is what is tested.)"""
+    import torch
+    from accelerate import Accelerator
+
+    trainer = sft_trainer(score_loss_weight=1.0, per_device_train_batch_size=2)
+    assert trainer.args.average_tokens_across_devices
+    monkeypatch.setattr(Accelerator, "num_processes", property(lambda self: processes))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    local_tokens = (batch["labels"][:, 1:] != -100).sum()
+    # All ranks' tokens over 2 accumulation steps, as Trainer computes it (ranks alike here).
+    num_items = local_tokens * processes * 2
+    model = trainer.model.eval()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items).item()
+        trainer.args.score_loss_weight = 1.0 + 1e-6  # our weighted path, at (almost) TRL's weights
+        ours = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items).item()
+        trainer.args.score_loss_weight = 1.0
+        plain = trainer.compute_loss(model, dict(batch)).item()  # mean over this micro-batch
+    assert ours == pytest.approx(trl_loss, rel=1e-4)
+    assert ours == pytest.approx(plain / 2, rel=1e-4)  # a rank's share, scaled back by the ranks
 
 
 def test_score_loss_weight_must_be_positive(tmp_path):
