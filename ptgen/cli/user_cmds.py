@@ -46,7 +46,8 @@ def open_store(store: Optional[Path]):
 def resolve_feedback(given: str) -> tuple[Path, Any, Optional[str]]:
     """The image file a `like`/`dislike` argument names, its provenance, and a note (or None).
 
-    `RUN#index` names candidate `index` of the run folder RUN (from its result.json); a file
+    `RUN#index` names candidate `index` of the run folder RUN (from its result.json, or its
+    journal when the run stopped before writing one); a file
     inside a run folder gets that run's provenance; any other image file is recorded as a
     reference file, with a note.
 
@@ -64,7 +65,8 @@ def resolve_feedback(given: str) -> tuple[Path, Any, Optional[str]]:
             raise InputError(f"{given}: the run folder {run} does not exist (moved or deleted?)")
         data = _result(run)
         if data is None:
-            raise InputError(f"{given}: {run} has no result.json; it is not a ptgen run folder")
+            raise InputError(f"{given}: {run} has no result.json or journal; "
+                             "it is not a ptgen run folder")
         entry = next((c for c in data.get("candidates", []) if c.get("index") == int(index_text)),
                      None)
         if entry is None or not entry.get("file"):
@@ -90,13 +92,27 @@ def resolve_feedback(given: str) -> tuple[Path, Any, Optional[str]]:
 
 
 def _result(folder: Path) -> Optional[dict]:
+    """The run's prompt and candidates: from result.json, else from the run journal (a run
+    that stopped before writing its result), else None (not a run folder)."""
     path = folder / "result.json"
-    if not path.is_file():
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(f"{path} is not readable JSON ({error})") from None
+    from generation.journal import JOURNAL_NAME, read_records
+
+    if not (folder / JOURNAL_NAME).is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path} is not readable JSON ({error})") from None
+    records = read_records(folder / JOURNAL_NAME)
+    starts = [r for r in records if r["kind"] == "start"]
+    rewrites = [r for r in records if r["kind"] == "rewrite"]
+    return {
+        "prompt": (starts[0].get("settings") or {}).get("prompt") if starts else None,
+        "rewritten_prompt": (rewrites[-1].get("rewrite") or {}).get("prompt") if rewrites else None,
+        "candidates": [{"index": r.get("index"), "file": r.get("file"), "seed": r.get("seed")}
+                       for r in records if r["kind"] == "candidate"],
+    }
 
 
 def _provenance(run: Path, data: dict, entry: dict):

@@ -155,3 +155,24 @@ def test_subprocess_like_exit_codes(env):
                          env=environment, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "Traceback" not in bad.stderr
+
+
+def test_like_reads_a_stopped_run_from_its_journal(env, capsys):
+    """A run that stopped before writing result.json still has its journal."""
+    from generation.journal import Journal
+
+    run = env / "stopped"
+    run.mkdir()
+    Image.new("RGB", (16, 16), (9, 99, 199)).save(run / "candidate-00-seed5.png")
+    journal = Journal.open(run)
+    journal.start({"prompt": "a harbour"}, {})
+    journal.append("rewrite", rewrite={"prompt": "a harbour, Teal"})
+    journal.append("candidate", index=0, seed=5, file="candidate-00-seed5.png", sha256="x")
+    journal.close()
+    assert main(["user", "create", "ana"]) == 0
+    assert main(["like", f"{run}#0", "--user", "ana"]) == 0
+    from generation.store import UserStore
+
+    stored = UserStore().user("ana").images("liked")[0]
+    assert (stored.provenance.prompt, stored.provenance.seed, stored.provenance.candidate) == (
+        "a harbour, Teal", 5, 0)
