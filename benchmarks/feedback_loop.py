@@ -24,7 +24,7 @@ the renderer) and the profile's term accuracy per element (the predicted liked t
 hidden one). The analytic assessor names no art style or medium, so those stay at 0 and the pick
 match is about chance there.
 
-Run (CPU on 2 busy cores: about 2 minutes at 64 px, 3 at 128 px, the size of docs/results.md):
+Run (CPU on 2 busy cores: about 2 minutes at 64 px, 2-3 at 128 px, the size of docs/results.md):
 
     python benchmarks/feedback_loop.py --users 30 --seeds 3 --rounds 5 --size 128
 
