@@ -18,7 +18,7 @@ from generation.strategies import STRATEGIES, get_strategy
 from preferthinker.errors import InputError
 from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
-from preferthinker.references import References
+from preferthinker.references import MAX_REFERENCES, References
 
 AUTO = "auto"
 DEVICES = (AUTO, "cuda", "cpu", "mps")
@@ -382,7 +382,111 @@ def folder_fingerprint(folder: str, **_: Any) -> str:
     return "|".join(stats)
 
 
+# -- the user store ---------------------------------------------------------------------------
+
+FEEDBACK_LABELS = ("liked", "disliked")
+
+
+def _stored_user(user: str, store: str = ""):
+    from generation.store import UserStore
+
+    return UserStore((store or "").strip() or None).user((user or "").strip() or None)
+
+
+def load_user(user: str, store: str = "", assessor: Any = None, width: int = 0,
+              height: int = 0) -> tuple:
+    """Load a stored user (`ptgen user create`, `ptgen like`): the newest 5 liked and disliked
+    images, and the profile.
+
+    With an assessor connected, the profile is predicted from all the user's images (subsets of
+    5 + 5, a recency-weighted vote; cached) and recorded; without one, the profile recorded last
+    (by `ptgen generate --user` or an earlier run of this node) is used. `disliked` is None when
+    the user has no disliked image. `user` empty: the default user.
+    """
+    from preferthinker.images import load_image
+
+    with _stored_user(user, store) as stored:
+        if assessor is not None:
+            from generation.aggregate import predict_user_profile
+            from generation.cache import ProfileCache, prompt_version
+
+            aggregated = predict_user_profile(stored, assessor, ProfileCache())
+            profile = aggregated.prediction.profile
+            stored.record_profile(profile, assessor.name, prompt_version(), aggregated.certainty,
+                                  [h for side in aggregated.subsets for part in side for h in part])
+        else:
+            recorded = stored.profiles(1)
+            if not recorded:
+                raise InputError(f"user {stored.name} has no profile yet; connect an assessor "
+                                 "to predict one")
+            profile = UserProfile.from_dict(recorded[0]["profile"])
+        sides = []
+        for side in FEEDBACK_LABELS:
+            pils = [load_image(image.path, max_pixels=None)
+                    for image in stored.images(side)[:MAX_REFERENCES]]
+            if not pils:
+                sides.append(None)
+                continue
+            size = (width or pils[0].width, height or pils[0].height)
+            sides.append(pils_to_tensor(pils, size=size))
+        if sides[0] is None:
+            raise InputError(f"user {stored.name} has no liked image; like some first")
+        counts = stored.counts()
+    summary = f"{stored.name}: {counts['liked']} liked, {counts['disliked']} disliked"
+    return sides[0], sides[1], profile, profile.to_tag_text(), summary
+
+
+def user_fingerprint(user: str = "", store: str = "", **_: Any) -> str:
+    """Changes when the user's store does (its database files' sizes and times)."""
+    from generation.store import UserStore
+
+    try:
+        root = UserStore((store or "").strip() or None)
+        folder = root.folder((user or "").strip() or root.default() or "")
+    except InputError:
+        return "missing"
+    stats = []
+    for name in ("store.db", "store.db-wal"):
+        try:
+            info = (folder / name).stat()
+            stats.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+        except OSError:
+            continue
+    return "|".join(stats) or "missing"
+
+
+def record_feedback(images: Any, user: str, label: str = "liked", indices: str = "",
+                    store: str = "") -> tuple:
+    """Record that a stored user likes or dislikes images of a batch (all, or the 0-based
+    `indices`, e.g. "0, 2"). Each image is stored once; a later label replaces an earlier one.
+
+    Returns one line per image: added, already so, or relabelled.
+    """
+    if label not in FEEDBACK_LABELS:
+        raise InputError(f"label must be liked or disliked, got {label!r}")
+    from generation.store import Provenance
+
+    pils = tensor_to_pils(_batch(images, "images"), "images")
+    chosen = list(range(len(pils)))
+    if (indices or "").strip():
+        try:
+            chosen = [int(part) for part in indices.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise InputError(f"indices: give batch numbers like '0, 2', got {indices!r}") from None
+        bad = [i for i in chosen if not 0 <= i < len(pils)]
+        if bad:
+            raise InputError(f"indices {bad} are outside the batch of {len(pils)}")
+    with _stored_user(user, store) as stored:
+        changes = stored.label([pils[i] for i in chosen], label,
+                               [Provenance(origin=f"ComfyUI batch #{i}") for i in chosen])
+        counts = stored.counts()
+    lines = [change.describe() for change in changes]
+    lines.append(f"user {stored.name}: {counts['liked']} liked, {counts['disliked']} disliked")
+    return ("\n".join(lines),)
+
+
 __all__ = [
+    "load_user", "record_feedback",
     "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
     "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS", "STRATEGIES",
 ]

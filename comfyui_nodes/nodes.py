@@ -142,4 +142,49 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
     ),
 )
 
+NODE_SPECS += (
+    NodeSpec(
+        key="PTGenLoadUser",
+        display_name="PTGen Load Stored User",
+        function=f.load_user,
+        fingerprint=f.user_fingerprint,
+        inputs=(
+            Port("user", STRING, "Stored user name (empty: the default user).", default=""),
+            Port("store", STRING, "User store folder (empty: PTGEN_STORE or the platform's).",
+                 default="", optional=True),
+            Port("assessor", ASSESSOR, "Predict the profile from all stored images (else the "
+                 "last recorded profile).", optional=True),
+            Port("width", INT, "Batch width (0: the first image's).", default=0, min=0, max=8192,
+                 step=8, optional=True),
+            Port("height", INT, "Batch height (0: the first image's).", default=0, min=0,
+                 max=8192, step=8, optional=True),
+        ),
+        outputs=(
+            Port("liked_out", IMAGE, "The newest 5 liked images."),
+            Port("disliked_out", IMAGE, "The newest 5 disliked images (None when there are none)."),
+            Port("profile_out", PROFILE, "The user's profile."),
+            Port("profile_text", STRING, "The profile in the authors' tag format."),
+            Port("summary", STRING, "The user's name and image counts."),
+        ),
+    ),
+    NodeSpec(
+        key="PTGenRecordFeedback",
+        display_name="PTGen Record Feedback",
+        function=f.record_feedback,
+        output_node=True,
+        not_idempotent=True,
+        inputs=(
+            Port("images", IMAGE, "The batch to label."),
+            Port("user", STRING, "Stored user name (empty: the default user).", default=""),
+            Port("label", COMBO, "liked or disliked (a later label replaces an earlier one).",
+                 options=f.FEEDBACK_LABELS, default="liked"),
+            Port("indices", STRING, "0-based batch numbers, e.g. '0, 2' (empty: all).",
+                 default=""),
+            Port("store", STRING, "User store folder (empty: PTGEN_STORE or the platform's).",
+                 default="", optional=True),
+        ),
+        outputs=(Port("result", STRING, "One line per image: added, already so, relabelled."),),
+    ),
+)
+
 NODE_SPECS_BY_KEY = {spec.key: spec for spec in NODE_SPECS}

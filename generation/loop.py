@@ -298,7 +298,8 @@ class PersonalizedGenerator:
         result.timings["references"] = time.perf_counter() - start
         self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
 
-    def _profile(self, result: RunResult, callback: Optional[Callback]) -> None:
+    def _profile(self, result: RunResult, callback: Optional[Callback],
+                 given: Optional[ProfilePrediction] = None) -> None:
         start = time.perf_counter()
         self._emit(callback, "profile", 0, 1)
         key = None
@@ -314,10 +315,14 @@ class PersonalizedGenerator:
             result.timings["profile"] = time.perf_counter() - start
             self._emit(callback, "profile", 1, 1, "from the journal")
             return
-        if self.cache is not None:
+        if given is not None:  # predicted by the caller (e.g. aggregated over a user's store)
+            prediction, message = given, "given"
+        elif self.cache is not None:
             key = self.cache.key(result.references, None, self.assessor.name)
             prediction = self.cache.get(key)
-        if prediction is not None:
+        if given is not None:
+            pass
+        elif prediction is not None:
             result.profile_from_cache = True
             message = "from cache"
         else:
@@ -710,6 +715,7 @@ class PersonalizedGenerator:
         callback: Optional[Callback] = None,
         journal: Any = None,
         options: Optional[dict[str, Any]] = None,
+        profile: Optional[ProfilePrediction] = None,
     ) -> RunResult:
         """Generate `config.n` candidates for `prompt`, personalized to the references, and rank them.
 
@@ -721,6 +727,8 @@ class PersonalizedGenerator:
             callback: called with a `StageEvent` as each stage progresses.
             journal: a `generation.journal.Journal` to record into and resume from (None: none).
             options: the command's options, recorded in the journal for `--resume`.
+            profile: a profile already predicted (e.g. `generation.aggregate` over a user's
+                store): used instead of predicting one from the references.
 
         Returns:
             A `RunResult` (status "complete"); `result.best` is the winner.
@@ -746,7 +754,7 @@ class PersonalizedGenerator:
                 self._references(result, liked, disliked, callback)
             if config.uses_profile:
                 self._use_gpu_for(self.assessor, self.generator)
-                self._profile(result, callback)
+                self._profile(result, callback, profile)
             self._rewrite(result, callback)
             self._use_gpu_for(self.generator, self.assessor)
             self._style_references(result)
@@ -767,6 +775,7 @@ class PersonalizedGenerator:
         sources: Optional[Sequence[str]] = None,
         journal: Any = None,
         options: Optional[dict[str, Any]] = None,
+        profile: Optional[ProfilePrediction] = None,
     ) -> RunResult:
         """Rank images the user already has (best-of-N for creative tools), same result as `run`.
 
@@ -789,7 +798,7 @@ class PersonalizedGenerator:
                 self._check_given(given)
             result.candidates.extend(given)
             if self.config.mode == "profile":
-                self._profile(result, callback)
+                self._profile(result, callback, profile)
             if len(result.candidates) > 1:
                 self._rank(result, callback)
 

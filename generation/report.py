@@ -256,11 +256,38 @@ def file_sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
+def feedback_commands(folder: Union[str, Path], indices: Any, user: Optional[str] = None
+                      ) -> list[tuple[int, str, str]]:
+    """The exact `ptgen like` / `ptgen dislike` commands for each candidate of a run folder.
+
+    Example:
+        >>> feedback_commands("runs/001", [0], "ana")[0][1]
+        "ptgen like 'runs/001#0' --user ana"
+    """
+    import shlex
+
+    suffix = f" --user {shlex.quote(user)}" if user else ""
+    return [(i, f"ptgen like {shlex.quote(f'{folder}#{i}')}{suffix}",
+             f"ptgen dislike {shlex.quote(f'{folder}#{i}')}{suffix}") for i in indices]
+
+
+def _feedback_html(folder: Path, result: Any, user: Optional[str]) -> str:
+    rows = "".join(f"<tr><td>#{i}</td><td><code>{_esc(like)}</code></td>"
+                   f"<td><code>{_esc(dislike)}</code></td></tr>"
+                   for i, like, dislike in feedback_commands(
+                       folder, [c.index for c in result.ranked], user))
+    return ("<h2>Feedback</h2><p class='muted'>Teach the user's profile: each label is stored "
+            "and used by the next <code>ptgen generate --user</code>.</p>"
+            f"<table id='feedback'><tr><th>candidate</th><th>like</th><th>dislike</th></tr>{rows}"
+            "</table>") if rows else ""
+
+
 def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
-              copy_sources: bool = False) -> dict[str, Any]:
+              copy_sources: bool = False, user: Optional[str] = None) -> dict[str, Any]:
     """Write every candidate PNG, `result.json` and `report.html` into `folder`.
 
-    `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison).
+    `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison);
+    `user` names the stored user in the like/dislike commands the report lists.
     Candidates that came from a file (`ptgen rerank`) are referenced by path and content hash,
     not copied, unless `copy_sources` (`--copy`): a folder of JPEGs is not duplicated as PNGs.
 
@@ -287,7 +314,8 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
         style_off.image.save(path, format="PNG")
         data["style_adapter"] = {**data["style_adapter"], "without_file": path.name}
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
-    _atomic_write(folder / "report.html", render_html(result, data, extra_html))
+    _atomic_write(folder / "report.html",
+                  render_html(result, data, extra_html + _feedback_html(folder, result, user)))
     return data
 
 

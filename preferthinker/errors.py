@@ -107,3 +107,8 @@ class ParseError(PTGenError, ValueError):
 
 class OutputExistsError(InputError):
     """An output folder that is not empty, where writing would overwrite earlier results."""
+
+
+class StoreError(InputError):
+    """The user store cannot be used: a corrupt or newer-schema database, a read-only disk.
+    The store is left untouched."""

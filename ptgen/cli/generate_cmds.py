@@ -34,6 +34,7 @@ from ptgen.cli.options import (
     console,
     out,
 )
+from ptgen.cli.user_cmds import StoreOption, StoreRun, UserOption
 from preferthinker.errors import InputError, PTGenError
 
 OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
@@ -203,9 +204,10 @@ def _open_folder(
 
 
 def _run_and_write(
-    action: Callable[[Any, Any], Any], folder: Path, command: str, copy_sources: bool = False
+    action: Callable[[Any, Any], Any], folder: Path, command: str, **write_options: Any
 ) -> tuple[Any, Path]:
-    """Run with a journal, progress bars and signal handling; write the result, complete or not.
+    """Run with a journal, progress bars and signal handling; write the result, complete or not
+    (`write_options` go to `write_run`).
 
     A failed or interrupted run still writes everything that finished (status "partial") and
     says how to resume it. Returns the result and the run's final folder.
@@ -223,7 +225,7 @@ def _run_and_write(
                 with StageProgress() as progress:
                     result = action(progress, journal)
             except RunInterrupted as interrupted:
-                write_run(interrupted.result, folder, copy_sources=copy_sources)
+                write_run(interrupted.result, folder, **write_options)
                 # A ptgen error, not the interrupt itself: typer would swallow a KeyboardInterrupt
                 # into a return value that main() does not read; main() prints this line.
                 raise RunStopped(
@@ -233,14 +235,14 @@ def _run_and_write(
             except Exception as error:
                 partial = getattr(error, "partial_result", None)
                 if partial is not None:
-                    write_run(partial, folder, copy_sources=copy_sources)
+                    write_run(partial, folder, **write_options)
                     console.print(
                         f"partial run written to {folder}; {resume_hint}",
                         highlight=False,
                         soft_wrap=True,
                     )
                 raise
-            write_run(result, folder, copy_sources=copy_sources)
+            write_run(result, folder, **write_options)
     finally:
         journal.close()
     final = finish_run_dir(folder)
@@ -253,7 +255,8 @@ def _run_and_write(
     return result, final
 
 
-def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> None:
+def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None,
+                   user: Optional[str] = None) -> None:
     from rich.table import Table
 
     ranking = result.ranking
@@ -276,6 +279,12 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None) -> No
     for issue in result.issues:
         console.print(f"[yellow]note[/yellow]: {issue}")
     out.print(f"report: {folder / 'report.html'}")
+    if result.best is not None:
+        from generation.report import feedback_commands
+
+        ((_, like, dislike),) = feedback_commands(folder, [result.best.index], user)
+        typer.echo(f"feedback on the best (all candidates' commands are in the report): {like}"
+                   f"  |  {dislike}")
 
 
 def generate(
@@ -343,8 +352,11 @@ def generate(
     prefilter: Optional[str] = PrefilterOption,
     keep: Optional[int] = KeepOption,
     explain: Optional[bool] = ExplainOption,
+    user: Optional[str] = UserOption,
+    store: Optional[Path] = StoreOption,
 ) -> None:
-    """Generate N candidates personalized to the images in --refs, rank them, and write a report.
+    """Generate N candidates personalized to the images in --refs (or a stored --user), rank
+    them, and write a report.
 
     Example: ptgen generate "a castle" --refs ./liked/ --disliked ./disliked/ -n 8
     """
@@ -402,6 +414,8 @@ def generate(
             keep=keep,
             explain=explain,
             verdict=verdict,
+            user=user,
+            store=store,
         ),
     )
     o = options.get
@@ -428,10 +442,21 @@ def generate(
     style_cfg = _style_config(o("style_adapter"), o("style_scale"), loop_cfg)
     refs_path = Path(o("refs")) if o("refs") else None
     disliked_path = Path(o("disliked")) if o("disliked") else None
+    user, store = o("user"), Path(o("store")) if o("store") else None
+    store_run = None
     if loop_cfg.personalize and refs_path is None:
-        raise InputError(
-            "--refs is required (a folder of images you like), unless --no-personalize"
-        )
+        if user is None and batch is None:
+            from generation.store import UserStore
+
+            user = UserStore(store).default()  # the default user, when one is set
+        if user is None:
+            raise InputError("--refs (a folder of images you like) or --user NAME is required, "
+                             "unless --no-personalize")
+        if batch is not None:
+            raise InputError("--prompts batches take --refs, not --user")
+        if style_cfg is not None:
+            raise InputError("--style-adapter conditions on --refs images; it does not take --user")
+        store_run = StoreRun.open(user, store)  # an unknown user fails before any model loads
     device = o("device")
     if batch is not None and device is None:  # one GPU per process under accelerate/torchrun
         from generation.shards import current_process, process_device
@@ -472,7 +497,7 @@ def generate(
         check_assessor(cfg.assessor)
     check_model(gen_cfg.model, "generator", "--generator", "model_index.json")
     references = None
-    if cfg is not None and batch is None:
+    if cfg is not None and batch is None and store_run is None:
         from preferthinker.references import References
 
         # Loaded once, before any folder or model; the cap is told here.
@@ -502,6 +527,11 @@ def generate(
             return run_batch_command(batch, refs_path, disliked_path, assessor_obj, generator_obj,
                                      loop_cfg, out_dir)
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
+        profile, extra = None, ""
+        if store_run is not None:
+            aggregated = store_run.predict(assessor_obj, loop.cache)
+            references, profile = aggregated.references, aggregated.prediction
+            extra = store_run.changes_html()
         result, folder = _run_and_write(
             lambda progress, journal: loop.run(
                 o("prompt"),
@@ -509,14 +539,19 @@ def generate(
                 callback=progress,
                 journal=journal,
                 options=options,
+                profile=profile,
             ),
             folder,
             "generate",
+            extra_html=extra,
+            user=user,
         )
+        if store_run is not None:
+            store_run.finish(folder, o("prompt"), assessor_obj.name)
     finally:
         if assessor_obj is not None:
             assessor_obj.close()
-    _print_ranking(result, folder)
+    _print_ranking(result, folder, user=user)
 
 
 def rerank(
@@ -552,8 +587,11 @@ def rerank(
     explain: Optional[bool] = ExplainOption,
     copy: bool = typer.Option(False, "--copy", help="Copy the images into the run folder as PNG "
                               "(default: referenced by path and sha256)."),
+    user: Optional[str] = UserOption,
+    store: Optional[Path] = StoreOption,
 ) -> None:
-    """Rank images you already have for the user behind --refs (best-of-N), and write a report.
+    """Rank images you already have for the user behind --refs (or a stored --user), and write
+    a report.
 
     Example: ptgen rerank shots/*.png --refs ./liked/ --top-k 3
     """
@@ -593,15 +631,24 @@ def rerank(
             explain=explain,
             verdict=verdict,
             copy=True if copy else None,
+            user=user,
+            store=store,
         ),
     )
     o = options.get
     paths = [Path(path) for path in o("images") or []]
     if not paths:
         raise InputError("no images to rank; give PNG, JPEG or WebP files or folders of them")
+    user, store = o("user"), Path(o("store")) if o("store") else None
+    store_run = None
     if not o("refs"):
-        raise InputError("--refs is required (a folder of images you like)")
-    refs_path = Path(o("refs"))
+        from generation.store import UserStore
+
+        user = user or UserStore(store).default()
+        if user is None:
+            raise InputError("--refs (a folder of images you like) or --user NAME is required")
+        store_run = StoreRun.open(user, store)  # an unknown user fails before any model loads
+    refs_path = Path(o("refs")) if o("refs") else None
     disliked_path = Path(o("disliked")) if o("disliked") else None
     config_path = config_file(Path(o("config")) if o("config") else None)  # read once
     loop_cfg = loop_config(config_path, strategy=o("strategy"), mode=o("mode"), cache=o("cache"),
@@ -616,8 +663,10 @@ def rerank(
     check_references(disliked_path, "--disliked")
     check_assessor(cfg.assessor)
     loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
-    references = References.load(refs_path, disliked_path, max_pixels=cfg.max_pixels,
-                                 require_liked=True)
+    references = profile = None
+    if store_run is None:
+        references = References.load(refs_path, disliked_path, max_pixels=cfg.max_pixels,
+                                     require_liked=True)
     folder = _open_folder(resume, out_dir, out_root, force)
 
     from preferthinker.assessor import Assessor
@@ -629,6 +678,11 @@ def rerank(
         assessor_obj = Assessor.from_config(cfg)
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)
+        extra = ""
+        if store_run is not None:
+            aggregated = store_run.predict(assessor_obj, loop.cache)
+            references, profile = aggregated.references, aggregated.prediction
+            extra = store_run.changes_html()
         result, folder = _run_and_write(
             lambda progress, journal: loop.rerank(
                 loaded,
@@ -637,14 +691,19 @@ def rerank(
                 sources=[str(p) for p in paths],
                 journal=journal,
                 options=options,
+                profile=profile,
             ),
             folder,
             "rerank",
             copy_sources=bool(o("copy")),
+            extra_html=extra,
+            user=user if store_run else None,
         )
+        if store_run is not None:
+            store_run.finish(folder, "", assessor_obj.name)
     finally:
         assessor_obj.close()
-    _print_ranking(result, folder, top_k)
+    _print_ranking(result, folder, top_k, user=user if store_run else None)
 
 
 def register(app: typer.Typer) -> None:

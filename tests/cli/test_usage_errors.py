@@ -24,7 +24,7 @@ def run_ptgen(*args: str) -> subprocess.CompletedProcess:
     "args, message",
     [
         (("generate",), "Missing argument"),
-        (("user",), "No such command 'user'"),
+        (("frobnicate",), "No such command 'frobnicate'"),
         (("generate", "a castle", "-n", "abc"), "Invalid value for '-n'"),
     ],
 )

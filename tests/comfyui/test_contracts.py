@@ -25,6 +25,8 @@ EXPECTED = {
     "PTGenComparePair": (("assessor", "image_a", "image_b"), (STRING, IMAGE, STRING, STRING)),
     "PTGenProfileToText": (("profile",), (STRING,)),
     "PTGenLoadImageFolder": (("folder",), (IMAGE, INT)),
+    "PTGenLoadUser": (("user",), (IMAGE, IMAGE, PROFILE, STRING, STRING)),
+    "PTGenRecordFeedback": (("images", "user", "label", "indices"), (STRING,)),
 }
 
 
