@@ -41,10 +41,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         f"| {statistics.mean(baseline):.2f} |"
     )
     print(
-        f"| spread (stdev) | {statistics.pstdev(personalized):.2f} | {statistics.pstdev(baseline):.2f} |"
+        f"| spread (stdev) | {statistics.pstdev(personalized):.2f} "
+        f"| {statistics.pstdev(baseline):.2f} |"
     )
     print(
-        f"\nPersonalized better on {better} seeds, worse on {worse}, equal on {len(rows) - better - worse}."
+        f"\nPersonalized better on {better} seeds, worse on {worse}, "
+        f"equal on {len(rows) - better - worse}."
     )
     print(
         "\nPer seed (personalized / baseline): "

@@ -67,8 +67,9 @@ class StudyConfig:
             docs/results.md).
         device: "cpu", "cuda" or None (cuda when available).
         tokenizer_vocab_size: the most BPE tokens.
-        rows: which ablation rows to run (subset of random, analytic, untrained, sft, grpo, grpo_pred).
-            GRPO rows without "sft" start from `<out>/seed<N>/sft/final` of an earlier run.
+        rows: which ablation rows to run (subset of random, analytic, untrained, sft, grpo,
+            grpo_pred). GRPO rows without "sft" start from `<out>/seed<N>/sft/final` of an
+            earlier run.
         jobs: seeds run at once, each in its own (spawned) process with `threads` torch
             threads; the results do not depend on it, the wall time does.
     """
@@ -470,7 +471,10 @@ def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, "
+        f"torch {torch.__version__}"
+    )
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:

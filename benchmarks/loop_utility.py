@@ -176,7 +176,8 @@ def markdown(rows: list[dict[str, Any]], command: str, wall: float) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['condition']} | {r['users']} | {r['match']:.3f} | {r['sd']:.3f} | {r['seconds_per_user']:.2f} |"
+            f"| {r['condition']} | {r['users']} | {r['match']:.3f} | {r['sd']:.3f} "
+            f"| {r['seconds_per_user']:.2f} |"
         )
     lines.append("")
     lines.append(

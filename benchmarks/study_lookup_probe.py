@@ -177,7 +177,10 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "model_dir",
         type=Path,
-        help="a study run's random-weight model (seed<N>/untrained); with --teacher-forced a trained one",
+        help=(
+            "a study run's random-weight model (seed<N>/untrained); "
+            "with --teacher-forced a trained one"
+        ),
     )
     parser.add_argument("train_dir", type=Path, help="its training set (seed<N>/data/train)")
     parser.add_argument("--steps", type=int, default=600)
@@ -190,7 +193,9 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--teacher-forced",
         action="store_true",
-        help="count a trained model's teacher-forced score predictions, images included; no training",
+        help=(
+            "count a trained model's teacher-forced score predictions, images included; no training"
+        ),
     )
     parser.add_argument(
         "--samples", type=int, default=64, help="training samples for --teacher-forced"

@@ -172,12 +172,13 @@ def main(argv: Optional[list[str]] = None) -> None:
         if args.data is None or not (args.data / "benchmark.json").exists():
             parser.error("--probe needs --data <seed>/data/eval (a folder with benchmark.json)")
         print(
-            "| element | terms | chance % | vision features % | raw 8x8 pixels % |\n|---|---|---|---|---|"
+            "| element | terms | chance % | vision features % | raw 8x8 pixels % |\n"
+            "|---|---|---|---|---|"
         )
         for r in probe(args.probe, args.data):
             print(
-                f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} | {100 * r['vision']:.1f} "
-                f"| {100 * r['pixels_8x8']:.1f} |"
+                f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} "
+                f"| {100 * r['vision']:.1f} | {100 * r['pixels_8x8']:.1f} |"
             )
         return
     if args.run is None:

@@ -80,7 +80,8 @@ class Port:
 
     @property
     def label(self) -> str:
-        """The name shown in ComfyUI: an output called `x_out` (to differ from input `x`) shows `x`."""
+        """The name shown in ComfyUI: an output called `x_out` (to differ from input `x`) shows
+        `x`."""
         return self.name[: -len("_out")] if self.name.endswith("_out") else self.name
 
     def widget_options(self) -> dict[str, Any]:
@@ -102,9 +103,10 @@ class NodeSpec:
     """A node: its key (PTGen...), display name, inputs, outputs and the function it runs.
 
     `function(**inputs)` returns a tuple with one value per output, in order. The description
-    shown in ComfyUI is the function's docstring up to the first blank line. `fingerprint(**inputs)`,
-    when given, returns a value that changes when the node's result would (ComfyUI re-runs the node
-    then, instead of reusing its cached output): V1 `IS_CHANGED`, V3 `fingerprint_inputs`.
+    shown in ComfyUI is the function's docstring up to the first blank line.
+    `fingerprint(**inputs)`, when given, returns a value that changes when the node's result would
+    (ComfyUI re-runs the node then, instead of reusing its cached output): V1 `IS_CHANGED`, V3
+    `fingerprint_inputs`.
     """
 
     key: str
@@ -148,7 +150,8 @@ class NodeSpec:
             raise
         if not isinstance(result, tuple) or len(result) != len(self.outputs):
             raise TypeError(
-                f"{self.key}: {self.function.__name__} must return a tuple of {len(self.outputs)} values"
+                f"{self.key}: {self.function.__name__} must return a tuple of "
+                f"{len(self.outputs)} values"
             )
         return result
 

@@ -40,7 +40,8 @@ def tensor_to_pils(images: Any, what: str = "images") -> list:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
         raise InputError(
-            f"{what}: expected an IMAGE of shape (batch, height, width, 3), got {tuple(array.shape)}"
+            f"{what}: expected an IMAGE of shape (batch, height, width, 3), "
+            f"got {tuple(array.shape)}"
         )
     if array.shape[0] == 0:
         raise InputError(f"{what}: the IMAGE batch is empty")
@@ -73,7 +74,8 @@ def pils_to_tensor(pils: Sequence[Any], size: Optional[tuple[int, int]] = None) 
     sizes = {image.size for image in images}
     if len(sizes) > 1:
         raise InputError(
-            f"images of different sizes {sorted(sizes)} cannot share one IMAGE batch; resize them first"
+            f"images of different sizes {sorted(sizes)} cannot share one IMAGE batch; "
+            "resize them first"
         )
     arrays = [np.asarray(image, dtype=np.float32) / 255.0 for image in images]
     return torch.from_numpy(np.stack(arrays, axis=0))

@@ -145,8 +145,8 @@ def check_api_workflow(workflow: dict[str, Any]) -> list[str]:
                     continue  # reported for that node
                 if not 0 <= index < len(outputs):
                     problems.append(
-                        f"node {node_id}: input {slot.name!r} uses output {index} of {source_type}, "
-                        f"which has {len(outputs)}"
+                        f"node {node_id}: input {slot.name!r} uses output {index} "
+                        f"of {source_type}, which has {len(outputs)}"
                     )
                 elif not _compatible(outputs[index], slot.type):
                     problems.append(
@@ -183,8 +183,8 @@ def check_ui_workflow(workflow: dict[str, Any]) -> list[str]:
                 )
         if len(node.get("outputs", [])) != len(outputs):
             problems.append(
-                f"node {node['id']} ({node['type']}): {len(node.get('outputs', []))} outputs listed, "
-                f"the node has {len(outputs)}"
+                f"node {node['id']} ({node['type']}): "
+                f"{len(node.get('outputs', []))} outputs listed, the node has {len(outputs)}"
             )
         widgets = [slot for slot in inputs if slot.widget]
         extras = sum(1 for slot in widgets if (node["type"], slot.name) in UI_EXTRA_WIDGETS)
@@ -204,7 +204,8 @@ def check_ui_workflow(workflow: dict[str, Any]) -> list[str]:
             continue
         if not 0 <= source_slot < len(outputs) or outputs[source_slot] != link_type:
             problems.append(
-                f"link {link_id}: output {source_slot} of {nodes[source]['type']} is not {link_type}"
+                f"link {link_id}: output {source_slot} of {nodes[source]['type']} "
+                f"is not {link_type}"
             )
             continue
         target_inputs = nodes[target].get("inputs", [])

@@ -1,4 +1,5 @@
-"""preferthinker: the PreferThinker assessor (profiles, vocabulary, prompts, parser, engines, assessor).
+"""preferthinker: the PreferThinker assessor (profiles, vocabulary, prompts, parser, engines,
+assessor).
 
 Nothing here imports diffusers or TRL; heavy packages are imported where they are used.
 """

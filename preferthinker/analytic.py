@@ -353,7 +353,10 @@ def _describe(element: str, m: dict[str, Any]) -> str:
             else "no dominant hue"
         )
     if element == "saturation":
-        return f"saturation {m['saturation_value']:.2f}, lightness {m['lightness']:.2f} ({m['saturation']})"
+        return (
+            f"saturation {m['saturation_value']:.2f}, lightness {m['lightness']:.2f} "
+            f"({m['saturation']})"
+        )
     return f"edge density {m['edge_density']:.3f} ({m['detail']})"
 
 

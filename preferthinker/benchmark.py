@@ -139,7 +139,8 @@ def _item_answer(raw: dict[str, Any], where: str) -> str:
     conversations = raw.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         raise InputError(
-            f'{where}: no ground truth; expected \'answer\' or \'conversations[0]["value"]\' = "Image A"/"Image B"'
+            f"{where}: no ground truth; expected 'answer' or "
+            '\'conversations[0]["value"]\' = "Image A"/"Image B"'
         )
     turn = _answer_turn(conversations)
     value = turn.get("value") if isinstance(turn, dict) else turn
@@ -261,7 +262,9 @@ def load_benchmark(
         file's stem (e.g. "SP_ID" for the authors' `SP_ID.json`).
 
     Example:
-        >>> items = load_benchmark("PreferImg-Bench/SP_ID.json", image_root="PreferImg-Bench/images")
+        >>> items = load_benchmark(
+        ...     "PreferImg-Bench/SP_ID.json", image_root="PreferImg-Bench/images"
+        ... )
     """
     path = Path(path)
     if path.is_dir():

@@ -25,7 +25,8 @@ A bad item (unreadable image, bad reference) is reported in `skipped` and left o
 
 Example:
     >>> from preferthinker.assessor import Assessor, AssessorConfig
-    >>> result = evaluate(load_benchmark("synthpref"), Assessor.from_config(AssessorConfig("analytic")))
+    >>> assessor = Assessor.from_config(AssessorConfig("analytic"))
+    >>> result = evaluate(load_benchmark("synthpref"), assessor)
     >>> print(markdown_table([result]))
 """
 

@@ -271,7 +271,8 @@ def image_fingerprint(images: Sequence[Image.Image]) -> str:
     """A sha256 hex digest of the images' sizes, modes and pixels, in order (for cache keys).
 
     Example:
-        >>> image_fingerprint([Image.new("RGB", (2, 2))]) == image_fingerprint([Image.new("RGB", (2, 2))])
+        >>> black = Image.new("RGB", (2, 2))
+        >>> image_fingerprint([black]) == image_fingerprint([Image.new("RGB", (2, 2))])
         True
     """
     digest = hashlib.sha256()

@@ -1,9 +1,11 @@
 """A tolerant parser for predict-then-assess output, and the writer of the canonical format.
 
-The authors' format (tags, quoted keys, no braces):
+The authors' format (tags, quoted keys, no braces; each profile's keys are on one line, wrapped
+here):
 
     <visual preference profile>
-    "Art Styles": "Pixel Art", "Color": "Pink", "Artistic Medium": "...", "Saturation": "...", "Detail": "..."
+    "Art Styles": "Pixel Art", "Color": "Pink", "Artistic Medium": "...", "Saturation": "...",
+    "Detail": "..."
     </visual preference profile>
     <visual non-preference profile> ...same keys... </visual non-preference profile>
     <think> 1. Artistic style: Image A(2) - rationale; Image B(5) - rationale ... 5. Detail: ...
@@ -122,7 +124,8 @@ def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
 
 
 def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
-    """Read "A" or "B" from an answer: "B", "Image B", "**Image B**", "Answer: B", "Image B is better".
+    """Read "A" or "B" from an answer: "B", "Image B", "**Image B**", "Answer: B",
+    "Image B is better".
 
     Negated statements ("The user would not prefer Image A") are not read as an answer; text that
     only names Image 1/2 or "the first/second image" is undecided (with the template's vision ids
@@ -220,7 +223,8 @@ def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
 # An assessment header: "1. Artistic style:", "**Color**:", "Detail -" at a line start, or a
 # numbered one anywhere (the authors write all five on one line). The name is checked afterwards.
 _HEADER_RE = re.compile(
-    r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
+    r"(?:(?:^|\n)[ \t>#*_-]*(?:\d+[ \t]*[.)][ \t]*[*_]*)?"
+    r"|(?<![\w.])(?P<num>\d)[ \t]*[.)][ \t]*[*_]*)"
     # No two unbounded runs of the same characters may touch (quadratic backtracking on "____").
     r"(?P<name>[A-Za-z\u4e00-\u9fff][A-Za-z\u4e00-\u9fff _]{0,30}?(?:\(s\))?)[*_]*"
     r"(?:[ \t]*\([^()\n]{0,80}\)[*_]*)?"
@@ -370,7 +374,8 @@ def _parse_assessment(region: str, issues: list[str]) -> tuple[list[ElementScore
 
 
 def _parse_table(region: str, issues: list[str]) -> tuple[list[ElementScore], dict[str, int]]:
-    """Scores written as a markdown table: | Element | Image A | Image B | (rationale columns ignored)."""
+    """Scores written as a markdown table: | Element | Image A | Image B | (rationale columns
+    ignored)."""
     columns: dict[str, int] = {}
     scores: list[ElementScore] = []
     totals: dict[str, int] = {}
@@ -591,8 +596,8 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     if stated is not None and by_totals is not None and stated != by_totals:
         consistent = False
         issues.append(
-            f"the stated answer Image {stated} contradicts the totals (A {total_a} vs B {total_b}); "
-            "the stated answer is kept"
+            f"the stated answer Image {stated} contradicts the totals "
+            f"(A {total_a} vs B {total_b}); the stated answer is kept"
         )
     if stated is None and by_totals is not None:
         answer = by_totals
@@ -603,7 +608,8 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
     if profile is None and not scores and not stated_totals and answer is None:
         raise ParseError(
             "no profile, scores, totals or answer found in the model output (expected "
-            "<visual preference profile>, <think> with per-element scores, <answer>Image A|B</answer>)",
+            "<visual preference profile>, <think> with per-element scores, "
+            "<answer>Image A|B</answer>)",
             original,
         )
 
@@ -630,15 +636,13 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
 
 def _after_last_score(region: str) -> str:
     """The text after the totals / last score, where an answer sentence would follow."""
-    total = None
-    for total in _TOTAL_RE.finditer(region):
-        pass
+    totals = list(_TOTAL_RE.finditer(region))
+    total = totals[-1] if totals else None
     start = total.end() if total else 0
     # Skip past the totals' own line so "Image A: 11 Image B: 22" is not read as an answer.
     newline = region.find("\n", start)
-    last_score = None
-    for last_score in _SCORE_RE.finditer(region, start):
-        pass
+    scores = list(_SCORE_RE.finditer(region, start))
+    last_score = scores[-1] if scores else None
     cut = max(newline if newline >= 0 else len(region), last_score.end() if last_score else 0)
     return region[cut:]
 
@@ -700,7 +704,8 @@ def format_output(
                 or not MIN_SCORE <= value <= MAX_SCORE
             ):
                 raise ValueError(
-                    f"score_{letter.lower()} of {element} must be an int in {MIN_SCORE}-{MAX_SCORE}, got {value!r}"
+                    f"score_{letter.lower()} of {element} must be an int in "
+                    f"{MIN_SCORE}-{MAX_SCORE}, got {value!r}"
                 )
             rationale = _one_line(rationale)
             parts.append(f"Image {letter}({value})" + (f" - {rationale}" if rationale else ""))
@@ -721,7 +726,8 @@ def format_output(
         expr_a = "+".join(map(str, values_a))
         expr_b = "+".join(map(str, values_b))
         steps.append(
-            f"Total: Image A: total_score={expr_a}={total_a}  Image B: total_score={expr_b}={total_b}"
+            f"Total: Image A: total_score={expr_a}={total_a}  "
+            f"Image B: total_score={expr_b}={total_b}"
         )
     lines.append("<think>\n" + "\n".join(steps) + "\n</think>")
     lines.append(f"<answer>Image {letter}</answer>")

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
-# Order follows the authors' profile lines: "Art Styles", "Color", "Artistic Medium", "Saturation", "Detail".
+# Order follows the authors' profile lines: "Art Styles", "Color", "Artistic Medium",
+# "Saturation", "Detail".
 ELEMENTS: tuple[str, ...] = ("art_style", "color", "art_medium", "saturation", "detail")
 
 # The key the authors' format uses for each element.

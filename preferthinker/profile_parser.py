@@ -35,7 +35,8 @@ from preferthinker.tags import (
 
 # Headings without angle brackets: "Visual preference profile:" / "## Non-preference profile".
 _PROFILE_HEADING = re.compile(
-    r"(?:^|\n)[ \t#*>-]*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?preference[\s_-]*profile[ \t*]*:?",
+    r"(?:^|\n)[ \t#*>-]*(?:visual[\s_-]*)?(?P<neg>non[\s_-]*|dis[\s_-]*)?"
+    r"preference[\s_-]*profile[ \t*]*:?",
     re.I,
 )
 
@@ -314,7 +315,8 @@ def parse_profiles(text: str) -> UserProfile:
         ParseError: when no profile is present.
 
     Example:
-        >>> parse_profiles('<visual preference profile>"Color": "Pink"</visual preference profile>').liked.color
+        >>> text = '<visual preference profile>"Color": "Pink"</visual preference profile>'
+        >>> parse_profiles(text).liked.color
         ('Pink',)
     """
     if not isinstance(text, str):

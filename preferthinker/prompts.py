@@ -8,7 +8,8 @@ instruction. The references come as a `preferthinker.references.References` (loa
 
 The known-profile prompt carries the profile as text (`UserProfile.to_tag_text()`) and only the
 two candidates as images, so a profile predicted once can be reused across many comparisons;
-its answer holds the assessment part only (parse it with `parse_output(text, expect_profile=False)`).
+its answer holds the assessment part only (parse it with
+`parse_output(text, expect_profile=False)`).
 
 Conversations are lists of `{"role", "content": [parts]}` with parts `{"type": "text", "text"}`
 and `{"type": "image", "image": <PIL.Image>}` (see `preferthinker.engines.base`).
@@ -108,9 +109,11 @@ def _example_two() -> str:
 
 
 SYSTEM_PROMPT = f"""You are an expert in personalized image preference assessment.
-A user has shown you images they like and, when available, images they dislike. You reason in two steps.
+A user has shown you images they like and, when available, images they dislike. \
+You reason in two steps.
 
-Step 1, predict the user's visual preference profile (what they like) and visual non-preference profile (what they dislike) over five elements:
+Step 1, predict the user's visual preference profile (what they like) and visual \
+non-preference profile (what they dislike) over five elements:
 - Art Styles (e.g. Pixel Art, Romanticism, Oceanic Art)
 - Color (e.g. Pink, Jungle Green, Alloy Silver, Charcoal Gray)
 - Artistic Medium (e.g. Digital Painting, Silkscreen, Coiling, 3D Modeling)
@@ -118,7 +121,10 @@ Step 1, predict the user's visual preference profile (what they like) and visual
 - Detail (e.g. Realistic, Selective, Smooth, Fine)
 An element may hold several terms, separated by commas.
 
-Step 2, assess the two candidate images, Image A and Image B, against the profiles: for each element give each image a whole-number score from 0 (opposite of the preference) to 5 (matches it perfectly) with a short rationale, add the scores up, and answer with the image the user prefers (the higher total).
+Step 2, assess the two candidate images, Image A and Image B, against the profiles: for each \
+element give each image a whole-number score from 0 (opposite of the preference) to 5 (matches \
+it perfectly) with a short rationale, add the scores up, and answer with the image the user \
+prefers (the higher total).
 
 Write exactly this format:
 <visual preference profile>

@@ -66,7 +66,8 @@ class Usage:
 
 @dataclass
 class ProfilePrediction:
-    """A predicted user profile. status: "ok" (complete), "partial" (parsed with issues) or "failed"."""
+    """A predicted user profile. status: "ok" (complete), "partial" (parsed with issues) or
+    "failed"."""
 
     profile: UserProfile
     status: Literal["ok", "partial", "failed"]
@@ -91,9 +92,9 @@ class Comparison:
     """The judgement of one candidate pair.
 
     `winner` is "A", "B", or None when the assessor stayed undecided (unparseable output after all
-    retries, or the two orders disagreed under debiasing). `parsed` holds one entry per judged order:
-    [A-vs-B] or, with order-swap debiasing, [A-vs-B, B-vs-A] (the second already mapped back so that
-    its scores and answer refer to the caller's A and B).
+    retries, or the two orders disagreed under debiasing). `parsed` holds one entry per judged
+    order: [A-vs-B] or, with order-swap debiasing, [A-vs-B, B-vs-A] (the second already mapped
+    back so that its scores and answer refer to the caller's A and B).
     """
 
     winner: Optional[Answer]

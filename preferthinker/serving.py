@@ -473,7 +473,8 @@ def wait_for_health(
             return HealthResult(url=url, seconds=waited, attempts=attempts)
         if process is not None and process.poll() is not None:
             raise EngineError(
-                f"the server process exited with code {process.returncode} before {url} was healthy; "
+                f"the server process exited with code {process.returncode} "
+                f"before {url} was healthy; "
                 "read its log above (out of GPU memory? wrong model path? port in use?)"
             )
         if progress is not None:
@@ -491,7 +492,8 @@ def start_server(command: ServeCommand, log_path: Optional[Path] = None) -> subp
     """Start the server process (output to `log_path`, else inherited). Raises when vLLM is missing.
 
     Example:
-        >>> process = start_server(build_serve_command(ServeConfig(model="Qwen/Qwen2.5-VL-7B-Instruct")))  # doctest: +SKIP
+        >>> command = build_serve_command(ServeConfig(model="Qwen/Qwen2.5-VL-7B-Instruct"))
+        >>> process = start_server(command)  # doctest: +SKIP
     """
     if not command.launcher.found:
         raise InputError(f"{INSTALL_HINT} ({command.launcher.source})")

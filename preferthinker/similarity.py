@@ -23,7 +23,8 @@ _CACHE_SIZE = 4096
 
 
 def profile_text(profile: ProfileLike) -> str:
-    """The text that gets embedded: `Profile.describe()`, both sides of a `UserProfile`, or a string.
+    """The text that gets embedded: `Profile.describe()`, both sides of a `UserProfile`, or a
+    string.
 
     Example:
         >>> profile_text(UserProfile(Profile(color="Pink"), Profile(detail="Smooth")))
@@ -209,7 +210,8 @@ class ProfileSimilarity:
         """Per-element SBERT similarity of the term lists (both empty -> 1.0, one empty -> 0.0).
 
         Example:
-            >>> s = ProfileSimilarity().element_similarity(Profile(color="Pink"), Profile(color="Pink"))
+            >>> pink = Profile(color="Pink")
+            >>> s = ProfileSimilarity().element_similarity(pink, Profile(color="Pink"))
             >>> s["color"], s["detail"]
             (1.0, 1.0)
         """

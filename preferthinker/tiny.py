@@ -1,4 +1,5 @@
-"""Tiny random-weight assessor: a real Qwen2.5-VL architecture, shrunk, saved with `save_pretrained`.
+"""Tiny random-weight assessor: a real Qwen2.5-VL architecture, shrunk, saved with
+`save_pretrained`.
 
 The output of this model is meaningless; the plumbing is real: it loads through the same
 `from_pretrained` code as Qwen/Qwen2.5-VL-7B-Instruct, with a real processor and chat template.

@@ -40,12 +40,14 @@ class Vocabulary:
         self._index: dict[str, tuple[str, str]] = {}  # lower-case term -> (element, term)
         if not isinstance(terms, dict):
             raise ConfigError(
-                f"{source}: the vocabulary must map elements to term lists, got {type(terms).__name__}"
+                f"{source}: the vocabulary must map elements to term lists, "
+                f"got {type(terms).__name__}"
             )
         unknown = [key for key in terms if key not in ELEMENTS]
         if unknown:
             raise ConfigError(
-                f"{source}: unknown element(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ELEMENTS)}"
+                f"{source}: unknown element(s) {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(ELEMENTS)}"
             )
         missing = [element for element in ELEMENTS if not terms.get(element)]
         if missing:
@@ -69,7 +71,8 @@ class Vocabulary:
                 if key in self._index:
                     first = self._index[key][0]
                     raise ConfigError(
-                        f"{source}: duplicate term {term!r} in {element} (already in {first}); keep one"
+                        f"{source}: duplicate term {term!r} in {element} "
+                        f"(already in {first}); keep one"
                     )
                 self._index[key] = (element, term)
                 cleaned.append(term)
@@ -81,7 +84,8 @@ class Vocabulary:
         return ELEMENTS
 
     def terms(self, element: str) -> list[str]:
-        """The terms of `element` (a copy), in file order. Raises KeyError for an unknown element."""
+        """The terms of `element` (a copy), in file order. Raises KeyError for an unknown
+        element."""
         if element not in self._terms:
             raise KeyError(f"unknown profile element {element!r}; valid: {', '.join(ELEMENTS)}")
         return list(self._terms[element])

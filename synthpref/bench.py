@@ -167,7 +167,9 @@ def make_user_items(
         (`attributes_a`, `attributes_b`), the `subject` and the `mismatched` elements.
 
     Example:
-        >>> items = make_user_items(user, ProceduralRenderer(), DEFAULT_SUBJECTS, 3, 2, random.Random(0))
+        >>> items = make_user_items(
+        ...     user, ProceduralRenderer(), DEFAULT_SUBJECTS, 3, 2, random.Random(0)
+        ... )
     """
     liked_p, disliked_p = user.profile.liked, user.profile.disliked
     liked_refs = [

@@ -226,7 +226,8 @@ class ProceduralRenderer:
             avoid: element -> terms not to draw when an element is chosen at random.
 
         Example:
-            >>> ProceduralRenderer().render("a lighthouse", {"art_medium": "Mosaic"}, seed=3).attributes
+            >>> renderer = ProceduralRenderer()
+            >>> renderer.render("a lighthouse", {"art_medium": "Mosaic"}, seed=3).attributes
         """
         attrs = self.choose_attributes(terms or {}, seed, avoid)
         layout = layout_for(subject)
@@ -259,7 +260,8 @@ def _canonical(element: str, term: object) -> Optional[str]:
 # -- palette -------------------------------------------------------------------------------------
 def _palette(color: str, saturation: str, rng: np.random.Generator) -> np.ndarray:
     """8 colors: 0-1 background tones, 2-7 form colors. Every tone keeps the color's hue or stays
-    within 12 degrees of it, so the dominant hue is the term's; S and V follow the saturation term."""
+    within 12 degrees of it, so the dominant hue is the term's; S and V follow the saturation
+    term."""
     hue = COLOR_HUES[color] / 360.0
     s, v = SATURATION_LEVELS[saturation]
     jitter = np.array([0, 0, 0, 0, 0, 0.033, -0.033, 0.0])

@@ -44,7 +44,8 @@ def apply_overrides(workflow: dict[str, Any], overrides: list[str]) -> dict[str,
 
 
 def run(workflow: dict[str, Any], server: str, timeout: float = 1800) -> dict[str, Any]:
-    """POST the workflow to `server`/prompt and poll /history until it finishes; returns the entry."""
+    """POST the workflow to `server`/prompt and poll /history until it finishes; returns the
+    entry."""
     queued = _request(f"{server}/prompt", {"prompt": workflow, "client_id": uuid.uuid4().hex})
     prompt_id = queued["prompt_id"]
     start = time.monotonic()

@@ -26,7 +26,8 @@ class ScriptedEngine(Engine):
     """Answers each conversation with the next scripted text, or with `responder(conversation)`.
 
     Args:
-        responses: texts returned in order (cycled when exhausted), or a function of the conversation.
+        responses: texts returned in order (cycled when exhausted), or a function of the
+            conversation.
         concurrent: pretend to be a concurrent (HTTP-like) engine.
 
     Example:
