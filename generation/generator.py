@@ -1,4 +1,4 @@
-"""Text-to-image generators: the `Generator` protocol and `DiffusersGenerator`, any diffusers pipeline.
+"""Text-to-image generators: the `Generator` protocol and `DiffusersGenerator` for diffusers.
 
 `DiffusersGenerator` loads a pipeline by hub id or local path (`DiffusionPipeline.from_pretrained`:
 SD 1.5, SD 2, SDXL, SD3, Flux, turbo/lightning/LCM variants), picks device and dtype, fills in
@@ -84,8 +84,8 @@ FAMILIES: dict[str, FamilyDefaults] = {
         7.5,
         None,
         source=(
-            "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, guidance 7.5; "
-            "ptgen takes 30 steps)"
+            "stabilityai/stable-diffusion-2-1 (card: the pipeline defaults, 50 steps, "
+            "guidance 7.5; ptgen takes 30 steps)"
         ),
     ),
     "sd-turbo": _F(
@@ -433,7 +433,8 @@ class GeneratorConfig:
             (see `FAMILIES`) or, for unknown families, the pipeline's own default.
         batch_size: images per pipeline call (halved automatically on CUDA out-of-memory).
         device: "cuda", "cpu" or "mps"; None picks CUDA, then MPS, then CPU.
-        dtype: "float16", "bfloat16" or "float32"; None: the family's half type on GPUs, float32 on CPU.
+        dtype: "float16", "bfloat16" or "float32"; None: the family's half type on GPUs,
+            float32 on CPU.
         cpu_offload: move each sub-model to the GPU only while it runs (less memory, slower).
         progress_bar: show diffusers' own per-step progress bar.
     """
@@ -508,7 +509,8 @@ def load_pipeline(model: str, dtype: Any = None):
     if looks_local:
         if not path.exists():
             raise ModelNotFoundError(
-                f"generator folder {model} does not exist; `ptgen make-tiny DIR` writes one to DIR/generator"
+                f"generator folder {model} does not exist; "
+                "`ptgen make-tiny DIR` writes one to DIR/generator"
             )
         if not (path / "model_index.json").is_file():
             raise ModelNotFoundError(
@@ -520,7 +522,8 @@ def load_pipeline(model: str, dtype: Any = None):
         import diffusers
         from packaging.version import Version
 
-        # diffusers 0.42 renamed torch_dtype to dtype (the old name warns); older ones know only torch_dtype.
+        # diffusers 0.42 renamed torch_dtype to dtype (the old name warns); older ones know only
+        # torch_dtype.
         new_name = Version(diffusers.__version__).release >= (0, 42)
         kwargs["dtype" if new_name else "torch_dtype"] = dtype
     try:
@@ -531,9 +534,9 @@ def load_pipeline(model: str, dtype: Any = None):
                 f"cannot load generator {model}: {str(error).splitlines()[0]}"
             ) from None
         raise ModelNotFoundError(
-            f"cannot load generator {model!r}: it is not in the local Hugging Face cache and the hub is "
-            "unreachable; download it where the hub is reachable, or pass --generator /path/to/pipeline "
-            "(`ptgen make-tiny DIR` writes a tiny one)"
+            f"cannot load generator {model!r}: it is not in the local Hugging Face cache and "
+            "the hub is unreachable; download it where the hub is reachable, or pass "
+            "--generator /path/to/pipeline (`ptgen make-tiny DIR` writes a tiny one)"
         ) from None
 
 
@@ -607,7 +610,8 @@ class DiffusersGenerator:
         if self.config.cpu_offload:
             if not self.device.startswith("cuda"):
                 raise InputError(
-                    f"cpu_offload needs a CUDA device, got device {self.device!r}; drop --cpu-offload"
+                    f"cpu_offload needs a CUDA device, got device {self.device!r}; "
+                    "drop --cpu-offload"
                 )
             self.pipeline.enable_model_cpu_offload(device=self.device)
         else:
@@ -617,7 +621,10 @@ class DiffusersGenerator:
 
     @property
     def prompt_tokenizer(self) -> Any:
-        """The tokenizer of the text encoder that reads the whole prompt (T5 for Flux/SD3, else CLIP)."""
+        """The tokenizer of the text encoder that reads the whole prompt.
+
+        T5 for Flux/SD3, else CLIP.
+        """
         if self.family.startswith("flux"):
             return getattr(self.pipeline, "tokenizer_2", None) or getattr(
                 self.pipeline, "tokenizer", None
@@ -785,8 +792,10 @@ class DiffusersGenerator:
                 _free_memory()
                 if self.batch_size == 1:
                     raise EngineError(
-                        f"out of GPU memory generating one {self.settings()['width']}x{self.settings()['height']} "
-                        f"image with {self.name}; try cpu_offload (--cpu-offload), a smaller size, or a smaller model"
+                        "out of GPU memory generating one "
+                        f"{self.settings()['width']}x{self.settings()['height']} "
+                        f"image with {self.name}; try cpu_offload (--cpu-offload), "
+                        "a smaller size, or a smaller model"
                     ) from None
                 self.batch_size = max(1, self.batch_size // 2)
                 logger.warning(

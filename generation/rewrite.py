@@ -1,4 +1,4 @@
-"""Prompt rewriting: the user's prompt plus the profile's terms, and a negative prompt from the dislikes.
+"""Prompt rewriting: the user's prompt plus the profile's terms; a negative prompt from dislikes.
 
 Template rewriting (the default) is deterministic: the user's prompt stays first and unchanged,
 then one fragment per profile element, in the order that changes an image most (art style,
@@ -67,7 +67,8 @@ class TokenCounter:
 
     Args:
         tokenizer: a Hugging Face tokenizer (the pipeline's), or None.
-        limit: tokens of text the encoder reads; None: the tokenizer's `model_max_length` - 2, else 75.
+        limit: tokens of text the encoder reads; None: the tokenizer's `model_max_length` - 2,
+            else 75.
     """
 
     def __init__(self, tokenizer: Any = None, limit: Optional[int] = None):
@@ -152,7 +153,7 @@ def _without_conflicts(
 
 
 def _fragments(profile: Profile, strength: int) -> list[tuple[str, str]]:
-    """(element, fragment) for the first `strength` elements of the priority order that have terms."""
+    """(element, fragment) for the first `strength` elements of the priority order with terms."""
     chosen: list[tuple[str, str]] = []
     for element in ELEMENT_PRIORITY[:strength]:
         terms = profile.terms(element)
@@ -259,7 +260,8 @@ class LLMRewriter:
     come from the template rewriter, so the result is always usable.
 
     Args:
-        engine: e.g. `create_engine("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct")`.
+        engine: e.g.
+            `create_engine("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct")`.
         max_new_tokens: cap on the model's answer.
 
     Example:
@@ -307,7 +309,7 @@ class LLMRewriter:
                 f"LLM rewriter failed ({type(error).__name__}: {error}); used the template"
             )
             return template
-        line = next((l.strip().strip('"') for l in answer.splitlines() if l.strip()), "")
+        line = next((a.strip().strip('"') for a in answer.splitlines() if a.strip()), "")
         counter = TokenCounter(tokenizer, token_limit)
         subject = template.original.lower()
         if not line or subject not in line.lower():
@@ -326,7 +328,8 @@ class LLMRewriter:
             return template
         if counter.count(line) > counter.limit:
             template.notes.append(
-                f"LLM answer is {counter.count(line)} tokens, over {counter.limit}; used the template"
+                f"LLM answer is {counter.count(line)} tokens, over {counter.limit}; "
+                "used the template"
             )
             return template
         template.prompt = line

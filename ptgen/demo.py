@@ -154,36 +154,44 @@ def demo_section(outcome: DemoOutcome) -> str:
         "personalized": image_attributes(personalized_image) or {},
         "baseline": image_attributes(baseline_image) or {},
     }
+
+    def cell(pick: str, element: str) -> str:
+        term = drawn[pick].get(element, "")
+        ok = outcome.per_element[pick].get(element)
+        mark = "&#10003;" if ok else ("&#10007;" if ok is not None else "")
+        return f"{html.escape(term)} {mark}"
+
     rows = []
     for element in ELEMENTS:
-
-        def cell(pick: str) -> str:
-            term = drawn[pick].get(element, "")
-            ok = outcome.per_element[pick].get(element)
-            mark = "&#10003;" if ok else ("&#10007;" if ok is not None else "")
-            return f"{html.escape(term)} {mark}"
-
         rows.append(
             f"<tr><th>{html.escape(ELEMENT_LABELS[element])}</th>"
             f"<td>{html.escape(', '.join(outcome.hidden.liked.terms(element)))}</td>"
             f"<td>{html.escape(', '.join(predicted.liked.terms(element)) or 'unknown')}</td>"
-            f"<td>{cell('baseline')}</td><td>{cell('personalized')}</td></tr>"
+            f"<td>{cell('baseline', element)}</td><td>{cell('personalized', element)}</td></tr>"
         )
+    baseline_src = data_url(baseline_image, 512)
+    personalized_src = data_url(personalized_image, 512)
+    rewrite = outcome.personalized.rewrite
+    personalized_prompt = rewrite.prompt if rewrite else ""
+    # A backslash at a line end continues the same HTML line (keeps the source under 100 columns).
     return f"""
 <h2 id="demo">Demo: a simulated user with a hidden taste</h2>
-<p class="muted">The references were drawn from a hidden profile by ptgen's procedural renderer (a simulator,
+<p class="muted">The references were drawn from a hidden profile by ptgen's procedural renderer \
+(a simulator,
 not a text-to-image model). The analytic assessor predicted the profile from the references alone;
 it measures color, saturation and detail, and cannot see art style or medium.</p>
 <div class="grid">
-<div class="card"><img alt="baseline pick" src="{data_url(baseline_image, 512)}">
-<div><b>baseline pick</b> (plain prompt, no reranking)</div><div>profile match {outcome.baseline_match:.0%}</div></div>
-<div class="card best"><img alt="personalized pick" src="{data_url(personalized_image, 512)}">
-<div><b>personalized pick</b> (rewrite + rerank)</div><div>profile match {outcome.personalized_match:.0%}</div></div>
+<div class="card"><img alt="baseline pick" src="{baseline_src}">
+<div><b>baseline pick</b> (plain prompt, no reranking)</div>\
+<div>profile match {outcome.baseline_match:.0%}</div></div>
+<div class="card best"><img alt="personalized pick" src="{personalized_src}">
+<div><b>personalized pick</b> (rewrite + rerank)</div>\
+<div>profile match {outcome.personalized_match:.0%}</div></div>
 </div>
 <table id="demo-profiles"><tr><th>element</th><th>hidden (liked)</th><th>predicted (liked)</th>
 <th>baseline pick drew</th><th>personalized pick drew</th></tr>{"".join(rows)}</table>
 <p class="muted">baseline prompt: {html.escape(outcome.baseline.prompt)}<br>
-personalized prompt: {html.escape(outcome.personalized.rewrite.prompt if outcome.personalized.rewrite else "")}</p>
+personalized prompt: {html.escape(personalized_prompt)}</p>
 """
 
 
@@ -206,7 +214,8 @@ def summary_lines(outcome: DemoOutcome) -> list[str]:
     return [
         f"hidden taste:    {hidden}",
         f"predicted taste: {predicted or '(nothing)'}",
-        f"profile match of the pick: personalized {outcome.personalized_match:.0%} vs. baseline {outcome.baseline_match:.0%}",
+        f"profile match of the pick: personalized {outcome.personalized_match:.0%} "
+        f"vs. baseline {outcome.baseline_match:.0%}",
     ]
 
 

@@ -1,1 +1,1 @@
-"""training: PreferImg-CoT style data building, rewards, cold-start SFT and GRPO for the assessor."""
+"""training: PreferImg-CoT style data building, rewards, cold-start SFT, GRPO for the assessor."""

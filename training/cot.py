@@ -97,7 +97,9 @@ class CoTTarget:
 
 
 def relation(profile: UserProfile, element: str, term: Optional[str]) -> str:
-    """How a candidate's term for `element` relates to the profile: liked, disliked, neutral, unknown.
+    """How a candidate's term for `element` relates to the profile.
+
+    One of liked, disliked, neutral, unknown.
 
     Example:
         >>> relation(UserProfile(liked=Profile(color=("Pink",))), "color", "pink")
@@ -298,7 +300,9 @@ def rewrite_cot(
 
     Example:
         >>> from preferthinker.engines import create_engine
-        >>> engine = create_engine("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")  # doctest: +SKIP
+        >>> engine = create_engine(
+        ...     "http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-7B-Instruct"
+        ... )  # doctest: +SKIP
         >>> text, rejected = rewrite_cot(cot, profile, engine)  # doctest: +SKIP
     """
     conversation = [

@@ -228,7 +228,8 @@ def _check_output(out: Path, config: DataConfig) -> dict:
     if manifest is not None:
         if manifest.get("fingerprint") != config.fingerprint():
             raise ConfigError(
-                f"{out} holds a build with another config (fingerprint {manifest.get('fingerprint')}); "
+                f"{out} holds a build with another config "
+                f"(fingerprint {manifest.get('fingerprint')}); "
                 "use a new output_dir, or delete the folder to rebuild"
             )
         journals(out, config.fingerprint())  # shards of another config: refused by name
@@ -418,7 +419,8 @@ def build_dataset(
         generation.shards.ShardError: a process failed; names it and the resume command.
 
     Example:
-        >>> report = build_dataset(DataConfig(output_dir="data/cot", train_users=4))  # doctest: +SKIP
+        >>> config = DataConfig(output_dir="data/cot", train_users=4)  # doctest: +SKIP
+        >>> report = build_dataset(config)  # doctest: +SKIP
         >>> report["kept"], report["dropped"]  # doctest: +SKIP
         (8, {})
     """

@@ -49,7 +49,7 @@ class GRPOTrainingConfig(modeling.ModelFields, GRPOConfig):
 
     Example:
         >>> cfg = GRPOTrainingConfig(output_dir="runs/grpo", model_name_or_path="runs/sft/final",
-        ...                          dataset_path="data", use_cpu=True, bf16=False)  # doctest: +SKIP
+        ...     dataset_path="data", use_cpu=True, bf16=False)  # doctest: +SKIP
     """
 
     # The reward_* defaults are RewardConfig's own (the paper's), not copies.
@@ -71,7 +71,8 @@ class GRPOTrainingConfig(modeling.ModelFields, GRPOConfig):
     def __post_init__(self) -> None:
         if self.reward_weights is None or len(self.reward_weights) != 3:
             raise ValueError(
-                f"reward_weights must hold 3 numbers [accuracy, format, prediction], got {self.reward_weights!r}"
+                "reward_weights must hold 3 numbers [accuracy, format, prediction], "
+                f"got {self.reward_weights!r}"
             )
         self.reward_config()  # validates the reward_* fields with their own messages
         super().__post_init__()
@@ -110,7 +111,8 @@ def train_grpo(
 
     Example:
         >>> from preferthinker.config import load_config
-        >>> final = train_grpo(load_config(GRPOTrainingConfig, "training/configs/tiny-cpu-grpo.yaml"))  # doctest: +SKIP
+        >>> path = "training/configs/tiny-cpu-grpo.yaml"
+        >>> final = train_grpo(load_config(GRPOTrainingConfig, path))  # doctest: +SKIP
     """
     from trl import GRPOTrainer
 

@@ -109,7 +109,8 @@ def check_model_path(model: str) -> None:
     looks_local = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_local and not (Path(model).expanduser() / "config.json").is_file():
         raise ModelNotFoundError(
-            f"model folder {model} has no config.json; pass a saved model (e.g. `ptgen make-tiny` output or an SFT final folder)"
+            f"model folder {model} has no config.json; pass a saved model "
+            "(e.g. `ptgen make-tiny` output or an SFT final folder)"
         )
 
 
@@ -249,7 +250,8 @@ def save_final(trainer: Any, processor: Any, config: Any, stage: str) -> Path:
             "load": (
                 f"ptgen assess --assessor {final}"
                 if layout != "adapter"
-                else f"adapter only: merge with training.modeling.merge_adapter('{final}', OUT) and use OUT"
+                else "adapter only: merge with "
+                f"training.modeling.merge_adapter('{final}', OUT) and use OUT"
             ),
         }
         (final / FINAL_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")

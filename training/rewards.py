@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Optional, Sequence, Union
 
 from preferthinker.errors import ParseError
@@ -147,7 +148,8 @@ def accuracy_reward(
     (also 0.0 without an answer block).
 
     Example:
-        >>> accuracy_reward(["<answer>Image B</answer>", "<answer>Image A</answer>"], answer=["B", "B"])
+        >>> completions = ["<answer>Image B</answer>", "<answer>Image A</answer>"]
+        >>> accuracy_reward(completions, answer=["B", "B"])
         [1.0, 0.0]
     """
 
@@ -209,11 +211,13 @@ class RewardConfig:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.text_weight + self.image_weight <= 0:
             raise ValueError(
-                f"text_weight + image_weight must be > 0, got {self.text_weight} + {self.image_weight}"
+                "text_weight + image_weight must be > 0, "
+                f"got {self.text_weight} + {self.image_weight}"
             )
         if self.image_similarity not in IMAGE_SIMILARITY_KINDS:
             raise ValueError(
-                f"image_similarity must be one of {', '.join(IMAGE_SIMILARITY_KINDS)}, got {self.image_similarity!r}"
+                f"image_similarity must be one of {', '.join(IMAGE_SIMILARITY_KINDS)}, "
+                f"got {self.image_similarity!r}"
             )
         if not self.image_seeds or not all(isinstance(s, int) for s in self.image_seeds):
             raise ValueError(
@@ -277,7 +281,8 @@ class PredictionReward:
 
     Example:
         >>> reward = PredictionReward(RewardConfig())  # text term only
-        >>> reward(["<visual preference profile>..."], profile=['{"liked": {"color": ["Pink"]}}'])  # doctest: +SKIP
+        >>> truth = '{"liked": {"color": ["Pink"]}}'
+        >>> reward(["<visual preference profile>..."], profile=[truth])  # doctest: +SKIP
     """
 
     def __init__(
@@ -377,7 +382,7 @@ class PredictionReward:
                 rewards.append(0.0)  # no profile predicted: nothing to compare
                 continue
             s_text = (
-                _safe("prediction_reward text term", lambda: self.text_score(predicted, truth))
+                _safe("prediction_reward text term", partial(self.text_score, predicted, truth))
                 if w_text
                 else 0.0
             )
@@ -442,7 +447,7 @@ def prediction_reward(
 def create_reward_funcs(
     config: Optional[RewardConfig] = None, **components: Any
 ) -> tuple[list, list[float]]:
-    """The reward functions and weights for `GRPOTrainer(reward_funcs=..., args.reward_weights=...)`.
+    """The reward functions and weights for GRPOTrainer (`reward_funcs`, `args.reward_weights`).
 
     Returns ([accuracy_reward, format_reward, PredictionReward(config)], config.weights).
     `components` (generator, similarity, image_similarity) are passed to PredictionReward.

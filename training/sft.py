@@ -5,9 +5,9 @@ references, the two candidates) with the CoT as the assistant turn; TRL computes
 completion only. Full fine-tuning or LoRA, checkpoints and resume are TRL/transformers' own; the
 final folder (merged weights + processor by default) loads in `ptgen assess --assessor <dir>`.
 
-Multi-GPU: launch the same command through accelerate, e.g.
-`accelerate launch --config_file training/configs/accelerate-zero3.yaml -m ptgen.cli train sft --config ...`
-(see docs/training.md).
+Multi-GPU: launch the same command through accelerate (see docs/training.md), e.g.
+`accelerate launch --config_file training/configs/accelerate-zero3.yaml -m ptgen.cli train sft
+--config ...`.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class SFTTrainingConfig(modeling.ModelFields, SFTConfig):
     `max_length` defaults to None here so image tokens are never cut.
 
     Example:
-        >>> cfg = SFTTrainingConfig(output_dir="runs/sft", model_name_or_path="tiny", dataset_path="data",
-        ...                         use_cpu=True, bf16=False)  # doctest: +SKIP
+        >>> cfg = SFTTrainingConfig(output_dir="runs/sft", model_name_or_path="tiny",
+        ...     dataset_path="data", use_cpu=True, bf16=False)  # doctest: +SKIP
     """
 
     eval_split: Optional[str] = None
@@ -75,7 +75,8 @@ class SFTTrainingConfig(modeling.ModelFields, SFTConfig):
                 )
             if self.freeze_vision:
                 raise ValueError(
-                    "vision_learning_rate needs freeze_vision: false (a frozen tower does not learn)"
+                    "vision_learning_rate needs freeze_vision: false "
+                    "(a frozen tower does not learn)"
                 )
         super().__post_init__()
 
@@ -123,7 +124,8 @@ def score_token_weights(
         >>> score_token_weights(torch.tensor([[7, 9, 3]]), {3}, {9}, 5.0).tolist()
         [[1.0, 1.0, 5.0]]
         >>> labels = torch.tensor([[9, 3, 9, 3, 9, 3, 9, 4]])
-        >>> [round(w, 2) for w in score_token_weights(labels, {3, 4}, {9}, 1.0, balance=True)[0].tolist()]
+        >>> weights = score_token_weights(labels, {3, 4}, {9}, 1.0, balance=True)[0]
+        >>> [round(w, 2) for w in weights.tolist()]
         [1.0, 0.67, 1.0, 0.67, 1.0, 0.67, 1.0, 2.0]
     """
     import torch
@@ -218,7 +220,8 @@ def train_sft(config: SFTTrainingConfig, callbacks: Optional[Sequence[Any]] = No
 
     Example:
         >>> from preferthinker.config import load_config
-        >>> final = train_sft(load_config(SFTTrainingConfig, "training/configs/tiny-cpu-sft.yaml"))  # doctest: +SKIP
+        >>> path = "training/configs/tiny-cpu-sft.yaml"
+        >>> final = train_sft(load_config(SFTTrainingConfig, path))  # doctest: +SKIP
     """
     from training.dataset import load_training_split
 

@@ -1,4 +1,7 @@
-"""The `ptgen` command line. A thin layer: each command builds a config and calls one library function."""
+"""The `ptgen` command line.
+
+A thin layer: each command builds a config and calls one library function.
+"""
 
 from ptgen.cli.main import app, main
 

@@ -226,9 +226,8 @@ def _print_comparison(comparison: Any, name_a: str, name_b: str) -> None:
     if comparison.winner is None:
         console.print("[yellow]undecided[/]: the assessor gave no usable answer")
     else:
-        console.print(
-            f"preferred: Image {comparison.winner} ({name_a if comparison.winner == 'A' else name_b})"
-        )
+        name = name_a if comparison.winner == "A" else name_b
+        console.print(f"preferred: Image {comparison.winner} ({name})")
     for issue in comparison.issues:
         console.print(f"[yellow]note:[/] {issue}")
 

@@ -65,7 +65,8 @@ def build(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
-    """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, CoT targets.
+    """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, \
+CoT targets.
 
     An interrupted build continues where it stopped when run again with the same config.
     Under `accelerate launch` or `torchrun` the users are shared out over the processes and the

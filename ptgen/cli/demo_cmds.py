@@ -26,7 +26,8 @@ def demo(
     ),
     force: bool = typer.Option(False, "--force", help="Allow a non-empty --out."),
 ) -> None:
-    """Simulate a user with a hidden taste, personalize for them, and compare with no personalization.
+    """Simulate a user with a hidden taste, personalize for them, and compare with no \
+personalization.
 
     Runs the real loop (profile -> rewrite -> generate -> rerank) against ptgen's procedural
     renderer (a simulator for evaluation) with the analytic assessor; no model downloads.

@@ -1,4 +1,4 @@
-"""`ptgen serve`: start vLLM's OpenAI-compatible server for an assessor and wait until it is healthy.
+"""`ptgen serve`: start vLLM's OpenAI-compatible server for an assessor, wait until it is healthy.
 
 A thin layer over `preferthinker.serving`: it builds a `ServeConfig` from the flags (and an
 optional YAML `--config`), prints or starts the vLLM command, waits for `/health` and prints the

@@ -8,7 +8,7 @@ canonical layout `preferthinker.parser` reads, so everything downstream is uncha
 completions themselves):
 
     <visual preference profile>
-    "Art Styles": "Cubism", "Color": "Teal", "Artistic Medium": "Mosaic", "Saturation": "Muted", "Detail": "Fine"
+    "Art Styles": "Cubism", "Color": "Teal", "Artistic Medium": "Mosaic", "Saturation": "Muted", ...
     </visual preference profile>
     <visual non-preference profile>
     "Art Styles": "Op Art", ...
@@ -128,11 +128,13 @@ def write_compact(
                 )
             terms += f"{named[0]} vs {named[1]}; "
         steps.append(
-            f"{number}. {ELEMENT_NAMES[score.element]}: {terms}Image A({score.score_a}); Image B({score.score_b})"
+            f"{number}. {ELEMENT_NAMES[score.element]}: {terms}"
+            f"Image A({score.score_a}); Image B({score.score_b})"
         )
     if values_a:
         steps.append(
-            f"Total: Image A: {'+'.join(map(str, values_a))}  Image B: {'+'.join(map(str, values_b))}"
+            f"Total: Image A: {'+'.join(map(str, values_a))}  "
+            f"Image B: {'+'.join(map(str, values_b))}"
         )
     steps.append("</think>")
     lines.append("\n".join(steps))

@@ -18,7 +18,8 @@ Stages of `build_study_data`:
    is the training pipeline's own layout and `training.sft` / `training.grpo` read it unchanged.
 
 Example:
-    >>> summary = build_study_data("runs/study/seed0/data", StudyDataConfig(seed=0))  # doctest: +SKIP
+    >>> config = StudyDataConfig(seed=0)
+    >>> summary = build_study_data("runs/study/seed0/data", config)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def fixed_scores(profile: Any, attributes_a: dict, attributes_b: dict) -> list:
     Example:
         >>> from preferthinker.profile import Profile, UserProfile
         >>> up = UserProfile(liked=Profile(color=("Pink",)), disliked=Profile(color=("Gray",)))
-        >>> [(s.score_a, s.score_b) for s in fixed_scores(up, {"color": "Gray"}, {"color": "Pink"})][1]
+        >>> scores = fixed_scores(up, {"color": "Gray"}, {"color": "Pink"})
+        >>> [(s.score_a, s.score_b) for s in scores][1]
         (0, 5)
     """
     from preferthinker.profile import ELEMENTS
@@ -133,13 +135,14 @@ def _liked_key(user: Any) -> tuple:
 def build_study_data(
     out_dir: Union[str, Path], config: Optional[StudyDataConfig] = None
 ) -> dict[str, Any]:
-    """Build `<out_dir>/eval` (SynthPref benchmark) and `<out_dir>/train` (compact-CoT training set).
+    """Build `<out_dir>/eval` (SynthPref benchmark) and `<out_dir>/train` (compact-CoT training).
 
     Returns the summary also written to `<out_dir>/study_data.json`: counts per split, pairs
     dropped and why, training users dropped as look-alikes of evaluation users, the term split.
 
     Example:
-        >>> build_study_data("runs/study/seed0/data", StudyDataConfig(seed=0, train_users=50))  # doctest: +SKIP
+        >>> config = StudyDataConfig(seed=0, train_users=50)
+        >>> build_study_data("runs/study/seed0/data", config)  # doctest: +SKIP
     """
     from synthpref.bench import DEFAULT_SUBJECTS, build_synthpref, make_user_items, synthpref_users
     from synthpref.renderer import ProceduralRenderer
@@ -173,7 +176,7 @@ def build_study_data(
         items = make_user_items(
             user, renderer, DEFAULT_SUBJECTS, config.refs, config.train_pairs, rng, split="train"
         )
-        for index, item in enumerate(items):
+        for item in items:
             attrs_a, attrs_b = item.meta["attributes_a"], item.meta["attributes_b"]
             cot = build_cot(
                 user.profile,

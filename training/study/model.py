@@ -9,7 +9,8 @@ Image size sets the visual tokens: 56 px -> 4x4 patches of 14 px -> 2x2 merged =
 image, 112 px -> 16 tokens.
 
 Example:
-    >>> folder = make_study_model("runs/study/base", StudyModelConfig(), tokenizer)  # doctest: +SKIP
+    >>> config = StudyModelConfig()
+    >>> folder = make_study_model("runs/study/base", config, tokenizer)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class StudyModelConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_size % self.heads or (self.hidden_size // self.heads) % 2:
             raise ValueError(
-                f"hidden_size / heads must be an even whole number, got {self.hidden_size} / {self.heads}"
+                "hidden_size / heads must be an even whole number, "
+                f"got {self.hidden_size} / {self.heads}"
             )
         if self.rope_theta <= 1:
             raise ValueError(f"rope_theta must be > 1, got {self.rope_theta}")
@@ -107,7 +109,8 @@ def build_study_model(config: StudyModelConfig, tokenizer: Any):
     """A random-weight `Qwen2_5_VLForConditionalGeneration` sized by `config` for `tokenizer`.
 
     Example:
-        >>> model = build_study_model(StudyModelConfig(hidden_size=64, layers=2), tokenizer)  # doctest: +SKIP
+        >>> config = StudyModelConfig(hidden_size=64, layers=2)
+        >>> model = build_study_model(config, tokenizer)  # doctest: +SKIP
     """
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -175,7 +178,8 @@ def make_study_model(directory: Union[str, Path], config: StudyModelConfig, toke
     `AutoProcessor.from_pretrained` load (and so `ptgen eval --assessor <folder>`).
 
     Example:
-        >>> make_study_model("runs/study/seed0/untrained", StudyModelConfig(), tokenizer)  # doctest: +SKIP
+        >>> config = StudyModelConfig()
+        >>> make_study_model("runs/study/seed0/untrained", config, tokenizer)  # doctest: +SKIP
     """
     import json
 

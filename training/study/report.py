@@ -56,7 +56,8 @@ def aggregate(
         "parse_failure": ms, "position_bias": ms}} where ms = {"mean", "std", "n"}.
 
     Example:
-        >>> aggregate({0: {"random": {"accuracy": 0.5, "per_split": {}}}})["random"]["accuracy"]["mean"]
+        >>> table = aggregate({0: {"random": {"accuracy": 0.5, "per_split": {}}}})
+        >>> table["random"]["accuracy"]["mean"]
         0.5
     """
     if rows is None:
@@ -97,7 +98,8 @@ def markdown_summary(summary: Mapping[str, Any], labels: Optional[Mapping[str, s
     similarity, exact term match (%), parse failures (%); each cell mean ± sd over seeds.
 
     Example:
-        >>> print(markdown_summary(aggregate({0: {"random": {"accuracy": 0.5, "per_split": {}}}})))  # doctest: +SKIP
+        >>> table = aggregate({0: {"random": {"accuracy": 0.5, "per_split": {}}}})
+        >>> print(markdown_summary(table))  # doctest: +SKIP
     """
     labels = labels or {}
     head = [

@@ -1,4 +1,4 @@
-"""The study tokenizer: a small BPE trained offline (`tokenizers`) on the vocabulary and the CoT text.
+"""The study tokenizer: a small BPE trained offline (`tokenizers`) on the vocabulary and CoT text.
 
 A byte-level tokenizer spells "Abstract Expressionism" in 22 tokens and a compact target in
 ~500; a model trained from scratch then spends its capacity on spelling. This BPE is trained on
@@ -39,7 +39,8 @@ CHAT_TEMPLATE = (
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% if content['type'] == 'image' or 'image' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
     "{% endfor %}{% endif %}<|im_end|>\n"
     "{% endif %}{% endfor %}"
