@@ -57,8 +57,9 @@ def _references(user: Any, renderer: Any, rng: random.Random, side: str, count: 
     images = []
     for _ in range(count):
         terms = {e: rng.choice(t) for e, t in profile.items() if t}
-        images.append(renderer.render(rng.choice(DEFAULT_SUBJECTS), terms,
-                                      seed=rng.randrange(2**31)).image)
+        images.append(
+            renderer.render(rng.choice(DEFAULT_SUBJECTS), terms, seed=rng.randrange(2**31)).image
+        )
     return images
 
 
@@ -72,16 +73,18 @@ def term_accuracy(predicted: Any, hidden: Any) -> dict[str, float]:
     return out
 
 
-def simulated_labels(candidates: list, user: Any, k: int, noise: float, rng: random.Random
-                     ) -> tuple[list, list]:
+def simulated_labels(
+    candidates: list, user: Any, k: int, noise: float, rng: random.Random
+) -> tuple[list, list]:
     """The rule of the module doc: (liked images, disliked images)."""
     from synthpref.renderer import image_attributes
     from synthpref.users import profile_matches
 
     liked, disliked = [], []
     for candidate in candidates:
-        matched = sum(profile_matches(user.profile.liked,
-                                      image_attributes(candidate.image)).values())
+        matched = sum(
+            profile_matches(user.profile.liked, image_attributes(candidate.image)).values()
+        )
         label = "liked" if matched >= k else ("disliked" if matched == 0 else None)
         if label and rng.random() < noise:
             label = "disliked" if label == "liked" else "liked"
@@ -95,16 +98,24 @@ def simulated_labels(candidates: list, user: Any, k: int, noise: float, rng: ran
 def _first_five(user: Any, assessor: Any):
     from preferthinker.references import References
 
-    oldest = {side: [str(i.path) for i in reversed(user.images(side))]
-              for side in ("liked", "disliked")}
+    oldest = {
+        side: [str(i.path) for i in reversed(user.images(side))] for side in ("liked", "disliked")
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cut is the point of this condition
         refs = References.load(oldest["liked"], oldest["disliked"] or None, max_pixels=None)
     return refs, assessor.predict_profile(refs)
 
 
-def run_feedback_loop(users: int = 30, seeds: int = 3, rounds: int = 5, n: int = 8, k: int = 3,
-                      noise: float = 0.1, size: int = 64) -> list[dict[str, Any]]:
+def run_feedback_loop(
+    users: int = 30,
+    seeds: int = 3,
+    rounds: int = 5,
+    n: int = 8,
+    k: int = 3,
+    noise: float = 0.1,
+    size: int = 64,
+) -> list[dict[str, Any]]:
     """Run every condition; one row per (condition, round) with means and spreads over users.
 
     Args:
@@ -129,8 +140,13 @@ def run_feedback_loop(users: int = 30, seeds: int = 3, rounds: int = 5, n: int =
     with tempfile.TemporaryDirectory() as folder:
         cache = ProfileCache(Path(folder) / "cache")
         for seed in range(seeds):
-            population = sample_users(users, SUPPORTED_TERMS, seed=seed, compatible=terms_distinct,
-                                      id_prefix=f"s{seed}-user")
+            population = sample_users(
+                users,
+                SUPPORTED_TERMS,
+                seed=seed,
+                compatible=terms_distinct,
+                id_prefix=f"s{seed}-user",
+            )
             for hidden in population:
                 rng = random.Random(f"feedback:{seed}:{hidden.user_id}")
                 liked = _references(hidden, generator.renderer, rng, "liked", 2)
@@ -152,15 +168,17 @@ def run_feedback_loop(users: int = 30, seeds: int = 3, rounds: int = 5, n: int =
                             refs, prediction = _first_five(stores[condition], assessor)
                         else:
                             refs, prediction = None, start_profile
-                        result = loop.run(subject, refs or liked, None if refs else disliked,
-                                          profile=prediction)
+                        result = loop.run(
+                            subject, refs or liked, None if refs else disliked, profile=prediction
+                        )
                         pick = result.best or result.candidates[0]
                         row = {"match": match_score(pick.image, hidden.profile)[0]}
                         row.update(term_accuracy(prediction.profile, hidden.profile))
                         records.setdefault((condition, round_), []).append(row)
                         if condition in stores:
-                            labels = simulated_labels(result.candidates, hidden, k, noise,
-                                                      random.Random(label_rng_seed))
+                            labels = simulated_labels(
+                                result.candidates, hidden, k, noise, random.Random(label_rng_seed)
+                            )
                             for side, images in zip(("liked", "disliked"), labels, strict=True):
                                 if images:
                                     stores[condition].label(images, side)
@@ -168,26 +186,39 @@ def run_feedback_loop(users: int = 30, seeds: int = 3, rounds: int = 5, n: int =
                     user.close()
     assessor.close()
     rows = []
-    for (condition, round_), values in sorted(records.items(),
-                                             key=lambda kv: (CONDITIONS.index(kv[0][0]), kv[0][1])):
+    for (condition, round_), values in sorted(
+        records.items(), key=lambda kv: (CONDITIONS.index(kv[0][0]), kv[0][1])
+    ):
         matches = [v["match"] for v in values]
-        row = {"condition": condition, "round": round_, "users": len(values),
-               "match": statistics.mean(matches), "sd": statistics.pstdev(matches)}
+        row = {
+            "condition": condition,
+            "round": round_,
+            "users": len(values),
+            "match": statistics.mean(matches),
+            "sd": statistics.pstdev(matches),
+        }
         row.update({e: statistics.mean(v[e] for v in values) for e in ELEMENTS})
         rows.append(row)
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], command: str, wall: float) -> str:
-    head = ("| condition | round | users | pick match (mean) | sd | "
-            + " | ".join(f"{e} acc." for e in ELEMENTS) + " |")
+    head = (
+        "| condition | round | users | pick match (mean) | sd | "
+        + " | ".join(f"{e} acc." for e in ELEMENTS)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (5 + len(ELEMENTS))]
     for r in rows:
-        lines.append(f"| {r['condition']} | {r['round']} | {r['users']} | {r['match']:.3f} | "
-                     f"{r['sd']:.3f} | " + " | ".join(f"{r[e]:.2f}" for e in ELEMENTS) + " |")
+        lines.append(
+            f"| {r['condition']} | {r['round']} | {r['users']} | {r['match']:.3f} | "
+            f"{r['sd']:.3f} | " + " | ".join(f"{r[e]:.2f}" for e in ELEMENTS) + " |"
+        )
     lines.append("")
-    lines.append(f"Command: `{command}`; machine: {platform.machine()} CPU ({platform.system()}), "
-                 f"Python {platform.python_version()}; wall time {wall:.0f} s.")
+    lines.append(
+        f"Command: `{command}`; machine: {platform.machine()} CPU ({platform.system()}), "
+        f"Python {platform.python_version()}; wall time {wall:.0f} s."
+    )
     return "\n".join(lines)
 
 
@@ -203,10 +234,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = run_feedback_loop(args.users, args.seeds, args.rounds, args.n, args.k, args.noise,
-                             args.size)
+    rows = run_feedback_loop(
+        args.users, args.seeds, args.rounds, args.n, args.k, args.noise, args.size
+    )
     command = "python benchmarks/feedback_loop.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+        argv if argv is not None else sys.argv[1:]
+    )
     table = markdown(rows, command.strip(), time.perf_counter() - start)
     print(table)
     if args.out:

@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional
 
 from PIL import Image
 
+from generation.rerank import rank_tournament
 from preferthinker.assessor import Assessor, AssessorConfig
 from preferthinker.compact import COMPACT_SYSTEM_PROMPT, format_compact
 from preferthinker.engines.base import Conversation, EngineOutput
@@ -53,13 +54,21 @@ from preferthinker.parser import format_output
 from preferthinker.profile import Profile, UserProfile
 from preferthinker.results import Comparison, ElementScore
 
-from generation.rerank import bradley_terry, rank_tournament
-
 PROFILE = UserProfile(
-    liked=Profile(art_style=["Pixel Art"], color=["Pink", "Jungle Green"], art_medium=["Digital Painting"],
-                  saturation=["Pastel"], detail=["Fine"]),
-    disliked=Profile(art_style=["Romanticism"], color=["Charcoal Gray"], art_medium=["Silkscreen"],
-                     saturation=["Muted"], detail=["Realistic"]),
+    liked=Profile(
+        art_style=["Pixel Art"],
+        color=["Pink", "Jungle Green"],
+        art_medium=["Digital Painting"],
+        saturation=["Pastel"],
+        detail=["Fine"],
+    ),
+    disliked=Profile(
+        art_style=["Romanticism"],
+        color=["Charcoal Gray"],
+        art_medium=["Silkscreen"],
+        saturation=["Muted"],
+        detail=["Realistic"],
+    ),
 )
 ELEMENT_ORDER = ("art_style", "color", "art_medium", "saturation", "detail")
 
@@ -67,8 +76,9 @@ ELEMENT_ORDER = ("art_style", "color", "art_medium", "saturation", "detail")
 # -- a model stand-in with realistic output length and token accounting ------------------------
 
 
-def qwen_image_tokens(width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS,
-                      min_pixels: int = 3136) -> int:
+def qwen_image_tokens(
+    width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS, min_pixels: int = 3136
+) -> int:
     """Visual tokens Qwen2.5-VL spends on an image: resize to multiples of 28 within the pixel
     budget (the processor's smart_resize), then one token per 28x28 block."""
     factor = 28
@@ -107,9 +117,17 @@ def realistic_responder(conversation: Conversation) -> str:
     sa, sb = (4, 2) if ua >= ub else (2, 4)
     reason = "the {} of this image {} the user's preference for {} and avoids the disliked {}"
     scores = [
-        ElementScore(e, sa, sb,
-                     reason.format(e.replace("_", " "), "matches" if sa > sb else "departs from", "it", "terms"),
-                     reason.format(e.replace("_", " "), "matches" if sb > sa else "departs from", "it", "terms"))
+        ElementScore(
+            e,
+            sa,
+            sb,
+            reason.format(
+                e.replace("_", " "), "matches" if sa > sb else "departs from", "it", "terms"
+            ),
+            reason.format(
+                e.replace("_", " "), "matches" if sb > sa else "departs from", "it", "terms"
+            ),
+        )
         for e in ELEMENT_ORDER
     ]
     if compact:  # what a model following the compact prompt writes (stopped at </answer>)
@@ -130,9 +148,19 @@ class TokenCountingEngine(ScriptedEngine):
         for conversation, output in zip(conversations, outputs):
             parts = _parts(conversation)
             text_chars = sum(len(p.get("text", "")) for p in parts if p["type"] == "text")
-            image_tokens = sum(qwen_image_tokens(*p["image"].size, max_pixels=self.max_pixels)
-                               for p in parts if p["type"] == "image")
-            counted.append(EngineOutput(output.text, text_chars // 4 + image_tokens, len(output.text) // 4, output.seconds))
+            image_tokens = sum(
+                qwen_image_tokens(*p["image"].size, max_pixels=self.max_pixels)
+                for p in parts
+                if p["type"] == "image"
+            )
+            counted.append(
+                EngineOutput(
+                    output.text,
+                    text_chars // 4 + image_tokens,
+                    len(output.text) // 4,
+                    output.seconds,
+                )
+            )
         return counted
 
 
@@ -140,7 +168,9 @@ def _candidates(n: int, size: int, rng: random.Random) -> list[Image.Image]:
     return [Image.new("RGB", (size, size), (rng.randrange(256), 90, 90)) for _ in range(n)]
 
 
-def measure_cost(n: int = 8, liked: int = 5, disliked: int = 5, size: int = 1024, seed: int = 0) -> dict[str, Any]:
+def measure_cost(
+    n: int = 8, liked: int = 5, disliked: int = 5, size: int = 1024, seed: int = 0
+) -> dict[str, Any]:
     """Assessor cost of the default path vs. the authors' full prompt over a round-robin."""
     rng = random.Random(seed)
     config = AssessorConfig(assessor="scripted", max_retries=0)
@@ -158,34 +188,50 @@ def measure_cost(n: int = 8, liked: int = 5, disliked: int = 5, size: int = 1024
         usage = ranking.usage
         usage.add(extra)
         rows[name] = {
-            "calls": usage.calls, "images": usage.images, "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens, "comparisons": len(ranking.matches),
-            "wall_seconds_scripted": round(seconds, 3), "winner": ranking.winner,
+            "calls": usage.calls,
+            "images": usage.images,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "comparisons": len(ranking.matches),
+            "wall_seconds_scripted": round(seconds, 3),
+            "winner": ranking.winner,
         }
 
     def default(assessor: Assessor):
         prediction = assessor.predict_profile(refs_liked, refs_disliked)
-        compare = lambda pairs, progress=None: assessor.compare_many(pairs, profile=prediction.profile, progress=progress)  # noqa: E731
+        compare = lambda pairs, progress=None: assessor.compare_many(
+            pairs, profile=prediction.profile, progress=progress
+        )  # noqa: E731
         return rank_tournament(images, compare, "knockout"), prediction.usage
 
     def authors(assessor: Assessor):
         from preferthinker.results import Usage
 
         compare = lambda pairs, progress=None: assessor.compare_many(  # noqa: E731
-            pairs, liked=refs_liked, disliked=refs_disliked, progress=progress)
+            pairs, liked=refs_liked, disliked=refs_disliked, progress=progress
+        )
         return rank_tournament(images, compare, "round-robin"), Usage()
 
     count("default", default)
     count("authors", authors)
     count("compact", default, verdict="compact")  # the default path with compact verdicts
     full_tokens = rows["default"]["prompt_tokens"] + rows["default"]["completion_tokens"]
-    rows["compact_completion_ratio"] = rows["compact"]["completion_tokens"] / rows["default"]["completion_tokens"]
+    rows["compact_completion_ratio"] = (
+        rows["compact"]["completion_tokens"] / rows["default"]["completion_tokens"]
+    )
     rows["compact_total_token_ratio"] = (
-        rows["compact"]["prompt_tokens"] + rows["compact"]["completion_tokens"]) / full_tokens
+        rows["compact"]["prompt_tokens"] + rows["compact"]["completion_tokens"]
+    ) / full_tokens
     rows["image_ratio"] = rows["default"]["images"] / rows["authors"]["images"]
     rows["prompt_token_ratio"] = rows["default"]["prompt_tokens"] / rows["authors"]["prompt_tokens"]
-    rows["setup"] = {"n": n, "liked": liked, "disliked": disliked, "image_size": size,
-                     "max_pixels": config.max_pixels, "tokens_per_image": qwen_image_tokens(size, size)}
+    rows["setup"] = {
+        "n": n,
+        "liked": liked,
+        "disliked": disliked,
+        "image_size": size,
+        "max_pixels": config.max_pixels,
+        "tokens_per_image": qwen_image_tokens(size, size),
+    }
     return rows
 
 
@@ -206,8 +252,13 @@ def _judge(utility: list[float], offset: list[float], sigma: float, rng: random.
     return compare_many
 
 
-def measure_agreement(trials: int = 2000, n: int = 8, sigma_judge: float = 0.5, sigma_profile: float = 0.0,
-                      seed: int = 0) -> dict[str, float]:
+def measure_agreement(
+    trials: int = 2000,
+    n: int = 8,
+    sigma_judge: float = 0.5,
+    sigma_profile: float = 0.0,
+    seed: int = 0,
+) -> dict[str, float]:
     """How often the default (known profile + knockout) and the authors' (full prompt, round-robin)
     pick the same winner, and how often each picks the true best."""
     rng = random.Random(seed)
@@ -219,8 +270,12 @@ def measure_agreement(trials: int = 2000, n: int = 8, sigma_judge: float = 0.5, 
         profile_error = [rng.gauss(0.0, sigma_profile) if sigma_profile else 0.0 for _ in range(n)]
         none = [0.0] * n
         candidates = list(range(n))
-        default = rank_tournament(candidates, _judge(utility, profile_error, sigma_judge, rng), "knockout")
-        authors = rank_tournament(candidates, _judge(utility, none, sigma_judge, rng), "round-robin")
+        default = rank_tournament(
+            candidates, _judge(utility, profile_error, sigma_judge, rng), "knockout"
+        )
+        authors = rank_tournament(
+            candidates, _judge(utility, none, sigma_judge, rng), "round-robin"
+        )
         best = max(candidates, key=lambda i: utility[i])
         agree += default.winner == authors.winner
         default_best += default.winner == best
@@ -230,7 +285,9 @@ def measure_agreement(trials: int = 2000, n: int = 8, sigma_judge: float = 0.5, 
     # Accuracy of a single judgement on a random pair, for reading the noise level.
     pair_accuracy = _pair_accuracy(sigma_judge, sigma_profile, rng)
     return {
-        "sigma_judge": sigma_judge, "sigma_profile": sigma_profile, "trials": trials,
+        "sigma_judge": sigma_judge,
+        "sigma_profile": sigma_profile,
+        "trials": trials,
         "pair_accuracy": round(pair_accuracy, 3),
         "winner_agreement": round(agree / trials, 3),
         "default_finds_best": round(default_best / trials, 3),
@@ -240,11 +297,17 @@ def measure_agreement(trials: int = 2000, n: int = 8, sigma_judge: float = 0.5, 
     }
 
 
-def _pair_accuracy(sigma_judge: float, sigma_profile: float, rng: random.Random, samples: int = 20000) -> float:
+def _pair_accuracy(
+    sigma_judge: float, sigma_profile: float, rng: random.Random, samples: int = 20000
+) -> float:
     right = 0
     for _ in range(samples):
         ua, ub = rng.gauss(0, 1), rng.gauss(0, 1)
-        ea, eb = (rng.gauss(0, sigma_profile), rng.gauss(0, sigma_profile)) if sigma_profile else (0.0, 0.0)
+        ea, eb = (
+            (rng.gauss(0, sigma_profile), rng.gauss(0, sigma_profile))
+            if sigma_profile
+            else (0.0, 0.0)
+        )
         va = ua + ea + rng.gauss(0, sigma_judge)
         vb = ub + eb + rng.gauss(0, sigma_judge)
         right += (va >= vb) == (ua >= ub)
@@ -254,7 +317,9 @@ def _pair_accuracy(sigma_judge: float, sigma_profile: float, rng: random.Random,
 # -- loop overhead with the tiny models ----------------------------------------------------------
 
 
-def measure_overhead(n: int = 8, repeats: int = 3, max_new_tokens: int = 32, work: Optional[Path] = None) -> dict[str, Any]:
+def measure_overhead(
+    n: int = 8, repeats: int = 3, max_new_tokens: int = 32, work: Optional[Path] = None
+) -> dict[str, Any]:
     """Share of a tiny-model run's wall time that is not model compute (median of `repeats`)."""
     import os
 
@@ -274,9 +339,14 @@ def measure_overhead(n: int = 8, repeats: int = 3, max_new_tokens: int = 32, wor
         make_tiny_assessor(assessor_dir)
     refs = [Image.new("RGB", (64, 64), (200 + 10 * k, 40, 40)) for k in range(5)]
     dislikes = [Image.new("RGB", (64, 64), (40, 40, 200 + 10 * k)) for k in range(5)]
-    assessor = Assessor.from_config(AssessorConfig(assessor=str(assessor_dir), max_new_tokens=max_new_tokens,
-                                                   max_retries=0, device="cpu"))
-    generator = DiffusersGenerator(GeneratorConfig(model=str(generator_dir), device="cpu", batch_size=n))
+    assessor = Assessor.from_config(
+        AssessorConfig(
+            assessor=str(assessor_dir), max_new_tokens=max_new_tokens, max_retries=0, device="cpu"
+        )
+    )
+    generator = DiffusersGenerator(
+        GeneratorConfig(model=str(generator_dir), device="cpu", batch_size=n)
+    )
     engine = assessor.engine
     engine_seconds = [0.0]
     original_generate = engine.generate
@@ -301,14 +371,25 @@ def measure_overhead(n: int = 8, repeats: int = 3, max_new_tokens: int = 32, wor
         pipeline = generator.timings.seconds - pipeline_before
         model = pipeline + engine_seconds[0]
         if repeat:
-            runs.append({"wall": wall, "pipeline": pipeline, "engine": engine_seconds[0],
-                         "overhead": wall - model, "share": (wall - model) / wall,
-                         "timings": dict(result.timings)})
+            runs.append(
+                {
+                    "wall": wall,
+                    "pipeline": pipeline,
+                    "engine": engine_seconds[0],
+                    "overhead": wall - model,
+                    "share": (wall - model) / wall,
+                    "timings": dict(result.timings),
+                }
+            )
     assessor.close()
     median = sorted(runs, key=lambda r: r["share"])[len(runs) // 2]
-    return {"n": n, "repeats": repeats, "max_new_tokens": max_new_tokens,
-            "median": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in median.items()},
-            "shares": [round(r["share"], 4) for r in runs]}
+    return {
+        "n": n,
+        "repeats": repeats,
+        "max_new_tokens": max_new_tokens,
+        "median": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in median.items()},
+        "shares": [round(r["share"], 4) for r in runs],
+    }
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -132,7 +132,9 @@ def profile_text(profile: UserProfile, format: str = "tags") -> tuple:  # noqa: 
 
 def _check_profile(profile: Any) -> None:
     if not isinstance(profile, UserProfile):
-        raise InputError(f"profile must come from a PTGen Predict Profile node, got {type(profile).__name__}")
+        raise InputError(
+            f"profile must come from a PTGen Predict Profile node, got {type(profile).__name__}"
+        )
 
 
 def _usable_profile(
@@ -307,8 +309,14 @@ def rerank_images(
         "decided": ranking.decided,
         "candidates": ranking.to_dict()["candidates"],
         "comparisons": [
-            {"round": m.round, "a": m.a, "b": m.b, "winner": m.winner,
-             "total_a": m.totals()[0], "total_b": m.totals()[1]}
+            {
+                "round": m.round,
+                "a": m.a,
+                "b": m.b,
+                "winner": m.winner,
+                "total_a": m.totals()[0],
+                "total_b": m.totals()[1],
+            }
             for m in ranking.matches
         ],
         "undecided": ranking.undecided,
@@ -334,7 +342,9 @@ def _ranking_reasoning(ranking: Any) -> str:
         outcome = f"image {match.winner}" if match.winner is not None else "undecided"
         total_a, total_b = match.totals()
         totals = f" ({total_a} vs {total_b})" if total_a is not None else ""
-        lines.append(f"round {match.round}: image {match.a} vs image {match.b} -> {outcome}{totals}")
+        lines.append(
+            f"round {match.round}: image {match.a} vs image {match.b} -> {outcome}{totals}"
+        )
     decisive = [m for m in ranking.matches if ranking.winner in (m.a, m.b)]
     if decisive:
         last = decisive[-1]
@@ -393,8 +403,9 @@ def _stored_user(user: str, store: str = ""):
     return UserStore((store or "").strip() or None).user((user or "").strip() or None)
 
 
-def load_user(user: str, store: str = "", assessor: Any = None, width: int = 0,
-              height: int = 0) -> tuple:
+def load_user(
+    user: str, store: str = "", assessor: Any = None, width: int = 0, height: int = 0
+) -> tuple:
     """Load a stored user (`ptgen user create`, `ptgen like`): the newest 5 liked and disliked
     images, and the profile.
 
@@ -412,18 +423,26 @@ def load_user(user: str, store: str = "", assessor: Any = None, width: int = 0,
 
             aggregated = predict_user_profile(stored, assessor, ProfileCache())
             profile = aggregated.prediction.profile
-            stored.record_profile(profile, assessor.name, prompt_version(), aggregated.certainty,
-                                  [h for side in aggregated.subsets for part in side for h in part])
+            stored.record_profile(
+                profile,
+                assessor.name,
+                prompt_version(),
+                aggregated.certainty,
+                [h for side in aggregated.subsets for part in side for h in part],
+            )
         else:
             recorded = stored.profiles(1)
             if not recorded:
-                raise InputError(f"user {stored.name} has no profile yet; connect an assessor "
-                                 "to predict one")
+                raise InputError(
+                    f"user {stored.name} has no profile yet; connect an assessor to predict one"
+                )
             profile = UserProfile.from_dict(recorded[0]["profile"])
         sides = []
         for side in FEEDBACK_LABELS:
-            pils = [load_image(image.path, max_pixels=None)
-                    for image in stored.images(side)[:MAX_REFERENCES]]
+            pils = [
+                load_image(image.path, max_pixels=None)
+                for image in stored.images(side)[:MAX_REFERENCES]
+            ]
             if not pils:
                 sides.append(None)
                 continue
@@ -455,8 +474,9 @@ def user_fingerprint(user: str = "", store: str = "", **_: Any) -> str:
     return "|".join(stats) or "missing"
 
 
-def record_feedback(images: Any, user: str, label: str = "liked", indices: str = "",
-                    store: str = "") -> tuple:
+def record_feedback(
+    images: Any, user: str, label: str = "liked", indices: str = "", store: str = ""
+) -> tuple:
     """Record that a stored user likes or dislikes images of a batch (all, or the 0-based
     `indices`, e.g. "0, 2"). Each image is stored once; a later label replaces an earlier one.
 
@@ -477,8 +497,11 @@ def record_feedback(images: Any, user: str, label: str = "liked", indices: str =
         if bad:
             raise InputError(f"indices {bad} are outside the batch of {len(pils)}")
     with _stored_user(user, store) as stored:
-        changes = stored.label([pils[i] for i in chosen], label,
-                               [Provenance(origin=f"ComfyUI batch #{i}") for i in chosen])
+        changes = stored.label(
+            [pils[i] for i in chosen],
+            label,
+            [Provenance(origin=f"ComfyUI batch #{i}") for i in chosen],
+        )
         counts = stored.counts()
     lines = [change.describe() for change in changes]
     lines.append(f"user {stored.name}: {counts['liked']} liked, {counts['disliked']} disliked")
@@ -486,7 +509,16 @@ def record_feedback(images: Any, user: str, label: str = "liked", indices: str =
 
 
 __all__ = [
-    "load_user", "record_feedback",
-    "load_assessor", "predict_profile", "profile_text", "personalize_prompt", "compare_pair",
-    "rerank_images", "load_image_folder", "comparison_reasoning", "ELEMENTS", "STRATEGIES",
+    "load_user",
+    "record_feedback",
+    "load_assessor",
+    "predict_profile",
+    "profile_text",
+    "personalize_prompt",
+    "compare_pair",
+    "rerank_images",
+    "load_image_folder",
+    "comparison_reasoning",
+    "ELEMENTS",
+    "STRATEGIES",
 ]

@@ -69,8 +69,12 @@ def recency_weight(age: int, half_life: float = HALF_LIFE) -> float:
     return 0.5 ** (age / half_life)
 
 
-def choose_subsets(liked: Sequence[Any], disliked: Sequence[Any], per_side: int = MAX_REFERENCES,
-                   max_subsets: int = MAX_SUBSETS) -> list[tuple[list[int], list[int]]]:
+def choose_subsets(
+    liked: Sequence[Any],
+    disliked: Sequence[Any],
+    per_side: int = MAX_REFERENCES,
+    max_subsets: int = MAX_SUBSETS,
+) -> list[tuple[list[int], list[int]]]:
     """Index subsets over the (newest-first) liked and disliked lists: the newest `per_side`
     first, then the rest spread over time. A side shorter than a subset is topped up with its
     newest images, so every subset has both sides when the store has.
@@ -84,7 +88,7 @@ def choose_subsets(liked: Sequence[Any], disliked: Sequence[Any], per_side: int 
     def split(n: int) -> list[list[int]]:
         first = list(range(min(n, per_side)))
         rest = list(range(len(first), n))
-        groups = [first] + [rest[j::count - 1][:per_side] for j in range(count - 1)]
+        groups = [first] + [rest[j :: count - 1][:per_side] for j in range(count - 1)]
         return [group or first for group in groups]
 
     liked_groups, disliked_groups = split(len(liked)), split(len(disliked))
@@ -94,8 +98,9 @@ def choose_subsets(liked: Sequence[Any], disliked: Sequence[Any], per_side: int 
     return [s for s in subsets if s[0]]
 
 
-def vote(predictions: Sequence[ProfilePrediction], weights: Sequence[float]
-         ) -> tuple[UserProfile, dict[str, dict[str, float]]]:
+def vote(
+    predictions: Sequence[ProfilePrediction], weights: Sequence[float]
+) -> tuple[UserProfile, dict[str, dict[str, float]]]:
     """The per-element vote over several predictions (see the module doc).
 
     Example:
@@ -132,9 +137,15 @@ def vote(predictions: Sequence[ProfilePrediction], weights: Sequence[float]
     return UserProfile(sides["liked"], sides["disliked"]), certainty
 
 
-def predict_user_profile(user: Any, assessor: Any, cache: Any = None, *,
-                         max_subsets: int = MAX_SUBSETS, max_pixels: Optional[int] = None,
-                         aggregate: bool = True) -> AggregatedProfile:
+def predict_user_profile(
+    user: Any,
+    assessor: Any,
+    cache: Any = None,
+    *,
+    max_subsets: int = MAX_SUBSETS,
+    max_pixels: Optional[int] = None,
+    aggregate: bool = True,
+) -> AggregatedProfile:
     """Predict a stored user's profile from all their images (see the module doc).
 
     Args:
@@ -156,8 +167,10 @@ def predict_user_profile(user: Any, assessor: Any, cache: Any = None, *,
     liked = user.images("liked")
     disliked = user.images("disliked")
     if not liked:
-        raise InputError(f"user {user.name} has no liked image yet; "
-                         f"`ptgen like --user {user.name} FILE` adds one")
+        raise InputError(
+            f"user {user.name} has no liked image yet; "
+            f"`ptgen like --user {user.name} FILE` adds one"
+        )
     if max_pixels is None:
         max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", None)
     subsets = choose_subsets(liked, disliked, max_subsets=max_subsets if aggregate else 1)
@@ -165,9 +178,11 @@ def predict_user_profile(user: Any, assessor: Any, cache: Any = None, *,
     from_cache = 0
     usage = Usage()
     for liked_ids, disliked_ids in subsets:
-        refs = References.load([str(liked[i].path) for i in liked_ids],
-                               [str(disliked[i].path) for i in disliked_ids] or None,
-                               max_pixels=max_pixels)
+        refs = References.load(
+            [str(liked[i].path) for i in liked_ids],
+            [str(disliked[i].path) for i in disliked_ids] or None,
+            max_pixels=max_pixels,
+        )
         first = first or refs
         prediction = None
         key = cache.key(refs, None, assessor.name) if cache is not None else None
@@ -186,11 +201,14 @@ def predict_user_profile(user: Any, assessor: Any, cache: Any = None, *,
     statuses = {p.status for p in predictions}
     status = "ok" if "ok" in statuses else ("partial" if "partial" in statuses else "failed")
     issues = [f"subset {k}: {issue}" for k, p in enumerate(predictions) for issue in p.issues]
-    summary = (f"aggregated over {len(predictions)} subset(s) of at most {MAX_REFERENCES}+"
-               f"{MAX_REFERENCES} images ({from_cache} from the cache)\n"
-               + "\n---\n".join(p.raw_text for p in predictions))
-    prediction = ProfilePrediction(profile=profile, status=status, raw_text=summary,
-                                   issues=issues, usage=usage)
+    summary = (
+        f"aggregated over {len(predictions)} subset(s) of at most {MAX_REFERENCES}+"
+        f"{MAX_REFERENCES} images ({from_cache} from the cache)\n"
+        + "\n---\n".join(p.raw_text for p in predictions)
+    )
+    prediction = ProfilePrediction(
+        profile=profile, status=status, raw_text=summary, issues=issues, usage=usage
+    )
     return AggregatedProfile(prediction, certainty, used, first, predictions, from_cache)
 
 
@@ -214,5 +232,13 @@ def profile_changes(before: Optional[dict], after: dict) -> list[str]:
     return lines or ["no change"]
 
 
-__all__ = ["AggregatedProfile", "HALF_LIFE", "MAX_SUBSETS", "choose_subsets",
-           "predict_user_profile", "profile_changes", "recency_weight", "vote"]
+__all__ = [
+    "AggregatedProfile",
+    "HALF_LIFE",
+    "MAX_SUBSETS",
+    "choose_subsets",
+    "predict_user_profile",
+    "profile_changes",
+    "recency_weight",
+    "vote",
+]

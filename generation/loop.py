@@ -33,12 +33,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from preferthinker.cancel import atomic
-from preferthinker.errors import EngineContractError, InputError
-from preferthinker.images import DEFAULT_MAX_PIXELS
-from preferthinker.references import References
-from preferthinker.results import ProfilePrediction, Usage
-
 from generation.rerank import (
     NO_WINNER,
     STRATEGIES,
@@ -50,6 +44,11 @@ from generation.rerank import (
     ranking_from_matches,
 )
 from generation.rewrite import ELEMENT_PRIORITY, RewrittenPrompt
+from preferthinker.cancel import atomic
+from preferthinker.errors import EngineContractError, InputError
+from preferthinker.images import DEFAULT_MAX_PIXELS
+from preferthinker.references import References
+from preferthinker.results import ProfilePrediction, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +113,23 @@ class LoopConfig:
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.rewriter not in REWRITERS:
-            raise ValueError(f"rewriter must be one of {', '.join(REWRITERS)}, got {self.rewriter!r}")
+            raise ValueError(
+                f"rewriter must be one of {', '.join(REWRITERS)}, got {self.rewriter!r}"
+            )
         if not 0 <= self.strength <= len(ELEMENT_PRIORITY):
-            raise ValueError(f"strength must be between 0 and {len(ELEMENT_PRIORITY)}, got {self.strength}")
+            raise ValueError(
+                f"strength must be between 0 and {len(ELEMENT_PRIORITY)}, got {self.strength}"
+            )
         if self.tie_policy not in TIE_POLICIES:
-            raise ValueError(f"tie_policy must be one of {', '.join(TIE_POLICIES)}, got {self.tie_policy!r}")
+            raise ValueError(
+                f"tie_policy must be one of {', '.join(TIE_POLICIES)}, got {self.tie_policy!r}"
+            )
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
             raise ValueError(f"max_prompt_tokens must be >= 1, got {self.max_prompt_tokens}")
         if self.swiss_rounds is not None and self.swiss_rounds < 1:
@@ -202,6 +209,7 @@ class RunResult:
                 else []
             )
         return [i for i, games in enumerate(self.ranking.games) if games == 0]
+
     prefilter: Any = None  # generation.prefilter.Prefiltered, when --prefilter ran
     explanation: Any = None  # a Match: the winner's last match, full verdict (--explain)
 
@@ -244,7 +252,13 @@ class PersonalizedGenerator:
         cache: a `ProfileCache` (None: one at `config.cache_dir` when `config.cache`).
     """
 
-    def __init__(self, assessor: Any, generator: Any = None, config: Optional[LoopConfig] = None, cache: Any = None):
+    def __init__(
+        self,
+        assessor: Any,
+        generator: Any = None,
+        config: Optional[LoopConfig] = None,
+        cache: Any = None,
+    ):
         from generation.cache import ProfileCache
 
         self.assessor = assessor
@@ -264,18 +278,24 @@ class PersonalizedGenerator:
             for component, call in ((idle, "release"), (active, "restore")):
                 getattr(component, call, lambda: None)()
 
-    def _emit(self, callback: Optional[Callback], stage: str, done: int, total: int, message: str = "") -> None:
+    def _emit(
+        self, callback: Optional[Callback], stage: str, done: int, total: int, message: str = ""
+    ) -> None:
         if callback is not None:
             callback(StageEvent(stage, done, total, message))
 
-    def _references(self, result: RunResult, liked: Any, disliked: Any, callback: Optional[Callback]) -> None:
+    def _references(
+        self, result: RunResult, liked: Any, disliked: Any, callback: Optional[Callback]
+    ) -> None:
         start = time.perf_counter()
         self._emit(callback, "references", 0, 1)
         assessor_config = getattr(self.assessor, "config", None)
         max_pixels = getattr(assessor_config, "max_pixels", DEFAULT_MAX_PIXELS)
         refs = References.coerce(liked, disliked, max_pixels=max_pixels)
         if not refs.liked and self.config.personalize:
-            raise InputError("no liked reference images given; pass --refs DIR with images you like")
+            raise InputError(
+                "no liked reference images given; pass --refs DIR with images you like"
+            )
         result.references = refs
         result.liked, result.disliked = list(refs.liked), list(refs.disliked)
         if refs.cut:
@@ -296,10 +316,20 @@ class PersonalizedGenerator:
                     "from the ones it started with (--refs / --disliked)"
                 )
         result.timings["references"] = time.perf_counter() - start
-        self._emit(callback, "references", 1, 1, f"{len(result.liked)} liked, {len(result.disliked)} disliked")
+        self._emit(
+            callback,
+            "references",
+            1,
+            1,
+            f"{len(result.liked)} liked, {len(result.disliked)} disliked",
+        )
 
-    def _profile(self, result: RunResult, callback: Optional[Callback],
-                 given: Optional[ProfilePrediction] = None) -> None:
+    def _profile(
+        self,
+        result: RunResult,
+        callback: Optional[Callback],
+        given: Optional[ProfilePrediction] = None,
+    ) -> None:
         start = time.perf_counter()
         self._emit(callback, "profile", 0, 1)
         key = None
@@ -328,7 +358,9 @@ class PersonalizedGenerator:
         else:
             prediction = self.assessor.predict_profile(result.references)
             result.usage.add(prediction.usage)
-            result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + prediction.usage.seconds
+            result.model_seconds["assessor"] = (
+                result.model_seconds.get("assessor", 0.0) + prediction.usage.seconds
+            )
             if self.cache is not None and key is not None:
                 self.cache.put(key, prediction, {"assessor": self.assessor.name})
             message = prediction.status
@@ -353,10 +385,19 @@ class PersonalizedGenerator:
         start = time.perf_counter()
         self._emit(callback, "rewrite", 0, 1)
         config = self.config
-        profile = result.profile.profile if (result.profile and config.rewrite and config.personalize) else None
+        profile = (
+            result.profile.profile
+            if (result.profile and config.rewrite and config.personalize)
+            else None
+        )
         tokenizer = getattr(self.generator, "prompt_tokenizer", None)
         limit = config.max_prompt_tokens or getattr(self.generator, "prompt_token_limit", None)
-        kwargs = dict(strength=config.strength, tokenizer=tokenizer, token_limit=limit, base_negative=config.negative_prompt)
+        kwargs = dict(
+            strength=config.strength,
+            tokenizer=tokenizer,
+            token_limit=limit,
+            base_negative=config.negative_prompt,
+        )
         journaled = self.journal.last("rewrite") if self.journal is not None else None
         if journaled is not None:
             rewritten = RewrittenPrompt(**journaled["rewrite"])
@@ -369,10 +410,17 @@ class PersonalizedGenerator:
         if self.journal is not None and journaled is None:
             self.journal.append("rewrite", rewrite=rewritten.to_dict())
         result.rewrite = rewritten
-        if rewritten.negative_prompt and getattr(self.generator, "supports_negative_prompt", True) is False:
-            result.issues.append(f"generator {self.generator.name} ignores negative prompts; the dislikes only steer the ranking")
+        if (
+            rewritten.negative_prompt
+            and getattr(self.generator, "supports_negative_prompt", True) is False
+        ):
+            result.issues.append(
+                f"generator {self.generator.name} ignores negative prompts; the dislikes only steer the ranking"
+            )
         if rewritten.cut:
-            result.issues.append(f"cut for the {rewritten.token_limit}-token budget: " + "; ".join(rewritten.cut))
+            result.issues.append(
+                f"cut for the {rewritten.token_limit}-token budget: " + "; ".join(rewritten.cut)
+            )
         result.timings["rewrite"] = time.perf_counter() - start
         self._emit(callback, "rewrite", 1, 1, rewritten.prompt)
 
@@ -419,7 +467,9 @@ class PersonalizedGenerator:
         result.style = self.generator.style_info()
         refs = result.references
         if refs is not None and len(refs.liked_sources) == len(result.liked):
-            result.style["liked_files"] = [refs.liked_sources[i] for i in result.style["liked_used"]]
+            result.style["liked_files"] = [
+                refs.liked_sources[i] for i in result.style["liked_used"]
+            ]
             result.style["disliked_files"] = list(refs.disliked_sources)
 
     def _style_comparison(self, result: RunResult) -> None:
@@ -510,8 +560,9 @@ class PersonalizedGenerator:
                 with atomic():  # the record and the partial result agree
                     if self.journal is not None:
                         record_data = comparison.to_dict()
-                        self.journal.append("comparison", round=round_index, a=a, b=b,
-                                            comparison=record_data)
+                        self.journal.append(
+                            "comparison", round=round_index, a=a, b=b, comparison=record_data
+                        )
                     result.matches.append(Match(round_index, a, b, comparison))
                 done[0] += 1
                 if progress:
@@ -547,7 +598,9 @@ class PersonalizedGenerator:
         mode = config.mode
         if mode == "profile" and (profile is None or profile.liked.is_empty()):
             mode = "full"
-            result.issues.append("no usable profile: comparisons use the full prompt with the references")
+            result.issues.append(
+                "no usable profile: comparisons use the full prompt with the references"
+            )
         result.mode = mode
         kwargs: dict[str, Any]
         if mode == "profile":
@@ -582,9 +635,13 @@ class PersonalizedGenerator:
         result.usage.add(ranking.usage)
         if config.explain and ranking.decided and ranking.matches:
             self._explain(result, kwargs)
-        result.model_seconds["assessor"] = result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
+        result.model_seconds["assessor"] = (
+            result.model_seconds.get("assessor", 0.0) + ranking.usage.seconds
+        )
         if ranking.undecided:
-            result.issues.append(f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})")
+            result.issues.append(
+                f"{ranking.undecided} comparison(s) undecided (tie policy: {config.tie_policy})"
+            )
         if not ranking.decided:
             result.issues.append(NO_WINNER)
         result.timings["rerank"] = time.perf_counter() - start
@@ -608,7 +665,9 @@ class PersonalizedGenerator:
         keep = self.config.keep or DEFAULT_KEEP
         self._emit(callback, "rerank", 0, 1, f"pre-filter: keeping {keep} of {len(images)}")
         device = getattr(getattr(self.assessor, "config", None), "device", None)
-        chosen = prefilter_candidates(images, result.references, self.config.prefilter, keep, device)
+        chosen = prefilter_candidates(
+            images, result.references, self.config.prefilter, keep, device
+        )
         result.prefilter = chosen
         result.timings["prefilter"] = time.perf_counter() - start
         return chosen
@@ -622,7 +681,9 @@ class PersonalizedGenerator:
             mode=self.config.mode,
             assessor=getattr(self.assessor, "name", None) if self.assessor is not None else None,
             generator=getattr(self.generator, "name", None),
-            generator_settings=self.generator.settings() if hasattr(self.generator, "settings") else {},
+            generator_settings=self.generator.settings()
+            if hasattr(self.generator, "settings")
+            else {},
         )
 
     def _settings(self, result: RunResult) -> dict[str, Any]:
@@ -650,10 +711,20 @@ class PersonalizedGenerator:
         }
         style = getattr(self.generator, "style", None)
         if style is not None:  # the adapter and its scale shape every image
-            settings["style_adapter"] = {"adapter": style.resolved.label, "scale": style.scale,
-                                         "blocks": style.blocks, "top_k": style.config.top_k}
-        for name in ("debias", "max_new_tokens", "temperature", "repetition_penalty", "max_pixels",
-                     "verdict"):
+            settings["style_adapter"] = {
+                "adapter": style.resolved.label,
+                "scale": style.scale,
+                "blocks": style.blocks,
+                "top_k": style.config.top_k,
+            }
+        for name in (
+            "debias",
+            "max_new_tokens",
+            "temperature",
+            "repetition_penalty",
+            "max_pixels",
+            "verdict",
+        ):
             settings[name] = getattr(assessor_config, name, None)
         for name in ("steps", "guidance", "width", "height"):
             settings[name] = result.generator_settings.get(name)
@@ -742,7 +813,9 @@ class PersonalizedGenerator:
             >>> [c.seed for c in result.ranked]
         """
         if self.generator is None:
-            raise InputError("PersonalizedGenerator.run needs a generator; use rerank() for existing images")
+            raise InputError(
+                "PersonalizedGenerator.run needs a generator; use rerank() for existing images"
+            )
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError(f"prompt must be a non-empty string, got {prompt!r}")
         start = time.perf_counter()
@@ -792,8 +865,10 @@ class PersonalizedGenerator:
         def stages() -> None:
             self._references(result, liked, disliked, callback)
             # The given images first: a run stopped during the profile still lists them.
-            given = [Candidate(index, image, source=sources[index] if sources else None)
-                     for index, image in enumerate(images)]
+            given = [
+                Candidate(index, image, source=sources[index] if sources else None)
+                for index, image in enumerate(images)
+            ]
             if self.journal is not None:
                 self._check_given(given)
             result.candidates.extend(given)
@@ -861,8 +936,17 @@ def rerank_images(
         # Loaded once here, not again in every round's comparisons.
         max_pixels = getattr(getattr(assessor, "config", None), "max_pixels", DEFAULT_MAX_PIXELS)
         liked, disliked = References.coerce(liked, disliked, max_pixels=max_pixels), None
-    return rerank(images, assessor, strategy=strategy, profile=profile, liked=liked, disliked=disliked,
-                  rounds=rounds, tie_policy=tie_policy, progress=progress)
+    return rerank(
+        images,
+        assessor,
+        strategy=strategy,
+        profile=profile,
+        liked=liked,
+        disliked=disliked,
+        rounds=rounds,
+        tie_policy=tie_policy,
+        progress=progress,
+    )
 
 
 def config_dict(config: LoopConfig) -> dict[str, Any]:

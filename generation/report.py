@@ -38,7 +38,9 @@ STAGING_MARK = ".ptgen-new-"
 OLD_MARK = ".ptgen-old-"
 
 
-def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] = "ptgen-runs", force: bool = False) -> Path:
+def prepare_run_dir(
+    out: Optional[Union[str, Path]], out_root: Union[str, Path] = "ptgen-runs", force: bool = False
+) -> Path:
     """The folder a run writes to, created.
 
     Args:
@@ -72,7 +74,11 @@ def prepare_run_dir(out: Optional[Union[str, Path]], out_root: Union[str, Path] 
         return folder
     root = Path(out_root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(p.name[len(RUN_PREFIX):]) for p in root.glob(f"{RUN_PREFIX}*") if p.name[len(RUN_PREFIX):].isdigit()]
+    numbers = [
+        int(p.name[len(RUN_PREFIX) :])
+        for p in root.glob(f"{RUN_PREFIX}*")
+        if p.name[len(RUN_PREFIX) :].isdigit()
+    ]
     number = max(numbers, default=0) + 1
     while True:  # mkdir without exist_ok claims the number even against a concurrent run
         folder = root / f"{RUN_PREFIX}{number:03d}"
@@ -153,9 +159,15 @@ def save_candidate(candidate: Any, folder: Path, model: Optional[str], settings:
         if value:
             info.add_itxt(key, value)
     if candidate.seed is not None:
-        params = [f"Steps: {settings.get('steps')}", f"CFG scale: {settings.get('guidance')}",
-                  f"Seed: {candidate.seed}", f"Model: {model}"]
-        text = candidate.prompt + (f"\nNegative prompt: {candidate.negative_prompt}" if candidate.negative_prompt else "")
+        params = [
+            f"Steps: {settings.get('steps')}",
+            f"CFG scale: {settings.get('guidance')}",
+            f"Seed: {candidate.seed}",
+            f"Model: {model}",
+        ]
+        text = candidate.prompt + (
+            f"\nNegative prompt: {candidate.negative_prompt}" if candidate.negative_prompt else ""
+        )
         info.add_itxt("parameters", text + "\n" + ", ".join(params))
     path = folder / candidate_filename(candidate)
     candidate.image.save(path, format="PNG", pnginfo=info)
@@ -181,8 +193,9 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def result_to_dict(result: Any, files: dict[int, str],
-                   hashes: Optional[dict[int, str]] = None) -> dict[str, Any]:
+def result_to_dict(
+    result: Any, files: dict[int, str], hashes: Optional[dict[int, str]] = None
+) -> dict[str, Any]:
     """The `result.json` content of a run (complete or partial); `hashes`: the sha256 of each
     candidate referenced by its source path instead of copied."""
     from dataclasses import asdict
@@ -192,23 +205,35 @@ def result_to_dict(result: Any, files: dict[int, str],
     unranked = result.unranked
     if ranking is not None and not complete:
         # A partial ranking covers only the comparisons that finished: no winner is claimed.
-        ranking.update(winner=None, partial=True, unranked=unranked,
-                       planned_comparisons=result.planned_comparisons)
+        ranking.update(
+            winner=None,
+            partial=True,
+            unranked=unranked,
+            planned_comparisons=result.planned_comparisons,
+        )
     hashes = hashes or {}
     candidates = []
     for candidate in result.candidates:
-        entry = {"index": candidate.index, "file": files.get(candidate.index), "seed": candidate.seed,
-                 "source": candidate.source}
+        entry = {
+            "index": candidate.index,
+            "file": files.get(candidate.index),
+            "seed": candidate.seed,
+            "source": candidate.source,
+        }
         if candidate.index in hashes:
             entry["sha256"] = hashes[candidate.index]
         if ranking:
             ranked = candidate.index not in unranked
-            entry.update(rank=result.ranking.ranks[candidate.index] if ranked else None,
-                         score=round(result.ranking.scores[candidate.index], 4) if ranked else None)
+            entry.update(
+                rank=result.ranking.ranks[candidate.index] if ranked else None,
+                score=round(result.ranking.scores[candidate.index], 4) if ranked else None,
+            )
         prefilter = getattr(result, "prefilter", None)
         if prefilter is not None:
-            entry.update(prefilter_score=round(prefilter.scores[candidate.index], 5),
-                         kept=candidate.index in prefilter.kept)
+            entry.update(
+                prefilter_score=round(prefilter.scores[candidate.index], 5),
+                kept=candidate.index in prefilter.kept,
+            )
         candidates.append(entry)
     best = result.best if complete else None
     return {
@@ -219,20 +244,28 @@ def result_to_dict(result: Any, files: dict[int, str],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "prompt": result.prompt,
         "rewritten_prompt": result.rewrite.prompt if result.rewrite else result.prompt,
-        "negative_prompt": result.rewrite.negative_prompt if result.rewrite else result.config.negative_prompt,
+        "negative_prompt": result.rewrite.negative_prompt
+        if result.rewrite
+        else result.config.negative_prompt,
         "rewrite": result.rewrite.to_dict() if result.rewrite else None,
         "mode": result.mode,
         "profile": result.profile.to_dict() if result.profile else None,
         "profile_from_cache": result.profile_from_cache,
         "profile_cache_key": result.profile_key,
-        "references": (result.references.to_dict() if getattr(result, "references", None)
-                       else {"liked": len(result.liked), "disliked": len(result.disliked)}),
+        "references": (
+            result.references.to_dict()
+            if getattr(result, "references", None)
+            else {"liked": len(result.liked), "disliked": len(result.disliked)}
+        ),
         "candidates": candidates,
-        "best": None if best is None else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
+        "best": None
+        if best is None
+        else {"index": best.index, "file": files.get(best.index), "seed": best.seed},
         "ranking": ranking,
         "prefilter": result.prefilter.to_dict() if getattr(result, "prefilter", None) else None,
-        "explanation": (result.explanation.to_dict() if getattr(result, "explanation", None)
-                        else None),
+        "explanation": (
+            result.explanation.to_dict() if getattr(result, "explanation", None) else None
+        ),
         "models": {"assessor": result.assessor, "generator": result.generator},
         "generator_settings": result.generator_settings,
         "config": asdict(result.config),
@@ -256,8 +289,9 @@ def file_sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def feedback_commands(folder: Union[str, Path], indices: Any, user: Optional[str] = None
-                      ) -> list[tuple[int, str, str]]:
+def feedback_commands(
+    folder: Union[str, Path], indices: Any, user: Optional[str] = None
+) -> list[tuple[int, str, str]]:
     """The exact `ptgen like` / `ptgen dislike` commands for each candidate of a run folder.
 
     Example:
@@ -267,23 +301,41 @@ def feedback_commands(folder: Union[str, Path], indices: Any, user: Optional[str
     import shlex
 
     suffix = f" --user {shlex.quote(user)}" if user else ""
-    return [(i, f"ptgen like {shlex.quote(f'{folder}#{i}')}{suffix}",
-             f"ptgen dislike {shlex.quote(f'{folder}#{i}')}{suffix}") for i in indices]
+    return [
+        (
+            i,
+            f"ptgen like {shlex.quote(f'{folder}#{i}')}{suffix}",
+            f"ptgen dislike {shlex.quote(f'{folder}#{i}')}{suffix}",
+        )
+        for i in indices
+    ]
 
 
 def _feedback_html(folder: Path, result: Any, user: Optional[str]) -> str:
-    rows = "".join(f"<tr><td>#{i}</td><td><code>{_esc(like)}</code></td>"
-                   f"<td><code>{_esc(dislike)}</code></td></tr>"
-                   for i, like, dislike in feedback_commands(
-                       folder, [c.index for c in result.ranked], user))
-    return ("<h2>Feedback</h2><p class='muted'>Teach the user's profile: each label is stored "
+    rows = "".join(
+        f"<tr><td>#{i}</td><td><code>{_esc(like)}</code></td>"
+        f"<td><code>{_esc(dislike)}</code></td></tr>"
+        for i, like, dislike in feedback_commands(folder, [c.index for c in result.ranked], user)
+    )
+    return (
+        (
+            "<h2>Feedback</h2><p class='muted'>Teach the user's profile: each label is stored "
             "and used by the next <code>ptgen generate --user</code>.</p>"
             f"<table id='feedback'><tr><th>candidate</th><th>like</th><th>dislike</th></tr>{rows}"
-            "</table>") if rows else ""
+            "</table>"
+        )
+        if rows
+        else ""
+    )
 
 
-def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
-              copy_sources: bool = False, user: Optional[str] = None) -> dict[str, Any]:
+def write_run(
+    result: Any,
+    folder: Union[str, Path],
+    extra_html: str = "",
+    copy_sources: bool = False,
+    user: Optional[str] = None,
+) -> dict[str, Any]:
     """Write every candidate PNG, `result.json` and `report.html` into `folder`.
 
     `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison);
@@ -306,7 +358,9 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
         if candidate.source and not copy_sources and Path(candidate.source).is_file():
             hashes[candidate.index] = file_sha256(candidate.source)
             continue
-        files[candidate.index] = save_candidate(candidate, folder, result.generator, result.generator_settings).name
+        files[candidate.index] = save_candidate(
+            candidate, folder, result.generator, result.generator_settings
+        ).name
     data = result_to_dict(result, files, hashes)
     style_off = getattr(result, "style_off", None)
     if style_off is not None and data["style_adapter"] is not None:
@@ -314,8 +368,10 @@ def write_run(result: Any, folder: Union[str, Path], extra_html: str = "",
         style_off.image.save(path, format="PNG")
         data["style_adapter"] = {**data["style_adapter"], "without_file": path.name}
     _atomic_write(folder / "result.json", json.dumps(data, indent=2, default=str))
-    _atomic_write(folder / "report.html",
-                  render_html(result, data, extra_html + _feedback_html(folder, result, user)))
+    _atomic_write(
+        folder / "report.html",
+        render_html(result, data, extra_html + _feedback_html(folder, result, user)),
+    )
     return data
 
 
@@ -390,7 +446,11 @@ def _comparison_html(match: Any, number: int) -> str:
             f"<table><tr><th>element</th><th>A #{match.a}</th><th>rationale</th><th>B #{match.b}</th><th>rationale</th></tr>{rows}</table>"
         )
     if comparison.issues:
-        body.append("<ul class='muted'>" + "".join(f"<li>{_esc(i)}</li>" for i in comparison.issues) + "</ul>")
+        body.append(
+            "<ul class='muted'>"
+            + "".join(f"<li>{_esc(i)}</li>" for i in comparison.issues)
+            + "</ul>"
+        )
     raw = "".join(f"<code>{_esc(t)}</code><hr>" for t in comparison.raw_texts)
     body.append(f"<details><summary>raw model output</summary>{raw}</details>")
     return f"<details class='comparison' id='cmp{number}'>{head}{''.join(body)}</details>"
@@ -426,7 +486,8 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     complete = data["status"] == "complete"
     unranked = set(data.get("unranked") or [])
     small = "".join(
-        f".c{c.index}{{background-image:url({data_url(c.image, 128, 80)})}}" for c in result.candidates
+        f".c{c.index}{{background-image:url({data_url(c.image, 128, 80)})}}"
+        for c in result.candidates
     )
     cards = []
     for candidate in result.ranked:
@@ -435,21 +496,29 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         if i in unranked:
             score = "<b>unranked</b> &middot; no finished comparison"
         elif ranking is not None:
-            score = (f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
-                     f"{ranking.wins[i]:g}/{ranking.games[i]} wins")
+            score = (
+                f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
+                f"{ranking.wins[i]:g}/{ranking.games[i]} wins"
+            )
         prefilter = getattr(result, "prefilter", None)
         if prefilter is not None:
             state = "kept" if i in prefilter.kept else "not kept"
-            score += f"<br><span class='muted'>pre-filter {prefilter.scores[i]:+.3f} ({state})</span>"
+            score += (
+                f"<br><span class='muted'>pre-filter {prefilter.scores[i]:+.3f} ({state})</span>"
+            )
         best = " best" if complete and ranking is not None and i == ranking.winner else ""
-        caption = f"#{i}" + (f" &middot; seed {candidate.seed}" if candidate.seed is not None else "")
+        caption = f"#{i}" + (
+            f" &middot; seed {candidate.seed}" if candidate.seed is not None else ""
+        )
         if candidate.source:
             caption += f"<br><span class='muted'>{_esc(Path(candidate.source).name)}</span>"
         cards.append(
             f"<div class='card{best}'><img alt='candidate {i}' src='{data_url(candidate.image, 512)}'>"
             f"<div>{caption}</div><div>{score}</div><div class='muted'>{_esc(data['candidates'][i]['file'] if i < len(data['candidates']) else '')}</div></div>"
         )
-    comparisons = "".join(_comparison_html(m, k) for k, m in enumerate(ranking.matches)) if ranking else ""
+    comparisons = (
+        "".join(_comparison_html(m, k) for k, m in enumerate(ranking.matches)) if ranking else ""
+    )
     refs = "".join(f"<img alt='liked' src='{data_url(im, 96, 75)}'>" for im in result.liked)
     drefs = "".join(f"<img alt='disliked' src='{data_url(im, 96, 75)}'>" for im in result.disliked)
     status = data["status"]
@@ -480,29 +549,44 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     style = data.get("style_adapter")
     if style:
         used = ", ".join(f"#{i}" for i in style.get("liked_used", []))
-        rows.append(("style adapter", f"{style['adapter']}, scale {style['scale']}, "
-                     f"blocks {style['blocks']}; {style['rule']}: liked {used}, "
-                     f"disliked {len(style.get('disliked_used', []))} as negative image embedding"
-                     + (f" ({style['note']})" if style.get("note") else "")))
+        rows.append(
+            (
+                "style adapter",
+                f"{style['adapter']}, scale {style['scale']}, "
+                f"blocks {style['blocks']}; {style['rule']}: liked {used}, "
+                f"disliked {len(style.get('disliked_used', []))} as negative image embedding"
+                + (f" ({style['note']})" if style.get("note") else ""),
+            )
+        )
     if getattr(result, "prefilter", None) is not None:
         chosen = result.prefilter
-        rows.append(("pre-filter", f"{chosen.model}: kept {len(chosen.kept)} of {len(chosen.scores)} "
-                     "by similarity to the references"))
+        rows.append(
+            (
+                "pre-filter",
+                f"{chosen.model}: kept {len(chosen.kept)} of {len(chosen.scores)} "
+                "by similarity to the references",
+            )
+        )
     if rewrite is not None and rewrite.cut:
         rows.append(("cut for the token budget", "; ".join(rewrite.cut)))
     usage = data["usage"]
-    rows.append(("assessor cost", f"{usage['calls']} calls, {usage['images']} images, "
-                 f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens"))
+    rows.append(
+        (
+            "assessor cost",
+            f"{usage['calls']} calls, {usage['images']} images, "
+            f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens",
+        )
+    )
     rows.append(("timings (s)", ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items())))
     summary = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
     issues = "".join(f"<li>{_esc(i)}</li>" for i in data["issues"])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ptgen report: {_esc(data['prompt'] or 'rerank')}</title>
+<html lang="en"><head><meta charset="utf-8"><title>ptgen report: {_esc(data["prompt"] or "rerank")}</title>
 <style>{CSS}{small}</style></head><body>
 <h1>ptgen report</h1>
 {banner}
-<p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> &middot; {_esc(data['created'])}
- &middot; ptgen {_esc(data['versions'].get('ptgen'))}</p>
+<p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> &middot; {_esc(data["created"])}
+ &middot; ptgen {_esc(data["versions"].get("ptgen"))}</p>
 <table id="summary">{summary}</table>
 {f"<ul class='muted'>{issues}</ul>" if issues else ""}
 {extra_html}
@@ -510,7 +594,7 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <h2>References</h2><div class="refs">liked: {refs or '<span class="muted">none</span>'}</div>
 <div class="refs">disliked: {drefs or '<span class="muted">none</span>'}</div>
 <h2>Profile</h2>{_profile_section(result)}
-<h2>{heading}</h2><div class="grid" id="candidates">{''.join(cards)}</div>
+<h2>{heading}</h2><div class="grid" id="candidates">{"".join(cards)}</div>
 {_explanation_html(result)}
 <h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
 </body></html>

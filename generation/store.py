@@ -155,8 +155,10 @@ def check_name(name: str) -> str:
         'ana'
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise InputError(f"user name {name!r} is not usable; use letters, digits, '_', '.', '-' "
-                         "(at most 64, starting with a letter or digit)")
+        raise InputError(
+            f"user name {name!r} is not usable; use letters, digits, '_', '.', '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
     return name
 
 
@@ -185,8 +187,10 @@ def _image_bytes(source: Any) -> tuple[bytes, str, int, int]:
             width, height = image.size
             kind = (image.format or "png").lower()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"{path} is not a readable image ({error.__class__.__name__}); "
-                         "give PNG, JPEG or WebP files") from None
+        raise InputError(
+            f"{path} is not a readable image ({error.__class__.__name__}); "
+            "give PNG, JPEG or WebP files"
+        ) from None
     extension = {"jpeg": ".jpg"}.get(kind, "." + kind)
     return data, extension, width, height
 
@@ -220,9 +224,11 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if version > SCHEMA_VERSION:
-            raise StoreError(f"the user store {path} has schema version {version}, newer than "
-                             f"this ptgen's {SCHEMA_VERSION}; upgrade ptgen "
-                             "(the store is untouched)")
+            raise StoreError(
+                f"the user store {path} has schema version {version}, newer than "
+                f"this ptgen's {SCHEMA_VERSION}; upgrade ptgen "
+                "(the store is untouched)"
+            )
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if version < SCHEMA_VERSION:
             _migrate(connection, version)
@@ -233,10 +239,14 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
     except sqlite3.DatabaseError as error:
         connection.close()
         if "readonly" in str(error) or "read-only" in str(error):
-            raise StoreError(f"the user store {path} is on a read-only disk ({error}); "
-                             "pass --store DIR or set PTGEN_STORE to a writable folder") from None
-        raise StoreError(f"the user store {path} is not a usable database ({error}); it was "
-                         "left untouched: move it away or restore it from an export") from None
+            raise StoreError(
+                f"the user store {path} is on a read-only disk ({error}); "
+                "pass --store DIR or set PTGEN_STORE to a writable folder"
+            ) from None
+        raise StoreError(
+            f"the user store {path} is not a usable database ({error}); it was "
+            "left untouched: move it away or restore it from an export"
+        ) from None
     except StoreError:
         connection.close()
         raise
@@ -275,8 +285,10 @@ class User:
             if create:
                 self.images_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreError(f"cannot create the user folder {folder}: {error.strerror}; "
-                             "pass --store DIR or set PTGEN_STORE to a writable folder") from None
+            raise StoreError(
+                f"cannot create the user folder {folder}: {error.strerror}; "
+                "pass --store DIR or set PTGEN_STORE to a writable folder"
+            ) from None
         self.db_path = folder / "store.db"
         self.db = open_database(self.db_path, create)
 
@@ -310,13 +322,16 @@ class User:
             try:
                 _atomic_bytes(target, data)
             except OSError as error:
-                raise StoreError(f"cannot write {target}: {error.strerror}; pass --store DIR or "
-                                 "set PTGEN_STORE to a writable folder") from None
+                raise StoreError(
+                    f"cannot write {target}: {error.strerror}; pass --store DIR or "
+                    "set PTGEN_STORE to a writable folder"
+                ) from None
         return digest, name
 
     def current_label(self, digest: str) -> Optional[str]:
-        row = self.db.execute("SELECT label FROM labels WHERE hash = ? ORDER BY id DESC LIMIT 1",
-                              (digest,)).fetchone()
+        row = self.db.execute(
+            "SELECT label FROM labels WHERE hash = ? ORDER BY id DESC LIMIT 1", (digest,)
+        ).fetchone()
         return row[0] if row else None
 
     def label(
@@ -353,10 +368,12 @@ class User:
         changes: list[Change] = []
         now = time.time()
         for source, (data, extension, width, height), given in zip(
-                sources, loaded, provenances, strict=True):
+            sources, loaded, provenances, strict=True
+        ):
             digest, file = self._store_file(data, extension)
-            prov = given or Provenance(origin=None if not isinstance(source, (str, Path))
-                                       else str(source))
+            prov = given or Provenance(
+                origin=None if not isinstance(source, (str, Path)) else str(source)
+            )
             shown = Path(source).name if isinstance(source, (str, Path)) else ""
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -367,12 +384,23 @@ class User:
                     continue
                 self.db.execute(
                     "INSERT OR IGNORE INTO images (hash, file, width, height, added) "
-                    "VALUES (?, ?, ?, ?, ?)", (digest, file, width, height, now))
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (digest, file, width, height, now),
+                )
                 self.db.execute(
                     "INSERT INTO labels (hash, label, at, origin, run, candidate, prompt, seed) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (digest, label, now, prov.origin, prov.run, prov.candidate, prov.prompt,
-                     prov.seed))
+                    (
+                        digest,
+                        label,
+                        now,
+                        prov.origin,
+                        prov.run,
+                        prov.candidate,
+                        prov.prompt,
+                        prov.seed,
+                    ),
+                )
                 self.db.execute("COMMIT")
             except sqlite3.OperationalError as error:
                 if self.db.in_transaction:
@@ -382,8 +410,9 @@ class User:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
-            changes.append(Change(digest, label, "relabelled" if previous else "added",
-                                  previous, shown))
+            changes.append(
+                Change(digest, label, "relabelled" if previous else "added", previous, shown)
+            )
         return changes
 
     def images(self, label: Optional[str] = None) -> list[StoredImage]:
@@ -397,8 +426,9 @@ class User:
             "FROM labels l JOIN images i ON i.hash = l.hash "
             "WHERE l.id = (SELECT max(id) FROM labels WHERE hash = l.hash) ORDER BY l.id DESC"
         ).fetchall()
-        found = [StoredImage(r[0], self.images_dir / r[1], r[2], r[3], Provenance(*r[4:]))
-                 for r in rows]
+        found = [
+            StoredImage(r[0], self.images_dir / r[1], r[2], r[3], Provenance(*r[4:])) for r in rows
+        ]
         return [image for image in found if label is None or image.label == label]
 
     def counts(self) -> dict[str, int]:
@@ -415,11 +445,16 @@ class User:
             digest = hashlib.sha256(Path(given).read_bytes()).hexdigest()
         else:
             digest = Path(given).name.split(".")[0].lower()
-        rows = self.db.execute("SELECT hash FROM images WHERE hash LIKE ?",
-                               (digest + "%",)).fetchall() if len(digest) >= 8 else []
+        rows = (
+            self.db.execute("SELECT hash FROM images WHERE hash LIKE ?", (digest + "%",)).fetchall()
+            if len(digest) >= 8
+            else []
+        )
         if len(rows) != 1:
-            raise InputError(f"{given}: not an image of user {self.name} "
-                             f"({'ambiguous' if rows else 'not found'}); see `ptgen user show`")
+            raise InputError(
+                f"{given}: not an image of user {self.name} "
+                f"({'ambiguous' if rows else 'not found'}); see `ptgen user show`"
+            )
         return rows[0][0]
 
     def forget(self, given: Sequence[str]) -> list[str]:
@@ -430,23 +465,43 @@ class User:
         for digest in digests:
             row = self.db.execute("SELECT file FROM images WHERE hash = ?", (digest,)).fetchone()
             files.append(self.images_dir / row[0])
-        self._write([(sql, (digest,)) for digest in digests
-                     for sql in ("DELETE FROM labels WHERE hash = ?",
-                                 "DELETE FROM images WHERE hash = ?")])
+        self._write(
+            [
+                (sql, (digest,))
+                for digest in digests
+                for sql in (
+                    "DELETE FROM labels WHERE hash = ?",
+                    "DELETE FROM images WHERE hash = ?",
+                )
+            ]
+        )
         for path in files:
             path.unlink(missing_ok=True)
         return digests
 
     # -- profiles and runs ------------------------------------------------------------------
 
-    def record_profile(self, profile: Any, model: str, prompt_version: str,
-                       certainty: Optional[dict] = None, images: Sequence[str] = ()) -> int:
+    def record_profile(
+        self,
+        profile: Any,
+        model: str,
+        prompt_version: str,
+        certainty: Optional[dict] = None,
+        images: Sequence[str] = (),
+    ) -> int:
         """Record a predicted `UserProfile`; returns its id. Example: see `profiles`."""
         cursor = self.db.execute(
             "INSERT INTO profiles (at, model, prompt_version, profile, certainty, images) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), model, prompt_version, json.dumps(profile.to_dict()),
-             json.dumps(certainty or {}), json.dumps(list(images))))
+            (
+                time.time(),
+                model,
+                prompt_version,
+                json.dumps(profile.to_dict()),
+                json.dumps(certainty or {}),
+                json.dumps(list(images)),
+            ),
+        )
         return int(cursor.lastrowid)
 
     def profiles(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -457,23 +512,39 @@ class User:
         """
         rows = self.db.execute(
             "SELECT id, at, model, prompt_version, profile, certainty, images FROM profiles "
-            "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [{"id": r[0], "at": r[1], "model": r[2], "prompt_version": r[3],
-                 "profile": json.loads(r[4]), "certainty": json.loads(r[5] or "{}"),
-                 "images": json.loads(r[6] or "[]")} for r in rows]
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "at": r[1],
+                "model": r[2],
+                "prompt_version": r[3],
+                "profile": json.loads(r[4]),
+                "certainty": json.loads(r[5] or "{}"),
+                "images": json.loads(r[6] or "[]"),
+            }
+            for r in rows
+        ]
 
     def record_run(self, folder: str, prompt: str, profile_id: Optional[int]) -> int:
         """Record a run made for this user; returns its id."""
-        cursor = self.db.execute("INSERT INTO runs (at, folder, prompt, profile_id) "
-                                 "VALUES (?, ?, ?, ?)", (time.time(), folder, prompt, profile_id))
+        cursor = self.db.execute(
+            "INSERT INTO runs (at, folder, prompt, profile_id) VALUES (?, ?, ?, ?)",
+            (time.time(), folder, prompt, profile_id),
+        )
         return int(cursor.lastrowid)
 
     def runs(self, limit: int = 5) -> list[dict[str, Any]]:
         """The latest runs, newest first: folder, prompt, when, profile id."""
-        rows = self.db.execute("SELECT id, at, folder, prompt, profile_id FROM runs "
-                               "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [{"id": r[0], "at": r[1], "folder": r[2], "prompt": r[3], "profile_id": r[4]}
-                for r in rows]
+        rows = self.db.execute(
+            "SELECT id, at, folder, prompt, profile_id FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [
+            {"id": r[0], "at": r[1], "folder": r[2], "prompt": r[3], "profile_id": r[4]}
+            for r in rows
+        ]
 
     # -- export -----------------------------------------------------------------------------
 
@@ -488,8 +559,12 @@ class User:
             cursor = self.db.execute(f"SELECT * FROM {table} ORDER BY rowid")
             names = [column[0] for column in cursor.description]
             tables[table] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        manifest = {"format": ARCHIVE_FORMAT, "schema": SCHEMA_VERSION, "user": self.name,
-                    "tables": tables}
+        manifest = {
+            "format": ARCHIVE_FORMAT,
+            "schema": SCHEMA_VERSION,
+            "user": self.name,
+            "tables": tables,
+        }
         file = Path(file)
         file.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{file.name}-", dir=file.parent)
@@ -555,12 +630,16 @@ class UserStore:
         """Open a user (None: the default user). Raises InputError for an unknown user."""
         name = name or self.default()
         if name is None:
-            raise InputError("no user given and no default user set; pass --user NAME "
-                             "or run `ptgen user default NAME`")
+            raise InputError(
+                "no user given and no default user set; pass --user NAME "
+                "or run `ptgen user default NAME`"
+            )
         if not self.exists(name):
             known = ", ".join(self.names()) or "none yet"
-            raise InputError(f"unknown user {name!r} in {self.root} (users: {known}); "
-                             f"create it with `ptgen user create {name}`")
+            raise InputError(
+                f"unknown user {name!r} in {self.root} (users: {known}); "
+                f"create it with `ptgen user create {name}`"
+            )
         return User(name, self.folder(name))
 
     def default(self) -> Optional[str]:
@@ -609,8 +688,9 @@ class UserStore:
                 for row in tables.get(table, []):
                     columns = ", ".join(row)
                     marks = ", ".join("?" * len(row))
-                    statements.append((f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                                       tuple(row.values())))
+                    statements.append(
+                        (f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
+                    )
             user._write(statements)
         return user
 
@@ -633,5 +713,16 @@ def _expand(given: Any) -> list[Any]:
     return out
 
 
-__all__ = ["Change", "LABELS", "Provenance", "SCHEMA_VERSION", "STORE_ENV", "StoredImage", "User",
-           "UserStore", "check_name", "default_store_dir", "open_database"]
+__all__ = [
+    "Change",
+    "LABELS",
+    "Provenance",
+    "SCHEMA_VERSION",
+    "STORE_ENV",
+    "StoredImage",
+    "User",
+    "UserStore",
+    "check_name",
+    "default_store_dir",
+    "open_database",
+]

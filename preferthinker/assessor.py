@@ -271,29 +271,47 @@ class Assessor:
         results: list[Optional[_Attempt]] = [None] * len(conversations)
         pending = list(range(len(conversations)))
         done = 0
-        chunk = max(self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1)
+        chunk = max(
+            self.config.max_concurrency if self.engine.concurrent else self.config.batch_size, 1
+        )
         for attempt in range(self.config.max_retries + 1):
-            temperature = None if attempt == 0 else max(self.config.retry_temperature, self.config.temperature)
-            config = replace(self.config.generation_config(temperature),
-                             chat_template_kwargs=self.chat_template_kwargs() or None, stop=stop)
+            temperature = (
+                None
+                if attempt == 0
+                else max(self.config.retry_temperature, self.config.temperature)
+            )
+            config = replace(
+                self.config.generation_config(temperature),
+                chat_template_kwargs=self.chat_template_kwargs() or None,
+                stop=stop,
+            )
             failed: list[int] = []
             for start in range(0, len(pending), chunk):
                 indices = pending[start : start + chunk]
                 outputs = self.engine.generate([conversations[i] for i in indices], config)
                 EngineContractError.check(
-                    f"engine {self.engine.name}", len(outputs), len(indices),
-                    "outputs", "conversations",
+                    f"engine {self.engine.name}",
+                    len(outputs),
+                    len(indices),
+                    "outputs",
+                    "conversations",
                 )
                 for index, output in zip(indices, outputs):
                     previous = results[index]
-                    usage = (previous.usage if previous else Usage()).add(_usage(conversations[index], output))
+                    usage = (previous.usage if previous else Usage()).add(
+                        _usage(conversations[index], output)
+                    )
                     try:
                         parsed = parse(output.text)
                         results[index] = _Attempt(parsed, output.text, attempt + 1, usage)
                     except ParseError as error:
-                        results[index] = _Attempt(None, output.text, attempt + 1, usage, error.reason)
+                        results[index] = _Attempt(
+                            None, output.text, attempt + 1, usage, error.reason
+                        )
                         failed.append(index)
-                        logger.info("unparseable output (attempt %d): %s", attempt + 1, error.reason)
+                        logger.info(
+                            "unparseable output (attempt %d): %s", attempt + 1, error.reason
+                        )
                     if index not in failed or attempt == self.config.max_retries:
                         done += 1
                         if progress:
@@ -339,8 +357,14 @@ class Assessor:
         if getattr(self.engine, "predicts_profiles", True) is False:
             # Embedding judges (the similarity assessor) name no terms: say so, ask nothing.
             reason = getattr(self.engine, "no_profile_reason", f"{self.name} predicts no profile")
-            return ProfilePrediction(profile=UserProfile(), status="failed", raw_text="",
-                                     issues=[reason], attempts=0, usage=Usage())
+            return ProfilePrediction(
+                profile=UserProfile(),
+                status="failed",
+                raw_text="",
+                issues=[reason],
+                attempts=0,
+                usage=Usage(),
+            )
         conversation = build_profile_messages(refs)
 
         def parse(text: str) -> ParsedOutput:
@@ -357,7 +381,9 @@ class Assessor:
                 usage=result.usage,
             )
         profile = result.parsed.profile
-        issues = [f"no {element} predicted" for element in ELEMENTS if not profile.liked.terms(element)]
+        issues = [
+            f"no {element} predicted" for element in ELEMENTS if not profile.liked.terms(element)
+        ]
         if refs.disliked and profile.disliked.is_empty():
             issues.append("no non-preference profile predicted")
         return ProfilePrediction(
@@ -426,7 +452,9 @@ class Assessor:
         if without_references and (profile is not None or bool(liked) or bool(disliked)):
             raise InputError("without_references=True takes no profile and no reference images")
         # The references matter only without a profile: load them then, once for every pair.
-        refs = self.references(liked, disliked) if profile is None and not without_references else None
+        refs = (
+            self.references(liked, disliked) if profile is None and not without_references else None
+        )
         if profile is None and not refs and not without_references:
             raise InputError("compare needs either a profile or liked reference images")
 
@@ -457,7 +485,11 @@ class Assessor:
         expect_profile = profile is None
 
         def parse(text: str) -> ParsedOutput:
-            parsed = parse_compact(text) if compact else parse_output(text, expect_profile=expect_profile)
+            parsed = (
+                parse_compact(text)
+                if compact
+                else parse_output(text, expect_profile=expect_profile)
+            )
             if parsed.answer is None:
                 raise ParseError("no answer could be recovered", text)
             return parsed
@@ -486,7 +518,9 @@ class Assessor:
         if not parsed:
             return Comparison(None, [], raw_texts, found_profile, None, issues, usage)
         if len(attempts) == 1 or len(parsed) == 1:
-            return Comparison(parsed[0].answer, parsed, raw_texts, found_profile, None, issues, usage)
+            return Comparison(
+                parsed[0].answer, parsed, raw_texts, found_profile, None, issues, usage
+            )
         agree = parsed[0].answer == parsed[1].answer
         winner = parsed[0].answer if agree else self._tiebreak(parsed)
         if not agree:

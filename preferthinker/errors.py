@@ -92,8 +92,10 @@ class EngineContractError(EngineError):
             >>> EngineContractError.check("engine x", 2, 2, "outputs", "conversations")
         """
         if results != inputs:
-            raise cls(f"{who} returned {results} {result_noun} for {inputs} {input_noun}; "
-                      "it must return one per input, in order")
+            raise cls(
+                f"{who} returned {results} {result_noun} for {inputs} {input_noun}; "
+                "it must return one per input, in order"
+            )
 
 
 class ParseError(PTGenError, ValueError):

@@ -104,7 +104,9 @@ class ImageCache:
         while len(self._items) > self.max_items:
             self._items.popitem(last=False)
 
-    def get_or_render(self, key: str, render: Callable[[], Sequence[Image.Image]]) -> list[Image.Image]:
+    def get_or_render(
+        self, key: str, render: Callable[[], Sequence[Image.Image]]
+    ) -> list[Image.Image]:
         """Cached images for key, rendering (once) on a miss."""
         images = self.get(key)
         if images is None:

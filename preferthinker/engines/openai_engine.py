@@ -253,8 +253,10 @@ class OpenAIEngine(Engine):
             if attempt >= self.max_retries or waited + delay > self.retry_budget:
                 spent = f"{attempt + 1} tries"
                 if waited + delay > self.retry_budget and attempt < self.max_retries:
-                    spent += (f"; waiting {delay:g} s more would pass the "
-                              f"{self.retry_budget:g} s retry budget")
+                    spent += (
+                        f"; waiting {delay:g} s more would pass the "
+                        f"{self.retry_budget:g} s retry budget"
+                    )
                 raise type(failure)(f"{failure} ({spent})") from None
             cancel.wait(delay)
             waited += delay
@@ -315,7 +317,9 @@ class OpenAIEngine(Engine):
                 elif kind == "image":
                     image = part.get("image")
                     if image is None:
-                        raise InputError("an image part has no 'image' (a PIL image) in the conversation")
+                        raise InputError(
+                            "an image part has no 'image' (a PIL image) in the conversation"
+                        )
                     parts.append({"type": "image_url", "image_url": {"url": urls[id(image)]}})
                 else:
                     raise InputError(f"unknown message part type {kind!r}; use 'text' or 'image'")
@@ -372,7 +376,9 @@ class OpenAIEngine(Engine):
                                 self.send_repetition_penalty = False
                             warnings.warn(
                                 f"the server at {self.base_url} does not accept {key}; "
-                                "generating without it", RuntimeWarning, stacklevel=3,
+                                "generating without it",
+                                RuntimeWarning,
+                                stacklevel=3,
                             )
         return self._output(response, time.perf_counter() - started)
 
@@ -415,15 +421,18 @@ class OpenAIEngine(Engine):
         urls: dict[int, str] = {}
         for conversation in conversations:
             for message in conversation:
-                for part in message.get("content") if isinstance(message.get("content"), list) else []:
+                for part in (
+                    message.get("content") if isinstance(message.get("content"), list) else []
+                ):
                     image = part.get("image") if part.get("type") == "image" else None
                     if image is not None and id(image) not in urls:
                         urls[id(image)] = image_data_url(image)
         requests = [self._messages(conversation, urls) for conversation in conversations]
         # Even one request runs in a worker: the caller's wait stays interruptible by signals.
         cancel.map_in_threads(lambda _: self.name, [None], 1)  # the model name, before the rest
-        return cancel.map_in_threads(lambda messages: self._request(messages, config), requests,
-                                     self.max_concurrency)
+        return cancel.map_in_threads(
+            lambda messages: self._request(messages, config), requests, self.max_concurrency
+        )
 
     def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
@@ -456,6 +465,8 @@ BACKEND = EngineBackend(
     config_fields=("timeout", "max_concurrency"),
     served_model=True,
 )
+
+
 def _retry_after(error: Any) -> Optional[float]:
     """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` in seconds or as an
     HTTP date), or None when it did not say."""

@@ -57,17 +57,22 @@ def quantization_config(quantization: Optional[str], device: str, dtype: Any):
     import torch
 
     if not (device.startswith("cuda") and torch.cuda.is_available()):
-        raise InputError(f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), "
-                         f"but the device is {device!r}; use quantization 'none' here")
+        raise InputError(
+            f"quantization {quantization!r} needs a CUDA GPU (bitsandbytes), "
+            f"but the device is {device!r}; use quantization 'none' here"
+        )
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise InputError(f"quantization {quantization!r} needs the bitsandbytes package: "
-                         "pip install bitsandbytes, or use quantization 'none'")
+        raise InputError(
+            f"quantization {quantization!r} needs the bitsandbytes package: "
+            "pip install bitsandbytes, or use quantization 'none'"
+        )
     from transformers import BitsAndBytesConfig
 
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                              bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+    )
 
 
 def accepts_spec(spec: str) -> bool:
@@ -133,12 +138,16 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     import socket
     from urllib.parse import urlsplit
 
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+    if any(
+        os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    ):
         return True
     endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+        with socket.create_connection(
+            (endpoint.hostname or "huggingface.co", port), timeout=timeout
+        ):
             return True
     except OSError:
         return False
@@ -146,10 +155,16 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _not_found_message(model: str, error: BaseException, offline_reason: str = "") -> str:
     """One line that says why a model could not be loaded and how to fix it."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    hint = ("set {assessor} to /path/to/local/model (a folder saved with save_pretrained), "
-            "or to an http://host:port/v1 server URL")
+    hint = (
+        "set {assessor} to /path/to/local/model (a folder saved with save_pretrained), "
+        "or to an http://host:port/v1 server URL"
+    )
     if isinstance(error, GatedRepoError):
         return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
@@ -191,9 +206,13 @@ class TransformersEngine(Engine):
         self.dtype = resolve_dtype(options.dtype, self.device)
         self.quantization = options.quantization or "none"
         # Checked before any loading: a missing package should not cost a 15 GB read first.
-        self._quantization_config = quantization_config(options.quantization, self.device, self.dtype)
+        self._quantization_config = quantization_config(
+            options.quantization, self.device, self.dtype
+        )
         self.model, self.processor = self._load(
-            str(model), options.trust_remote_code, options.local_files_only,
+            str(model),
+            options.trust_remote_code,
+            options.local_files_only,
             options.attn_implementation,
         )
         self.resident = True  # on `device`; False after `release()`
@@ -205,8 +224,13 @@ class TransformersEngine(Engine):
         self._tokenizer = tokenizer
 
     # -- loading -----------------------------------------------------------------------------
-    def _load(self, model: str, trust_remote_code: bool, local_files_only: Optional[bool],
-              attn_implementation: Optional[str]):
+    def _load(
+        self,
+        model: str,
+        trust_remote_code: bool,
+        local_files_only: Optional[bool],
+        attn_implementation: Optional[str],
+    ):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         local = Path(model).expanduser()
@@ -228,7 +252,9 @@ class TransformersEngine(Engine):
             elif not hub_reachable():
                 # Use the local cache only: a model downloaded earlier still loads, a missing one fails fast.
                 local_files_only = True
-        common: dict[str, Any] = dict(trust_remote_code=trust_remote_code, local_files_only=local_files_only)
+        common: dict[str, Any] = dict(
+            trust_remote_code=trust_remote_code, local_files_only=local_files_only
+        )
         model_kwargs: dict[str, Any] = dict(common, dtype=self.dtype, use_safetensors=True)
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
@@ -246,12 +272,21 @@ class TransformersEngine(Engine):
         except ValueError as error:
             # transformers raises ValueError for an architecture it has no image-text-to-text class for.
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ModelNotFoundError(f"model {model!r} cannot be loaded as an image-text-to-text model: {first}") from None
+            raise ModelNotFoundError(
+                f"model {model!r} cannot be loaded as an image-text-to-text model: {first}"
+            ) from None
         except OSError as error:  # not found, offline, no safetensors (hub errors are OSErrors)
             message = _not_found_message(model, error, offline_reason)
             raise ModelNotFoundError(message, settings=("assessor",)) from None
-        except Exception as error:  # network libraries' own errors (httpx/requests) when not offline
-            if type(error).__module__.split(".")[0] in ("httpx", "requests", "urllib3", "huggingface_hub"):
+        except (
+            Exception
+        ) as error:  # network libraries' own errors (httpx/requests) when not offline
+            if type(error).__module__.split(".")[0] in (
+                "httpx",
+                "requests",
+                "urllib3",
+                "huggingface_hub",
+            ):
                 message = _not_found_message(model, error, offline_reason)
                 raise ModelNotFoundError(message, settings=("assessor",)) from None
             raise
@@ -279,7 +314,9 @@ class TransformersEngine(Engine):
         for message in conversation:
             content = message.get("content")
             if isinstance(content, str):
-                messages.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+                messages.append(
+                    {"role": message["role"], "content": [{"type": "text", "text": content}]}
+                )
                 continue
             parts = []
             for part in content or []:
@@ -287,8 +324,12 @@ class TransformersEngine(Engine):
                 if kind == "image":
                     image = part.get("image")
                     if image is None:
-                        raise InputError("an image part has no 'image' (a PIL image) in the conversation")
-                    images.append(image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image)
+                        raise InputError(
+                            "an image part has no 'image' (a PIL image) in the conversation"
+                        )
+                    images.append(
+                        image.convert("RGB") if getattr(image, "mode", "RGB") != "RGB" else image
+                    )
                     parts.append({"type": "image"})
                 elif kind == "text":
                     parts.append({"type": "text", "text": part.get("text", "")})
@@ -311,8 +352,12 @@ class TransformersEngine(Engine):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             # top_k 0 turns the cut off; left unset, the checkpoint's own (Qwen2.5-VL: 1) applies.
-            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
-                          top_k=config.top_k or 0)
+            kwargs.update(
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                top_k=config.top_k or 0,
+            )
         if config.stop:  # generate() matches stop strings with the tokenizer
             kwargs.update(stop_strings=list(config.stop), tokenizer=self._tokenizer)
         return kwargs
@@ -347,20 +392,28 @@ class TransformersEngine(Engine):
             torch.manual_seed(config.seed)
         outputs: list[EngineOutput] = []
         for start in range(0, len(conversations), self.batch_size):
-            outputs.extend(self._generate_batch(conversations[start:start + self.batch_size], config))
+            outputs.extend(
+                self._generate_batch(conversations[start : start + self.batch_size], config)
+            )
         return outputs
 
-    def _generate_batch(self, batch: list[Conversation], config: GenerationConfig) -> list[EngineOutput]:
+    def _generate_batch(
+        self, batch: list[Conversation], config: GenerationConfig
+    ) -> list[EngineOutput]:
         import torch
 
         started = time.perf_counter()
         texts, images = [], []
         for conversation in batch:
             messages, conversation_images = self._split(conversation)
-            texts.append(self.processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True,
-                **(config.chat_template_kwargs or {}),
-            ))
+            texts.append(
+                self.processor.apply_chat_template(
+                    messages,
+                    tokenize=False,
+                    add_generation_prompt=True,
+                    **(config.chat_template_kwargs or {}),
+                )
+            )
             images.append(conversation_images)
         processor_kwargs: dict[str, Any] = dict(text=texts, padding=True, return_tensors="pt")
         if any(images):
@@ -390,7 +443,9 @@ class TransformersEngine(Engine):
         for row, text in enumerate(texts_out):
             tokens = new_tokens[row].tolist()
             # Count up to and including the first end-of-sequence token; the rest is padding.
-            count = next((index + 1 for index, token in enumerate(tokens) if token in eos_ids), len(tokens))
+            count = next(
+                (index + 1 for index, token in enumerate(tokens) if token in eos_ids), len(tokens)
+            )
             results.append(
                 EngineOutput(
                     text=text,
@@ -434,7 +489,6 @@ class TransformersEngine(Engine):
             return
         self.model = None
         _empty_cache()
-
 
 
 def _empty_cache() -> None:

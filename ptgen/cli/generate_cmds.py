@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from generation.generator import families_help
+from preferthinker.errors import InputError, PTGenError
 from ptgen.cli.options import (
     AssessorModelOption,
     AssessorOption,
@@ -35,11 +36,16 @@ from ptgen.cli.options import (
     out,
 )
 from ptgen.cli.user_cmds import StoreOption, StoreRun, UserOption
-from preferthinker.errors import InputError, PTGenError
 
-OutOption = typer.Option(None, "--out", help="Folder for this run (must be empty unless --force). "
-                         "Default: a new numbered folder under --out-root.")
-OutRootOption = typer.Option(Path("ptgen-runs"), "--out-root", help="Where numbered run folders go.")
+OutOption = typer.Option(
+    None,
+    "--out",
+    help="Folder for this run (must be empty unless --force). "
+    "Default: a new numbered folder under --out-root.",
+)
+OutRootOption = typer.Option(
+    Path("ptgen-runs"), "--out-root", help="Where numbered run folders go."
+)
 ForceOption = typer.Option(
     False,
     "--force",
@@ -52,24 +58,39 @@ ResumeOption = typer.Option(
     help="Continue the partial run in this folder: what its journal holds "
     "is not computed again; other flags must match the run's settings.",
 )
-ModeOption = typer.Option(None, "--mode", help="profile: predict the profile once and reuse it (default); "
-                          "full: the authors' full prompt with all references in every comparison.")
-NoCacheOption = typer.Option(None, "--no-cache", help="Predict the profile even when a cached one exists.")
-CacheDirOption = typer.Option(None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles).")
+ModeOption = typer.Option(
+    None,
+    "--mode",
+    help="profile: predict the profile once and reuse it (default); "
+    "full: the authors' full prompt with all references in every comparison.",
+)
+NoCacheOption = typer.Option(
+    None, "--no-cache", help="Predict the profile even when a cached one exists."
+)
+CacheDirOption = typer.Option(
+    None, "--cache-dir", help="Profile cache folder (default ~/.cache/ptgen/profiles)."
+)
 PrefilterOption = typer.Option(
-    None, "--prefilter", help="similarity:MODEL: embed all candidates and let the assessor rank only "
-    "the --keep most like the references (MODEL: stats, efficientnet-lite0, dreamsim, a CLIP id).")
-KeepOption = typer.Option(None, "--keep", help="Candidates the pre-filter keeps for the tournament (default 8).")
+    None,
+    "--prefilter",
+    help="similarity:MODEL: embed all candidates and let the assessor rank only "
+    "the --keep most like the references (MODEL: stats, efficientnet-lite0, dreamsim, a CLIP id).",
+)
+KeepOption = typer.Option(
+    None, "--keep", help="Candidates the pre-filter keeps for the tournament (default 8)."
+)
 ExplainOption = typer.Option(
-    None, "--explain", help="With --verdict compact: judge the winner's last match again with a "
-    "full verdict, for its rationale (one more call).")
+    None,
+    "--explain",
+    help="With --verdict compact: judge the winner's last match again with a "
+    "full verdict, for its rationale (one more call).",
+)
 
 
 def loop_config(config_path: Any, **flags: Any):
     """A `LoopConfig` from defaults < the file's `loop:` section < the flags the user gave."""
-    from preferthinker.config import load_config
-
     from generation.loop import LoopConfig
+    from preferthinker.config import load_config
 
     return load_config(LoopConfig, config_path, flags)
 
@@ -77,9 +98,8 @@ def loop_config(config_path: Any, **flags: Any):
 def generator_config(config_path: Any, **flags: Any):
     """A `GeneratorConfig` from defaults < the file's `generator:` section < the flags
     (`model:` names the generator)."""
-    from preferthinker.config import load_config
-
     from generation.generator import GeneratorConfig
+    from preferthinker.config import load_config
 
     return load_config(GeneratorConfig, config_path, flags)
 
@@ -87,15 +107,31 @@ def generator_config(config_path: Any, **flags: Any):
 class StageProgress:
     """Rich progress bars, one per stage, fed by the loop's `StageEvent` callback."""
 
-    LABELS = {"references": "references", "profile": "profile", "rewrite": "rewrite",
-              "generate": "generate", "rerank": "rerank"}
+    LABELS = {
+        "references": "references",
+        "profile": "profile",
+        "rewrite": "rewrite",
+        "generate": "generate",
+        "rerank": "rerank",
+    }
 
     def __init__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("{task.description:<10}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[note]}"), console=console, transient=False,
+            TextColumn("{task.description:<10}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+            console=console,
+            transient=False,
         )
         self.tasks: dict[str, Any] = {}
 
@@ -109,7 +145,9 @@ class StageProgress:
     def __call__(self, event: Any) -> None:
         task = self.tasks.get(event.stage)
         if task is None:
-            task = self.progress.add_task(self.LABELS.get(event.stage, event.stage), total=event.total, note="")
+            task = self.progress.add_task(
+                self.LABELS.get(event.stage, event.stage), total=event.total, note=""
+            )
             self.tasks[event.stage] = task
         # A short note keeps each bar on one line in an 80-column terminal.
         note = event.message if len(event.message) <= 36 else event.message[:35] + "…"
@@ -179,8 +217,12 @@ def _style_config(adapter: Optional[str], scale: Optional[float], loop_cfg: Any)
     from generation.style import StyleAdapterConfig, default_embed_cache_dir
 
     try:
-        return StyleAdapterConfig(adapter, scale=scale, cache=loop_cfg.cache,
-                                  cache_dir=str(default_embed_cache_dir(loop_cfg.cache_dir)))
+        return StyleAdapterConfig(
+            adapter,
+            scale=scale,
+            cache=loop_cfg.cache,
+            cache_dir=str(default_embed_cache_dir(loop_cfg.cache_dir)),
+        )
     except ValueError as error:
         raise InputError(str(error)) from None
 
@@ -255,8 +297,9 @@ def _run_and_write(
     return result, final
 
 
-def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None,
-                   user: Optional[str] = None) -> None:
+def _print_ranking(
+    result: Any, folder: Path, top_k: Optional[int] = None, user: Optional[str] = None
+) -> None:
     from rich.table import Table
 
     ranking = result.ranking
@@ -283,18 +326,26 @@ def _print_ranking(result: Any, folder: Path, top_k: Optional[int] = None,
         from generation.report import feedback_commands
 
         ((_, like, dislike),) = feedback_commands(folder, [result.best.index], user)
-        typer.echo(f"feedback on the best (all candidates' commands are in the report): {like}"
-                   f"  |  {dislike}")
+        typer.echo(
+            f"feedback on the best (all candidates' commands are in the report): {like}"
+            f"  |  {dislike}"
+        )
 
 
 def generate(
     ctx: typer.Context,
-    prompt: Optional[str] = typer.Argument(None, help="What to draw (or --prompts FILE).",
-                                           show_default=False),
+    prompt: Optional[str] = typer.Argument(
+        None, help="What to draw (or --prompts FILE).", show_default=False
+    ),
     prompts_file: Optional[Path] = typer.Option(
-        None, "--prompts", help="A batch: one prompt a line, or JSON lines with per-prompt seed, "
-        "n, negative_prompt; needs --out (the batch folder)."),
-    refs: Optional[Path] = typer.Option(None, "--refs", help="Folder (or image file) of images the user likes."),
+        None,
+        "--prompts",
+        help="A batch: one prompt a line, or JSON lines with per-prompt seed, "
+        "n, negative_prompt; needs --out (the batch folder).",
+    ),
+    refs: Optional[Path] = typer.Option(
+        None, "--refs", help="Folder (or image file) of images the user likes."
+    ),
     disliked: Optional[Path] = DislikedOption,
     n: Optional[int] = typer.Option(None, "-n", "--n", help="Candidates to generate (default 8)."),
     out_dir: Optional[Path] = OutOption,
@@ -303,30 +354,59 @@ def generate(
     resume: Optional[Path] = ResumeOption,
     assessor: Optional[str] = AssessorOption,
     assessor_model: Optional[str] = AssessorModelOption,
-    generator: Optional[str] = typer.Option(None, "--generator", help="diffusers pipeline id or local path. "
-                                            "Default: black-forest-labs/FLUX.1-schnell. Families "
-                                            "recognised from the id and pipeline, with their "
-                                            "default steps and guidance (model cards: "
-                                            "docs/cli.md): " + families_help() + "."),
+    generator: Optional[str] = typer.Option(
+        None,
+        "--generator",
+        help="diffusers pipeline id or local path. "
+        "Default: black-forest-labs/FLUX.1-schnell. Families "
+        "recognised from the id and pipeline, with their "
+        "default steps and guidance (model cards: "
+        "docs/cli.md): " + families_help() + ".",
+    ),
     strategy: Optional[str] = StrategyOption,
     mode: Optional[str] = ModeOption,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
-    no_personalize: bool = typer.Option(False, "--no-personalize", help="Plain prompt, no profile, rewrite or ranking."),
-    strength: Optional[int] = typer.Option(None, "--strength", help="Profile elements injected into the prompt (0-5)."),
-    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Your own negative prompt."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."
+    ),
+    no_personalize: bool = typer.Option(
+        False, "--no-personalize", help="Plain prompt, no profile, rewrite or ranking."
+    ),
+    strength: Optional[int] = typer.Option(
+        None, "--strength", help="Profile elements injected into the prompt (0-5)."
+    ),
+    negative_prompt: Optional[str] = typer.Option(
+        None, "--negative-prompt", help="Your own negative prompt."
+    ),
     rewriter: Optional[str] = typer.Option(None, "--rewriter", help="template (default) or llm."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps (default: per model family)."),
-    guidance: Optional[float] = typer.Option(None, "--guidance", help="Guidance scale (default: per model family)."),
-    width: Optional[int] = typer.Option(None, "--width", help="Image width (default: per model family)."),
-    height: Optional[int] = typer.Option(None, "--height", help="Image height (default: per model family)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per pipeline call (default 4)."),
-    cpu_offload: Optional[bool] = typer.Option(None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Denoising steps (default: per model family)."
+    ),
+    guidance: Optional[float] = typer.Option(
+        None, "--guidance", help="Guidance scale (default: per model family)."
+    ),
+    width: Optional[int] = typer.Option(
+        None, "--width", help="Image width (default: per model family)."
+    ),
+    height: Optional[int] = typer.Option(
+        None, "--height", help="Image height (default: per model family)."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Images per pipeline call (default 4)."
+    ),
+    cpu_offload: Optional[bool] = typer.Option(
+        None, "--cpu-offload", help="Offload generator sub-models to CPU between uses."
+    ),
     sequential: Optional[bool] = typer.Option(
-        None, "--sequential", help="Keep only the running stage's model on the GPU (assessor or "
-        "generator; the other waits in CPU memory): for GPUs too small for both."),
+        None,
+        "--sequential",
+        help="Keep only the running stage's model on the GPU (assessor or "
+        "generator; the other waits in CPU memory): for GPUs too small for both.",
+    ),
     quantization: Optional[str] = typer.Option(
-        None, "--quantization",
-        help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only)."),
+        None,
+        "--quantization",
+        help="Assessor weights: none (default), 8bit or 4bit (bitsandbytes, CUDA only).",
+    ),
     config: Optional[Path] = ConfigOption,
     device: Optional[str] = DeviceOption,
     dtype: Optional[str] = DtypeOption,
@@ -339,16 +419,23 @@ def generate(
     cache_dir: Optional[str] = CacheDirOption,
     timeout: Optional[float] = TimeoutOption,
     rewrite: Optional[bool] = typer.Option(
-        None, "--rewrite/--no-rewrite", help="Put the profile's terms into the prompt (default on)."),
+        None, "--rewrite/--no-rewrite", help="Put the profile's terms into the prompt (default on)."
+    ),
     style_adapter: Optional[str] = typer.Option(
-        None, "--style-adapter", help="IP-Adapter conditioned on the liked images (the disliked: "
+        None,
+        "--style-adapter",
+        help="IP-Adapter conditioned on the liked images (the disliked: "
         "negative image embedding): 'auto' (the family's default), a weight file or folder, "
-        "or REPO/SUBFOLDER/FILE."),
+        "or REPO/SUBFOLDER/FILE.",
+    ),
     style_scale: Optional[float] = typer.Option(
-        None, "--style-scale", help="Style adapter strength (default: per family)."),
+        None, "--style-scale", help="Style adapter strength (default: per family)."
+    ),
     compare_adapter: bool = typer.Option(
-        False, "--compare-adapter", help="Also draw the first seed without the style adapter; "
-        "the report shows the pair."),
+        False,
+        "--compare-adapter",
+        help="Also draw the first seed without the style adapter; the report shows the pair.",
+    ),
     prefilter: Optional[str] = PrefilterOption,
     keep: Optional[int] = KeepOption,
     explain: Optional[bool] = ExplainOption,
@@ -364,12 +451,16 @@ def generate(
     from ptgen.cli.preflight import check_assessor, check_model, check_references
 
     if prompt is None and resume is None and prompts_file is None:
-        ctx.fail("Missing argument 'PROMPT' (what to draw), or give --prompts FILE or --resume RUN.")
+        ctx.fail(
+            "Missing argument 'PROMPT' (what to draw), or give --prompts FILE or --resume RUN."
+        )
     batch = None  # the prompts of a --prompts batch
     if prompts_file is not None:
         if resume is not None:
-            raise InputError("--resume continues one run; a --prompts batch resumes when the same "
-                             "command runs again")
+            raise InputError(
+                "--resume continues one run; a --prompts batch resumes when the same "
+                "command runs again"
+            )
         batch = read_batch(prompt, prompts_file, out_dir)
     options = _with_resumed(
         resume,
@@ -450,8 +541,10 @@ def generate(
 
             user = UserStore(store).default()  # the default user, when one is set
         if user is None:
-            raise InputError("--refs (a folder of images you like) or --user NAME is required, "
-                             "unless --no-personalize")
+            raise InputError(
+                "--refs (a folder of images you like) or --user NAME is required, "
+                "unless --no-personalize"
+            )
         if batch is not None:
             raise InputError("--prompts batches take --refs, not --user")
         if style_cfg is not None:
@@ -501,14 +594,14 @@ def generate(
         from preferthinker.references import References
 
         # Loaded once, before any folder or model; the cap is told here.
-        references = References.load(refs_path, disliked_path, max_pixels=cfg.max_pixels,
-                                     require_liked=True)
+        references = References.load(
+            refs_path, disliked_path, max_pixels=cfg.max_pixels, require_liked=True
+        )
     folder = _open_folder(resume, out_dir, out_root, force) if batch is None else out_dir
-
-    from preferthinker.engines import backend_for
 
     from generation.generator import DiffusersGenerator
     from generation.loop import PersonalizedGenerator
+    from preferthinker.engines import backend_for
 
     in_process = cfg is not None and backend_for(cfg.assessor) == "transformers"
     _quiet_loading(transformers=in_process, diffusers=True)
@@ -524,8 +617,9 @@ def generate(
         with console.status(f"loading the generator {gen_cfg.model}"):
             generator_obj = DiffusersGenerator(gen_cfg, style=style_cfg)
         if batch is not None:
-            return run_batch_command(batch, refs_path, disliked_path, assessor_obj, generator_obj,
-                                     loop_cfg, out_dir)
+            return run_batch_command(
+                batch, refs_path, disliked_path, assessor_obj, generator_obj, loop_cfg, out_dir
+            )
         loop = PersonalizedGenerator(assessor_obj, generator_obj, loop_cfg)
         profile, extra = None, ""
         if store_run is not None:
@@ -585,8 +679,11 @@ def rerank(
     prefilter: Optional[str] = PrefilterOption,
     keep: Optional[int] = KeepOption,
     explain: Optional[bool] = ExplainOption,
-    copy: bool = typer.Option(False, "--copy", help="Copy the images into the run folder as PNG "
-                              "(default: referenced by path and sha256)."),
+    copy: bool = typer.Option(
+        False,
+        "--copy",
+        help="Copy the images into the run folder as PNG (default: referenced by path and sha256).",
+    ),
     user: Optional[str] = UserOption,
     store: Optional[Path] = StoreOption,
 ) -> None:
@@ -598,14 +695,17 @@ def rerank(
     from preferthinker.engines import backend_for
     from preferthinker.images import IMAGE_EXTENSIONS, image_paths, load_image
     from preferthinker.references import References
-
     from ptgen.cli.preflight import check_assessor, check_references
 
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, got {top_k}")
     # Folders may hold other files; files named one by one must be images (load_image says why not).
-    paths = [path for source in images or [] for path in image_paths(source)
-             if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS]
+    paths = [
+        path
+        for source in images or []
+        for path in image_paths(source)
+        if not Path(source).is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS
+    ]
     options = _with_resumed(
         resume,
         _given(
@@ -651,27 +751,42 @@ def rerank(
     refs_path = Path(o("refs")) if o("refs") else None
     disliked_path = Path(o("disliked")) if o("disliked") else None
     config_path = config_file(Path(o("config")) if o("config") else None)  # read once
-    loop_cfg = loop_config(config_path, strategy=o("strategy"), mode=o("mode"), cache=o("cache"),
-                           cache_dir=o("cache_dir"), prefilter=o("prefilter"), keep=o("keep"),
-                           explain=o("explain"))
-    cfg = assessor_config(config_path, assessor=o("assessor"), assessor_model=o("assessor_model"),
-                          device=o("device"), dtype=o("dtype"), max_new_tokens=o("max_new_tokens"),
-                          max_pixels=o("max_pixels"), debias=o("debias"),
-                          trust_remote_code=o("trust_remote_code"), timeout=o("timeout"),
-                          verdict=o("verdict"))
+    loop_cfg = loop_config(
+        config_path,
+        strategy=o("strategy"),
+        mode=o("mode"),
+        cache=o("cache"),
+        cache_dir=o("cache_dir"),
+        prefilter=o("prefilter"),
+        keep=o("keep"),
+        explain=o("explain"),
+    )
+    cfg = assessor_config(
+        config_path,
+        assessor=o("assessor"),
+        assessor_model=o("assessor_model"),
+        device=o("device"),
+        dtype=o("dtype"),
+        max_new_tokens=o("max_new_tokens"),
+        max_pixels=o("max_pixels"),
+        debias=o("debias"),
+        trust_remote_code=o("trust_remote_code"),
+        timeout=o("timeout"),
+        verdict=o("verdict"),
+    )
     check_references(refs_path, "--refs")
     check_references(disliked_path, "--disliked")
     check_assessor(cfg.assessor)
     loaded = [load_image(path, max_pixels=cfg.max_pixels) for path in paths]
     references = profile = None
     if store_run is None:
-        references = References.load(refs_path, disliked_path, max_pixels=cfg.max_pixels,
-                                     require_liked=True)
+        references = References.load(
+            refs_path, disliked_path, max_pixels=cfg.max_pixels, require_liked=True
+        )
     folder = _open_folder(resume, out_dir, out_root, force)
 
-    from preferthinker.assessor import Assessor
-
     from generation.loop import PersonalizedGenerator
+    from preferthinker.assessor import Assessor
 
     _quiet_loading(transformers=backend_for(cfg.assessor) == "transformers", diffusers=False)
     with console.status(f"loading the assessor {cfg.assessor}"):

@@ -48,8 +48,17 @@ def _register_all() -> None:
         user_cmds,
     )
 
-    for module in (demo_cmds, assess_cmds, generate_cmds, eval_cmds, data_cmds, serve_cmds,
-                   config_cmds, score_cmds, user_cmds):
+    for module in (
+        demo_cmds,
+        assess_cmds,
+        generate_cmds,
+        eval_cmds,
+        data_cmds,
+        serve_cmds,
+        config_cmds,
+        score_cmds,
+        user_cmds,
+    ):
         module.register(app)
 
 

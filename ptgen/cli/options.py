@@ -20,37 +20,59 @@ console = Console(stderr=True)
 out = Console()
 
 RefsOption = typer.Option(..., "--refs", help="Folder (or image file) of images the user likes.")
-DislikedOption = typer.Option(None, "--disliked", help="Folder (or image file) of images the user dislikes.")
+DislikedOption = typer.Option(
+    None, "--disliked", help="Folder (or image file) of images the user dislikes."
+)
 AssessorOption = typer.Option(
     None,
     "--assessor",
     help=f"Assessor: {describe_specs()}. Default: {DEFAULT_ASSESSOR}.",
 )
 StrategyOption = typer.Option(None, "--strategy", help=f"Tournament: {describe_strategies()}.")
-AssessorModelOption = typer.Option(None, "--assessor-model", help="Served model name, with an http(s) --assessor.")
+AssessorModelOption = typer.Option(
+    None, "--assessor-model", help="Served model name, with an http(s) --assessor."
+)
 ConfigOption = typer.Option(
-    None, "--config",
+    None,
+    "--config",
     help="YAML config file with sections (assessor:, generator:, loop:, ...; see docs/cli.md); "
     "flags override it.",
 )
-DeviceOption = typer.Option(None, "--device", help="Device for in-process models: cuda, cpu, mps (default: best available).")
-DtypeOption = typer.Option(None, "--dtype", help="dtype for in-process models: bf16, fp16, fp32 (default: from device).")
-MaxNewTokensOption = typer.Option(None, "--max-new-tokens", help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).")
+DeviceOption = typer.Option(
+    None, "--device", help="Device for in-process models: cuda, cpu, mps (default: best available)."
+)
+DtypeOption = typer.Option(
+    None, "--dtype", help="dtype for in-process models: bf16, fp16, fp32 (default: from device)."
+)
+MaxNewTokensOption = typer.Option(
+    None,
+    "--max-new-tokens",
+    help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).",
+)
 MaxPixelsOption = typer.Option(
-    None, "--max-pixels",
-    help=f"Downscale images to at most this many pixels (default {DEFAULT_MAX_PIXELS}).")
+    None,
+    "--max-pixels",
+    help=f"Downscale images to at most this many pixels (default {DEFAULT_MAX_PIXELS}).",
+)
 TrustRemoteCodeOption = typer.Option(
-    None, "--trust-remote-code/--no-trust-remote-code",
+    None,
+    "--trust-remote-code/--no-trust-remote-code",
     help="Run the model repository's own Python code (off by default: it executes the author's code).",
 )
-DebiasOption = typer.Option(None, "--debias/--no-debias", help="Judge each pair in both orders and combine.")
+DebiasOption = typer.Option(
+    None, "--debias/--no-debias", help="Judge each pair in both orders and combine."
+)
 TimeoutOption = typer.Option(
-    None, "--timeout",
+    None,
+    "--timeout",
     help="Seconds an HTTP assessor may take per request (default 300: a 7B writing 4096 tokens).",
 )
 VerdictOption = typer.Option(
-    None, "--verdict", help="full: the authors' verdict with rationales (default); compact: "
-    "per-element scores and the answer only, stopping at </answer> (with a known profile).")
+    None,
+    "--verdict",
+    help="full: the authors' verdict with rationales (default); compact: "
+    "per-element scores and the answer only, stopping at </answer> (with a known profile).",
+)
 
 
 def config_file(config_path: Any):

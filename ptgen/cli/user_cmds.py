@@ -19,18 +19,25 @@ import typer
 
 from preferthinker.errors import InputError
 
-StoreOption = typer.Option(None, "--store", help="User store folder (default: $PTGEN_STORE, "
-                           "else the platform's user-data folder, e.g. ~/.local/share/ptgen).")
-UserOption = typer.Option(None, "--user", help="Stored user (default: the one set with "
-                          "`ptgen user default NAME`).")
+StoreOption = typer.Option(
+    None,
+    "--store",
+    help="User store folder (default: $PTGEN_STORE, "
+    "else the platform's user-data folder, e.g. ~/.local/share/ptgen).",
+)
+UserOption = typer.Option(
+    None, "--user", help="Stored user (default: the one set with `ptgen user default NAME`)."
+)
+
 
 def say(text: str, err: bool = False) -> None:
     """One plain line (no wrapping or markup: commands and paths must stay copyable)."""
     typer.echo(text, err=err)
 
 
-user_app = typer.Typer(help="Stored users: their liked/disliked images, profiles and runs.",
-                       no_args_is_help=True)
+user_app = typer.Typer(
+    help="Stored users: their liked/disliked images, profiles and runs.", no_args_is_help=True
+)
 
 
 def open_store(store: Optional[Path]):
@@ -65,14 +72,18 @@ def resolve_feedback(given: str) -> tuple[Path, Any, Optional[str]]:
             raise InputError(f"{given}: the run folder {run} does not exist (moved or deleted?)")
         data = _result(run)
         if data is None:
-            raise InputError(f"{given}: {run} has no result.json or journal; "
-                             "it is not a ptgen run folder")
-        entry = next((c for c in data.get("candidates", []) if c.get("index") == int(index_text)),
-                     None)
+            raise InputError(
+                f"{given}: {run} has no result.json or journal; it is not a ptgen run folder"
+            )
+        entry = next(
+            (c for c in data.get("candidates", []) if c.get("index") == int(index_text)), None
+        )
         if entry is None or not (entry.get("file") or entry.get("source")):
             count = len(data.get("candidates", []))
-            raise InputError(f"{given}: the run has no candidate {index_text} "
-                             f"(it has {count}: #0 to #{count - 1})")
+            raise InputError(
+                f"{given}: the run has no candidate {index_text} "
+                f"(it has {count}: #0 to #{count - 1})"
+            )
         # `ptgen rerank` refers to the user's own files by path and hash instead of copying them.
         path = run / entry["file"] if entry.get("file") else Path(entry["source"])
         if not path.is_file():
@@ -89,11 +100,17 @@ def resolve_feedback(given: str) -> tuple[Path, Any, Optional[str]]:
     if path.is_dir():
         raise InputError(f"{given} is a folder; give image files or RUN#index")
     data = _result(path.parent)
-    entry = None if data is None else next(
-        (c for c in data.get("candidates", []) if c.get("file") == path.name), None)
+    entry = (
+        None
+        if data is None
+        else next((c for c in data.get("candidates", []) if c.get("file") == path.name), None)
+    )
     if entry is None:
-        return path, Provenance(origin=str(path.resolve())), (
-            f"note: {given} is not a candidate of a ptgen run; recorded as a reference file")
+        return (
+            path,
+            Provenance(origin=str(path.resolve())),
+            (f"note: {given} is not a candidate of a ptgen run; recorded as a reference file"),
+        )
     return path, _provenance(path.parent, data, entry), None
 
 
@@ -116,24 +133,31 @@ def _result(folder: Path) -> Optional[dict]:
     return {
         "prompt": (starts[0].get("settings") or {}).get("prompt") if starts else None,
         "rewritten_prompt": (rewrites[-1].get("rewrite") or {}).get("prompt") if rewrites else None,
-        "candidates": [{"index": r.get("index"), "file": r.get("file"), "seed": r.get("seed")}
-                       for r in records if r["kind"] == "candidate"],
+        "candidates": [
+            {"index": r.get("index"), "file": r.get("file"), "seed": r.get("seed")}
+            for r in records
+            if r["kind"] == "candidate"
+        ],
     }
 
 
 def _provenance(run: Path, data: dict, entry: dict):
     from generation.store import Provenance
 
-    return Provenance(run=str(run.resolve()), candidate=entry.get("index"),
-                      prompt=data.get("rewritten_prompt") or data.get("prompt"),
-                      seed=entry.get("seed"))
+    return Provenance(
+        run=str(run.resolve()),
+        candidate=entry.get("index"),
+        prompt=data.get("rewritten_prompt") or data.get("prompt"),
+        seed=entry.get("seed"),
+    )
 
 
 def _label(paths: list[str], label: str, user_name: Optional[str], store: Optional[Path]) -> None:
     resolved = [resolve_feedback(given) for given in paths]  # every argument checked first
     with open_store(store).user(user_name) as user:
-        changes = user.label([path for path, _, _ in resolved], label,
-                             [provenance for _, provenance, _ in resolved])
+        changes = user.label(
+            [path for path, _, _ in resolved], label, [provenance for _, provenance, _ in resolved]
+        )
         for _, _, note in resolved:  # after the store took them: a failure prints one line
             if note:
                 say(note, err=True)
@@ -174,9 +198,11 @@ def dislike(
 def create(
     name: str = typer.Argument(..., help="The user's name (letters, digits, _ . -)."),
     refs: Optional[list[Path]] = typer.Option(
-        None, "--refs", help="Folder or file of liked images (repeatable)."),
+        None, "--refs", help="Folder or file of liked images (repeatable)."
+    ),
     disliked: Optional[list[Path]] = typer.Option(
-        None, "--disliked", help="Folder or file of disliked images (repeatable)."),
+        None, "--disliked", help="Folder or file of disliked images (repeatable)."
+    ),
     store: Optional[Path] = StoreOption,
 ) -> None:
     """Create a stored user, optionally with reference images.
@@ -186,8 +212,10 @@ def create(
     the_store = open_store(store)
     with the_store.create(name, liked=refs or [], disliked=disliked or []) as user:
         counts = user.counts()
-    say(f"created user {name} in {the_store.root}: {counts['liked']} liked, "
-              f"{counts['disliked']} disliked")
+    say(
+        f"created user {name} in {the_store.root}: {counts['liked']} liked, "
+        f"{counts['disliked']} disliked"
+    )
 
 
 @user_app.command("list")
@@ -235,13 +263,17 @@ def show(name: Optional[str] = typer.Argument(None), store: Optional[Path] = Sto
 
     with open_store(store).user(name) as user:
         counts = user.counts()
-        say(f"user {user.name} ({user.folder}): {counts['liked']} liked, "
-                  f"{counts['disliked']} disliked")
+        say(
+            f"user {user.name} ({user.folder}): {counts['liked']} liked, "
+            f"{counts['disliked']} disliked"
+        )
         profiles = user.profiles(2)
         if profiles:
             latest = profiles[0]
-            say(f"profile ({latest['model']}, prompt {latest['prompt_version']}, "
-                      f"{_stamp(latest['at'])}):")
+            say(
+                f"profile ({latest['model']}, prompt {latest['prompt_version']}, "
+                f"{_stamp(latest['at'])}):"
+            )
             for side in ("liked", "disliked"):
                 for element in ELEMENTS:
                     terms = latest["profile"][side].get(element) or []
@@ -265,7 +297,8 @@ def show(name: Optional[str] = typer.Argument(None), store: Optional[Path] = Sto
 def forget(
     name: str = typer.Argument(...),
     images: list[str] = typer.Argument(
-        ..., help="Image hashes (8+ characters), stored file names or files."),
+        ..., help="Image hashes (8+ characters), stored file names or files."
+    ),
     store: Optional[Path] = StoreOption,
 ) -> None:
     """Remove images and all their labels from a user.
@@ -278,8 +311,11 @@ def forget(
 
 
 @user_app.command("export")
-def export(name: str = typer.Argument(...), file: Path = typer.Argument(...),
-           store: Optional[Path] = StoreOption) -> None:
+def export(
+    name: str = typer.Argument(...),
+    file: Path = typer.Argument(...),
+    store: Optional[Path] = StoreOption,
+) -> None:
     """Write the user to a portable zip (rows as JSON + images).
 
     Example: ptgen user export ana ana.zip
@@ -291,17 +327,18 @@ def export(name: str = typer.Argument(...), file: Path = typer.Argument(...),
 
 
 @user_app.command("import")
-def import_(file: Path = typer.Argument(...),
-            name: Optional[str] = typer.Option(None, "--name", help="Import under this name."),
-            store: Optional[Path] = StoreOption) -> None:
+def import_(
+    file: Path = typer.Argument(...),
+    name: Optional[str] = typer.Option(None, "--name", help="Import under this name."),
+    store: Optional[Path] = StoreOption,
+) -> None:
     """Create a user from an archive written by `ptgen user export`.
 
     Example: ptgen user import ana.zip --name ana2
     """
     with open_store(store).import_archive(file, name) as user:
         counts = user.counts()
-        say(f"imported user {user.name}: {counts['liked']} liked, "
-                  f"{counts['disliked']} disliked")
+        say(f"imported user {user.name}: {counts['liked']} liked, {counts['disliked']} disliked")
 
 
 # -- generate --user / rerank --user --------------------------------------------------------
@@ -342,9 +379,11 @@ class StoreRun:
 
         lines = profile_changes(self.previous, self.aggregated.prediction.profile.to_dict())
         items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-        return (f"<h2>Profile of user {html.escape(self.user.name)}</h2>"
-                f"<p class='muted'>from {len(self.aggregated.subsets)} subset(s) of the stored "
-                f"images; changed since the previous run:</p><ul id='profile-changes'>{items}</ul>")
+        return (
+            f"<h2>Profile of user {html.escape(self.user.name)}</h2>"
+            f"<p class='muted'>from {len(self.aggregated.subsets)} subset(s) of the stored "
+            f"images; changed since the previous run:</p><ul id='profile-changes'>{items}</ul>"
+        )
 
     def finish(self, folder: Path, prompt: str, assessor_name: str) -> None:
         """Record the profile and the run, and print what changed and how to give feedback."""
@@ -354,8 +393,12 @@ class StoreRun:
         aggregated = self.aggregated
         profile = aggregated.prediction.profile
         profile_id = self.user.record_profile(
-            profile, assessor_name, prompt_version(), aggregated.certainty,
-            [h for liked, disliked in aggregated.subsets for h in liked + disliked])
+            profile,
+            assessor_name,
+            prompt_version(),
+            aggregated.certainty,
+            [h for liked, disliked in aggregated.subsets for h in liked + disliked],
+        )
         self.user.record_run(str(Path(folder).resolve()), prompt, profile_id)
         say(f"profile of {self.user.name}, changed since the previous run:", err=True)
         for line in profile_changes(self.previous, profile.to_dict()):

@@ -18,18 +18,42 @@ def test_labelling_rule_counts_hidden_elements():
     from synthpref.renderer import ProceduralRenderer
     from synthpref.users import SimulatedUser
 
-    hidden = UserProfile(Profile(art_style=["Pop Art"], color=["Purple"], art_medium=["Mosaic"],
-                                 saturation=["Muted"], detail=["Smooth"]))
+    hidden = UserProfile(
+        Profile(
+            art_style=["Pop Art"],
+            color=["Purple"],
+            art_medium=["Mosaic"],
+            saturation=["Muted"],
+            detail=["Smooth"],
+        )
+    )
     user = SimulatedUser("u", hidden)
     renderer = ProceduralRenderer(size=64)
-    three = renderer.render("a castle", {"art_style": "Pop Art", "color": "Purple",
-                                         "art_medium": "Mosaic", "saturation": "Vibrant",
-                                         "detail": "Textured"}, seed=1).image
-    none = renderer.render("a castle", {"art_style": "Cubism", "color": "Orange",
-                                        "art_medium": "Pencil Sketch", "saturation": "Vibrant",
-                                        "detail": "Textured"}, seed=2).image
-    liked, disliked = simulated_labels([Candidate(0, three), Candidate(1, none)], user, 3, 0.0,
-                                       random.Random(0))
+    three = renderer.render(
+        "a castle",
+        {
+            "art_style": "Pop Art",
+            "color": "Purple",
+            "art_medium": "Mosaic",
+            "saturation": "Vibrant",
+            "detail": "Textured",
+        },
+        seed=1,
+    ).image
+    none = renderer.render(
+        "a castle",
+        {
+            "art_style": "Cubism",
+            "color": "Orange",
+            "art_medium": "Pencil Sketch",
+            "saturation": "Vibrant",
+            "detail": "Textured",
+        },
+        seed=2,
+    ).image
+    liked, disliked = simulated_labels(
+        [Candidate(0, three), Candidate(1, none)], user, 3, 0.0, random.Random(0)
+    )
     assert liked == [three] and disliked == [none]
     liked, disliked = simulated_labels([Candidate(0, three)], user, 4, 0.0, random.Random(0))
     assert liked == [] and disliked == []
@@ -40,7 +64,8 @@ def test_labelling_rule_counts_hidden_elements():
 def test_rounds_and_conditions():
     rows = run_feedback_loop(users=2, seeds=1, rounds=2, n=4)
     assert [(r["condition"], r["round"]) for r in rows] == [
-        (c, k) for c in ("aggregated", "first 5", "no feedback") for k in (1, 2)]
+        (c, k) for c in ("aggregated", "first 5", "no feedback") for k in (1, 2)
+    ]
     by = {(r["condition"], r["round"]): r for r in rows}
     # Round 1 starts every condition from the same 2 + 2 references.
     assert by[("aggregated", 1)]["color"] == by[("no feedback", 1)]["color"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import comfyui_nodes
-from comfyui_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_SPECS
+from comfyui_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from comfyui_nodes.spec import ASSESSOR, COMBO, IMAGE, INT, PROFILE, STRING, NodeSpec, Port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +120,9 @@ def test_repo_root_loads_as_a_comfyui_package_without_heavy_imports(tmp_path):
 
     script = tmp_path / "load.py"
     script.write_text(LOADER.format(init=str(ROOT / "__init__.py")))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["nodes"] == sorted(EXPECTED)

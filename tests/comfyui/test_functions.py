@@ -26,13 +26,22 @@ def run_node(key: str, **inputs):
 
 
 def test_predict_profile_from_liked_and_disliked_batches(scripted_assessor, red_batch):
-    profile, text, status = run_node("PTGenPredictProfile", assessor=scripted_assessor,
-                                     liked=red_batch[:3], disliked=red_batch[3:])
+    profile, text, status = run_node(
+        "PTGenPredictProfile",
+        assessor=scripted_assessor,
+        liked=red_batch[:3],
+        disliked=red_batch[3:],
+    )
     assert profile == PROFILE and status == "ok"
     assert text.startswith("<visual preference profile>") and "Pixel Art" in text
     (conversation,) = scripted_assessor.engine.calls
-    images = [p["image"] for m in conversation if isinstance(m["content"], list)
-              for p in m["content"] if p["type"] == "image"]
+    images = [
+        p["image"]
+        for m in conversation
+        if isinstance(m["content"], list)
+        for p in m["content"]
+        if p["type"] == "image"
+    ]
     assert len(images) == 5 and images[0].size == (32, 24)  # 3 liked + 2 disliked, each converted
 
 
@@ -41,10 +50,17 @@ def test_predict_profile_liked_only(scripted_assessor, red_batch):
     assert isinstance(profile, UserProfile)
 
 
-def test_rerank_with_profile_returns_best_sorted_batch_scores_reasoning(scripted_assessor, red_batch):
+def test_rerank_with_profile_returns_best_sorted_batch_scores_reasoning(
+    scripted_assessor, red_batch
+):
     best, ranked, scores, reasoning, best_index = run_node(
-        "PTGenRerankImages", assessor=scripted_assessor, images=red_batch,
-        strategy="round-robin", top_k=0, profile=PROFILE)
+        "PTGenRerankImages",
+        assessor=scripted_assessor,
+        images=red_batch,
+        strategy="round-robin",
+        top_k=0,
+        profile=PROFILE,
+    )
     assert best_index == 3
     assert best.shape == (1, 24, 32, 3) and torch.equal(best[0], red_batch[3])
     reds = [round(float(ranked[i, 0, 0, 0]), 2) for i in range(ranked.shape[0])]
@@ -60,14 +76,25 @@ def test_rerank_with_profile_returns_best_sorted_batch_scores_reasoning(scripted
 def test_rerank_knockout_top_k_from_references(scripted_assessor, red_batch):
     liked = red_batch[3:4]
     best, ranked, scores, _, best_index = run_node(
-        "PTGenRerankImages", assessor=scripted_assessor, images=red_batch,
-        strategy="knockout", top_k=2, liked=liked)
+        "PTGenRerankImages",
+        assessor=scripted_assessor,
+        images=red_batch,
+        strategy="knockout",
+        top_k=2,
+        liked=liked,
+    )
     assert best_index == 3 and ranked.shape[0] == 2
     assert torch.equal(ranked[0], red_batch[3])
     assert len(json.loads(scores)["comparisons"]) == 4  # N-1
     # no profile: the full prompt carries the liked reference plus both candidates
     first = scripted_assessor.engine.calls[0]
-    n_images = sum(1 for m in first if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image")
+    n_images = sum(
+        1
+        for m in first
+        if isinstance(m["content"], list)
+        for p in m["content"]
+        if p["type"] == "image"
+    )
     assert n_images == 3
 
 
@@ -80,11 +107,18 @@ def test_rerank_needs_profile_or_references(scripted_assessor, red_batch):
 
 def test_empty_profile_falls_back_to_references_or_explains(scripted_assessor, red_batch):
     empty = UserProfile()
-    *_, best_index = f.rerank_images(scripted_assessor, red_batch, strategy="knockout", profile=empty,
-                                     liked=red_batch[3:4])
+    *_, best_index = f.rerank_images(
+        scripted_assessor, red_batch, strategy="knockout", profile=empty, liked=red_batch[3:4]
+    )
     assert best_index == 3
     first = scripted_assessor.engine.calls[0]
-    n_images = sum(1 for m in first if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image")
+    n_images = sum(
+        1
+        for m in first
+        if isinstance(m["content"], list)
+        for p in m["content"]
+        if p["type"] == "image"
+    )
     assert n_images == 3  # judged from the liked reference, not from the empty profile
     with pytest.raises(InputError, match="profile is empty"):
         f.rerank_images(scripted_assessor, red_batch, profile=empty)
@@ -94,8 +128,12 @@ def test_empty_profile_falls_back_to_references_or_explains(scripted_assessor, r
 
 def test_compare_pair(scripted_assessor, red_batch):
     winner, winner_image, scores, reasoning = run_node(
-        "PTGenComparePair", assessor=scripted_assessor, image_a=red_batch[0:1], image_b=red_batch[3:4],
-        profile=PROFILE)
+        "PTGenComparePair",
+        assessor=scripted_assessor,
+        image_a=red_batch[0:1],
+        image_b=red_batch[3:4],
+        profile=PROFILE,
+    )
     assert winner == "B"
     assert torch.equal(winner_image, red_batch[3:4])
     data = json.loads(scores)
@@ -106,7 +144,9 @@ def test_compare_pair(scripted_assessor, red_batch):
 def test_compare_pair_undecided_returns_image_a(red_batch):
     assessor = Assessor(ScriptedEngine(["no idea"]))
     assessor.config.max_retries = 0
-    winner, winner_image, scores, reasoning = f.compare_pair(assessor, red_batch[0], red_batch[1], profile=PROFILE)
+    winner, winner_image, scores, reasoning = f.compare_pair(
+        assessor, red_batch[0], red_batch[1], profile=PROFILE
+    )
     assert winner == "undecided" and torch.equal(winner_image[0], red_batch[0])
     assert "no idea" in reasoning and json.loads(scores) == {}
 
@@ -123,9 +163,18 @@ def test_profile_to_text_formats():
 
 
 def test_personalize_prompt_positive_and_negative():
-    positive, negative = run_node("PTGenPersonalizePrompt", profile=PROFILE, prompt="a lighthouse", strength=2,
-                                  negative="blurry")
-    assert positive.startswith("a lighthouse") and "Pixel Art" in positive and "Digital Painting" in positive
+    positive, negative = run_node(
+        "PTGenPersonalizePrompt",
+        profile=PROFILE,
+        prompt="a lighthouse",
+        strength=2,
+        negative="blurry",
+    )
+    assert (
+        positive.startswith("a lighthouse")
+        and "Pixel Art" in positive
+        and "Digital Painting" in positive
+    )
     assert "Crimson" not in positive  # strength 2: style and medium only
     assert negative.startswith("blurry") and "Romanticism" in negative
     with pytest.raises(InputError, match="prompt"):
@@ -139,7 +188,9 @@ def test_load_image_folder_batches_and_resizes(tmp_path):
     Image.new("RGB", (20, 20), "blue").save(tmp_path / "a.png")
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.warns(Warning):
-        images, count = run_node("PTGenLoadImageFolder", folder=str(tmp_path), max_images=0, width=0, height=0)
+        images, count = run_node(
+            "PTGenLoadImageFolder", folder=str(tmp_path), max_images=0, width=0, height=0
+        )
     assert count == 2 and images.shape == (2, 20, 20, 3)  # first by name (a.png) sets the size
     assert float(images[0, 0, 0, 2]) == 1.0 and float(images[1, 0, 0, 0]) == 1.0
     with pytest.warns(Warning):
@@ -171,14 +222,41 @@ def test_engine_cache_shares_by_settings_and_evicts():
 
 def test_assessor_nodes_share_one_engine_across_decoding_settings():
     ENGINES.clear()
-    (first,) = run_node("PTGenAssessor", assessor="http://127.0.0.1:9/v1", model_name="m", device="auto",
-                        dtype="auto", debias=False, max_retries=1, max_new_tokens=4096, timeout=5.0)
-    (second,) = run_node("PTGenAssessor", assessor="http://127.0.0.1:9/v1", model_name="m", device="auto",
-                         dtype="auto", debias=True, max_retries=0, max_new_tokens=512, timeout=5.0)
+    (first,) = run_node(
+        "PTGenAssessor",
+        assessor="http://127.0.0.1:9/v1",
+        model_name="m",
+        device="auto",
+        dtype="auto",
+        debias=False,
+        max_retries=1,
+        max_new_tokens=4096,
+        timeout=5.0,
+    )
+    (second,) = run_node(
+        "PTGenAssessor",
+        assessor="http://127.0.0.1:9/v1",
+        model_name="m",
+        device="auto",
+        dtype="auto",
+        debias=True,
+        max_retries=0,
+        max_new_tokens=512,
+        timeout=5.0,
+    )
     assert first.engine is second.engine  # one loaded engine
     assert second.config.debias and second.config.max_new_tokens == 512
-    (third,) = run_node("PTGenAssessor", assessor="http://127.0.0.1:9/v1", model_name="other", device="auto",
-                        dtype="auto", debias=False, max_retries=1, max_new_tokens=4096, timeout=5.0)
+    (third,) = run_node(
+        "PTGenAssessor",
+        assessor="http://127.0.0.1:9/v1",
+        model_name="other",
+        device="auto",
+        dtype="auto",
+        debias=False,
+        max_retries=1,
+        max_new_tokens=4096,
+        timeout=5.0,
+    )
     assert third.engine is not first.engine
     ENGINES.clear()
     with pytest.raises(InputError):
@@ -188,14 +266,28 @@ def test_assessor_nodes_share_one_engine_across_decoding_settings():
 def test_tiny_model_runs_through_the_nodes(tiny_assessor_path, red_batch):
     """The real in-process path: tiny random Qwen2.5-VL loaded with from_pretrained."""
     ENGINES.clear()
-    (assessor,) = run_node("PTGenAssessor", assessor=str(tiny_assessor_path), model_name="", device="cpu",
-                           dtype="float32", debias=False, max_retries=0, max_new_tokens=8, timeout=60.0)
+    (assessor,) = run_node(
+        "PTGenAssessor",
+        assessor=str(tiny_assessor_path),
+        model_name="",
+        device="cpu",
+        dtype="float32",
+        debias=False,
+        max_retries=0,
+        max_new_tokens=8,
+        timeout=60.0,
+    )
     profile, text, status = run_node("PTGenPredictProfile", assessor=assessor, liked=red_batch[:2])
     # 8 tokens of noise hold no profile: the node says "failed" and passes an empty profile on
     assert status == "failed" and profile == UserProfile()
     best, ranked, scores, reasoning, best_index = run_node(
-        "PTGenRerankImages", assessor=assessor, images=red_batch[:3], strategy="knockout", top_k=0,
-        liked=red_batch[3:5])
+        "PTGenRerankImages",
+        assessor=assessor,
+        images=red_batch[:3],
+        strategy="knockout",
+        top_k=0,
+        liked=red_batch[3:5],
+    )
     # random weights cannot judge: every match is undecided, yet a full ranking comes back
     data = json.loads(scores)
     assert len(data["comparisons"]) == 2 and all(m["winner"] is None for m in data["comparisons"])
@@ -215,7 +307,9 @@ def test_folder_loader_reruns_when_the_folder_changes(tmp_path):
     assert cls.IS_CHANGED(folder=str(tmp_path), max_images=0, width=0, height=0) == first
     Image.new("RGB", (8, 8), "blue").save(tmp_path / "b.png")
     assert cls.IS_CHANGED(folder=str(tmp_path), max_images=0, width=0, height=0) != first
-    assert cls.IS_CHANGED(folder=str(tmp_path / "nope"), max_images=0, width=0, height=0) == "missing"
+    assert (
+        cls.IS_CHANGED(folder=str(tmp_path / "nope"), max_images=0, width=0, height=0) == "missing"
+    )
 
 
 def test_rerank_drives_comfyui_progress_bar(monkeypatch, scripted_assessor, red_batch):
@@ -245,8 +339,15 @@ def test_rerank_drives_comfyui_progress_bar(monkeypatch, scripted_assessor, red_
 def test_rerank_prefilter_ranks_only_the_kept(scripted_assessor, red_batch):
     # Liked: the reddest image itself; the colour-statistics pre-filter keeps the 3 most like it.
     _, ranked, scores, _, best_index = run_node(
-        "PTGenRerankImages", assessor=scripted_assessor, images=red_batch, strategy="knockout",
-        top_k=0, liked=red_batch[3:4], prefilter="similarity:stats", keep=3)
+        "PTGenRerankImages",
+        assessor=scripted_assessor,
+        images=red_batch,
+        strategy="knockout",
+        top_k=0,
+        liked=red_batch[3:4],
+        prefilter="similarity:stats",
+        keep=3,
+    )
     data = json.loads(scores)
     assert data["prefilter"]["kept"][0] == 3 and len(data["prefilter"]["kept"]) == 3
     assert len(data["prefilter"]["scores"]) == 5

@@ -17,15 +17,28 @@ def run_node(key: str, **inputs):
 def test_record_feedback_then_load_user(tmp_path, scripted_assessor, red_batch):
     store = str(tmp_path / "store")
     UserStore(store).create("ana").close()
-    (result,) = run_node("PTGenRecordFeedback", images=red_batch, user="ana", label="liked",
-                         indices="3, 4", store=store)
+    (result,) = run_node(
+        "PTGenRecordFeedback",
+        images=red_batch,
+        user="ana",
+        label="liked",
+        indices="3, 4",
+        store=store,
+    )
     assert result.splitlines()[-1] == "user ana: 2 liked, 0 disliked"
-    (again,) = run_node("PTGenRecordFeedback", images=red_batch, user="ana", label="disliked",
-                        indices="4,0", store=store)
+    (again,) = run_node(
+        "PTGenRecordFeedback",
+        images=red_batch,
+        user="ana",
+        label="disliked",
+        indices="4,0",
+        store=store,
+    )
     assert "was liked, now disliked" in again and again.endswith("1 liked, 2 disliked")
     before = NODE_CLASS_MAPPINGS["PTGenLoadUser"].IS_CHANGED(user="ana", store=store)
     liked, disliked, profile, text, summary = run_node(
-        "PTGenLoadUser", user="ana", store=store, assessor=scripted_assessor)
+        "PTGenLoadUser", user="ana", store=store, assessor=scripted_assessor
+    )
     assert tuple(liked.shape) == (1, 24, 32, 3) and abs(float(liked[0, 0, 0, 0]) - 0.9) < 0.01
     assert tuple(disliked.shape) == (2, 24, 32, 3)
     assert profile.liked.color == ("Crimson",) and "<visual preference profile>" in text
@@ -33,8 +46,9 @@ def test_record_feedback_then_load_user(tmp_path, scripted_assessor, red_batch):
     # Recorded: without an assessor the node reads the profile back from the store.
     _, _, recorded, _, _ = run_node("PTGenLoadUser", user="ana", store=store)
     assert recorded == profile
-    run_node("PTGenRecordFeedback", images=red_batch, user="ana", label="liked", indices="1",
-             store=store)
+    run_node(
+        "PTGenRecordFeedback", images=red_batch, user="ana", label="liked", indices="1", store=store
+    )
     assert NODE_CLASS_MAPPINGS["PTGenLoadUser"].IS_CHANGED(user="ana", store=store) != before
 
 

@@ -30,21 +30,24 @@ from preferthinker.engines.scripted import ScriptedEngine
 from preferthinker.errors import EngineContractError, InputError, ModelNotFoundError
 
 
-@pytest.mark.parametrize("spec,backend", [
-    ("http://127.0.0.1:8000/v1", "openai"),
-    ("https://example.org/v1", "openai"),
-    ("HTTP://HOST:9/v1", "openai"),
-    ("analytic", "analytic"),
-    ("random", "random"),
-    ("scripted", "scripted"),
-    ("similarity:efficientnet-lite0", "similarity"),
-    ("Qwen/Qwen2.5-VL-7B-Instruct", "transformers"),
-    ("./assessor", "transformers"),
-    ("/models/assessor", "transformers"),
-    ("~/models/x", "transformers"),
-    ("runs/sft/final", "transformers"),
-    ("C:\\models\\x", "transformers"),
-])
+@pytest.mark.parametrize(
+    "spec,backend",
+    [
+        ("http://127.0.0.1:8000/v1", "openai"),
+        ("https://example.org/v1", "openai"),
+        ("HTTP://HOST:9/v1", "openai"),
+        ("analytic", "analytic"),
+        ("random", "random"),
+        ("scripted", "scripted"),
+        ("similarity:efficientnet-lite0", "similarity"),
+        ("Qwen/Qwen2.5-VL-7B-Instruct", "transformers"),
+        ("./assessor", "transformers"),
+        ("/models/assessor", "transformers"),
+        ("~/models/x", "transformers"),
+        ("runs/sft/final", "transformers"),
+        ("C:\\models\\x", "transformers"),
+    ],
+)
 def test_each_spec_names_one_backend(spec, backend):
     assert find_backend(spec).name == backend
     accepting = [b.name for b in backends() if b.accepts(spec)]
@@ -66,7 +69,13 @@ def test_unknown_spec_is_one_line_listing_every_backend(spec):
 
 def test_backends_and_their_classes():
     assert list_engines() == [
-        "analytic", "openai", "random", "scripted", "similarity", "transformers"]
+        "analytic",
+        "openai",
+        "random",
+        "scripted",
+        "similarity",
+        "transformers",
+    ]
     assert get_engine_class("random") is RandomEngine
     assert get_engine_class("scripted") is ScriptedEngine
     assert backends()[-1].name == "transformers"  # the broad pattern is tried last
@@ -80,21 +89,28 @@ def test_backends_and_their_classes():
         register_backend(find_backend("random"))
 
 
-@pytest.mark.parametrize("spec,options,words", [
-    ("analytic", {"device": "cpu"}, ["no option device", "valid: colors, saturations, details"]),
-    ("random", {"temperature": 1}, ["no option temperature", "valid: seed"]),
-    ("random", {"seed": "x"}, ["seed", "'x'"]),
-    ("http://127.0.0.1:9/v1", {"timeout": 0}, ["timeout", "0"]),
-    ("http://127.0.0.1:9/v1", {"max_concurrency": 0}, ["max_concurrency", "0"]),
-    ("http://127.0.0.1:9/v1", {"backoff": -1}, ["backoff", "-1"]),
-    ("/models/none", {"batch_size": 0}, ["batch_size", "0"]),
-    ("/models/none", {"device": "tpu"}, ["device", "'tpu'"]),
-    ("/models/none", {"dtype": "int3"}, ["dtype", "'int3'"]),
-    ("analytic", {"colors": ("Plaid",)}, ["colors", "Plaid"]),
-    ("scripted", {"responses": 5}, ["responses", "5"]),
-    ("similarity:stats", {"batch_size": 0}, ["batch_size", "0"]),
-    ("similarity:stats", {"dtype": "bf16"}, ["no option dtype", "valid: device, batch_size"]),
-])
+@pytest.mark.parametrize(
+    "spec,options,words",
+    [
+        (
+            "analytic",
+            {"device": "cpu"},
+            ["no option device", "valid: colors, saturations, details"],
+        ),
+        ("random", {"temperature": 1}, ["no option temperature", "valid: seed"]),
+        ("random", {"seed": "x"}, ["seed", "'x'"]),
+        ("http://127.0.0.1:9/v1", {"timeout": 0}, ["timeout", "0"]),
+        ("http://127.0.0.1:9/v1", {"max_concurrency": 0}, ["max_concurrency", "0"]),
+        ("http://127.0.0.1:9/v1", {"backoff": -1}, ["backoff", "-1"]),
+        ("/models/none", {"batch_size": 0}, ["batch_size", "0"]),
+        ("/models/none", {"device": "tpu"}, ["device", "'tpu'"]),
+        ("/models/none", {"dtype": "int3"}, ["dtype", "'int3'"]),
+        ("analytic", {"colors": ("Plaid",)}, ["colors", "Plaid"]),
+        ("scripted", {"responses": 5}, ["responses", "5"]),
+        ("similarity:stats", {"batch_size": 0}, ["batch_size", "0"]),
+        ("similarity:stats", {"dtype": "bf16"}, ["no option dtype", "valid: device, batch_size"]),
+    ],
+)
 def test_options_are_checked_before_anything_loads(spec, options, words):
     with pytest.raises(InputError) as error:
         create_engine(spec, **options)
@@ -106,10 +122,16 @@ def test_options_are_checked_before_anything_loads(spec, options, words):
 
 def test_assessor_config_passes_each_backend_its_own_fields():
     assert AssessorConfig(assessor="http://127.0.0.1:9/v1", timeout=5).engine_options() == {
-        "timeout": 5, "max_concurrency": 8}
+        "timeout": 5,
+        "max_concurrency": 8,
+    }
     assert AssessorConfig(assessor="/models/x", device="cpu", batch_size=2).engine_options() == {
-        "device": "cpu", "dtype": None, "batch_size": 2, "trust_remote_code": False,
-        "quantization": "none"}
+        "device": "cpu",
+        "dtype": None,
+        "batch_size": 2,
+        "trust_remote_code": False,
+        "quantization": "none",
+    }
     assert AssessorConfig(assessor="analytic", device="cpu").engine_options() == {}
     # AssessorConfig.max_retries (unparseable answers) is not the HTTP engine's max_retries
     config = AssessorConfig(assessor="http://127.0.0.1:9/v1", max_retries=0)
@@ -172,6 +194,7 @@ def test_generator_count_mismatch_is_the_same_contract_error():
 
 # -- devices, dtypes, local paths: one helper for the engine and the generator -------------------
 
+
 def test_device_and_dtype_names():
     assert check_device("auto") is None and check_device(None) is None
     assert check_device("cuda:1") == "cuda:1"
@@ -179,7 +202,14 @@ def test_device_and_dtype_names():
         check_device("tpu")
     spellings = ("bf16", "fp16", "half", "FP32", "torch.bfloat16", "auto", None)
     assert [dtype_name(x) for x in spellings] == [
-        "bfloat16", "float16", "float16", "float32", "bfloat16", None, None]
+        "bfloat16",
+        "float16",
+        "float16",
+        "float32",
+        "bfloat16",
+        None,
+        None,
+    ]
     with pytest.raises(InputError, match="unknown dtype 'int3'"):
         dtype_name("int3")
     import torch
@@ -197,11 +227,20 @@ def test_device_and_dtype_names():
         assert resolve_dtype(None, "cuda", gpu_default="float16") is torch.float16
 
 
-@pytest.mark.parametrize("name,local", [
-    ("Qwen/Qwen2.5-VL-7B-Instruct", False), ("stabilityai/sd-turbo", False),
-    ("./x", True), ("/x", True), ("~/x", True), ("a/b/c", True), ("C:\\x", True),
-    ("\\\\server\\x", True), ("http://host/a/b", False),
-])
+@pytest.mark.parametrize(
+    "name,local",
+    [
+        ("Qwen/Qwen2.5-VL-7B-Instruct", False),
+        ("stabilityai/sd-turbo", False),
+        ("./x", True),
+        ("/x", True),
+        ("~/x", True),
+        ("a/b/c", True),
+        ("C:\\x", True),
+        ("\\\\server\\x", True),
+        ("http://host/a/b", False),
+    ],
+)
 def test_local_path_rule(name, local):
     assert looks_like_local_path(name) is local
 

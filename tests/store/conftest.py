@@ -20,6 +20,7 @@ def write_png(path: Path, value: int, size: int = 16) -> Path:
 def pngs(tmp_path):
     def make(folder: str, values) -> list[Path]:
         return [write_png(tmp_path / folder / f"{v:03d}.png", v) for v in values]
+
     return make
 
 

@@ -30,8 +30,9 @@ def majority_colour(conversation) -> str:
 
 @pytest.fixture
 def assessor():
-    return Assessor(ScriptedEngine(majority_colour), AssessorConfig(assessor="scripted",
-                                                                    max_retries=0))
+    return Assessor(
+        ScriptedEngine(majority_colour), AssessorConfig(assessor="scripted", max_retries=0)
+    )
 
 
 def like_colours(user, tmp_path, colours, start=0):
@@ -54,7 +55,10 @@ def test_recency_half_life():
 def test_subsets_newest_first_then_spread():
     assert choose_subsets(list(range(3)), []) == [([0, 1, 2], [])]
     assert choose_subsets(list(range(12)), [0]) == [
-        ([0, 1, 2, 3, 4], [0]), ([5, 7, 9, 11], [0]), ([6, 8, 10], [0])]
+        ([0, 1, 2, 3, 4], [0]),
+        ([5, 7, 9, 11], [0]),
+        ([6, 8, 10], [0]),
+    ]
     assert len(choose_subsets(list(range(100)), [], max_subsets=4)) == 4
 
 
@@ -62,8 +66,9 @@ def test_vote_keeps_majority_and_reports_certainty():
     def prediction(colour, status="ok"):
         return ProfilePrediction(UserProfile(Profile(color=[colour])), status, "")
 
-    profile, certainty = vote([prediction("Red"), prediction("Red"), prediction("Blue")],
-                              [1.0, 1.0, 0.5])
+    profile, certainty = vote(
+        [prediction("Red"), prediction("Red"), prediction("Blue")], [1.0, 1.0, 0.5]
+    )
     assert profile.liked.color == ("Red",)  # Blue has 0.5 < half of Red's 2.0
     assert certainty["liked"]["color"] == pytest.approx(2.0 / 2.5)
     assert certainty["liked"]["art_style"] == 0.0
@@ -79,9 +84,14 @@ def test_many_images_vote_with_recency(store, tmp_path, assessor):
     aggregated = predict_user_profile(user, assessor)
     assert len(aggregated.subsets) == 3
     assert [p.profile.liked.color for p in aggregated.predictions] == [
-        ("Blue",), ("Red",), ("Red",)]
-    weights = [sum(recency_weight(a) for a in ages) / len(ages)
-               for ages in ([0, 1, 2, 3, 4], [5, 7, 9, 11], [6, 8, 10])]
+        ("Blue",),
+        ("Red",),
+        ("Red",),
+    ]
+    weights = [
+        sum(recency_weight(a) for a in ages) / len(ages)
+        for ages in ([0, 1, 2, 3, 4], [5, 7, 9, 11], [6, 8, 10])
+    ]
     red, blue = weights[1] + weights[2], weights[0]
     assert aggregated.prediction.profile.liked.color == ("Red", "Blue")  # Blue >= half of Red
     assert aggregated.certainty["liked"]["color"] == pytest.approx(red / (red + blue), abs=1e-3)

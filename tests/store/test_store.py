@@ -38,13 +38,17 @@ def test_later_label_wins_and_same_label_is_reported(store, pngs):
     assert [c.outcome for c in user.label([image], "liked")] == ["added"]
     again = user.label([image], "liked")
     assert again[0].outcome == "unchanged" and "already liked" in again[0].describe()
-    flipped = user.label([image], "disliked",
-                         Provenance(run="run-1", candidate=2, prompt="a castle", seed=7))
+    flipped = user.label(
+        [image], "disliked", Provenance(run="run-1", candidate=2, prompt="a castle", seed=7)
+    )
     assert flipped[0].outcome == "relabelled" and flipped[0].previous == "liked"
     assert user.counts() == {"liked": 0, "disliked": 1}
     stored = user.images("disliked")[0]
     assert (stored.provenance.run, stored.provenance.candidate, stored.provenance.seed) == (
-        "run-1", 2, 7)
+        "run-1",
+        2,
+        7,
+    )
     # The like is superseded, not lost: the log keeps both rows.
     assert user.db.execute("SELECT count(*) FROM labels").fetchone()[0] == 2
 
@@ -90,16 +94,20 @@ def test_migration_from_a_v1_store(store, pngs):
     db = sqlite3.connect(folder / "store.db")
     db.executescript(_SCHEMA_V1)
     db.execute("INSERT INTO images VALUES (?, ?, 16, 16, 1.0)", (digest, f"{digest}.png"))
-    db.execute("INSERT INTO labels (hash, label, at, origin) VALUES (?, 'liked', 1.0, 'refs')",
-               (digest,))
+    db.execute(
+        "INSERT INTO labels (hash, label, at, origin) VALUES (?, 'liked', 1.0, 'refs')", (digest,)
+    )
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
     user = store.user("old")
     assert user.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [i.hash for i in user.images("liked")] == [digest]  # v1 rows kept
-    user.record_profile(__import__("preferthinker.profile", fromlist=["UserProfile"])
-                        .UserProfile(), "analytic", "v1")
+    user.record_profile(
+        __import__("preferthinker.profile", fromlist=["UserProfile"]).UserProfile(),
+        "analytic",
+        "v1",
+    )
     assert len(user.profiles()) == 1  # v2 table exists
 
 
@@ -128,14 +136,16 @@ def test_export_import_round_trip(store, pngs, tmp_path):
 
     user = store.create("ana", liked=pngs("l", [1, 2]), disliked=pngs("d", [3]))
     user.label(pngs("l2", [1]), "disliked")  # relabel: the log has three rows for two images
-    pid = user.record_profile(UserProfile(Profile(color=["Red"])), "analytic", "v1",
-                              {"liked": {"color": 1.0}}, ["abc"])
+    pid = user.record_profile(
+        UserProfile(Profile(color=["Red"])), "analytic", "v1", {"liked": {"color": 1.0}}, ["abc"]
+    )
     user.record_run("runs/001", "a castle", pid)
     archive = user.export(tmp_path / "ana.zip")
     other = UserStore(tmp_path / "other").import_archive(archive, name="ana2")
     assert other.counts() == user.counts() == {"liked": 1, "disliked": 2}
     assert [(i.hash, i.label, i.path.read_bytes()) for i in other.images()] == [
-        (i.hash, i.label, i.path.read_bytes()) for i in user.images()]
+        (i.hash, i.label, i.path.read_bytes()) for i in user.images()
+    ]
     assert other.profiles()[0]["profile"]["liked"]["color"] == ["Red"]
     assert other.runs()[0]["prompt"] == "a castle"
     with pytest.raises(InputError, match="exists already"):
@@ -165,9 +175,14 @@ def test_two_processes_labelling_at_once_both_land(store, pngs, tmp_path):
     pngs("b", range(100, 180))
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(store.root),
-                               str(tmp_path / side), str(go)], env=env, stderr=subprocess.PIPE)
-             for side in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(store.root), str(tmp_path / side), str(go)],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for side in ("a", "b")
+    ]
     go.touch()
     for proc in procs:
         _, err = proc.communicate(timeout=120)
@@ -206,10 +221,15 @@ def test_a_writer_waits_for_another_process_holding_the_lock(store, pngs, tmp_pa
     holder.db.execute("BEGIN IMMEDIATE")  # this process is mid-write
     holder.db.execute("INSERT INTO images VALUES ('h', 'h.png', 1, 1, 0)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    script = ("import sys; from generation.store import UserStore; "
-              "UserStore(sys.argv[1]).user('ana').label([sys.argv[2]], 'liked')")
-    proc = subprocess.Popen([sys.executable, "-c", script, str(store.root), str(second)],
-                            env=env, stderr=subprocess.PIPE)
+    script = (
+        "import sys; from generation.store import UserStore; "
+        "UserStore(sys.argv[1]).user('ana').label([sys.argv[2]], 'liked')"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(store.root), str(second)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     import time
 
     time.sleep(2.0)  # the other process is blocked on the lock meanwhile

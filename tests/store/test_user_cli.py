@@ -34,14 +34,29 @@ def fake_run(folder: Path, count: int = 3) -> Path:
         name = f"candidate-{i:02d}-seed{40 + i}.png"
         Image.new("RGB", (16, 16), (i * 60, 100, 30)).save(folder / name)
         candidates.append({"index": i, "file": name, "seed": 40 + i})
-    (folder / "result.json").write_text(json.dumps(
-        {"prompt": "a castle", "rewritten_prompt": "a castle, Red", "candidates": candidates}))
+    (folder / "result.json").write_text(
+        json.dumps(
+            {"prompt": "a castle", "rewritten_prompt": "a castle, Red", "candidates": candidates}
+        )
+    )
     return folder
 
 
 def test_create_like_dislike_show_forget(env, capsys):
-    assert main(["user", "create", "ana", "--refs", str(env / "liked"),
-                 "--disliked", str(env / "disliked")]) == 0
+    assert (
+        main(
+            [
+                "user",
+                "create",
+                "ana",
+                "--refs",
+                str(env / "liked"),
+                "--disliked",
+                str(env / "disliked"),
+            ]
+        )
+        == 0
+    )
     assert "3 liked, 1 disliked" in capsys.readouterr().out
     run = fake_run(env / "run1")
     assert main(["like", f"{run}#1", "--user", "ana"]) == 0
@@ -56,7 +71,10 @@ def test_create_like_dislike_show_forget(env, capsys):
 
     stored = UserStore().user("ana").images("disliked")[0]
     assert (stored.provenance.candidate, stored.provenance.seed, stored.provenance.prompt) == (
-        1, 41, "a castle, Red")
+        1,
+        41,
+        "a castle, Red",
+    )
     assert main(["user", "show", "ana"]) == 0
     assert f"{run.resolve()}#1" in capsys.readouterr().out
     assert main(["user", "forget", "ana", stored.hash[:10]]) == 0
@@ -77,13 +95,16 @@ def test_default_user_and_export_import(env, capsys, tmp_path):
     assert "* ana: 4 liked" in listed and "  bea: 4 liked" in listed
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("not-image", "not a readable image"),
-    ("no-run", "does not exist"),
-    ("no-candidate", "has no candidate 7"),
-    ("unknown-user", "unknown user 'bob'"),
-    ("folder", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("not-image", "not a readable image"),
+        ("no-run", "does not exist"),
+        ("no-candidate", "has no candidate 7"),
+        ("unknown-user", "unknown user 'bob'"),
+        ("folder", "is a folder"),
+    ],
+)
 def test_bad_feedback_is_one_line_exit_2_and_loses_nothing(env, capsys, case, expected):
     assert main(["user", "create", "ana", "--refs", str(env / "liked")]) == 0
     run = fake_run(env / "run1")
@@ -113,10 +134,36 @@ def test_a_file_outside_any_run_is_recorded_with_a_note(env, capsys):
 
 
 def test_generate_with_user_records_run_and_prints_feedback(env, capsys, tiny_generator_path):
-    assert main(["user", "create", "ana", "--refs", str(env / "liked"),
-                 "--disliked", str(env / "disliked")]) == 0
-    common = ["--user", "ana", "--assessor", "analytic", "--generator", str(tiny_generator_path),
-              "-n", "2", "--steps", "2", "--width", "32", "--height", "32"]
+    assert (
+        main(
+            [
+                "user",
+                "create",
+                "ana",
+                "--refs",
+                str(env / "liked"),
+                "--disliked",
+                str(env / "disliked"),
+            ]
+        )
+        == 0
+    )
+    common = [
+        "--user",
+        "ana",
+        "--assessor",
+        "analytic",
+        "--generator",
+        str(tiny_generator_path),
+        "-n",
+        "2",
+        "--steps",
+        "2",
+        "--width",
+        "32",
+        "--height",
+        "32",
+    ]
     assert main(["generate", "a castle", *common, "--out", str(env / "run1")]) == 0
     output = capsys.readouterr()
     assert f"ptgen like {env / 'run1'}#" in output.out.replace("'", "")
@@ -129,11 +176,26 @@ def test_generate_with_user_records_run_and_prints_feedback(env, capsys, tiny_ge
     from generation.store import UserStore
 
     user = UserStore().user("ana")
-    assert [r["folder"] for r in user.runs()] == [str((env / "run2").resolve()),
-                                                   str((env / "run1").resolve())]
+    assert [r["folder"] for r in user.runs()] == [
+        str((env / "run2").resolve()),
+        str((env / "run1").resolve()),
+    ]
     assert len(user.profiles()) == 2
-    assert main(["rerank", str(env / "run1"), "--user", "ana", "--assessor", "analytic",
-                 "--out", str(env / "rr")]) == 0
+    assert (
+        main(
+            [
+                "rerank",
+                str(env / "run1"),
+                "--user",
+                "ana",
+                "--assessor",
+                "analytic",
+                "--out",
+                str(env / "rr"),
+            ]
+        )
+        == 0
+    )
     assert len(user.runs()) == 3
 
 
@@ -145,14 +207,29 @@ def test_generate_without_refs_or_user_says_so(env, capsys):
 def test_subprocess_like_exit_codes(env):
     run = fake_run(env / "run1")
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    create = subprocess.run([sys.executable, "-m", "ptgen", "user", "create", "ana"],
-                            env=environment, capture_output=True, text=True, timeout=120)
+    create = subprocess.run(
+        [sys.executable, "-m", "ptgen", "user", "create", "ana"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert create.returncode == 0, create.stderr
-    liked = subprocess.run([sys.executable, "-m", "ptgen", "like", f"{run}#2", "--user", "ana"],
-                           env=environment, capture_output=True, text=True, timeout=120)
+    liked = subprocess.run(
+        [sys.executable, "-m", "ptgen", "like", f"{run}#2", "--user", "ana"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert liked.returncode == 0 and "1 liked" in liked.stdout
-    bad = subprocess.run([sys.executable, "-m", "ptgen", "like", f"{run}#9", "--user", "ana"],
-                         env=environment, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "ptgen", "like", f"{run}#9", "--user", "ana"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "Traceback" not in bad.stderr
 
@@ -175,4 +252,7 @@ def test_like_reads_a_stopped_run_from_its_journal(env, capsys):
 
     stored = UserStore().user("ana").images("liked")[0]
     assert (stored.provenance.prompt, stored.provenance.seed, stored.provenance.candidate) == (
-        "a harbour, Teal", 5, 0)
+        "a harbour, Teal",
+        5,
+        0,
+    )
