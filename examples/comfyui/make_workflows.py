@@ -6,6 +6,10 @@
   CheckpointLoaderSimple + KSampler -> PTGen Rerank Images -> the best image saved.
 - rerank_folder: a folder of candidates (PTGen Load Image Folder) ranked for a user given by two
   liked images (LoadImage + ImageBatch); the best saved, the sorted batch and reasoning shown.
+- stored_user_rerank: a user from the user store (PTGen Load Stored User: their references and
+  profile, aggregated over every stored image), a folder of candidates ranked for them, and
+  PTGen Record Feedback storing a like for the best one (edit `indices` to like others), so the
+  next run of any workflow or `ptgen generate --user` knows the user a little better.
 
 The assessor defaults to the base model id; pass a `ptgen serve` URL or a local folder instead.
 `tests/comfyui/test_workflows.py` checks that these files match what this script writes.
@@ -145,7 +149,49 @@ def rerank_folder(
     return g
 
 
-EXAMPLES = {"best_of_n_personalized": best_of_n, "rerank_folder": rerank_folder}
+def stored_user_rerank(
+    assessor: str = DEFAULT_ASSESSOR,
+    model_name: str = "",
+    folder: str = "candidates",
+    user: str = "",
+) -> Graph:
+    g = Graph()
+    judge = assessor_node(g, assessor, model_name)
+    stored = g.add("PTGenLoadUser", pos=(0, 400), user=user, assessor=judge[0])
+    candidates = g.add(
+        "PTGenLoadImageFolder", pos=(350, 400), folder=folder, max_images=0, width=0, height=0
+    )
+    ranked = g.add(
+        "PTGenRerankImages",
+        pos=(750, 0),
+        assessor=judge[0],
+        images=candidates[0],
+        strategy="knockout",
+        top_k=0,
+        profile=stored[2],
+        liked=stored[0],
+        disliked=stored[1],
+    )
+    g.add(
+        "PTGenRecordFeedback",
+        title="Like the best (edit indices to like others)",
+        pos=(1150, 0),
+        images=ranked[1],
+        user=user,
+        label="liked",
+        indices="0",
+    )
+    g.add("PreviewImage", title="All, best first", pos=(1150, 350), images=ranked[1])
+    g.add("PreviewAny", title="Why", pos=(1150, 700), source=ranked[3])
+    g.add("PreviewAny", title="User", pos=(350, 0), source=stored[4])
+    return g
+
+
+EXAMPLES = {
+    "best_of_n_personalized": best_of_n,
+    "rerank_folder": rerank_folder,
+    "stored_user_rerank": stored_user_rerank,
+}
 
 
 def write_all(out: Path = HERE, assessor: str = DEFAULT_ASSESSOR) -> list[Path]:

@@ -13,7 +13,7 @@ import pytest
 from comfyui_nodes.workflow import CORE_NODES, Graph, check_api_workflow, check_ui_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "comfyui"
-NAMES = ("best_of_n_personalized", "rerank_folder")
+NAMES = ("best_of_n_personalized", "rerank_folder", "stored_user_rerank")
 
 
 def load(name: str, kind: str) -> dict:
