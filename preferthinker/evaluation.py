@@ -23,6 +23,10 @@ item has liked AND disliked images (their prompt); otherwise the candidates alon
 liked-only items keep their liked images; items without liked images go without references.
 A bad item (unreadable image, bad reference) is reported in `skipped` and left out; never fatal.
 
+Verdicts (`EvalConfig.verdict`): "full" (the default) or "compact" (`preferthinker.compact`:
+scores and answer only, stopping at `</answer>`). Compact needs a known profile, so mode
+"profile", and is ptgen's format, so protocol "ptgen"; its answers are scored the same way.
+
 Example:
     >>> from preferthinker.assessor import Assessor, AssessorConfig
     >>> assessor = Assessor.from_config(AssessorConfig("analytic"))
@@ -68,6 +72,8 @@ class EvalConfig:
         seed: seed of the random baseline.
         max_references: most references per side handed to the assessor (the authors use 5).
         protocol: "ptgen", "authors" or "both" (see the module docstring).
+        verdict: "full" or "compact" (compact verdicts; needs mode "profile" and protocol
+            "ptgen").
     """
 
     limit: Optional[int] = None
@@ -77,8 +83,22 @@ class EvalConfig:
     seed: int = 0
     max_references: int = 5
     protocol: str = "ptgen"
+    verdict: str = "full"
 
     def __post_init__(self) -> None:
+        from preferthinker.compact import VERDICTS
+
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {self.verdict!r}")
+        if self.verdict == "compact" and self.mode != "profile":
+            raise ValueError(
+                "verdict compact needs a known profile: use mode profile (--mode profile)"
+            )
+        if self.verdict == "compact" and self.protocol != "ptgen":
+            raise ValueError(
+                "verdict compact is ptgen's format; the authors' protocol reads full verdicts "
+                "(use protocol ptgen)"
+            )
         if self.protocol not in PROTOCOLS:
             raise ValueError(
                 f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
@@ -150,12 +170,12 @@ def evaluate(
         similarity: a `ProfileSimilarity` to reuse (default: built when needed).
 
     Returns:
-        A JSON-ready dict: `assessor`, `protocol`, `n` (items evaluated), `accuracy` (of the
-        first protocol: ptgen, or authors for protocol "authors"), `accuracy_by_protocol`
-        (both accuracies for "both"), `per_split`, `parse_failure_rate`, `position_bias_rate`,
-        `profile_sbert`, `profile_term_match`, `element_agreement`, `mean_prompt_tokens`,
-        `mean_completion_tokens`, `mean_seconds`, `wall_seconds`, `items`, `skipped`
-        (`{"id", "reason"}` per item left out).
+        A JSON-ready dict: `assessor`, `protocol`, `mode`, `verdict`, `n` (items evaluated),
+        `accuracy` (of the first protocol: ptgen, or authors for protocol "authors"),
+        `accuracy_by_protocol` (both accuracies for "both"), `per_split`, `parse_failure_rate`,
+        `position_bias_rate`, `profile_sbert`, `profile_term_match`, `element_agreement`,
+        `mean_prompt_tokens`, `mean_completion_tokens`, `mean_seconds`, `wall_seconds`, `items`
+        (each with its `completion_tokens`), `skipped` (`{"id", "reason"}` per item left out).
 
     Example:
         >>> evaluate(items, baseline="random")["accuracy"]
@@ -245,7 +265,9 @@ def _judge_group(items, group, assessor, config, records, skipped) -> None:
         comparisons = []
         order = judged + judged if config.position_bias else judged
         for index, pair in zip(order, pairs, strict=True):
-            comparisons += assessor.compare_many([pair], profile=items[index].profile)
+            comparisons += assessor.compare_many(
+                [pair], profile=items[index].profile, verdict=config.verdict
+            )
     elif liked:
         comparisons = assessor.compare_many(pairs, liked=liked, disliked=disliked or None)
     else:
@@ -326,6 +348,7 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
     return {
         "assessor": name,
         "mode": config.mode,
+        "verdict": config.verdict,
         "n": n,
         "accuracy": _mean(correct),
         "accuracy_by_protocol": by_protocol,
@@ -348,6 +371,8 @@ def _summarize(items, records, assessor, baseline, config, similarity, wall) -> 
                 "winner_authors": r.get("winner_authors"),
                 "references": r.get("references"),
                 "swapped_winner": r.get("swapped_winner"),
+                # as in mean_completion_tokens: the judgement in the given order
+                "completion_tokens": r["usage"].completion_tokens if r.get("usage") else None,
                 "predicted_profile": r["profile"].to_dict()
                 if r.get("profile") is not None
                 else None,

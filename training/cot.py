@@ -4,6 +4,9 @@ A SynthPref sample knows everything the assessor has to find out: the user's pro
 each candidate was drawn with per element. `build_cot` turns that into the text the model should
 write: the two profiles, one scored line per element with a short rationale, the totals and the
 answer (`preferthinker.parser.format_output` writes the layout, so the parser reads it back).
+With `verdict="compact"` the same scores are written as a compact verdict instead
+(`preferthinker.compact.format_compact`: scores and answer, no profile and no rationales), the
+target of a judge trained for `--verdict compact`.
 
 Scores follow the ground truth: a term the user likes scores 4-5, a disliked one 0-1, anything
 else 2-3; ties are then broken towards the preferred candidate inside the neutral range so the
@@ -148,6 +151,7 @@ def build_cot(
     attributes_b: Attributes,
     answer: str,
     seed: int = 0,
+    verdict: str = "full",
 ) -> CoTTarget:
     """Write the predict-then-assess target for one pair from the ground truth.
 
@@ -156,6 +160,8 @@ def build_cot(
         attributes_a / attributes_b: element -> term each candidate was drawn with.
         answer: "A" or "B", the candidate the user prefers.
         seed: picks scores inside their ranges and the phrasings; same seed, same text.
+        verdict: "full" (profiles, rationales, totals, answer) or "compact" (the same scores and
+            answer in the `preferthinker.compact` format; same seed, same scores as "full").
 
     Returns:
         A `CoTTarget`. Its totals favour `answer` whenever the scores' ranges allow it (ties are
@@ -168,10 +174,13 @@ def build_cot(
         >>> cot.text.endswith("<answer>Image B</answer>")
         True
     """
+    from preferthinker.compact import VERDICTS, format_compact
     from preferthinker.parser import format_output
 
     if answer not in ("A", "B"):
         raise ValueError(f"answer must be 'A' or 'B', got {answer!r}")
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
     rng = random.Random(f"cot:{seed}")
     kinds = {
         letter: {e: relation(profile, e, attrs.get(e)) for e in ELEMENTS}
@@ -195,7 +204,10 @@ def build_cot(
     preferred, other = (
         (attributes_a, attributes_b) if answer == "A" else (attributes_b, attributes_a)
     )
-    text = format_output(profile, scores, answer)
+    if verdict == "compact":
+        text = format_compact(scores, answer)
+    else:
+        text = format_output(profile, scores, answer)
     return CoTTarget(
         text=text,
         scores=scores,
@@ -242,21 +254,29 @@ def _same_profile(a: Profile, b: Profile) -> bool:
 
 
 def check_cot(
-    text: str, profile: UserProfile, answer: str, scores: Optional[Sequence[ElementScore]] = None
+    text: str,
+    profile: UserProfile,
+    answer: str,
+    scores: Optional[Sequence[ElementScore]] = None,
+    verdict: str = "full",
 ) -> Optional[str]:
     """The quality filter's test of one target. Returns None when the text is usable, else the
     reason it is not: "unparseable", "incomplete", "answer_mismatch",
     "totals_contradict_answer", "profile_mismatch" or "scores_changed" (`scores` given and the
     text holds others, e.g. after an LLM rewrite).
 
+    A "compact" target is read with `preferthinker.compact.parse_compact` (the parser of
+    `--verdict compact`); it holds no profile, so "profile_mismatch" does not apply.
+
     Example:
         >>> check_cot("no format at all", UserProfile(), "A")
         'unparseable'
     """
+    from preferthinker.compact import parse_compact
     from preferthinker.parser import parse_output
 
     try:
-        parsed = parse_output(text)
+        parsed = parse_compact(text) if verdict == "compact" else parse_output(text)
     except ParseError:
         return "unparseable"
     other_total, own_total = (
@@ -268,9 +288,10 @@ def check_cot(
         return "answer_mismatch"
     if not parsed.complete:
         return "incomplete"
-    if parsed.profile is None or not (
-        _same_profile(parsed.profile.liked, profile.liked)
-        and _same_profile(parsed.profile.disliked, profile.disliked)
+    if verdict != "compact" and (
+        parsed.profile is None
+        or not _same_profile(parsed.profile.liked, profile.liked)
+        or not _same_profile(parsed.profile.disliked, profile.disliked)
     ):
         return "profile_mismatch"
     if scores is not None:

@@ -12,7 +12,9 @@ Stages of `build_dataset` (the `ptgen data build --config FILE` command):
    pipeline such as the `ptgen make-tiny` generator);
 4. per pair, write the CoT target (`training.cot`), optionally reworded by an LLM, and filter:
    drop pairs whose profile does not support the answer, whose CoT does not parse, or whose
-   totals contradict the answer; count each reason;
+   totals contradict the answer; count each reason. With `verdict: compact` the target is the
+   compact verdict (the same ground-truth scores, `preferthinker.compact`) after the compact
+   prompt, which gives the known profile instead of the references;
 5. write each kept sample atomically (`training.dataset.write_sample`) and record the user in
    this process's journal (`shards/<rank>-of-<world>.jsonl`, `generation.shards`);
 6. the main process waits until every user is recorded, writes `manifest.json` and assembles
@@ -70,6 +72,10 @@ class DataConfig:
             rationales; None keeps the template wording.
         cot_rewriter_model: the served model name for a URL rewriter.
         cot_rewrite_max_new_tokens: token budget of one rewrite.
+        verdict: "full" (the predict-then-assess CoT after the reference prompt, the authors'
+            format) or "compact" (the compact prompt with the known profile, and the compact
+            verdict `<scores>A: ...; B: ...</scores><answer>Image X</answer>` as the target: for
+            training a judge for `--verdict compact`).
 
     Example:
         >>> cfg = DataConfig(output_dir="data/cot", train_users=100, pairs=4)
@@ -92,8 +98,18 @@ class DataConfig:
     cot_rewriter: Optional[str] = None
     cot_rewriter_model: Optional[str] = None
     cot_rewrite_max_new_tokens: int = 2048
+    verdict: str = "full"
 
     def __post_init__(self) -> None:
+        from preferthinker.compact import VERDICTS
+
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {self.verdict!r}")
+        if self.verdict == "compact" and self.cot_rewriter:
+            raise ValueError(
+                "cot_rewriter rewords rationales and compact targets have none; "
+                "drop cot_rewriter or use verdict: full"
+            )
         if not self.output_dir:
             raise ValueError("output_dir must name the dataset folder to write, got ''")
         for name in ("train_users", "eval_users"):
@@ -127,6 +143,8 @@ class DataConfig:
     def fingerprint(self) -> str:
         """What must match for a folder to be resumed (everything but where it is)."""
         data = {k: v for k, v in asdict(self).items() if k != "output_dir"}
+        if self.verdict == "full":
+            del data["verdict"]  # builds from before the option resume as they were
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -256,19 +274,21 @@ def _rewriter(config: DataConfig, engine: Any) -> Any:
     return create_engine(config.cot_rewriter, model=config.cot_rewriter_model)
 
 
-def _make_sample(item: Any, sample_id: str, seed: int, engine: Any, rewrite_config: Any):
+def _make_sample(
+    item: Any, sample_id: str, seed: int, engine: Any, rewrite_config: Any, verdict: str = "full"
+):
     """(TrainingSample or None, drop reason or None, rewrite rejection or None) for one pair."""
     from training.cot import build_cot, check_cot, rewrite_cot
     from training.dataset import TrainingSample
 
     meta = item.meta
     attrs_a, attrs_b = meta.get("attributes_a") or {}, meta.get("attributes_b") or {}
-    target = build_cot(item.profile, attrs_a, attrs_b, item.answer, seed=seed)
+    target = build_cot(item.profile, attrs_a, attrs_b, item.answer, seed=seed, verdict=verdict)
     if target.margin < 0:
         return None, "profile_contradicts_ground_truth", None
     if target.margin == 0:
         return None, "profile_does_not_decide", None
-    reason = check_cot(target.text, item.profile, item.answer, target.scores)
+    reason = check_cot(target.text, item.profile, item.answer, target.scores, verdict=verdict)
     if reason is not None:
         return None, reason, None
     text, rejected, source = target.text, None, "template"
@@ -288,6 +308,7 @@ def _make_sample(item: Any, sample_id: str, seed: int, engine: Any, rewrite_conf
         image_b=item.image_b,
         answer=item.answer,
         cot=text,
+        verdict=verdict,
         meta={
             "attributes_a": dict(attrs_a),
             "attributes_b": dict(attrs_b),
@@ -367,7 +388,9 @@ def _build_user(
         else:
             # 4. CoT target, optional rewrite, quality filter.
             seed = int(hashlib.sha256(f"{config.seed}:{sample_id}".encode()).hexdigest()[:8], 16)
-            sample, reason, rejected = _make_sample(item, sample_id, seed, engine, rewrite_config)
+            sample, reason, rejected = _make_sample(
+                item, sample_id, seed, engine, rewrite_config, config.verdict
+            )
             if sample is None:
                 entry["dropped"][sample_id] = reason
             else:

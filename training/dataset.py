@@ -18,6 +18,8 @@ A record holds the authors' benchmark fields (`imageA`, `imageB`, `prefered_imag
 `id`, `answer`, `split`, `user_id`, `kind`, `profile`, `prompt_subject`, `cot`, `messages` (the
 predict-then-assess conversation with `{"type": "image"}` placeholders and the CoT as the
 assistant turn) and `images` (paths in placeholder order). Paths are relative to the folder.
+A compact build (`verdict: compact`, `"verdict"` in each record) writes the compact conversation
+instead: the known profile and the two candidates, the compact verdict as the assistant turn.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TrainingSample:
     answer: str
     cot: str
     meta: dict = field(default_factory=dict)
+    verdict: str = "full"  # "compact": `cot` is a compact verdict after the compact prompt
 
     @property
     def file_split(self) -> str:
@@ -102,6 +105,7 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
     Example:
         >>> record = sample_record(sample, Path("out"))  # doctest: +SKIP
     """
+    from preferthinker.compact import build_compact_messages
     from preferthinker.prompts import build_assess_messages
 
     def save(image: Any, folder: str, name: str, keep_existing: bool = False) -> str:
@@ -129,9 +133,12 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
             [*liked, *disliked, path_a, path_b],
         )
     }
-    conversation = build_assess_messages(
-        sample.liked, sample.disliked or None, sample.image_a, sample.image_b
-    )
+    if sample.verdict == "compact":
+        conversation = build_compact_messages(sample.profile, sample.image_a, sample.image_b)
+    else:
+        conversation = build_assess_messages(
+            sample.liked, sample.disliked or None, sample.image_a, sample.image_b
+        )
     messages, images = _placeholders(conversation)
     image_paths = [paths_by_id[id(img)] for img in images]
     messages.append({"role": "assistant", "content": [{"type": "text", "text": sample.cot}]})
@@ -152,6 +159,7 @@ def sample_record(sample: TrainingSample, root: Path) -> dict[str, Any]:
         },
         "prompt_subject": sample.prompt_subject,
         "cot": sample.cot,
+        "verdict": sample.verdict,
         "messages": messages,
         "images": image_paths,
         "meta": sample.meta,
@@ -279,6 +287,11 @@ def load_training_split(
         records = records[:max_samples]
     if not records:
         raise InputError(f"{root}/{split}.jsonl holds no samples")
+    if mode == "grpo" and any(r.get("verdict") == "compact" for r in records):
+        raise InputError(
+            f"{root} holds compact-verdict samples; GRPO's rewards read full verdicts "
+            "(build the GRPO set with verdict: full)"
+        )
     messages_type, Features, Value, List = _message_features()
     columns = {"prompt": messages_type, "images": List(Image())}
     if mode == "sft":

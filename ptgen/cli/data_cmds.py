@@ -63,6 +63,12 @@ def build(
         "--cot-rewriter",
         help="OpenAI-compatible URL or model path that rewords the CoT rationales.",
     ),
+    verdict: Optional[str] = typer.Option(
+        None,
+        "--verdict",
+        help="full: the predict-then-assess CoT targets (default); compact: the compact prompt "
+        "(known profile) and compact verdicts, for training a --verdict compact judge.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Build a PreferImg-CoT style dataset: simulated users, rendered references and pairs, \
@@ -89,6 +95,7 @@ CoT targets.
             generator=generator,
             prompts_file=prompts_file,
             cot_rewriter=cot_rewriter,
+            verdict=verdict,
         ),
     )
     process = current_process()

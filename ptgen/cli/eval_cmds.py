@@ -17,6 +17,7 @@ from ptgen.cli.options import (
     DtypeOption,
     MaxNewTokensOption,
     MaxPixelsOption,
+    VerdictOption,
     assessor_config,
     console,
     out,
@@ -78,6 +79,7 @@ def eval_command(
     as_json: bool = typer.Option(
         False, "--json", help="Print the JSON result instead of the table."
     ),
+    verdict: Optional[str] = VerdictOption,
 ) -> None:
     """Evaluate an assessor on a benchmark: accuracy (overall, per split), parse failures,
     position bias, profile similarity, per-element agreement, tokens and time per item."""
@@ -89,6 +91,27 @@ def eval_command(
 
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    cfg = assessor_config(
+        config,
+        assessor=assessor,
+        assessor_model=assessor_model,
+        device=device,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        max_pixels=max_pixels,
+        debias=debias,
+        verdict=verdict,
+    )
+    if cfg.verdict == "compact" and mode != "profile":
+        raise ConfigError(
+            "--verdict compact needs a known profile: add --mode profile (compact verdicts "
+            "judge against the ground-truth profile; --mode full predicts it from references)"
+        )
+    if cfg.verdict == "compact" and protocol != "ptgen":
+        raise ConfigError(
+            f"--verdict compact is ptgen's format and --protocol {protocol} reads the authors' "
+            "full verdicts; use --protocol ptgen"
+        )
     skipped: list[str] = []
     run, total, render = _runner(data, image_root, limit, skipped)
     for reason in skipped:
@@ -101,6 +124,7 @@ def eval_command(
         position_bias=position_bias,
         similarity=similarity,
         protocol=protocol,
+        verdict=cfg.verdict,
     )
     if protocol == "ptgen":
         console.print("protocol ptgen: tolerant answer reading")
@@ -115,16 +139,6 @@ def eval_command(
         def progress(done: int, all_: int) -> None:
             status.update(f"evaluated {done}/{all_} items")
 
-        cfg = assessor_config(
-            config,
-            assessor=assessor,
-            assessor_model=assessor_model,
-            device=device,
-            dtype=dtype,
-            max_new_tokens=max_new_tokens,
-            max_pixels=max_pixels,
-            debias=debias,
-        )
         if protocol != "ptgen":
             cfg = replace(cfg, **AUTHORS_DECODING)
         with Assessor.from_config(cfg) as model:
