@@ -1,4 +1,5 @@
-"""What a rerank costs, how often the cheap default agrees with the expensive one, and the loop's overhead.
+"""What a rerank costs, how often the cheap default agrees with the expensive one, and the loop's
+overhead.
 
 Three measurements (the figures and commands are in docs/benchmarks.md):
 
@@ -105,7 +106,8 @@ def _utility(image: Image.Image) -> float:
 
 
 def realistic_responder(conversation: Conversation) -> str:
-    """Answers in the authors' format with rationales of realistic length; prefers the higher utility."""
+    """Answers in the authors' format with rationales of realistic length; prefers the higher
+    utility."""
     parts = _parts(conversation)
     texts = [p.get("text", "") for p in parts if p["type"] == "text"]
     images = [p["image"] for p in parts if p["type"] == "image"]
@@ -199,17 +201,20 @@ def measure_cost(
 
     def default(assessor: Assessor):
         prediction = assessor.predict_profile(refs_liked, refs_disliked)
-        compare = lambda pairs, progress=None: assessor.compare_many(
-            pairs, profile=prediction.profile, progress=progress
-        )  # noqa: E731
+
+        def compare(pairs, progress=None):
+            return assessor.compare_many(pairs, profile=prediction.profile, progress=progress)
+
         return rank_tournament(images, compare, "knockout"), prediction.usage
 
     def authors(assessor: Assessor):
         from preferthinker.results import Usage
 
-        compare = lambda pairs, progress=None: assessor.compare_many(  # noqa: E731
-            pairs, liked=refs_liked, disliked=refs_disliked, progress=progress
-        )
+        def compare(pairs, progress=None):
+            return assessor.compare_many(
+                pairs, liked=refs_liked, disliked=refs_disliked, progress=progress
+            )
+
         return rank_tournament(images, compare, "round-robin"), Usage()
 
     count("default", default)

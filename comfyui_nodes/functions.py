@@ -77,7 +77,9 @@ def load_assessor(
     environment of ComfyUI (a key typed into a node would be saved inside the workflow file).
 
     Example:
-        >>> (assessor,) = load_assessor("http://127.0.0.1:8000/v1", model_name="preferthinker")  # doctest: +SKIP
+        >>> (assessor,) = load_assessor(  # doctest: +SKIP
+        ...     "http://127.0.0.1:8000/v1", model_name="preferthinker"
+        ... )
     """
     from preferthinker.assessor import Assessor, AssessorConfig
     from preferthinker.engines import describe_specs, find_backend
@@ -229,7 +231,8 @@ def compare_pair(
     liked: Any = None,
     disliked: Any = None,
 ) -> tuple:
-    """Judge which of two images the user prefers, from a profile or from liked/disliked reference images.
+    """Judge which of two images the user prefers, from a profile or from liked/disliked reference
+    images.
 
     Returns the winner ("A", "B" or "undecided"), the preferred image (image A when undecided),
     the per-element scores as JSON and the reasoning.
@@ -357,7 +360,8 @@ def _ranking_reasoning(ranking: Any) -> str:
 
 
 def load_image_folder(folder: str, max_images: int = 0, width: int = 0, height: int = 0) -> tuple:
-    """Load every image of a folder (sorted by name) as one IMAGE batch, for reranking or as references.
+    """Load every image of a folder (sorted by name) as one IMAGE batch, for reranking or as
+    references.
 
     A relative `folder` is inside ComfyUI's input folder (`name [output]`: its output folder; an
     absolute path works too). A batch needs one size: images are scaled to cover `width` x

@@ -1,4 +1,5 @@
-"""The ptgen nodes, each declared once as a `NodeSpec` over a function of `comfyui_nodes.functions`."""
+"""The ptgen nodes, each declared once as a `NodeSpec` over a function of
+`comfyui_nodes.functions`."""
 
 from __future__ import annotations
 

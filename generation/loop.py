@@ -1,4 +1,5 @@
-"""The personalized generation loop: references -> profile -> rewrite -> generate -> rerank -> result.
+"""The personalized generation loop: references -> profile -> rewrite -> generate -> rerank ->
+result.
 
 `PersonalizedGenerator` is the one object creative tools call from Python; `ptgen generate` and
 `ptgen rerank` are thin wrappers around it. Each stage reports progress through a callback
@@ -20,7 +21,9 @@ with that partial result attached as `error.partial_result`. Either way the part
 the candidates over the comparisons that finished (see `RunResult.unranked`).
 
 Example:
-    >>> loop = PersonalizedGenerator(assessor, DiffusersGenerator(GeneratorConfig()), LoopConfig(n=8))
+    >>> loop = PersonalizedGenerator(
+    ...     assessor, DiffusersGenerator(GeneratorConfig()), LoopConfig(n=8)
+    ... )
     >>> result = loop.run("a castle", liked="./liked/", disliked="./disliked/")
     >>> result.best.image.save("best.png")
 """
@@ -66,7 +69,8 @@ class LoopConfig:
         seed: seed of the first candidate; candidate i uses seed + i.
         strategy: "knockout" (N-1 comparisons), "round-robin" (N(N-1)/2) or "swiss".
         mode: "profile" (predict once, reuse) or "full" (authors' full prompt per comparison).
-        personalize: False runs the plain prompt with no profile, rewriting or reranking (a baseline).
+        personalize: False runs the plain prompt with no profile, rewriting or reranking
+            (a baseline).
         rewrite: inject profile terms into the prompt; rerank: rank the candidates.
         strength: how many profile elements the rewrite injects (0-5).
         rewriter: "template" (deterministic) or "llm" (the assessor's engine rewrites).
@@ -146,7 +150,8 @@ class LoopConfig:
 
 @dataclass
 class StageEvent:
-    """Progress of one stage: `done` of `total` units (images, comparisons; 1 for one-shot stages)."""
+    """Progress of one stage: `done` of `total` units (images, comparisons; 1 for one-shot
+    stages)."""
 
     stage: str
     done: int
@@ -415,7 +420,8 @@ class PersonalizedGenerator:
             and getattr(self.generator, "supports_negative_prompt", True) is False
         ):
             result.issues.append(
-                f"generator {self.generator.name} ignores negative prompts; the dislikes only steer the ranking"
+                f"generator {self.generator.name} ignores negative prompts; "
+                "the dislikes only steer the ranking"
             )
         if rewritten.cut:
             result.issues.append(
@@ -439,7 +445,8 @@ class PersonalizedGenerator:
                 # Re-read the batch size each time: DiffusersGenerator lowers it after an OOM.
                 chunk = max(1, int(getattr(self.generator, "batch_size", len(seeds)) or len(seeds)))
                 batch = seeds[len(result.candidates) : len(result.candidates) + chunk]
-                # Model compute: the pipeline's own time when the generator reports it, else the call.
+                # Model compute: the pipeline's own time when the generator reports it, else
+                # the call.
                 timings = getattr(self.generator, "timings", None)
                 before = getattr(timings, "seconds", None)
                 call_start = time.perf_counter()
@@ -788,7 +795,8 @@ class PersonalizedGenerator:
         options: Optional[dict[str, Any]] = None,
         profile: Optional[ProfilePrediction] = None,
     ) -> RunResult:
-        """Generate `config.n` candidates for `prompt`, personalized to the references, and rank them.
+        """Generate `config.n` candidates for `prompt`, personalized to the references, and rank
+        them.
 
         Args:
             prompt: what to draw.

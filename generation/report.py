@@ -392,16 +392,23 @@ def _esc(value: Any) -> str:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fafafa}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f;\
+background:#fafafa}
+h1{font-size:22px;margin:0 0 4px} \
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 .muted{color:#666;font-size:13px} .status-partial{color:#b3261e;font-weight:600}
-table{border-collapse:collapse;font-size:13px;background:#fff} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-.grid{display:flex;flex-wrap:wrap;gap:12px} .card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:8px;width:236px}
-.card img{width:220px;height:auto;border-radius:4px;display:block} .card.best{border:2px solid #1a7f37}
-.thumb{width:48px;height:48px;vertical-align:middle;background-size:cover;background-position:center;border-radius:4px;display:inline-block;border:1px solid #ccc}
+table{border-collapse:collapse;font-size:13px;background:#fff} \
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+.grid{display:flex;flex-wrap:wrap;gap:12px} \
+.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:8px;width:236px}
+.card img{width:220px;height:auto;border-radius:4px;display:block} \
+.card.best{border:2px solid #1a7f37}
+.thumb{width:48px;height:48px;vertical-align:middle;background-size:cover;\
+background-position:center;border-radius:4px;display:inline-block;border:1px solid #ccc}
 .refs img{width:72px;height:72px;object-fit:cover;border-radius:4px;margin:2px}
 details{background:#fff;border:1px solid #ddd;border-radius:6px;margin:6px 0;padding:6px 10px}
-summary{cursor:pointer} .win{color:#1a7f37;font-weight:600} code{font-size:12px;white-space:pre-wrap}
+summary{cursor:pointer} .win{color:#1a7f37;font-weight:600} \
+code{font-size:12px;white-space:pre-wrap}
 """
 
 
@@ -410,7 +417,8 @@ def _profile_section(result: Any) -> str:
         return "<p class='muted'>No profile (not personalized).</p>"
     prediction = result.profile
     rows = "".join(
-        f"<tr><th>{_esc(ELEMENT_LABELS[e])}</th><td>{_esc(', '.join(prediction.profile.liked.terms(e)))}</td>"
+        f"<tr><th>{_esc(ELEMENT_LABELS[e])}</th>"
+        f"<td>{_esc(', '.join(prediction.profile.liked.terms(e)))}</td>"
         f"<td>{_esc(', '.join(prediction.profile.disliked.terms(e)))}</td></tr>"
         for e in ELEMENTS
     )
@@ -418,9 +426,11 @@ def _profile_section(result: Any) -> str:
     issues = "".join(f"<li>{_esc(i)}</li>" for i in prediction.issues)
     return (
         f"<p class='muted'>status: {_esc(prediction.status)}, {source}</p>"
-        f"<table id='profile'><tr><th>element</th><th>liked</th><th>disliked</th></tr>{rows}</table>"
+        "<table id='profile'><tr><th>element</th><th>liked</th><th>disliked</th></tr>"
+        f"{rows}</table>"
         + (f"<ul class='muted'>{issues}</ul>" if issues else "")
-        + f"<details><summary>raw model output</summary><code>{_esc(prediction.raw_text)}</code></details>"
+        + "<details><summary>raw model output</summary>"
+        f"<code>{_esc(prediction.raw_text)}</code></details>"
     )
 
 
@@ -431,19 +441,23 @@ def _comparison_html(match: Any, number: int) -> str:
     verdict_class = "muted" if winner is None else "win"
     head = (
         f"<summary>round {match.round}: <span class='thumb c{match.a}'></span> #{match.a} (A) vs "
-        f"<span class='thumb c{match.b}'></span> #{match.b} (B) &rarr; <span class='{verdict_class}'>{verdict}</span></summary>"
+        f"<span class='thumb c{match.b}'></span> #{match.b} (B) &rarr; "
+        f"<span class='{verdict_class}'>{verdict}</span></summary>"
     )
     body = []
     for order, parsed in enumerate(comparison.parsed):
         label = "A-B order" if order == 0 else "swapped order (mapped back)"
         rows = "".join(
-            f"<tr><td>{_esc(ELEMENT_LABELS.get(s.element, s.element))}</td><td>{_esc(s.score_a)}</td>"
-            f"<td>{_esc(s.rationale_a)}</td><td>{_esc(s.score_b)}</td><td>{_esc(s.rationale_b)}</td></tr>"
+            f"<tr><td>{_esc(ELEMENT_LABELS.get(s.element, s.element))}</td>"
+            f"<td>{_esc(s.score_a)}</td><td>{_esc(s.rationale_a)}</td>"
+            f"<td>{_esc(s.score_b)}</td><td>{_esc(s.rationale_b)}</td></tr>"
             for s in parsed.scores
         )
         body.append(
-            f"<p class='muted'>{label}: totals A {_esc(parsed.total_a)} / B {_esc(parsed.total_b)}, answer {_esc(parsed.answer)}</p>"
-            f"<table><tr><th>element</th><th>A #{match.a}</th><th>rationale</th><th>B #{match.b}</th><th>rationale</th></tr>{rows}</table>"
+            f"<p class='muted'>{label}: totals A {_esc(parsed.total_a)} / "
+            f"B {_esc(parsed.total_b)}, answer {_esc(parsed.answer)}</p>"
+            f"<table><tr><th>element</th><th>A #{match.a}</th><th>rationale</th>"
+            f"<th>B #{match.b}</th><th>rationale</th></tr>{rows}</table>"
         )
     if comparison.issues:
         body.append(
@@ -481,7 +495,8 @@ def _explanation_html(result: Any) -> str:
 
 
 def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
-    """A self-contained page: profile, ranked candidates with scores, each comparison's reasoning."""
+    """A self-contained page: profile, ranked candidates with scores, each comparison's
+    reasoning."""
     ranking = result.ranking
     complete = data["status"] == "complete"
     unranked = set(data.get("unranked") or [])
@@ -497,7 +512,8 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
             score = "<b>unranked</b> &middot; no finished comparison"
         elif ranking is not None:
             score = (
-                f"<b>rank {ranking.ranks[i]}</b> &middot; score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
+                f"<b>rank {ranking.ranks[i]}</b> &middot; "
+                f"score {round(ranking.scores[i], 2) + 0.0:+.2f} &middot; "
                 f"{ranking.wins[i]:g}/{ranking.games[i]} wins"
             )
         prefilter = getattr(result, "prefilter", None)
@@ -513,8 +529,11 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
         if candidate.source:
             caption += f"<br><span class='muted'>{_esc(Path(candidate.source).name)}</span>"
         cards.append(
-            f"<div class='card{best}'><img alt='candidate {i}' src='{data_url(candidate.image, 512)}'>"
-            f"<div>{caption}</div><div>{score}</div><div class='muted'>{_esc(data['candidates'][i]['file'] if i < len(data['candidates']) else '')}</div></div>"
+            f"<div class='card{best}'>"
+            f"<img alt='candidate {i}' src='{data_url(candidate.image, 512)}'>"
+            f"<div>{caption}</div><div>{score}</div><div class='muted'>"
+            f"{_esc(data['candidates'][i]['file'] if i < len(data['candidates']) else '')}"
+            "</div></div>"
         )
     comparisons = (
         "".join(_comparison_html(m, k) for k, m in enumerate(ranking.matches)) if ranking else ""
@@ -581,11 +600,13 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
     summary = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
     issues = "".join(f"<li>{_esc(i)}</li>" for i in data["issues"])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ptgen report: {_esc(data["prompt"] or "rerank")}</title>
+<html lang="en"><head><meta charset="utf-8">\
+<title>ptgen report: {_esc(data["prompt"] or "rerank")}</title>
 <style>{CSS}{small}</style></head><body>
 <h1>ptgen report</h1>
 {banner}
-<p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> &middot; {_esc(data["created"])}
+<p class="muted">status: <span class="status-{_esc(status)}">{_esc(status)}</span> \
+&middot; {_esc(data["created"])}
  &middot; ptgen {_esc(data["versions"].get("ptgen"))}</p>
 <table id="summary">{summary}</table>
 {f"<ul class='muted'>{issues}</ul>" if issues else ""}
@@ -596,6 +617,7 @@ def render_html(result: Any, data: dict[str, Any], extra_html: str = "") -> str:
 <h2>Profile</h2>{_profile_section(result)}
 <h2>{heading}</h2><div class="grid" id="candidates">{"".join(cards)}</div>
 {_explanation_html(result)}
-<h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>{comparisons or "<p class='muted'>none</p>"}
+<h2>Comparisons ({len(ranking.matches) if ranking else 0})</h2>\
+{comparisons or "<p class='muted'>none</p>"}
 </body></html>
 """

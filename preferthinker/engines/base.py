@@ -96,6 +96,7 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release resources (HTTP sessions, GPU memory). Safe to call twice."""
+        return None  # A concrete default: engines that hold nothing have nothing to release.
 
     def __enter__(self) -> "Engine":
         return self

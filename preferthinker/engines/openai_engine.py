@@ -1,4 +1,5 @@
-"""HTTP engine: any OpenAI-compatible chat server (vLLM in production, `transformers serve` in tests).
+"""HTTP engine: any OpenAI-compatible chat server (vLLM in production, `transformers serve` in
+tests).
 
 Images travel as base64 PNG data URLs in `image_url` parts. Requests run concurrently in daemon
 worker threads (`preferthinker.cancel.map_in_threads`: a cancelled run does not wait for them);
@@ -45,7 +46,8 @@ DEFAULT_RETRY_BUDGET = 60.0  # seconds one request may spend waiting between its
 
 
 def image_data_url(image) -> str:
-    """A PIL image as a `data:image/png;base64,...` URL (PNG: lossless, so the server sees our pixels).
+    """A PIL image as a `data:image/png;base64,...` URL (PNG: lossless, so the server sees our
+    pixels).
 
     Example:
         >>> from PIL import Image
@@ -154,7 +156,9 @@ class OpenAIEngine(Engine):
         preferthinker.cancel.Cancelled: the run was cancelled while waiting.
 
     Example:
-        >>> engine = OpenAIEngine("http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct")  # doctest: +SKIP
+        >>> engine = OpenAIEngine(  # doctest: +SKIP
+        ...     "http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct"
+        ... )
         >>> engine.generate([[{"role": "user", "content": "hi"}]])[0].text  # doctest: +SKIP
     """
 
@@ -246,7 +250,8 @@ class OpenAIEngine(Engine):
                     raise failure from None
             except (openai.OpenAIError, ValueError) as error:  # replies that are not JSON, etc.
                 raise EngineError(
-                    f"the server at {self.base_url} sent an unusable reply ({what}): {_one_line(error)}"
+                    f"the server at {self.base_url} sent an unusable reply ({what}): "
+                    f"{_one_line(error)}"
                 ) from None
             if delay is None:
                 delay = self.backoff * (2**attempt)
@@ -359,7 +364,8 @@ class OpenAIEngine(Engine):
                 kwargs["extra_body"] = extra
             try:
                 response = self._with_retries(
-                    lambda: self._client.chat.completions.create(**kwargs), "chat completion"
+                    lambda kwargs=kwargs: self._client.chat.completions.create(**kwargs),
+                    "chat completion",
                 )
                 break
             except RequestRejectedError as error:
@@ -386,14 +392,16 @@ class OpenAIEngine(Engine):
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise EngineError(
-                f"the server at {self.base_url} replied without choices ({_one_line(response, 120)}); "
+                f"the server at {self.base_url} replied without choices "
+                f"({_one_line(response, 120)}); "
                 "is it an OpenAI-compatible chat server?"
             )
         message = getattr(choices[0], "message", None)
         text = getattr(message, "content", None)
         if not isinstance(text, str):
             raise EngineError(
-                f"the server at {self.base_url} replied without text (content={_one_line(text, 80)}, "
+                f"the server at {self.base_url} replied without text "
+                f"(content={_one_line(text, 80)}, "
                 f"finish_reason={getattr(choices[0], 'finish_reason', None)})"
             )
         usage = getattr(response, "usage", None)
@@ -413,7 +421,9 @@ class OpenAIEngine(Engine):
         reference images go with every pair of a tournament).
 
         Example:
-            >>> outputs = engine.generate(conversations, GenerationConfig(max_new_tokens=512))  # doctest: +SKIP
+            >>> outputs = engine.generate(  # doctest: +SKIP
+            ...     conversations, GenerationConfig(max_new_tokens=512)
+            ... )
         """
         config = config or GenerationConfig()
         if not conversations:

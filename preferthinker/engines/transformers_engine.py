@@ -166,13 +166,22 @@ def _not_found_message(model: str, error: BaseException, offline_reason: str = "
         "or to an http://host:port/v1 server URL"
     )
     if isinstance(error, GatedRepoError):
-        return f"model {model!r} is gated on the Hugging Face hub; log in with `hf auth login` and accept its terms, or {hint}"
+        return (
+            f"model {model!r} is gated on the Hugging Face hub; "
+            f"log in with `hf auth login` and accept its terms, or {hint}"
+        )
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
         return f"model {model!r} does not exist on the Hugging Face hub; check the id, or {hint}"
     text = str(error)
     if "safetensors" in text.lower() or "use_safetensors" in text:
-        return f"model {model!r} has no safetensors weights (ptgen loads safetensors only); convert it, or {hint}"
-    return f"model {model!r} could not be found locally and the Hugging Face hub is unreachable{offline_reason}; {hint}"
+        return (
+            f"model {model!r} has no safetensors weights (ptgen loads safetensors only); "
+            f"convert it, or {hint}"
+        )
+    return (
+        f"model {model!r} could not be found locally and the Hugging Face hub is unreachable"
+        f"{offline_reason}; {hint}"
+    )
 
 
 class TransformersEngine(Engine):
@@ -188,7 +197,9 @@ class TransformersEngine(Engine):
 
     Example:
         >>> engine = TransformersEngine("/tmp/t/assessor", device="cpu")  # doctest: +SKIP
-        >>> engine.generate([[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]])[0].text  # doctest: +SKIP
+        >>> engine.generate(  # doctest: +SKIP
+        ...     [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]]
+        ... )[0].text
     """
 
     concurrent = False
@@ -237,7 +248,8 @@ class TransformersEngine(Engine):
         if local.exists():
             if not (local / "config.json").is_file():
                 raise ModelNotFoundError(
-                    f"{local} is not a model folder (no config.json); give a folder saved with save_pretrained or a hub id"
+                    f"{local} is not a model folder (no config.json); "
+                    "give a folder saved with save_pretrained or a hub id"
                 )
             model = str(local)
         elif looks_like_local_path(model):
@@ -250,7 +262,8 @@ class TransformersEngine(Engine):
             if _hub_offline():
                 local_files_only, offline_reason = True, " (HF_HUB_OFFLINE is set)"
             elif not hub_reachable():
-                # Use the local cache only: a model downloaded earlier still loads, a missing one fails fast.
+                # Use the local cache only: a model downloaded earlier still loads, a missing one
+                # fails fast.
                 local_files_only = True
         common: dict[str, Any] = dict(
             trust_remote_code=trust_remote_code, local_files_only=local_files_only
@@ -270,7 +283,8 @@ class TransformersEngine(Engine):
         except ModelNotFoundError:
             raise
         except ValueError as error:
-            # transformers raises ValueError for an architecture it has no image-text-to-text class for.
+            # transformers raises ValueError for an architecture it has no image-text-to-text
+            # class for.
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ModelNotFoundError(
                 f"model {model!r} cannot be loaded as an image-text-to-text model: {first}"
@@ -380,7 +394,9 @@ class TransformersEngine(Engine):
         over outputs is the total time spent.
 
         Example:
-            >>> outputs = engine.generate(conversations, GenerationConfig(max_new_tokens=256))  # doctest: +SKIP
+            >>> outputs = engine.generate(  # doctest: +SKIP
+            ...     conversations, GenerationConfig(max_new_tokens=256)
+            ... )
         """
         import torch
 

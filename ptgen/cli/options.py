@@ -47,7 +47,10 @@ DtypeOption = typer.Option(
 MaxNewTokensOption = typer.Option(
     None,
     "--max-new-tokens",
-    help="Most tokens the assessor may write (default: the model's own limit if its checkpoint sets one, else 4096).",
+    help=(
+        "Most tokens the assessor may write (default: the model's own limit if its checkpoint "
+        "sets one, else 4096)."
+    ),
 )
 MaxPixelsOption = typer.Option(
     None,
@@ -57,7 +60,10 @@ MaxPixelsOption = typer.Option(
 TrustRemoteCodeOption = typer.Option(
     None,
     "--trust-remote-code/--no-trust-remote-code",
-    help="Run the model repository's own Python code (off by default: it executes the author's code).",
+    help=(
+        "Run the model repository's own Python code "
+        "(off by default: it executes the author's code)."
+    ),
 )
 DebiasOption = typer.Option(
     None, "--debias/--no-debias", help="Judge each pair in both orders and combine."

@@ -108,9 +108,10 @@ LOADER = textwrap.dedent(
     mappings = module.NODE_CLASS_MAPPINGS
     names = module.NODE_DISPLAY_NAME_MAPPINGS
     heavy = sorted(m for m in ("torch", "transformers", "diffusers", "trl") if m in sys.modules)
+    required = mappings["PTGenRerankImages"].INPUT_TYPES()["required"]
     print(json.dumps({{"nodes": sorted(mappings), "names": len(names), "heavy": heavy,
                       "heavy_before": heavy_before, "entry": callable(module.comfy_entrypoint),
-                      "input_types": sorted(mappings["PTGenRerankImages"].INPUT_TYPES()["required"])}}))
+                      "input_types": sorted(required)}}))
     """
 )
 
@@ -143,7 +144,10 @@ def test_repo_root_import_is_lazy_and_names_its_exports():
 
 
 def test_requirements_leave_torch_to_comfyui():
-    lines = [l.split("#")[0].strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
-    names = {l.split(">")[0].split("=")[0].split("[")[0].strip().lower() for l in lines if l}
+    text = (ROOT / "requirements.txt").read_text()
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    names = {
+        line.split(">")[0].split("=")[0].split("[")[0].strip().lower() for line in lines if line
+    }
     assert {"transformers", "pillow", "openai"} <= names
     assert not names & {"torch", "torchvision", "torchaudio"}  # ComfyUI's own CUDA build stays
