@@ -16,8 +16,9 @@ When each fits: `full` (the authors' format, the default) for base models, for r
 for predicting a profile; `compact` for reranking with a known profile once a model follows the
 format (an assessor fine-tuned on `ptgen data build --verdict compact` data, or a strong
 instruction-following VLM; `ptgen eval --mode profile --verdict compact` measures it), where its
-cost per comparison is about 25 completion tokens instead of several hundred. Comparisons with the references (`--mode
-full`, no profile) always use the full format: the profile prediction is part of that answer.
+cost per comparison is about 25 completion tokens instead of several hundred. Comparisons with
+the references (`--mode full`, no profile) always use the full format: the profile prediction is
+part of that answer.
 `--explain` (`LoopConfig.explain`) judges the winner's last match again with a full verdict.
 
 Example:
