@@ -24,6 +24,7 @@ demo: install
 
 test: install
 	bash scripts/ensure-chromium.sh
+	$(BIN)/python -m ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:
