@@ -8,14 +8,19 @@ from typing import Optional
 
 import typer
 
-from ptgen.cli.options import DislikedOption, RefsOption, console, out
+from ptgen.cli.options import DislikedOption, console, out
+from ptgen.cli.user_cmds import StoreOption, UserOption
 
 DEFAULT_SCORE_MODEL = "stats"  # the best-calibrated on SynthPref, and needs no weights
 
 
 def score(
     images: list[Path] = typer.Argument(..., help="Images to score (files or folders)."),
-    refs: Path = RefsOption,
+    refs: Optional[Path] = typer.Option(
+        None, "--refs", help="Folder (or image file) of images the user likes (or --user)."
+    ),
+    user: Optional[str] = UserOption,
+    store: Optional[Path] = StoreOption,
     disliked: Optional[Path] = DislikedOption,
     model: str = typer.Option(
         DEFAULT_SCORE_MODEL,
@@ -41,8 +46,8 @@ def score(
         None, "--device", help="Device for the embedding model (default cpu)."
     ),
 ) -> None:
-    """Score images for the user behind --refs: 0-1, calibrated on SynthPref (0.8: preferred over
-    a random candidate about 80 % of the time). Nothing is copied.
+    """Score images for the user behind --refs or a stored --user: 0-1, calibrated on SynthPref
+    (0.8: preferred over a random candidate about 80 % of the time). Nothing is copied.
 
     Example: ptgen score shots/ --refs ./liked/ --disliked ./disliked/ --min-score 0.7 --json
     """
@@ -63,7 +68,15 @@ def score(
     ]
     if not paths:
         raise InputError("no images to score; give PNG, JPEG or WebP files or folders of them")
-    references = References.load(refs, disliked, require_liked=True)
+    if refs is not None:
+        if user is not None:
+            raise InputError("give --refs or --user, not both")
+        references = References.load(refs, disliked, require_liked=True)
+        who = str(refs)
+        refs_note = f"liked={refs}" + (f"; disliked={disliked}" if disliked else "")
+    else:
+        references, who = _stored_references(user, store)
+        refs_note = who
     name = model[len("similarity:") :] if model.startswith("similarity:") else model
     scored = score_images(paths, references, name, device)
     shown = sorted(scored, key=lambda s: -s.score)
@@ -72,7 +85,6 @@ def score(
     shown = shown[: top_k or None]
     written = []
     if write_metadata:
-        refs_note = f"liked={refs}" + (f"; disliked={disliked}" if disliked else "")
         for item in shown:
             try:
                 written.append(str(write_score_metadata(item, name, refs_note)))
@@ -102,7 +114,7 @@ def score(
         return
     from rich.table import Table
 
-    table = Table(title=f"scores for the user behind {refs} ({name})")
+    table = Table(title=f"scores for the user behind {who} ({name})")
     for column in ("score", "raw", "image"):
         table.add_column(column)
     for item in shown:
@@ -113,6 +125,22 @@ def score(
         + (f"; metadata written to {len(written)}" if write_metadata else "")
         + (f"; {ms:.1f} ms per image embedded" if ms is not None else "")
     )
+
+
+def _stored_references(user: Optional[str], store: Optional[Path]):
+    """(References, who): every image a stored user likes and dislikes. The similarity score
+    compares with prototypes (means), so it uses all of them, not the 5 per side a prompt takes."""
+    from preferthinker.references import References
+    from ptgen.cli.user_cmds import open_store
+
+    with open_store(store).user(user) as stored:  # None: the default user; unknown: one line
+        liked = [image.path for image in stored.images("liked")]
+        disliked = [image.path for image in stored.images("disliked")]
+        name = stored.name
+    references = References.load(
+        liked, disliked or None, max_per_side=max(len(liked), len(disliked), 1), require_liked=True
+    )
+    return references, f"user {name}"
 
 
 def register(app: typer.Typer) -> None:

@@ -164,3 +164,29 @@ def test_refs_without_images_is_one_line(capsys, folders, tmp_path):
     assert code != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "liked" in err[0]
+
+
+def test_a_stored_user_scores_like_the_same_references_given_as_folders(
+    capsys, folders, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PTGEN_STORE", str(tmp_path / "store"))
+    made = ["user", "create", "ana", "--refs", str(folders["liked"])]
+    assert main([*made, "--disliked", str(folders["disliked"])]) == 0
+    capsys.readouterr()
+    by_folders = _score(capsys, folders)
+    assert main(["score", str(folders["shots"]), "--user", "ana", "--json"]) == 0
+    by_user = json.loads(capsys.readouterr().out)
+    assert [i["path"] for i in by_user["images"]] == [i["path"] for i in by_folders["images"]]
+    assert [i["score"] for i in by_user["images"]] == pytest.approx(
+        [i["score"] for i in by_folders["images"]], abs=1e-6
+    )
+
+
+def test_score_needs_refs_or_a_known_user(capsys, folders, tmp_path, monkeypatch):
+    monkeypatch.setenv("PTGEN_STORE", str(tmp_path / "store"))
+    assert main(["score", str(folders["shots"]), "--user", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown user 'nobody'" in err and "Traceback" not in err
+    both = ["--refs", str(folders["liked"]), "--user", "ana"]
+    assert main(["score", str(folders["shots"]), *both]) == 2
+    assert "give --refs or --user, not both" in capsys.readouterr().err
