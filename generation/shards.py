@@ -168,13 +168,20 @@ def relaunch_command(process: LaunchProcess, argv: Optional[Sequence[str]] = Non
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs on this host. A killed process that nobody has reaped
+    yet (a zombie: in containers PID 1 may never reap it) holds nothing, so it counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:  # gone in between (Linux), or no /proc at all (macOS: trust the signal)
+        return not Path("/proc").is_dir()
+    state = next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+    return state not in ("Z", "X")
 
 
 def _read_lock(path: Path) -> Optional[dict]:

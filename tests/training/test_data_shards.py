@@ -170,6 +170,11 @@ def test_killed_launch_resumes_to_the_same_dataset(reference, tmp_path):
         os.kill(pid, signal.SIGKILL)
     os.killpg(launch.pid, signal.SIGKILL)
     launch.wait(timeout=30)
+    from generation.shards import _alive
+
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+    while any(_alive(pid) for pid in starts.values()) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(starts) == 2 and recorded >= 2, "the launch did not start both processes"
     users = len(json.loads((reference / "manifest.json").read_text())["users"])
     assert recorded < users and not (out / "train.jsonl").exists(), "finished before the kill"
@@ -349,3 +354,23 @@ def test_journal_line_torn_by_a_kill_is_skipped(tmp_path):
     assert finished_items(tmp_path, "f1") == {"user-a": {"kept": ["user-a-00"]}}
     with pytest.raises(ConfigError, match="00001-of-00002.jsonl is a shard of another config"):
         finished_items(tmp_path, "f2")
+
+
+def test_a_killed_but_unreaped_lock_holder_counts_as_dead():
+    # A SIGKILLed process stays a zombie until its parent reaps it (in a container whose PID 1
+    # does not reap, forever): its lock must not block a resume.
+    from generation.shards import _alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while "Z" not in Path(f"/proc/{child.pid}/stat").read_text().split()[2]:
+            assert time.monotonic() < deadline, "the child did not become a zombie"
+            time.sleep(0.01)
+        assert not _alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _alive(child.pid)
