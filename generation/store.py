@@ -238,7 +238,13 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
         connection.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as error:
         connection.close()
-        if "readonly" in str(error) or "read-only" in str(error):
+        # A WAL database on a read-only disk fails with "unable to open database file" (its
+        # -shm file cannot be made): that is the disk, not a corrupt store.
+        if (
+            "readonly" in str(error)
+            or "read-only" in str(error)
+            or not os.access(path.parent, os.W_OK)
+        ):
             raise StoreError(
                 f"the user store {path} is on a read-only disk ({error}); "
                 "pass --store DIR or set PTGEN_STORE to a writable folder"
@@ -653,7 +659,13 @@ class UserStore:
         """Make `name` (an existing user) the default for `--user`."""
         if not self.exists(name):
             raise InputError(f"unknown user {name!r}; create it with `ptgen user create {name}`")
-        _atomic_bytes(self.root / "default", name.encode("utf-8"))
+        try:
+            _atomic_bytes(self.root / "default", name.encode("utf-8"))
+        except OSError as error:
+            raise StoreError(
+                f"cannot write {self.root / 'default'}: {error.strerror}; pass --store DIR or "
+                "set PTGEN_STORE to a writable folder"
+            ) from None
 
     def import_archive(self, file: Union[str, Path], name: Optional[str] = None) -> User:
         """Create a user from an archive written by `User.export` (under `name`, default the

@@ -200,13 +200,22 @@ def test_read_only_store_is_a_one_line_error(store, pngs):
     for path in modes:
         path.chmod(0o555 if path.is_dir() else 0o444)
     try:
-        with pytest.raises(StoreError, match="read-only|cannot write|not a usable"):
+        # "not a usable database" would send the user to move a good store away.
+        with pytest.raises(StoreError, match="read-only|cannot write"):
             reopened = store.user("ana")
             reopened.label(pngs("y", [2]), "liked")
     finally:
         for path, mode in modes.items():
             path.chmod(mode)
     assert store.user("ana").counts()["liked"] == 1
+
+
+def test_default_that_cannot_be_written_is_a_store_error(store):
+    store.create("ana").close()
+    # A folder where the default file goes fails the write even for root (no permissions needed).
+    (store.root / "default").mkdir()
+    with pytest.raises(StoreError, match="cannot write .*default"):
+        store.set_default("ana")
 
 
 def test_store_on_a_read_only_file_system_is_a_store_error(tmp_path):
