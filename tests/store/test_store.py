@@ -156,6 +156,50 @@ def test_export_import_round_trip(store, pngs, tmp_path):
         store.import_archive(bad)
 
 
+def _rewritten(archive: Path, target: Path, change, drop_images: bool = False) -> Path:
+    """A copy of a user archive with its manifest changed by `change` (a hostile archive)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(target, "w") as out:
+        manifest = json.loads(source.read("user.json"))
+        out.writestr("user.json", json.dumps(change(manifest)))
+        for member in source.namelist():
+            if member != "user.json" and not drop_images:
+                out.writestr(member, source.read(member))
+    return target
+
+
+def _with_extra_column(manifest):
+    manifest["tables"]["images"][0]["bogus"] = 1
+    return manifest
+
+
+def _with_path_name(manifest):
+    manifest["tables"]["images"][0]["file"] = "../escape.png"
+    return manifest
+
+
+@pytest.mark.parametrize(
+    "change, drop_images",
+    [
+        (lambda m: m, True),  # images missing from the zip
+        (lambda m: [1, 2], False),  # a manifest that is not an object
+        (_with_extra_column, False),  # a row the table does not fit
+        (_with_path_name, False),  # an image name that leaves the user folder
+    ],
+)
+def test_a_bad_archive_is_an_input_error_and_adds_no_user(store, pngs, tmp_path, change,
+                                                          drop_images):
+    archive = store.create("ana", liked=pngs("l", [1])).export(tmp_path / "ana.zip")
+    other = UserStore(tmp_path / "other")
+    bad = _rewritten(archive, tmp_path / "bad.zip", change, drop_images)
+    with pytest.raises(InputError, match="not a ptgen user archive|is a path"):
+        other.import_archive(bad)
+    assert not other.exists("ana")  # no half-made user blocks a later, good import
+    assert other.import_archive(archive).counts()["liked"] == 1
+
+
 def test_two_processes_labelling_at_once_both_land(store, pngs, tmp_path):
     store.create("ana").close()
     script = textwrap.dedent("""
