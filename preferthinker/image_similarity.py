@@ -421,16 +421,25 @@ class TransformersEmbedder(Embedder):
     def _embed_batch(self, images: list[Image.Image]) -> np.ndarray:
         import torch
 
-        inputs = self.processor(images=images, return_tensors="pt").to(self.device)
-        with torch.inference_mode():
-            features = self.model.get_image_features(**inputs)
+        try:
+            inputs = self.processor(images=images, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                features = self.model.get_image_features(**inputs)
+        except (TypeError, ValueError, RuntimeError) as error:  # e.g. a VLM that wants more inputs
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(
+                f"similarity model {self.name!r} could not embed images ({first}); "
+                "use a CLIP or SigLIP model"
+            ) from None
         if not isinstance(features, torch.Tensor):  # newer transformers may return an output object
             features = getattr(features, "pooler_output", None)
-            if features is None:
-                raise InputError(
-                    f"similarity model {self.name!r}: get_image_features gave no tensor"
-                )
-        return features.float().cpu().numpy()
+        # A VLM (e.g. Qwen2.5-VL) gives a tuple of per-patch features, not one vector per image.
+        if not isinstance(features, torch.Tensor) or features.shape[:1] != (len(images),):
+            raise InputError(
+                f"similarity model {self.name!r} gives no single feature vector per image "
+                "(get_image_features); use a CLIP or SigLIP model"
+            )
+        return features.float().cpu().numpy().reshape(len(images), -1)
 
 
 _LOADED: dict[tuple[str, str], Embedder] = {}

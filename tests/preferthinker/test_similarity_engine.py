@@ -173,6 +173,13 @@ def test_a_model_without_image_features_is_refused(tmp_path):
         create_embedder(str(folder), shared=False)
 
 
+def test_a_vlm_with_per_patch_image_features_is_refused(tiny_assessor_path, images):
+    # Qwen2.5-VL has get_image_features, but it returns a tuple of per-patch features.
+    embedder = create_embedder(str(tiny_assessor_path), shared=False)
+    with pytest.raises(InputError, match="no single feature vector per image"):
+        embedder.embed([images["pink"], images["teal"]])
+
+
 def test_an_unknown_model_id_names_the_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError, match="openai/clip-vit-base-patch32"):
