@@ -178,12 +178,18 @@ def _is_our_itxt(chunk: bytes) -> bool:
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    except OSError as error:  # a read-only folder: the image stays as it was
+        raise InputError(f"cannot write the score for {path}: {error.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise InputError(f"cannot write the score for {path}: {error.strerror}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -220,7 +226,8 @@ def write_score_metadata(scored: ImageScore, model: str, references: str = "") -
         The file written (the PNG itself, or the sidecar).
 
     Raises:
-        InputError: a sidecar exists that ptgen did not write (it is left alone).
+        InputError: a sidecar exists that ptgen did not write (it is left alone), or the
+            folder cannot be written.
 
     Example:
         >>> write_score_metadata(scored, "efficientnet-lite0")  # doctest: +SKIP

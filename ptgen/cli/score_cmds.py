@@ -88,8 +88,8 @@ def score(
         for item in shown:
             try:
                 written.append(str(write_score_metadata(item, name, refs_note)))
-            except InputError as error:  # one foreign sidecar must not stop the others
-                console.print(f"[yellow]note[/yellow]: {error}")
+            except (InputError, OSError) as error:  # one foreign sidecar or read-only
+                console.print(f"[yellow]note[/yellow]: {error}")  # folder must not stop the rest
     if not scored[0].calibrated:
         console.print(
             f"[yellow]note[/yellow]: no SynthPref calibration for {name}; scores use the "

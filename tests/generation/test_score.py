@@ -116,6 +116,14 @@ def test_a_foreign_sidecar_is_left_alone(capsys, folders):
     assert len(data["metadata_written"]) == 4
 
 
+def test_a_sidecar_that_cannot_be_written_is_a_note_and_the_rest_are_written(capsys, folders):
+    # A folder where the sidecar goes fails the write even for root (no permissions needed).
+    (folders["shots"] / "rose.jpg.xmp").mkdir()
+    data = _score(capsys, folders, "--write-metadata")
+    assert len(data["metadata_written"]) == 4
+    assert read_score_metadata(folders["shots"] / "pink.png") is not None
+
+
 def test_nothing_is_written_without_the_flag(capsys, folders):
     before = sorted(p.name for p in folders["shots"].iterdir())
     _score(capsys, folders)
