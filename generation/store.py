@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -317,7 +318,7 @@ class User:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as error:
+        except sqlite3.DatabaseError as error:  # locked, read-only, or rows that do not fit
             raise StoreError(f"cannot write the user store {self.db_path}: {error}") from None
 
     def _store_file(self, data: bytes, extension: str) -> tuple[str, str]:
@@ -572,8 +573,11 @@ class User:
             "tables": tables,
         }
         file = Path(file)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{file.name}-", dir=file.parent)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{file.name}-", dir=file.parent)
+        except OSError as error:
+            raise InputError(f"cannot write the archive {file}: {error.strerror}") from None
         os.close(handle)
         try:
             with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -581,6 +585,11 @@ class User:
                 for row in tables["images"]:
                     archive.write(self.images_dir / row["file"], "images/" + row["file"])
             os.replace(temporary, file)
+        except OSError as error:  # a full disk, or a stored image someone deleted
+            Path(temporary).unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write the archive {file}: {error.strerror} ({error.filename})"
+            ) from None
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -684,17 +693,23 @@ class UserStore:
                 tables = manifest["tables"]
                 if manifest.get("format") != ARCHIVE_FORMAT:
                     raise ValueError(f"archive format {manifest.get('format')}")
-            except (KeyError, ValueError) as error:
+                name = check_name(name or manifest["user"])
+                # Read and check every image before the user exists: a bad archive adds nothing.
+                images = {}
+                for row in tables["images"]:
+                    if Path(row["file"]).name != row["file"]:
+                        raise InputError(f"{file}: image name {row['file']!r} is a path")
+                    data = archive.read("images/" + row["file"])
+                    if hashlib.sha256(data).hexdigest() != row["hash"]:
+                        raise InputError(f"{file}: image {row['file']} does not match its hash")
+                    images[row["file"]] = data
+            except (KeyError, ValueError, TypeError, AttributeError) as error:
                 raise InputError(f"{file} is not a ptgen user archive ({error})") from None
-            name = check_name(name or manifest["user"])
             if self.exists(name):
                 raise InputError(f"user {name} exists already; import under another name")
             user = User(name, self.folder(name), create=True)
-            for row in tables["images"]:
-                data = archive.read("images/" + row["file"])
-                if hashlib.sha256(data).hexdigest() != row["hash"]:
-                    raise InputError(f"{file}: image {row['file']} does not match its hash")
-                _atomic_bytes(user.images_dir / row["file"], data)
+            for image_name, data in images.items():
+                _atomic_bytes(user.images_dir / image_name, data)
             statements = []
             for table in ("images", "labels", "profiles", "runs"):
                 for row in tables.get(table, []):
@@ -703,7 +718,13 @@ class UserStore:
                     statements.append(
                         (f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
                     )
-            user._write(statements)
+            try:
+                user._write(statements)
+            except StoreError as error:
+                # Rows the archive's tables do not fit: drop the user this call just made.
+                user.close()
+                shutil.rmtree(self.folder(name), ignore_errors=True)
+                raise InputError(f"{file} is not a ptgen user archive ({error})") from None
         return user
 
 

@@ -156,6 +156,18 @@ def test_export_import_round_trip(store, pngs, tmp_path):
         store.import_archive(bad)
 
 
+def test_export_that_cannot_be_written_is_a_one_line_error(store, pngs, tmp_path):
+    user = store.create("ana", liked=pngs("l", [1, 2]))
+    # /proc accepts no new files even for root.
+    with pytest.raises(InputError, match="cannot write the archive"):
+        user.export("/proc/ana.zip")
+    next(user.images_dir.iterdir()).unlink()  # a stored image someone deleted by hand
+    with pytest.raises(StoreError, match="cannot write the archive .*images"):
+        user.export(tmp_path / "ana.zip")
+    assert not (tmp_path / "ana.zip").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ana.zip")] == []
+
+
 def _rewritten(archive: Path, target: Path, change, drop_images: bool = False) -> Path:
     """A copy of a user archive with its manifest changed by `change` (a hostile archive)."""
     import json
