@@ -120,25 +120,40 @@ def _result(folder: Path) -> Optional[dict]:
     path = folder / "result.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(f"{path} is not readable JSON ({error})") from None
+        candidates = data.get("candidates", []) if isinstance(data, dict) else None
+        # A hand-edited or foreign result.json: say so instead of failing on its shape.
+        if not isinstance(candidates, list) or not all(
+            isinstance(c, dict)
+            and all(isinstance(c.get(key), (str, type(None))) for key in ("file", "source"))
+            for c in candidates
+        ):
+            raise InputError(f"{path} is not a ptgen run result (its candidates are malformed)")
+        return data
     from generation.journal import JOURNAL_NAME, read_records
 
     if not (folder / JOURNAL_NAME).is_file():
         return None
-    records = read_records(folder / JOURNAL_NAME)
-    starts = [r for r in records if r["kind"] == "start"]
-    rewrites = [r for r in records if r["kind"] == "rewrite"]
-    return {
-        "prompt": (starts[0].get("settings") or {}).get("prompt") if starts else None,
-        "rewritten_prompt": (rewrites[-1].get("rewrite") or {}).get("prompt") if rewrites else None,
-        "candidates": [
-            {"index": r.get("index"), "file": r.get("file"), "seed": r.get("seed")}
-            for r in records
-            if r["kind"] == "candidate"
-        ],
-    }
+    journal = folder / JOURNAL_NAME
+    try:
+        records = read_records(journal)
+        starts = [r for r in records if r["kind"] == "start"]
+        rewrites = [r for r in records if r["kind"] == "rewrite"]
+        return {
+            "prompt": (starts[0].get("settings") or {}).get("prompt") if starts else None,
+            "rewritten_prompt": (
+                (rewrites[-1].get("rewrite") or {}).get("prompt") if rewrites else None
+            ),
+            "candidates": [
+                {"index": r.get("index"), "file": str(r["file"]), "seed": r.get("seed")}
+                for r in records
+                if r["kind"] == "candidate" and r.get("file")
+            ],
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(f"{journal} is not a readable ptgen journal ({error!r})") from None
 
 
 def _provenance(run: Path, data: dict, entry: dict):

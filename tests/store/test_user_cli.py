@@ -103,6 +103,8 @@ def test_default_user_and_export_import(env, capsys, tmp_path):
         ("no-candidate", "has no candidate 7"),
         ("unknown-user", "unknown user 'bob'"),
         ("folder", "is a folder"),
+        ("foreign-result", "not a ptgen run result"),
+        ("garbled-journal", "not a readable ptgen journal"),
     ],
 )
 def test_bad_feedback_is_one_line_exit_2_and_loses_nothing(env, capsys, case, expected):
@@ -115,7 +117,15 @@ def test_bad_feedback_is_one_line_exit_2_and_loses_nothing(env, capsys, case, ex
         "no-candidate": ["like", f"{run}#7", "--user", "ana"],
         "unknown-user": ["like", f"{run}#0", "--user", "bob"],
         "folder": ["like", str(run), "--user", "ana"],
+        "foreign-result": ["like", f"{env / 'foreign'}#0", "--user", "ana"],
+        "garbled-journal": ["like", f"{env / 'garbled'}#0", "--user", "ana"],
     }[case]
+    # A result.json of another shape, and a journal that is not UTF-8 text (no result.json).
+    fake_run(env / "foreign")
+    (env / "foreign" / "result.json").write_text('{"candidates": "candidate-00-seed40.png"}')
+    fake_run(env / "garbled")
+    (env / "garbled" / "result.json").unlink()
+    (env / "garbled" / "journal.jsonl").write_bytes(b"\xff\xfe not text\n")
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
