@@ -68,8 +68,9 @@ _ANSWER_WHOLE = re.compile(
     re.I,
 )
 _ANSWER_EXPLICIT = re.compile(
-    r"(?:answer|choice|winner|verdict|prefer(?:s|red|ence)?|choose|chooses|select|pick)\s*"
-    r"(?:is|would\s+be|will\s+be|:|=|-|for|the)?\s*(?:is|would\s+be|:|=|-|for|the)?\s*" + _LETTER,
+    r"(?<![a-z-])(?:answer|choice|winner|verdict|prefer(?:s|red|ence)?|choose|chooses|select|pick)"
+    r"(?:\s+image)?\s*(?:is|would\s+be|will\s+be|:|=|-|for|the)?\s*"
+    r"(?:is|would\s+be|:|=|-|for|the)?\s*" + _LETTER,
     re.I,
 )
 _ANSWER_LETTER_AFTER_LABEL = re.compile(r"\banswer\s*[:=]\s*[(\[]?(?P<L>[AB])(?![A-Za-z0-9])")
@@ -94,13 +95,14 @@ _NEGATION = re.compile(
     r"\b(?:not|never|no(?!\s*[,.!:;])|neither|nor|cannot|unlikely)\b|n't\b", re.I
 )
 # "rather than Image A", "Image B over Image A": the named image is the one NOT chosen.
-_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over)\s*$", re.I)
+# "The least preferred is Image A": the phrase names the image not chosen.
+_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over|least|less)\s*$", re.I)
 # Words that speak against the image a lone mention names ("I would reject Image A"): such a
 # mention is no verdict for it.
 _AGAINST = re.compile(
     r"rather\s+than|instead\s+of|\b(?:reject\w*|dislike\w*|worse|worst|inferior|fail\w*|lacks?|"
     r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite|"
-    r"los(?:e|es|er|ing)|lower|non-?prefer\w*)\b",
+    r"los(?:e|es|er|ing)|lower|least|non-?prefer\w*)\b",
     re.I,
 )
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
@@ -181,10 +183,18 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
         return None
     if re.search(r"\bno\b", clean, re.I):  # "Image A? No."
         return None
-    mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
-    if len(mentioned) == 1:
-        return mentioned.pop()
-    return None
+    mentioned = list(_MENTION.finditer(clean))
+    if len({m.group("L").upper() for m in mentioned}) != 1:
+        return None
+    # Only a block that starts with the image's name and goes on with a separator, not a
+    # sentence about it ("Image B - pixel art" is B; "Image A is too dark", "Dispreferred:
+    # Image A" say nothing for A).
+    first = mentioned[0]
+    if clean[: first.start()].strip(" ,.:;!()[]-") or not re.match(
+        r"\s*(?:$|[,.:;!()\[\]-]|(?:because|since|as)\b)", clean[first.end() :], re.I
+    ):
+        return None
+    return first.group("L").upper()
 
 
 # The authors' evaluation reads exactly this (eval_PreferThinker.py): literal tags, any content.

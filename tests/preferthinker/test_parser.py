@@ -893,7 +893,25 @@ AGAINST_PROSE = [
     ("A by disliked", "<answer>Image A is preferred by the disliked profile</answer>", "B"),
     ("A? No.", "<answer>Image A? No.</answer>", "B"),
     ("format line echoed", "`<answer>Image A</answer>` or `<answer>Image B</answer>`", None),
+    ("dispreferred", "Dispreferred: Image A", "B"),
+    ("A is too dark", "<answer>Image A is too dark</answer>", "B"),
+    ("A is ruled out", "<answer>Image A is ruled out</answer>", "B"),
+    ("A is the least preferred", "<answer>Image A is the least preferred</answer>", "B"),
+    ("least preferred is A", "The least preferred is Image A.", "B"),
 ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<answer>Image B because it is pink</answer>",
+        "<answer>Image B - it matches the pixel-art style</answer>",
+        "<answer>The preferred image is Image B</answer>",
+        "<answer>Image B (pixel art)</answer>",
+    ],
+)
+def test_a_block_that_names_b_and_says_why_is_b(text):
+    assert read_answer(text) == "B"
 
 
 @pytest.mark.parametrize("name,text,truth", AGAINST_PROSE, ids=[c[0] for c in AGAINST_PROSE])
