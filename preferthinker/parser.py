@@ -102,7 +102,8 @@ _CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over|least|less)\s
 _AGAINST = re.compile(
     r"rather\s+than|instead\s+of|\b(?:reject\w*|dislike\w*|worse|worst|inferior|fail\w*|lacks?|"
     r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite|"
-    r"los(?:e|es|er|ing)|lower|least|non-?prefer\w*)\b",
+    r"los(?:e|es|er|ing)|lower|least|non-?prefer\w*|hate\w*|other|if|only|exclud\w*|"
+    r"eliminat\w*|farther)\b",
     re.I,
 )
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
@@ -127,6 +128,10 @@ def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
         # profile": words against the image before the clause or the next image mention ends.
         stop = _CLAUSE_START.search(text, end)
         stop_at = stop.start() if stop else len(text)
+        if text.startswith("?", stop_at):  # "The user prefers Image A?" asks, it does not answer
+            return True
+        if re.match(r"(?:\.{2,}|\u2026)\s*not\b", text[stop_at:], re.I):  # "better... not"
+            return True
         mention = _MENTION.search(text, end, stop_at)
         if _AGAINST.search(text, end, mention.start() if mention else stop_at):
             return True

@@ -898,6 +898,12 @@ AGAINST_PROSE = [
     ("A is ruled out", "<answer>Image A is ruled out</answer>", "B"),
     ("A is the least preferred", "<answer>Image A is the least preferred</answer>", "B"),
     ("least preferred is A", "The least preferred is Image A.", "B"),
+    ("a question answered No", "The user prefers Image A? No, Image A is a poorer match.", "B"),
+    ("A preferred? No", "<answer>Image A is preferred? No</answer>", "B"),
+    ("conditional", "Answer: Image A would be preferred if the user liked grey.", "B"),
+    ("what the user hates", "Image A is better at showing what the user hates.", "B"),
+    ("the other profile", "<answer>Image A is preferred by the other profile</answer>", "B"),
+    ("better... not", "Answer: Image A is better... not.", "B"),
 ]
 
 
