@@ -248,7 +248,8 @@ def open_database(path: Path, create: bool) -> sqlite3.Connection:
         ):
             raise StoreError(
                 f"the user store {path} is on a read-only disk ({error}); "
-                "pass --store DIR or set PTGEN_STORE to a writable folder"
+                "pass {store} DIR or set PTGEN_STORE to a writable folder",
+                settings=("store",),
             ) from None
         raise StoreError(
             f"the user store {path} is not a usable database ({error}); it was "
@@ -294,7 +295,8 @@ class User:
         except OSError as error:
             raise StoreError(
                 f"cannot create the user folder {folder}: {error.strerror}; "
-                "pass --store DIR or set PTGEN_STORE to a writable folder"
+                "pass {store} DIR or set PTGEN_STORE to a writable folder",
+                settings=("store",),
             ) from None
         self.db_path = folder / "store.db"
         self.db = open_database(self.db_path, create)
@@ -330,8 +332,9 @@ class User:
                 _atomic_bytes(target, data)
             except OSError as error:
                 raise StoreError(
-                    f"cannot write {target}: {error.strerror}; pass --store DIR or "
-                    "set PTGEN_STORE to a writable folder"
+                    f"cannot write {target}: {error.strerror}; pass {{store}} DIR or "
+                    "set PTGEN_STORE to a writable folder",
+                    settings=("store",),
                 ) from None
         return digest, name
 

@@ -68,8 +68,9 @@ _ANSWER_WHOLE = re.compile(
     re.I,
 )
 _ANSWER_EXPLICIT = re.compile(
-    r"(?:answer|choice|winner|verdict|prefer(?:s|red|ence)?|choose|chooses|select|pick)\s*"
-    r"(?:is|would\s+be|will\s+be|:|=|-|for|the)?\s*(?:is|would\s+be|:|=|-|for|the)?\s*" + _LETTER,
+    r"(?<![a-z-])(?:answer|choice|winner|verdict|prefer(?:s|red|ence)?|choose|chooses|select|pick)"
+    r"(?:\s+image)?\s*(?:is|would\s+be|will\s+be|:|=|-|for|the)?\s*"
+    r"(?:is|would\s+be|:|=|-|for|the)?\s*" + _LETTER,
     re.I,
 )
 _ANSWER_LETTER_AFTER_LABEL = re.compile(r"\banswer\s*[:=]\s*[(\[]?(?P<L>[AB])(?![A-Za-z0-9])")
@@ -88,14 +89,21 @@ _ANSWER_JSON = re.compile(
 )
 _MENTION = re.compile(_LETTER, re.I)
 # A negation in the clause before a match ("would not prefer Image A") voids the match.
-_NEGATION = re.compile(r"\b(?:not|never|no|neither|nor|cannot)\b|n't\b", re.I)
+# A bare "No," retracts what came before ("Image B is better? No, Image A is better"): it negates
+# nothing after it.
+_NEGATION = re.compile(
+    r"\b(?:not|never|no(?!\s*[,.!:;])|neither|nor|cannot|unlikely)\b|n't\b", re.I
+)
 # "rather than Image A", "Image B over Image A": the named image is the one NOT chosen.
-_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over)\s*$", re.I)
+# "The least preferred is Image A": the phrase names the image not chosen.
+_CONTRAST = re.compile(r"\b(?:rather\s+than|instead\s+of|than|over|least|less)\s*$", re.I)
 # Words that speak against the image a lone mention names ("I would reject Image A"): such a
 # mention is no verdict for it.
 _AGAINST = re.compile(
     r"rather\s+than|instead\s+of|\b(?:reject\w*|dislike\w*|worse|worst|inferior|fail\w*|lacks?|"
-    r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite)\b",
+    r"lacking|poor\w*|weak\w*|less|avoid\w*|mismatch\w*|wrong|bad|unlike\w*|opposite|"
+    r"los(?:e|es|er|ing)|lower|least|non-?prefer\w*|hate\w*|other|if|only|exclud\w*|"
+    r"eliminat\w*|farther)\b",
     re.I,
 )
 _CLAUSE_START = re.compile(r"[.!?;\n]|\bbut\b|\bhowever\b|\bwhereas\b|\bwhile\b", re.I)
@@ -115,6 +123,18 @@ def _negated(text: str, start: int, end: Optional[int] = None) -> bool:
     at `end` ("Answer: Image A is not preferred")."""
     if end is not None and _NEGATED_AFTER.match(text, end):
         return True
+    if end is not None:
+        # "Answer: Image A is worse than Image B", "Image A is more aligned with the disliked
+        # profile": words against the image before the clause or the next image mention ends.
+        stop = _CLAUSE_START.search(text, end)
+        stop_at = stop.start() if stop else len(text)
+        if text.startswith("?", stop_at):  # "The user prefers Image A?" asks, it does not answer
+            return True
+        if re.match(r"(?:\.{2,}|\u2026)\s*not\b", text[stop_at:], re.I):  # "better... not"
+            return True
+        mention = _MENTION.search(text, end, stop_at)
+        if _AGAINST.search(text, end, mention.start() if mention else stop_at):
+            return True
     clause_start = 0
     for clause_start_match in _CLAUSE_START.finditer(text, 0, start):
         clause_start = clause_start_match.end()
@@ -160,16 +180,26 @@ def parse_answer(text: Any, mentions: bool = True) -> Optional[str]:
         found = {
             m.group("L").upper()
             for m in pattern.finditer(clean)
-            if not _negated(clean, m.start(), m.end("L") if pattern is not _ANSWER_BETTER else None)
+            if not _negated(clean, m.start(), m.end() if pattern is _ANSWER_BETTER else m.end("L"))
         }
         if len(found) == 1:
             return found.pop()
     if not mentions or _NEGATION.search(clean) or _AGAINST.search(clean):
         return None
-    mentioned = {m.group("L").upper() for m in _MENTION.finditer(clean)}
-    if len(mentioned) == 1:
-        return mentioned.pop()
-    return None
+    if re.search(r"\bno\b", clean, re.I):  # "Image A? No."
+        return None
+    mentioned = list(_MENTION.finditer(clean))
+    if len({m.group("L").upper() for m in mentioned}) != 1:
+        return None
+    # Only a block that starts with the image's name and goes on with a separator, not a
+    # sentence about it ("Image B - pixel art" is B; "Image A is too dark", "Dispreferred:
+    # Image A" say nothing for A).
+    first = mentioned[0]
+    if clean[: first.start()].strip(" ,.:;!()[]-") or not re.match(
+        r"\s*(?:$|[,.:;!()\[\]-]|(?:because|since|as)\b)", clean[first.end() :], re.I
+    ):
+        return None
+    return first.group("L").upper()
 
 
 # The authors' evaluation reads exactly this (eval_PreferThinker.py): literal tags, any content.
@@ -212,9 +242,18 @@ def read_answer(text: Any, protocol: str = "ptgen") -> Optional[str]:
         return _AUTHORS_ANSWERS.get(blocks[-1].strip()) if blocks else None
     text = squeeze_whitespace(normalize_text(text))
     blocks = answer_blocks(text)
-    if not blocks:
+    if not blocks or _format_line(text, blocks):
         return None
     return parse_answer(text[blocks[-1].content_start : blocks[-1].content_end])
+
+
+def _format_line(text: str, blocks: Sequence[Block]) -> bool:
+    """Whether the last two answer blocks are the format line echoed ("`<answer>Image A</answer>`
+    or `<answer>Image B</answer>`"): a choice offered, not made."""
+    if len(blocks) < 2:
+        return False
+    between = text[blocks[-2].end : blocks[-1].start]
+    return re.fullmatch(r"[\s`'\"*]*or[\s`'\"*]*", between, re.I) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,7 +544,7 @@ def _parse_output(text: str, expect_profile: bool) -> ParsedOutput:
         if len(blocks) > 1:
             issues.append(f"{len(blocks)} <answer> blocks; the last one is read")
         answer_text = text[answer_block.content_start : answer_block.content_end]
-        stated = parse_answer(answer_text)
+        stated = None if _format_line(text, blocks) else parse_answer(answer_text)
         if stated is None:
             issues.append(f"no A/B answer in the <answer> block: {answer_text.strip()[:60]!r}")
 

@@ -240,7 +240,8 @@ class OpenAIEngine(Engine):
                 raise EngineError(
                     f"the server at {self.base_url} did not answer within {self.timeout:g} s "
                     f"({what}); "
-                    "raise --timeout if the model is slow, or check the server"
+                    "raise {timeout} if the model is slow, or check the server",
+                    settings=("timeout",),
                 ) from None
             except openai.APIConnectionError as error:
                 failure, delay = self._connection_failure(error, what), None

@@ -111,3 +111,54 @@ def test_cuda_on_a_machine_without_it_names_the_device_field_or_flag(
     )
     assert code == 2
     assert capsys.readouterr().err.strip().endswith("CUDA is not available; use --device cpu")
+
+
+def test_unwritable_store_names_the_store_field_in_a_node(tmp_path, red_batch):
+    from generation.store import UserStore
+    from preferthinker.errors import StoreError
+
+    store = UserStore(tmp_path / "store")
+    store.create("ann").close()
+    images = next((tmp_path / "store").rglob("images"))
+    images.rmdir()
+    images.write_text("a file where the image folder should be")
+    with pytest.raises(StoreError) as caught:
+        run_node("PTGenRecordFeedback", images=red_batch[:1], user="ann", store=str(store.root))
+    assert "pass store DIR or set PTGEN_STORE" in str(caught.value)
+    assert "--" not in str(caught.value)
+
+
+def test_a_server_timeout_names_the_timeout_field_in_a_node(red_batch):
+    """A real server on 127.0.0.1 that answers /models and never answers a completion in time."""
+    import time
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps({"object": "list", "data": [{"id": "slow", "object": "model"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def do_POST(self):  # noqa: N802 - http.server's name
+            time.sleep(3)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ENGINES.clear()
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        inputs = dict(ASSESSOR_INPUTS, timeout=0.5)
+        (assessor,) = run_node("PTGenAssessor", assessor=url, **inputs)
+        with pytest.raises(EngineError) as caught:
+            run_node("PTGenPredictProfile", assessor=assessor, liked=red_batch[:1])
+        assert "raise timeout if the model is slow" in str(caught.value)
+        assert "--" not in str(caught.value)
+    finally:
+        ENGINES.clear()
+        server.shutdown()
+        server.server_close()

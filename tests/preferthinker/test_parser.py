@@ -16,6 +16,7 @@ from preferthinker.parser import (
     parse_answer,
     parse_output,
     parse_profiles,
+    read_answer,
 )
 from preferthinker.profile import ELEMENTS, Profile, UserProfile
 from preferthinker.results import ElementScore
@@ -876,6 +877,59 @@ def test_negated_prose_is_never_a_wrong_winner(name, text, expected):
         assert parse_output(text).answer == expected, name
 
 
+# Each of these was read as the losing image (review R1): the reading may be undecided, never the
+# other image.
+AGAINST_PROSE = [
+    ("retracted with No", "Image B is better? No, Image A is better.", "A"),
+    ("actually no", "Image B is better than Image A? Actually no, Image A is better.", "A"),
+    ("answer A is worse", "Answer: Image A is worse than Image B", "B"),
+    ("A loses", "<answer>Image A loses</answer>", "B"),
+    ("A has lower scores", "<answer>Image A has lower scores</answer>", "B"),
+    ("A's score is lower", "<answer>Image A\u2019s score is lower</answer>", "B"),
+    ("A is the loser", "<answer>Image A is the loser.</answer>", "B"),
+    ("unlikely to prefer A", "It is unlikely the user prefers Image A.", "B"),
+    ("A aligned with disliked", "Image A is more aligned with the disliked profile.", "B"),
+    ("A non-preference", "<answer>Image A matches the non-preference profile</answer>", "B"),
+    ("A by disliked", "<answer>Image A is preferred by the disliked profile</answer>", "B"),
+    ("A? No.", "<answer>Image A? No.</answer>", "B"),
+    ("format line echoed", "`<answer>Image A</answer>` or `<answer>Image B</answer>`", None),
+    ("dispreferred", "Dispreferred: Image A", "B"),
+    ("A is too dark", "<answer>Image A is too dark</answer>", "B"),
+    ("A is ruled out", "<answer>Image A is ruled out</answer>", "B"),
+    ("A is the least preferred", "<answer>Image A is the least preferred</answer>", "B"),
+    ("least preferred is A", "The least preferred is Image A.", "B"),
+    ("a question answered No", "The user prefers Image A? No, Image A is a poorer match.", "B"),
+    ("A preferred? No", "<answer>Image A is preferred? No</answer>", "B"),
+    ("conditional", "Answer: Image A would be preferred if the user liked grey.", "B"),
+    ("what the user hates", "Image A is better at showing what the user hates.", "B"),
+    ("the other profile", "<answer>Image A is preferred by the other profile</answer>", "B"),
+    ("better... not", "Answer: Image A is better... not.", "B"),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<answer>Image B because it is pink</answer>",
+        "<answer>Image B - it matches the pixel-art style</answer>",
+        "<answer>The preferred image is Image B</answer>",
+        "<answer>Image B (pixel art)</answer>",
+    ],
+)
+def test_a_block_that_names_b_and_says_why_is_b(text):
+    assert read_answer(text) == "B"
+
+
+@pytest.mark.parametrize("name,text,truth", AGAINST_PROSE, ids=[c[0] for c in AGAINST_PROSE])
+def test_prose_against_an_image_is_never_read_as_that_image(name, text, truth):
+    try:
+        parsed = parse_output(text, expect_profile=False).answer
+    except ParseError:
+        parsed = None
+    for reading in (parsed, read_answer(text), parse_answer(text), parse_answer(text, False)):
+        assert reading in (None, truth), name
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     letter=st.sampled_from("AB"),
@@ -1004,7 +1058,6 @@ def test_image_numbers_leave_the_totals_to_decide():
 
 
 def test_read_answer_is_the_last_block_for_both_protocols():
-    from preferthinker.parser import read_answer
 
     text = "<answer>Image A</answer> on reflection <answer>Image B</answer>"
     assert (
