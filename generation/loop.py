@@ -518,7 +518,7 @@ class PersonalizedGenerator:
         prompt = result.rewrite.prompt if result.rewrite else result.prompt
         negative = result.rewrite.negative_prompt if result.rewrite else self.config.negative_prompt
         for record in sorted(self.journal.records_of("candidate"), key=lambda r: r["index"]):
-            path = self.journal.folder / record["file"]
+            path = self.journal.folder / str(record.get("file") or "")
             if record["index"] != len(result.candidates) or not path.is_file():
                 break  # a gap: generate from here on
             with Image.open(path) as image:
@@ -891,7 +891,7 @@ class PersonalizedGenerator:
         """Record the images to rank; on resume, check they are the ones the run started with."""
         from generation.journal import image_sha256
 
-        earlier = {r["index"]: r["sha256"] for r in self.journal.records_of("candidate")}
+        earlier = {r["index"]: r.get("sha256") for r in self.journal.records_of("candidate")}
         for candidate in given:
             digest = image_sha256(candidate.image)
             if not earlier:
