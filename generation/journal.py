@@ -53,6 +53,10 @@ _FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+class ResumeMismatch(InputError):
+    """`--resume` with inputs or settings other than the run's: refused, the run left as it was."""
+
+
 def _well_formed(record: Any) -> bool:
     if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
         return False
@@ -137,7 +141,7 @@ class Journal:
             normalized = json.loads(json.dumps(settings, default=str))
             for name in sorted(set(before) | set(normalized)):
                 if before.get(name) != normalized.get(name):
-                    raise InputError(
+                    raise ResumeMismatch(
                         f"cannot resume {self.folder}: it ran with {name} = {before.get(name)!r}, "
                         f"this command gives {normalized.get(name)!r}; use the same setting or "
                         "start a new run"

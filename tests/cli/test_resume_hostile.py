@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import run_ptgen
 
 
@@ -48,3 +50,18 @@ def test_resume_with_a_damaged_comparison_record_recomputes_it(images):
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "complete"
     assert len(result["ranking"]["comparisons"]) == 2
+
+
+@pytest.mark.parametrize("change", ["refs", "images"])
+def test_a_refused_resume_leaves_a_complete_run_as_it_was(images, change):
+    out = rerank_run(images)
+    before = {name: (out / name).read_bytes() for name in ("result.json", "report.html")}
+    if change == "refs":
+        extra = ["--refs", images["candidates"][5]]
+    else:
+        extra = [*images["candidates"][:2]]
+    done, _ = run_ptgen("rerank", "--resume", out, *extra)
+    assert done.returncode == 2
+    assert "cannot resume" in done.stderr and "Traceback" not in done.stderr
+    assert "partial run written" not in done.stdout + done.stderr
+    assert {name: (out / name).read_bytes() for name in before} == before
