@@ -178,7 +178,7 @@ def run_is_complete(folder: Path) -> bool:
             json.loads((folder / "result.json").read_text(encoding="utf-8")).get("status")
             == "complete"
         )
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is no object
         return False
 
 
@@ -203,7 +203,13 @@ def _check_folder(out: Path, fingerprint: str) -> None:
 
     batch = out / BATCH_FILE
     if batch.is_file():
-        found = json.loads(batch.read_text(encoding="utf-8")).get("fingerprint")
+        try:
+            data = json.loads(batch.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            data = error
+        if not isinstance(data, dict):
+            raise OutputExistsError(f"{batch} is damaged ({data}); use a new --out")
+        found = data.get("fingerprint")
         if found != fingerprint:
             raise ConfigError(
                 f"{out} holds a batch with other settings (references, models or options; "
@@ -268,7 +274,7 @@ def _summary_row(item: BatchPrompt, out: Path, failures: dict[str, str]) -> dict
         data = json.loads((folder / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = None
-    if data is not None and data.get("status") == "complete":
+    if isinstance(data, dict) and data.get("status") == "complete":
         best = data.get("best") or {}
         row.update(
             status="complete",

@@ -41,16 +41,39 @@ from preferthinker.results import ElementScore, ParsedOutput, ProfilePrediction,
 JOURNAL_NAME = "journal.jsonl"
 JOURNAL_FORMAT = 1
 
+# The fields each kind of record must hold, and their types: a record without them (a hand-edited
+# or damaged line) is skipped like a torn one, so what it held is computed again, not crashed on.
+_FIELDS: dict[str, dict[str, Any]] = {
+    "start": {"settings": dict, "options": dict},
+    "references": {"liked": list, "disliked": list},
+    "profile": {"prediction": dict},
+    "rewrite": {"rewrite": dict},
+    "candidate": {"index": int},
+    "comparison": {"a": int, "b": int, "comparison": dict},
+}
+
+
+class ResumeMismatch(InputError):
+    """`--resume` with inputs or settings other than the run's: refused, the run left as it was."""
+
+
+def _well_formed(record: Any) -> bool:
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return False
+    fields = _FIELDS.get(record["kind"], {})
+    return all(isinstance(record.get(name), kind) for name, kind in fields.items())
+
 
 def read_records(path: Union[str, Path]) -> list[dict[str, Any]]:
-    """The records of a journal file; a last line cut short by a crash is skipped.
+    """The records of a journal file; a line cut short by a crash, or damaged, is skipped.
 
     Example:
         >>> read_records("ptgen-runs/run-001/journal.jsonl")[0]["kind"]
         'start'
     """
     records = []
-    with open(path, encoding="utf-8") as file:
+    # ptgen writes ASCII JSON; bytes that are not UTF-8 make a line that is skipped, not a crash.
+    with open(path, encoding="utf-8", errors="replace") as file:
         for line in file:
             line = line.strip()
             if not line:
@@ -59,7 +82,7 @@ def read_records(path: Union[str, Path]) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except ValueError:
                 continue  # a torn write: everything before it is intact
-            if isinstance(record, dict) and "kind" in record:
+            if _well_formed(record):
                 records.append(record)
     return records
 
@@ -118,7 +141,7 @@ class Journal:
             normalized = json.loads(json.dumps(settings, default=str))
             for name in sorted(set(before) | set(normalized)):
                 if before.get(name) != normalized.get(name):
-                    raise InputError(
+                    raise ResumeMismatch(
                         f"cannot resume {self.folder}: it ran with {name} = {before.get(name)!r}, "
                         f"this command gives {normalized.get(name)!r}; use the same setting or "
                         "start a new run"
@@ -158,8 +181,26 @@ def image_sha256(image: Any) -> str:
 # -- records back into result objects ---------------------------------------------------------
 
 
+def _damaged(kind: str, error: Exception) -> InputError:
+    return InputError(
+        f"the run's journal holds a damaged {kind} record ({type(error).__name__}: {error}); "
+        "start a new run"
+    )
+
+
 def profile_from_record(data: dict[str, Any]) -> ProfilePrediction:
-    """The `ProfilePrediction` a `ProfilePrediction.to_dict()` wrote."""
+    """The `ProfilePrediction` a `ProfilePrediction.to_dict()` wrote.
+
+    Raises:
+        InputError: the record is damaged.
+    """
+    try:
+        return _profile_from_record(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise _damaged("profile", error) from None
+
+
+def _profile_from_record(data: dict[str, Any]) -> ProfilePrediction:
     return ProfilePrediction(
         profile=UserProfile.from_dict(data["profile"]),
         status=data["status"],
@@ -184,7 +225,18 @@ def _parsed_from_record(data: dict[str, Any]) -> ParsedOutput:
 
 
 def comparison_from_record(data: dict[str, Any]) -> Any:
-    """The `Comparison` a `Comparison.to_dict()` wrote."""
+    """The `Comparison` a `Comparison.to_dict()` wrote.
+
+    Raises:
+        InputError: the record is damaged.
+    """
+    try:
+        return _comparison_from_record(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise _damaged("comparison", error) from None
+
+
+def _comparison_from_record(data: dict[str, Any]) -> Any:
     from preferthinker.results import Comparison
 
     return Comparison(

@@ -36,6 +36,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from generation.journal import ResumeMismatch
 from generation.rerank import (
     NO_WINNER,
     STRATEGIES,
@@ -316,7 +317,7 @@ class PersonalizedGenerator:
             if earlier is None:
                 self.journal.append("references", **hashes)
             elif {k: earlier.get(k) for k in hashes} != hashes:
-                raise InputError(
+                raise ResumeMismatch(
                     f"cannot resume {self.journal.folder}: the reference images differ "
                     "from the ones it started with (--refs / --disliked)"
                 )
@@ -518,7 +519,7 @@ class PersonalizedGenerator:
         prompt = result.rewrite.prompt if result.rewrite else result.prompt
         negative = result.rewrite.negative_prompt if result.rewrite else self.config.negative_prompt
         for record in sorted(self.journal.records_of("candidate"), key=lambda r: r["index"]):
-            path = self.journal.folder / record["file"]
+            path = self.journal.folder / str(record.get("file") or "")
             if record["index"] != len(result.candidates) or not path.is_file():
                 break  # a gap: generate from here on
             with Image.open(path) as image:
@@ -752,6 +753,8 @@ class PersonalizedGenerator:
         self.journal = journal
         try:
             stages()
+        except ResumeMismatch:
+            raise  # refused before anything ran: the run's result and report stay as they were
         except BaseException as error:
             result.status = "partial"
             interrupted = isinstance(error, KeyboardInterrupt)
@@ -891,13 +894,13 @@ class PersonalizedGenerator:
         """Record the images to rank; on resume, check they are the ones the run started with."""
         from generation.journal import image_sha256
 
-        earlier = {r["index"]: r["sha256"] for r in self.journal.records_of("candidate")}
+        earlier = {r["index"]: r.get("sha256") for r in self.journal.records_of("candidate")}
         for candidate in given:
             digest = image_sha256(candidate.image)
             if not earlier:
                 continue
             if earlier.get(candidate.index) != digest:
-                raise InputError(
+                raise ResumeMismatch(
                     f"cannot resume {self.journal.folder}: image {candidate.index} "
                     f"({candidate.source or 'given'}) differs from the one the run started with"
                 )
@@ -912,7 +915,7 @@ class PersonalizedGenerator:
                     sha256=image_sha256(candidate.image),
                 )
         elif len(earlier) != len(given):
-            raise InputError(
+            raise ResumeMismatch(
                 f"cannot resume {self.journal.folder}: it ranked {len(earlier)} images, "
                 f"this command gives {len(given)}"
             )

@@ -49,6 +49,11 @@ def cancelled() -> bool:
     return _cancelled.is_set()
 
 
+def exit_code() -> int:
+    """128 + the signal that cancelled the run (130, as for SIGINT, when none did)."""
+    return 128 + (_signal[0] if _signal else signal.SIGINT)
+
+
 def reset() -> None:
     """Clear the flag (at the start of a run, so a library caller can run again)."""
     _cancelled.clear()

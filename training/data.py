@@ -235,7 +235,18 @@ def draw_users(config: DataConfig) -> dict[str, list]:
 
 def _read_manifest(out: Path) -> Optional[dict]:
     path = out / MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        manifest = error
+    if not isinstance(manifest, dict):
+        raise OutputExistsError(
+            f"{path} is damaged ({manifest}); use a new output_dir, or delete the folder to "
+            "rebuild"
+        )
+    return manifest
 
 
 def _check_output(out: Path, config: DataConfig) -> dict:

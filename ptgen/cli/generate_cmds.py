@@ -190,13 +190,26 @@ def _given(**options: Any) -> dict[str, Any]:
     return given
 
 
-def _with_resumed(resume: Optional[Path], given: dict[str, Any]) -> dict[str, Any]:
-    """The options of the run being resumed, overridden by the ones given now."""
+def _with_resumed(
+    resume: Optional[Path], given: dict[str, Any], command: str = "generate"
+) -> dict[str, Any]:
+    """The options of the run being resumed, overridden by the ones given now.
+
+    Raises:
+        InputError: the run was made by the other command (rerank runs record `images`).
+    """
     if resume is None:
         return given
     from generation.journal import run_options
 
-    return {**run_options(resume), **given}
+    recorded = run_options(resume)
+    made_by = "rerank" if "images" in recorded else "generate"
+    if made_by != command:
+        raise InputError(
+            f"--resume {resume}: it is a `ptgen {made_by}` run; continue it with "
+            f"`ptgen {made_by} --resume {resume}`"
+        )
+    return {**recorded, **given}
 
 
 def _local_or_id(spec: Optional[str]) -> Optional[str]:
@@ -734,6 +747,7 @@ def rerank(
             user=user,
             store=store,
         ),
+        command="rerank",
     )
     o = options.get
     paths = [Path(path) for path in o("images") or []]

@@ -87,6 +87,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from preferthinker import cancel
 
     if cancel.cancelled():
+        if code == 130:  # typer's code for any KeyboardInterrupt, a SIGTERM's too
+            code = cancel.exit_code()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -388,3 +388,25 @@ def test_batch_folder_held_by_a_running_launch_is_refused(user, tmp_path):
         parse_batch_prompts("a castle\n"), assessor=CountingAssessor(), **batch_args(user, out)
     )
     assert summary["complete"] == 1 and not (out / LOCK_FILE).exists()
+
+
+def test_a_damaged_batch_json_is_one_error_and_nothing_changes(user, tmp_path):
+    prompts = parse_batch_prompts("a castle\n")
+    out = tmp_path / "batch"
+    run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out))
+    (out / "batch.json").write_text("{bad")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(OutputExistsError, match="batch.json is damaged"):
+        run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out))
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_a_run_whose_result_json_is_no_object_is_run_again(user, tmp_path):
+    prompts = parse_batch_prompts("a castle\n")
+    out = tmp_path / "batch"
+    run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out))
+    (result,) = out.glob("0001-*/result.json")
+    result.write_text("[1]")
+    summary = run_batch(prompts, assessor=CountingAssessor(), **batch_args(user, out))
+    assert summary["complete"] == 1
+    assert json.loads(result.read_text())["status"] == "complete"

@@ -176,3 +176,23 @@ def test_a_torn_last_line_is_ignored(tmp_path):
     with open(tmp_path / "journal.jsonl", "a") as file:
         file.write('{"kind": "comparison", "a": 0, "b"')  # the process died mid-write
     assert [r["kind"] for r in read_records(tmp_path / "journal.jsonl")] == ["candidate"]
+
+
+def test_damaged_records_are_skipped_and_nested_damage_is_an_input_error(tmp_path):
+    from generation.journal import comparison_from_record, profile_from_record
+
+    path = tmp_path / "journal.jsonl"
+    good = {"kind": "candidate", "index": 0}
+    lines = [
+        b"\xff\xfe\x00not text",
+        b'{"kind": "comparison"}',  # no a, b, comparison
+        b'{"kind": "start", "settings": {}, "options": [1, 2]}',
+        b'{"kind": "profile", "prediction": 3}',
+        json.dumps(good).encode(),
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert read_records(path) == [good]
+    with pytest.raises(InputError, match="damaged profile record"):
+        profile_from_record({"status": "ok"})
+    with pytest.raises(InputError, match="damaged comparison record"):
+        comparison_from_record({"parsed": 3})

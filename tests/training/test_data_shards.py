@@ -374,3 +374,16 @@ def test_a_killed_but_unreaped_lock_holder_counts_as_dead():
         child.kill()
         child.wait()
     assert not _alive(child.pid)
+
+
+@pytest.mark.parametrize("text", ["{bad", "[1]", "\udcff"])
+def test_a_damaged_manifest_is_one_error_and_is_kept(tmp_path, text):
+    from preferthinker.errors import OutputExistsError
+
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "manifest.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(OutputExistsError, match="manifest.json is damaged"):
+        build_dataset(DataConfig(output_dir=str(out), **CONFIG))
+    assert (out / "manifest.json").read_bytes() == text.encode("utf-8", "surrogateescape")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
