@@ -371,6 +371,25 @@ def test_import_refuses_a_used_folder_and_bad_paths(tmp_path, capsys):
     assert "image folder not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("train.json", b"\xff\xfe\x00 not text", "is not UTF-8 text"),
+        ("train.parquet", b"not parquet at all", "cannot read parquet"),
+    ],
+)
+def test_import_of_an_unreadable_file_is_a_one_line_error(tmp_path, capsys, name, content, message):
+    images = tmp_path / "images"
+    images.mkdir()
+    source = tmp_path / name
+    source.write_bytes(content)
+    args = ["data", "import", str(source), "--images", str(images), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"error: {source}" in err or f"error: cannot read parquet {source}" in err
+    assert message in err and "Traceback" not in err
+
+
 def test_import_summary_lines(tmp_path, capsys):
     records, images = authors_layout(tmp_path)
     source = tmp_path / "train.jsonl"
