@@ -133,6 +133,11 @@ def is_suite(path: PathLike) -> bool:
     )
 
 
+def _exists(image: Any) -> bool:
+    """A path that is a file, or an in-memory image (nothing to find)."""
+    return Path(image).is_file() if isinstance(image, (str, Path)) else True
+
+
 def _mean(values: Sequence[float]) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
@@ -172,6 +177,15 @@ def evaluate_suite(
     loaded = [
         (subset, load_benchmark(subset.path, image_root=subset.image_root)) for subset in subsets
     ]
+    limit = getattr(config, "limit", None)
+    for subset, items in loaded:  # a subset with no readable pair would fail after hours of work
+        pairs = [(item.image_a, item.image_b) for item in items[: limit or len(items)]]
+        if pairs and not any(_exists(a) and _exists(b) for a, b in pairs):
+            missing = next(str(p) for pair in pairs for p in pair if not _exists(p))
+            raise InputError(
+                f"subset {subset.name}: no pair's images found (first missing: {missing}); "
+                "fix the image folder or give --image-root"
+            )
     if (
         similarity is None
         and getattr(config, "similarity", False)
@@ -180,7 +194,6 @@ def evaluate_suite(
         from preferthinker.similarity import ProfileSimilarity
 
         similarity = ProfileSimilarity()  # loaded once for all subsets
-    limit = getattr(config, "limit", None)
     sizes = [min(len(items), limit or len(items)) for _, items in loaded]
     total, offset = sum(sizes), 0
     results: dict[str, dict[str, Any]] = {}

@@ -165,3 +165,16 @@ def test_a_broken_subset_fails_before_any_evaluation(tmp_path, capsys):
             EvalConfig(similarity=False),
         )
     assert engine.calls == []
+
+
+def test_a_subset_without_its_images_fails_before_any_evaluation(tmp_path):
+    data = release_layout(tmp_path)
+    (data / "MP_OD" / "images" / "b.png").unlink()  # one subset's images not unpacked
+    engine = ScriptedEngine(["<answer>Image A</answer>"])
+    with pytest.raises(InputError, match="subset MP_OD: no pair's images found .*b.png"):
+        evaluate_suite(
+            data,
+            Assessor(engine, AssessorConfig(assessor="scripted")),
+            EvalConfig(similarity=False),
+        )
+    assert engine.calls == []
