@@ -187,7 +187,13 @@ def config_from_dict(
         return cls(**values)
     except (TypeError, ValueError) as error:
         where = f"{source} [{section}]" if section else source
-        raise ConfigError(f"{where}: {error}".splitlines()[0]) from None
+        numbers = {  # fields typed int/float (Optional too), not str: by their annotation
+            f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if any(t in str(f.type) for t in ("int", "float")) and "str" not in str(f.type)
+        }
+        text = [f"{k} must be a number, got {v!r}" for k, v in values.items()
+                if k in numbers and isinstance(v, str)]  # else "'<' not supported between ..."
+        raise ConfigError(f"{where}: {text[0] if text else error}".splitlines()[0]) from None
 
 
 # -- config files -----------------------------------------------------------------------------
@@ -230,6 +236,11 @@ class ConfigFile:
             if _is_section(key, value):
                 continue
             places = owners(name)
+            if name in SECTIONS and not places:
+                raise ConfigError(
+                    f"{self.path}: section {key}: must hold option: value lines, "
+                    f"got {type(value).__name__}"
+                )
             if places:
                 raise ConfigError(
                     f"{self.path}: key {key!r} is outside any section; put it under "

@@ -123,6 +123,15 @@ def test_a_value_the_dataclass_rejects_names_the_file_and_section(tmp_path):
         load_config(LoopConfig, path)
 
 
+def test_a_word_for_a_number_and_a_section_that_is_no_mapping_are_named(tmp_path):
+    path = _write(tmp_path, "generator:\n  steps: lots\n")
+    expected = rf"{path} \[generator\]: steps must be a number, got 'lots'"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(GeneratorConfig, path)
+    with pytest.raises(ConfigError, match=r"section loop: must hold option: value lines, got list"):
+        ConfigFile.read(_write(tmp_path, "generator:\n  steps: 2\nloop: [1]\n"))
+
+
 def test_a_flat_file_still_works_as_before_and_warns_once_how_to_convert(tmp_path):
     file = ConfigFile.read(_write(tmp_path, FLAT))
     with pytest.warns(FlatConfigWarning) as caught:
