@@ -376,6 +376,7 @@ def test_import_refuses_a_used_folder_and_bad_paths(tmp_path, capsys):
     [
         ("train.json", b"\xff\xfe\x00 not text", "is not UTF-8 text"),
         ("train.parquet", b"not parquet at all", "cannot read parquet"),
+        ("train.jsonl", b'{"imageA": "a.png"}\n{"imageA": \n', "line 2 is not valid JSON"),
     ],
 )
 def test_import_of_an_unreadable_file_is_a_one_line_error(tmp_path, capsys, name, content, message):
