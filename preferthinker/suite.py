@@ -82,10 +82,11 @@ def find_subsets(folder: PathLike, image_root: Optional[PathLike] = None) -> lis
     """The benchmark files of a suite folder, in the paper's order (others after, by name).
 
     A subset is a `.json`/`.jsonl` file in `folder`, or the single such file inside a subfolder
-    (the authors' `data/<SUBSET>/<SUBSET>.json`). `image_root` given: every subset's paths start
-    there; else each subset's root is the first of `<subfolder>/images`, `<subfolder>` (for a
-    file `X.json` directly in `folder`: `X/images`, `X`, `images`, `folder` itself) where its
-    first item's `imageA` exists.
+    (the authors' `data/<SUBSET>/<SUBSET>.json`), or a subfolder's `benchmark.json` (a SynthPref
+    or `ptgen data build` folder, named after the subfolder). `image_root` given: every subset's
+    paths start there; else each subset's root is the first of `<subfolder>/images`,
+    `<subfolder>` (for a file `X.json` directly in `folder`: `X/images`, `X`, `images`, `folder`
+    itself) where its first item's `imageA` exists.
 
     Example:
         >>> [s.name for s in find_subsets("PreferImg-Bench/data")]  # doctest: +SKIP
@@ -94,19 +95,27 @@ def find_subsets(folder: PathLike, image_root: Optional[PathLike] = None) -> lis
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"benchmark folder not found: {folder}")
-    found: list[tuple[Path, list[Path]]] = [
-        (path, [folder / path.stem / "images", folder / path.stem, folder / "images", folder])
+    found: list[tuple[str, Path, list[Path]]] = [
+        (
+            path.stem,
+            path,
+            [folder / path.stem / "images", folder / path.stem, folder / "images", folder],
+        )
         for path in _benchmark_files(folder)
     ]
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = _benchmark_files(sub)
         named = [f for f in files if f.stem == sub.name]
+        ptgen_made = [f for f in files if f.stem == "benchmark"]  # SynthPref, `ptgen data build`
         if len(named) == 1 or len(files) == 1:
-            found.append(((named or files)[0], [sub / "images", sub]))
+            path = (named or files)[0]
+            found.append((path.stem, path, [sub / "images", sub]))
+        elif len(ptgen_made) == 1:  # beside train.json, users.json...: named after its folder
+            found.append((sub.name, ptgen_made[0], [sub / "images", sub]))
     subsets: list[Subset] = []
-    for path, candidates in found:
+    for name, path, candidates in found:
         root = Path(image_root) if image_root is not None else _image_root(path, candidates)
-        subsets.append(Subset(name=path.stem, path=path, image_root=root))
+        subsets.append(Subset(name=name, path=path, image_root=root))
     names = [s.name for s in subsets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -178,3 +178,21 @@ def test_a_subset_without_its_images_fails_before_any_evaluation(tmp_path):
             EvalConfig(similarity=False),
         )
     assert engine.calls == []
+
+
+def test_a_folder_of_synthpref_folders_is_a_suite_named_by_folder(tmp_path):
+    data = release_layout(tmp_path, {"SP_ID": ["A"], "MP_ID": ["B"]})
+    for subset in ("SP_ID", "MP_ID"):  # the ptgen layout: benchmark.json beside other files
+        (data / subset / f"{subset}.json").rename(data / subset / "benchmark.json")
+        (data / subset / "users.json").write_text("[]")
+        (data / subset / "train.json").write_text("[]")
+    subsets = find_subsets(data)
+    assert [(s.name, s.path.name) for s in subsets] == [
+        ("SP_ID", "benchmark.json"),
+        ("MP_ID", "benchmark.json"),
+    ]
+    result = evaluate_suite(data, always_a(), EvalConfig(similarity=False))
+    assert {name: r["accuracy"] for name, r in result["subsets"].items()} == {
+        "SP_ID": 1.0,
+        "MP_ID": 0.0,
+    }
