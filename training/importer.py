@@ -418,6 +418,10 @@ def _convert(
     prompts = raw.get("reference_prompt_list") or []
     if isinstance(prompts, str):
         prompts = [prompts]
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise _Reject(
+            "bad_reference_prompt_list", f"reference_prompt_list is {prompts!r:.60}, not prompts"
+        )
     record_id = str(raw.get("id") if raw.get("id") is not None else index)
     record = {
         "id": record_id,

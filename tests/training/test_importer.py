@@ -304,6 +304,20 @@ def test_question_format_line_alone_is_never_an_answer(tmp_path):
     assert report["rejected_total"] == 1
 
 
+def test_a_reference_prompt_list_that_holds_no_prompts_is_a_counted_reject(tmp_path):
+    """Not a crash ('int' is not subscriptable) and not a prompt subject made of str(None)."""
+    records, images = authors_layout(tmp_path)
+    source = tmp_path / "bad_prompts.json"
+    good = records[2]
+    bad = [good | {"reference_prompt_list": 5}, good | {"reference_prompt_list": [None, 3]}]
+    source.write_text(json.dumps([good, *bad]))
+    from training.importer import ImportConfig, import_dataset
+
+    report = import_dataset(ImportConfig(str(source), str(images), str(tmp_path / "out")))
+    assert report["grpo_prompts"] == 1
+    assert report["rejected"] == {"bad_reference_prompt_list": 2}
+
+
 def test_json_list_datasets_folder_and_parquet_read_alike(tmp_path):
     import datasets
 
