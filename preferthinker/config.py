@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, TypeVar, Union
@@ -187,9 +188,10 @@ def config_from_dict(
         return cls(**values)
     except (TypeError, ValueError) as error:
         where = f"{source} [{section}]" if section else source
-        numbers = {  # fields typed int/float (Optional too), not str: by their annotation
+        numbers = {  # fields typed int / float / Optional of one: by their annotation
             f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-            if any(t in str(f.type) for t in ("int", "float")) and "str" not in str(f.type)
+            if f.type in (int, float)
+            or re.fullmatch(r"(Optional\[)?(int|float)\]?", str(f.type).replace(" ", ""))
         }
         text = [f"{k} must be a number, got {v!r}" for k, v in values.items()
                 if k in numbers and isinstance(v, str)]  # else "'<' not supported between ..."
