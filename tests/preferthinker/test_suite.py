@@ -196,3 +196,12 @@ def test_a_folder_of_synthpref_folders_is_a_suite_named_by_folder(tmp_path):
         "SP_ID": 1.0,
         "MP_ID": 0.0,
     }
+
+
+def test_a_subset_file_that_is_not_text_is_a_one_line_error(tmp_path, capsys):
+    data = release_layout(tmp_path)
+    (data / "SP_ID" / "SP_ID.json").write_bytes(b"\xff\xfe\x00 not text")
+    assert main(["eval", "--data", str(data), "--assessor", "random"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {data / 'SP_ID' / 'SP_ID.json'} is not UTF-8 text" in err
+    assert "Traceback" not in err
