@@ -77,6 +77,8 @@ def read_yaml(path: PathLike) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path} is not valid YAML: {error}".splitlines()[0]
         ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

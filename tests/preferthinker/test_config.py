@@ -140,6 +140,10 @@ def test_a_word_for_a_number_and_a_section_that_is_no_mapping_are_named(tmp_path
     )
     with pytest.raises(ConfigError, match=r"x \[s\]: steps must be a number, got 'two'"):
         config_from_dict(plain, {"steps": "two"}, "x", "s")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    with pytest.raises(ConfigError, match=r"binary.yaml is not UTF-8 text \(byte 0\)"):
+        ConfigFile.read(binary)
     with pytest.raises(ConfigError, match=r"section loop: must hold option: value lines, got list"):
         ConfigFile.read(_write(tmp_path, "generator:\n  steps: 2\nloop: [1]\n"))
 
