@@ -144,8 +144,8 @@ class StyleAdapterConfig:
     def __post_init__(self) -> None:
         if not self.adapter or not isinstance(self.adapter, str):
             raise ValueError(f"adapter must be 'auto', a hub id or a path, got {self.adapter!r}")
-        if self.scale is not None and self.scale < 0:
-            raise ValueError(f"style scale must be >= 0, got {self.scale}")
+        if self.scale is not None and not 0 <= self.scale < float("inf"):  # nan too
+            raise ValueError(f"style scale must be a finite number >= 0, got {self.scale}")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
 

@@ -220,7 +220,12 @@ def _parse_item(raw: Any, index: int, root: Path, default_split: str, source: st
 
 
 def _read_records(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path} is not UTF-8 text (byte {error.start}); give JSON or JSONL"
+        ) from None
     stripped = text.lstrip()
     if path.suffix == ".jsonl" or (stripped and not stripped.startswith("[")):
         records = []

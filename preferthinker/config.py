@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, TypeVar, Union
@@ -76,6 +77,8 @@ def read_yaml(path: PathLike) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path} is not valid YAML: {error}".splitlines()[0]
         ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -187,7 +190,14 @@ def config_from_dict(
         return cls(**values)
     except (TypeError, ValueError) as error:
         where = f"{source} [{section}]" if section else source
-        raise ConfigError(f"{where}: {error}".splitlines()[0]) from None
+        numbers = {  # fields typed int / float / Optional of one: by their annotation
+            f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.type in (int, float)
+            or re.fullmatch(r"(Optional\[)?(int|float)\]?", str(f.type).replace(" ", ""))
+        }
+        text = [f"{k} must be a number, got {v!r}" for k, v in values.items()
+                if k in numbers and isinstance(v, str)]  # else "'<' not supported between ..."
+        raise ConfigError(f"{where}: {text[0] if text else error}".splitlines()[0]) from None
 
 
 # -- config files -----------------------------------------------------------------------------
@@ -230,6 +240,11 @@ class ConfigFile:
             if _is_section(key, value):
                 continue
             places = owners(name)
+            if name in SECTIONS and not places:
+                raise ConfigError(
+                    f"{self.path}: section {key}: must hold option: value lines, "
+                    f"got {type(value).__name__}"
+                )
             if places:
                 raise ConfigError(
                     f"{self.path}: key {key!r} is outside any section; put it under "

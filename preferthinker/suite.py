@@ -82,10 +82,11 @@ def find_subsets(folder: PathLike, image_root: Optional[PathLike] = None) -> lis
     """The benchmark files of a suite folder, in the paper's order (others after, by name).
 
     A subset is a `.json`/`.jsonl` file in `folder`, or the single such file inside a subfolder
-    (the authors' `data/<SUBSET>/<SUBSET>.json`). `image_root` given: every subset's paths start
-    there; else each subset's root is the first of `<subfolder>/images`, `<subfolder>` (for a
-    file `X.json` directly in `folder`: `X/images`, `X`, `images`, `folder` itself) where its
-    first item's `imageA` exists.
+    (the authors' `data/<SUBSET>/<SUBSET>.json`), or a subfolder's `benchmark.json` (a SynthPref
+    or `ptgen data build` folder, named after the subfolder). `image_root` given: every subset's
+    paths start there; else each subset's root is the first of `<subfolder>/images`,
+    `<subfolder>` (for a file `X.json` directly in `folder`: `X/images`, `X`, `images`, `folder`
+    itself) where its first item's `imageA` exists.
 
     Example:
         >>> [s.name for s in find_subsets("PreferImg-Bench/data")]  # doctest: +SKIP
@@ -94,19 +95,27 @@ def find_subsets(folder: PathLike, image_root: Optional[PathLike] = None) -> lis
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"benchmark folder not found: {folder}")
-    found: list[tuple[Path, list[Path]]] = [
-        (path, [folder / path.stem / "images", folder / path.stem, folder / "images", folder])
+    found: list[tuple[str, Path, list[Path]]] = [
+        (
+            path.stem,
+            path,
+            [folder / path.stem / "images", folder / path.stem, folder / "images", folder],
+        )
         for path in _benchmark_files(folder)
     ]
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = _benchmark_files(sub)
         named = [f for f in files if f.stem == sub.name]
+        ptgen_made = [f for f in files if f.stem == "benchmark"]  # SynthPref, `ptgen data build`
         if len(named) == 1 or len(files) == 1:
-            found.append(((named or files)[0], [sub / "images", sub]))
+            path = (named or files)[0]
+            found.append((path.stem, path, [sub / "images", sub]))
+        elif len(ptgen_made) == 1:  # beside train.json, users.json...: named after its folder
+            found.append((sub.name, ptgen_made[0], [sub / "images", sub]))
     subsets: list[Subset] = []
-    for path, candidates in found:
+    for name, path, candidates in found:
         root = Path(image_root) if image_root is not None else _image_root(path, candidates)
-        subsets.append(Subset(name=path.stem, path=path, image_root=root))
+        subsets.append(Subset(name=name, path=path, image_root=root))
     names = [s.name for s in subsets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -131,6 +140,11 @@ def is_suite(path: PathLike) -> bool:
     return bool(_benchmark_files(path)) or any(
         p.is_dir() and _benchmark_files(p) for p in path.iterdir() if not p.name.startswith(".")
     )
+
+
+def _exists(image: Any) -> bool:
+    """A path that is a file, or an in-memory image (nothing to find)."""
+    return Path(image).is_file() if isinstance(image, (str, Path)) else True
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
@@ -172,6 +186,15 @@ def evaluate_suite(
     loaded = [
         (subset, load_benchmark(subset.path, image_root=subset.image_root)) for subset in subsets
     ]
+    limit = getattr(config, "limit", None)
+    for subset, items in loaded:  # a subset with no readable pair would fail after hours of work
+        pairs = [(item.image_a, item.image_b) for item in items[: limit or len(items)]]
+        if pairs and not any(_exists(a) and _exists(b) for a, b in pairs):
+            missing = next(str(p) for pair in pairs for p in pair if not _exists(p))
+            raise InputError(
+                f"subset {subset.name}: no pair's images found (first missing: {missing}); "
+                "fix the image folder or give --image-root"
+            )
     if (
         similarity is None
         and getattr(config, "similarity", False)
@@ -180,7 +203,6 @@ def evaluate_suite(
         from preferthinker.similarity import ProfileSimilarity
 
         similarity = ProfileSimilarity()  # loaded once for all subsets
-    limit = getattr(config, "limit", None)
     sizes = [min(len(items), limit or len(items)) for _, items in loaded]
     total, offset = sum(sizes), 0
     results: dict[str, dict[str, Any]] = {}

@@ -120,10 +120,13 @@ def read_records(source: PathLike) -> list[dict[str, Any]]:
             "datasets folder (save_to_disk) or a parquet file"
         )
     if path.suffix == ".parquet":
-        from datasets import Dataset
-
-        return Dataset.from_parquet(str(path)).to_list()
-    text = path.read_text(encoding="utf-8")
+        return _read_parquet([path])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path} is not UTF-8 text (byte {error.start}); give JSON or JSONL"
+        ) from None
     if text.lstrip().startswith("["):
         try:
             data = json.loads(text)
@@ -142,16 +145,27 @@ def read_records(source: PathLike) -> list[dict[str, Any]]:
     return records
 
 
+def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
+    """The rows of parquet files; a file that is not parquet is an InputError naming it."""
+    from datasets import Dataset
+
+    try:
+        return Dataset.from_parquet([str(p) for p in paths]).to_list()
+    except Exception as error:  # pyarrow raises ArrowInvalid and others for a broken file
+        names = ", ".join(str(p) for p in paths)
+        raise InputError(f"cannot read parquet {names}: {error}") from None
+
+
 def _read_saved_dataset(path: Path) -> list[dict[str, Any]]:
     """A `save_to_disk` folder: one Dataset, or a DatasetDict whose splits are read in order."""
-    from datasets import Dataset, DatasetDict, load_from_disk
+    from datasets import DatasetDict, load_from_disk
 
     if not any(
         (path / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")
     ):
         parquet = sorted(path.glob("*.parquet"))
         if parquet:
-            return Dataset.from_parquet([str(p) for p in parquet]).to_list()
+            return _read_parquet(parquet)
         raise InputError(
             f"{path} is a folder but neither a datasets folder (save_to_disk) nor a "
             "folder of parquet files"
@@ -404,6 +418,10 @@ def _convert(
     prompts = raw.get("reference_prompt_list") or []
     if isinstance(prompts, str):
         prompts = [prompts]
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise _Reject(
+            "bad_reference_prompt_list", f"reference_prompt_list is {prompts!r:.60}, not prompts"
+        )
     record_id = str(raw.get("id") if raw.get("id") is not None else index)
     record = {
         "id": record_id,

@@ -178,6 +178,12 @@ def test_missing_adapter_and_no_references_are_clear_errors(
         gen.generate("a castle", seeds=[0])
 
 
+@pytest.mark.parametrize("scale", [-1.0, float("nan"), float("inf")])
+def test_a_scale_that_is_no_finite_number_is_refused(scale):
+    with pytest.raises(ValueError, match="style scale must be a finite number >= 0"):
+        StyleAdapterConfig("auto", scale=scale)
+
+
 def test_adapter_specs_resolve_to_load_ip_adapter_arguments(tmp_path):
     from generation.style import resolve_adapter
 

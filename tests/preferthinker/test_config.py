@@ -3,6 +3,7 @@ one-line errors, flat files warn and still work, flags override the file."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import pytest
@@ -14,6 +15,7 @@ from preferthinker.config import (
     SECTIONS,
     ConfigFile,
     FlatConfigWarning,
+    config_from_dict,
     convert_flat,
     load_config,
     section_class,
@@ -121,6 +123,29 @@ def test_a_value_the_dataclass_rejects_names_the_file_and_section(tmp_path):
     path = _write(tmp_path, "loop:\n  n: 0\n")
     with pytest.raises(ConfigError, match=rf"{path} \[loop\]: n must be >= 1, got 0"):
         load_config(LoopConfig, path)
+
+
+def test_a_word_for_a_number_and_a_section_that_is_no_mapping_are_named(tmp_path):
+    path = _write(tmp_path, "generator:\n  steps: lots\n")
+    expected = rf"{path} \[generator\]: steps must be a number, got 'lots'"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(GeneratorConfig, path)
+    # A field typed by the class itself (a module without `from __future__ import annotations`).
+    def positive(self):
+        if self.steps < 1:
+            raise ValueError("steps must be >= 1")
+
+    plain = dataclasses.make_dataclass(
+        "Plain", [("steps", int, 1)], namespace={"__post_init__": positive}
+    )
+    with pytest.raises(ConfigError, match=r"x \[s\]: steps must be a number, got 'two'"):
+        config_from_dict(plain, {"steps": "two"}, "x", "s")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    with pytest.raises(ConfigError, match=r"binary.yaml is not UTF-8 text \(byte 0\)"):
+        ConfigFile.read(binary)
+    with pytest.raises(ConfigError, match=r"section loop: must hold option: value lines, got list"):
+        ConfigFile.read(_write(tmp_path, "generator:\n  steps: 2\nloop: [1]\n"))
 
 
 def test_a_flat_file_still_works_as_before_and_warns_once_how_to_convert(tmp_path):

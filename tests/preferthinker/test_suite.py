@@ -165,3 +165,43 @@ def test_a_broken_subset_fails_before_any_evaluation(tmp_path, capsys):
             EvalConfig(similarity=False),
         )
     assert engine.calls == []
+
+
+def test_a_subset_without_its_images_fails_before_any_evaluation(tmp_path):
+    data = release_layout(tmp_path)
+    (data / "MP_OD" / "images" / "b.png").unlink()  # one subset's images not unpacked
+    engine = ScriptedEngine(["<answer>Image A</answer>"])
+    with pytest.raises(InputError, match="subset MP_OD: no pair's images found .*b.png"):
+        evaluate_suite(
+            data,
+            Assessor(engine, AssessorConfig(assessor="scripted")),
+            EvalConfig(similarity=False),
+        )
+    assert engine.calls == []
+
+
+def test_a_folder_of_synthpref_folders_is_a_suite_named_by_folder(tmp_path):
+    data = release_layout(tmp_path, {"SP_ID": ["A"], "MP_ID": ["B"]})
+    for subset in ("SP_ID", "MP_ID"):  # the ptgen layout: benchmark.json beside other files
+        (data / subset / f"{subset}.json").rename(data / subset / "benchmark.json")
+        (data / subset / "users.json").write_text("[]")
+        (data / subset / "train.json").write_text("[]")
+    subsets = find_subsets(data)
+    assert [(s.name, s.path.name) for s in subsets] == [
+        ("SP_ID", "benchmark.json"),
+        ("MP_ID", "benchmark.json"),
+    ]
+    result = evaluate_suite(data, always_a(), EvalConfig(similarity=False))
+    assert {name: r["accuracy"] for name, r in result["subsets"].items()} == {
+        "SP_ID": 1.0,
+        "MP_ID": 0.0,
+    }
+
+
+def test_a_subset_file_that_is_not_text_is_a_one_line_error(tmp_path, capsys):
+    data = release_layout(tmp_path)
+    (data / "SP_ID" / "SP_ID.json").write_bytes(b"\xff\xfe\x00 not text")
+    assert main(["eval", "--data", str(data), "--assessor", "random"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {data / 'SP_ID' / 'SP_ID.json'} is not UTF-8 text" in err
+    assert "Traceback" not in err

@@ -304,6 +304,20 @@ def test_question_format_line_alone_is_never_an_answer(tmp_path):
     assert report["rejected_total"] == 1
 
 
+def test_a_reference_prompt_list_that_holds_no_prompts_is_a_counted_reject(tmp_path):
+    """Not a crash ('int' is not subscriptable) and not a prompt subject made of str(None)."""
+    records, images = authors_layout(tmp_path)
+    source = tmp_path / "bad_prompts.json"
+    good = records[2]
+    bad = [good | {"reference_prompt_list": 5}, good | {"reference_prompt_list": [None, 3]}]
+    source.write_text(json.dumps([good, *bad]))
+    from training.importer import ImportConfig, import_dataset
+
+    report = import_dataset(ImportConfig(str(source), str(images), str(tmp_path / "out")))
+    assert report["grpo_prompts"] == 1
+    assert report["rejected"] == {"bad_reference_prompt_list": 2}
+
+
 def test_json_list_datasets_folder_and_parquet_read_alike(tmp_path):
     import datasets
 
@@ -369,6 +383,26 @@ def test_import_refuses_a_used_folder_and_bad_paths(tmp_path, capsys):
         == 2
     )
     assert "image folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("train.json", b"\xff\xfe\x00 not text", "is not UTF-8 text"),
+        ("train.parquet", b"not parquet at all", "cannot read parquet"),
+        ("train.jsonl", b'{"imageA": "a.png"}\n{"imageA": \n', "line 2 is not valid JSON"),
+    ],
+)
+def test_import_of_an_unreadable_file_is_a_one_line_error(tmp_path, capsys, name, content, message):
+    images = tmp_path / "images"
+    images.mkdir()
+    source = tmp_path / name
+    source.write_bytes(content)
+    args = ["data", "import", str(source), "--images", str(images), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"error: {source}" in err or f"error: cannot read parquet {source}" in err
+    assert message in err and "Traceback" not in err
 
 
 def test_import_summary_lines(tmp_path, capsys):
