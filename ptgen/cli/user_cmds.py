@@ -140,6 +140,8 @@ def _result(folder: Path) -> Optional[dict]:
     try:
         records = read_records(journal)
         starts = [r for r in records if r["kind"] == "start"]
+        if not starts:  # every run's journal opens with one; undecodable lines are skipped
+            raise ValueError("no start record")
         rewrites = [r for r in records if r["kind"] == "rewrite"]
         return {
             "prompt": (starts[0].get("settings") or {}).get("prompt") if starts else None,
