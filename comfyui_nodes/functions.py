@@ -15,6 +15,7 @@ from comfyui_nodes.paths import find_input_path
 from comfyui_nodes.tensors import pils_to_tensor, select, tensor_to_pils
 from generation.rerank import NO_WINNER
 from generation.strategies import STRATEGIES, get_strategy
+from preferthinker.engines.openai_engine import DEFAULT_TIMEOUT
 from preferthinker.errors import InputError
 from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENT_NAMES, ELEMENTS, UserProfile
@@ -67,7 +68,7 @@ def load_assessor(
     debias: bool = False,
     max_retries: int = 1,
     max_new_tokens: int = 4096,
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple:
     """Load a PreferThinker assessor: a local model id/path, an OpenAI-compatible server URL
     (e.g. from `ptgen serve`), `analytic` or `random` (any spec the engine registry accepts).

@@ -81,7 +81,7 @@ NODE_SPECS: tuple[NodeSpec, ...] = (
                 "timeout",
                 FLOAT,
                 "Seconds per request to a server.",
-                default=600.0,
+                default=f.DEFAULT_TIMEOUT,
                 min=1.0,
                 max=7200.0,
                 step=1.0,

@@ -26,6 +26,7 @@ from preferthinker.engines import (
     count_images,
     find_backend,
 )
+from preferthinker.engines.openai_engine import DEFAULT_TIMEOUT
 from preferthinker.errors import EngineContractError, InputError, ParseError
 from preferthinker.images import DEFAULT_MAX_PIXELS
 from preferthinker.profile import ELEMENTS, UserProfile
@@ -82,7 +83,7 @@ class AssessorConfig:
     max_retries: int = 1
     retry_temperature: float = 0.7
     max_pixels: int = DEFAULT_MAX_PIXELS
-    timeout: float = 300.0  # seconds per HTTP request (see openai_engine.DEFAULT_TIMEOUT)
+    timeout: float = DEFAULT_TIMEOUT  # seconds per HTTP request
     max_concurrency: int = 8
     batch_size: int = 4
     trust_remote_code: bool = False
@@ -123,7 +124,7 @@ class AssessorConfig:
 
         Example:
             >>> AssessorConfig(assessor="http://127.0.0.1:8000/v1").engine_options()
-            {'timeout': 600.0, 'max_concurrency': 8}
+            {'timeout': 300.0, 'max_concurrency': 8}
         """
         backend = backend or find_backend(self.assessor)
         return {name: getattr(self, name) for name in backend.config_fields}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from comfyui_nodes.workflow import Graph
 from preferthinker.assessor import DEFAULT_ASSESSOR
+from preferthinker.engines.openai_engine import DEFAULT_TIMEOUT
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,7 +39,7 @@ def assessor_node(g: Graph, assessor: str, model_name: str = "", pos=(0, 0)):
         debias=False,
         max_retries=1,
         max_new_tokens=4096,
-        timeout=600.0,
+        timeout=DEFAULT_TIMEOUT,
     )
 
 
