@@ -28,23 +28,9 @@ from training.rewards import (
     prediction_reward,
 )
 
-# The first hand-made user of conftest.py.
-TRUE = UserProfile(
-    liked=Profile(
-        art_style="Pixel Art",
-        color="Pink",
-        art_medium="Digital Painting",
-        saturation="Pastel",
-        detail="Fine",
-    ),
-    disliked=Profile(
-        art_style="Romanticism",
-        color="Charcoal Gray",
-        art_medium="Silkscreen",
-        saturation="Intense",
-        detail="Smooth",
-    ),
-)
+from .conftest import USERS
+
+TRUE = USERS[0]  # the first hand-made user
 TRUE_JSON = json.dumps(TRUE.to_dict())
 # One element off (the colour), everything else right.
 CLOSE = UserProfile(
