@@ -5,7 +5,9 @@ and a linear probe of its vision features.
    which its two candidates differ (SynthPref's `meta.mismatched`): the colour differs; the
    colour is the same and the saturation differs; only detail, art style or medium differ. Then
    each row's accuracy per group. An assessor that reads only the colour is right on the first
-   group and at chance on the others.
+   group and at chance on the others. A second table says which side each row answers in
+   each group: a model that cannot tell a group's candidates apart tends to answer one fixed
+   side there, whatever the truth (the truth is A or B at random).
 
        python benchmarks/study_reading.py runs/learning-study
 
@@ -63,9 +65,20 @@ def breakdown(
     return {group: (total[group], right[group]) for group in GROUPS if total[group]}
 
 
-def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str, tuple[int, int]]]:
-    """{row: {group: (pairs, right)}} pooled over the run's seed folders."""
-    pooled: dict[str, Counter] = {}
+def answer_sides(
+    items: list[dict[str, Any]], benchmark: dict[str, dict[str, Any]]
+) -> dict[str, Counter]:
+    """{group: Counter of the answers given ("A", "B", or "none" for undecided)} for one
+    evaluation's items against the benchmark entries by id."""
+    sides: dict[str, Counter] = {}
+    for item in items:
+        group = pair_group(benchmark[item["id"]]["meta"]["mismatched"])
+        sides.setdefault(group, Counter())[item.get("winner") or "none"] += 1
+    return sides
+
+
+def _seed_evaluations(run: Path, rows: tuple[str, ...]):
+    """(row, items, benchmark by id) for every evaluated row of every seed folder of a run."""
     seeds = sorted(run.glob("seed*"))
     if not seeds:
         raise SystemExit(
@@ -78,13 +91,27 @@ def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str
         benchmark = {entry["id"]: entry for entry in entries}
         for row in rows:
             path = seed / f"eval_{row}.json"
-            if not path.exists():
-                continue
-            items = json.loads(path.read_text(encoding="utf-8"))["items"]
-            counts = pooled.setdefault(row, Counter())
-            for group, (n, good) in breakdown(items, benchmark).items():
-                counts[(group, "n")] += n
-                counts[(group, "right")] += good
+            if path.exists():
+                yield row, json.loads(path.read_text(encoding="utf-8"))["items"], benchmark
+
+
+def run_sides(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str, Counter]]:
+    """{row: {group: Counter of answers}} pooled over the run's seed folders."""
+    pooled: dict[str, dict[str, Counter]] = {}
+    for row, items, benchmark in _seed_evaluations(run, rows):
+        for group, counts in answer_sides(items, benchmark).items():
+            pooled.setdefault(row, {}).setdefault(group, Counter()).update(counts)
+    return {row: {g: groups[g] for g in GROUPS if g in groups} for row, groups in pooled.items()}
+
+
+def run_breakdown(run: Path, rows: tuple[str, ...] = ROWS) -> dict[str, dict[str, tuple[int, int]]]:
+    """{row: {group: (pairs, right)}} pooled over the run's seed folders."""
+    pooled: dict[str, Counter] = {}
+    for row, items, benchmark in _seed_evaluations(run, rows):
+        counts = pooled.setdefault(row, Counter())
+        for group, (n, good) in breakdown(items, benchmark).items():
+            counts[(group, "n")] += n
+            counts[(group, "right")] += good
     return {
         row: {g: (c[(g, "n")], c[(g, "right")]) for g in GROUPS if c[(g, "n")]}
         for row, c in pooled.items()
@@ -190,6 +217,19 @@ def main(argv: Optional[list[str]] = None) -> None:
             f"{100 * right / n:.1f} (n={n})" if n else "-"
             for n, right in (groups.get(g, (0, 0)) for g in GROUPS)
         ]
+        print(f"| {row} | " + " | ".join(cells) + " |")
+    print("\nAnswers per group, % A / % B (undecided counted apart):\n")
+    print("| row | " + " | ".join(GROUPS) + " |\n|---|" + "---|" * len(GROUPS))
+    for row, groups in run_sides(args.run).items():
+        cells = []
+        for group in GROUPS:
+            counts = groups.get(group)
+            total = sum(counts.values()) if counts else 0
+            cells.append(
+                f"{100 * counts['A'] / total:.0f} / {100 * counts['B'] / total:.0f}"
+                if total
+                else "-"
+            )
         print(f"| {row} | " + " | ".join(cells) + " |")
 
 

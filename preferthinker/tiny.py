@@ -68,14 +68,19 @@ def build_tiny_processor(image_size: int = 56):
     return processor_for(tokenizer, image_size)
 
 
-def processor_for(tokenizer, image_size: int = 56):
+def processor_for(tokenizer, image_size: int = 56, patch_size: int = 14):
     """A Qwen2.5-VL processor around `tokenizer` (its chat template), images resized to about
-    `image_size` x `image_size` pixels. Shared by the tiny assessor and the learning study."""
+    `image_size` x `image_size` pixels and cut into `patch_size` patches (the model's). Shared by
+    the tiny assessor and the learning study."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessorPil, Qwen2VLVideoProcessor
 
     pixels = image_size * image_size
     image_processor = Qwen2VLImageProcessorPil(
-        min_pixels=pixels, max_pixels=pixels, patch_size=14, merge_size=2, temporal_patch_size=2
+        min_pixels=pixels,
+        max_pixels=pixels,
+        patch_size=patch_size,
+        merge_size=2,
+        temporal_patch_size=2,
     )
     # transformers insists on a video sub-processor (it needs torchvision); ptgen sends no video.
     video_processor = Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels)

@@ -148,6 +148,7 @@ def make_user_items(
     rng: random.Random,
     mismatch: Optional[int] = None,
     split: str = "",
+    shared: Sequence[str] = (),
 ) -> list[BenchmarkItem]:
     """The benchmark items of one user, with PIL images (shared references across the user's pairs).
 
@@ -161,6 +162,9 @@ def make_user_items(
         rng: the random source (seeds, subjects, answer positions).
         mismatch: elements on which the non-preferred candidate takes disliked terms (None: 1-5).
         split: the split name written into the items.
+        shared: elements the two candidates of each pair show the same liked term in (never
+            flipped), so the other elements must tell them apart; ignored for a user whose
+            contrastable elements are all shared.
 
     Returns:
         `BenchmarkItem`s whose images are PIL images; `meta` holds the candidates' attributes
@@ -181,6 +185,10 @@ def make_user_items(
         for _ in range(n_refs)
     ]
     contrastable = [e for e in ELEMENTS if liked_p.terms(e) and disliked_p.terms(e)]
+    if shared and any(e not in shared for e in contrastable):
+        contrastable = [e for e in contrastable if e not in shared]
+    else:
+        shared = ()
     items = []
     for index in range(n_pairs):
         subject = rng.choice(prompts)
@@ -188,6 +196,9 @@ def make_user_items(
         k = mismatch if mismatch is not None else rng.randint(1, len(contrastable))
         flipped = sorted(rng.sample(contrastable, min(k, len(contrastable))), key=ELEMENTS.index)
         bad_terms = dict(_one_each(liked_p, rng))
+        for element in shared:
+            if element in good_terms:
+                bad_terms[element] = good_terms[element]
         for element in flipped:
             bad_terms[element] = rng.choice(disliked_p.terms(element))
         good, good_attrs = _draw(generator, subject, good_terms, rng.randrange(2**31))

@@ -81,6 +81,34 @@ def test_described_round_trip_keeps_scores_and_names_the_terms(profile, values, 
         assert f": {liked} / {disliked}; {attrs_a[element]} vs {attrs_b[element]}; Image A(" in line
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    profile=profiles(),
+    values=st.lists(st.tuples(score, score), min_size=5, max_size=5),
+    data=st.data(),
+)
+def test_inline_round_trip_puts_each_term_before_its_score(profile, values, data):
+    def candidate():
+        return {e: data.draw(st.sampled_from(SUPPORTED_TERMS[e])) for e in ELEMENTS}
+
+    attrs_a, attrs_b = candidate(), candidate()
+    scores = [ElementScore(e, a, b) for e, (a, b) in zip(ELEMENTS, values)]
+    answer = "A" if sum(a for a, _ in values) > sum(b for _, b in values) else "B"
+    text = write_compact(profile, scores, answer, (attrs_a, attrs_b), inline=True)
+    parsed = read_compact(text)
+    assert [(s.score_a, s.score_b) for s in parsed.scores] == list(values)
+    assert parsed.complete and not parsed.issues and parsed.stated_answer == answer
+    lines = text.split("<think>")[1].splitlines()[1:6]
+    for line, element, (a, b) in zip(lines, ELEMENTS, values):
+        liked, disliked = (
+            ", ".join(side.terms(element)) for side in (profile.liked, profile.disliked)
+        )
+        assert line.endswith(
+            f": {liked} / {disliked}; {attrs_a[element]}: Image A({a}); "
+            f"{attrs_b[element]}: Image B({b})"
+        )
+
+
 @settings(max_examples=30, deadline=None)
 @given(profile=profiles(), values=st.lists(st.tuples(score, score), min_size=5, max_size=5))
 def test_restated_profile_round_trip_keeps_scores(profile, values):

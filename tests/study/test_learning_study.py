@@ -220,6 +220,26 @@ def test_pair_groups_follow_what_tells_the_candidates_apart():
     }
 
 
+def test_answer_sides_count_each_groups_answers_undecided_apart():
+    reading = _script("study_reading")
+    benchmark = {
+        "a": {"meta": {"mismatched": ["color"]}},
+        "b": {"meta": {"mismatched": ["detail"]}},
+        "c": {"meta": {"mismatched": ["art_style"]}},
+        "d": {"meta": {"mismatched": ["saturation"]}},
+    }
+    items = [
+        {"id": "a", "answer": "A", "winner": "A"},
+        {"id": "b", "answer": "A", "winner": "B"},
+        {"id": "c", "answer": "B", "winner": "B"},
+        {"id": "d", "answer": "B", "winner": None},
+    ]
+    sides = reading.answer_sides(items, benchmark)
+    assert sides["colour differs"] == {"A": 1}
+    assert sides["only detail / style / medium differ"] == {"B": 2}
+    assert sides["same colour, saturation differs"] == {"none": 1}
+
+
 def test_pair_breakdown_covers_every_evaluated_pair(smoke_run):
     _, summary, out = smoke_run
     table = _script("study_reading").run_breakdown(out)
@@ -230,6 +250,9 @@ def test_pair_breakdown_covers_every_evaluated_pair(smoke_run):
         assert sum(right for _, right in groups.values()) / saved[row]["n"] == pytest.approx(
             saved[row]["accuracy"]
         )
+    sides = _script("study_reading").run_sides(out)
+    for row in ("analytic", "sft", "grpo", "grpo_pred"):
+        assert sum(sum(c.values()) for c in sides[row].values()) == saved[row]["n"]
 
 
 def test_ridge_probe_separates_what_is_separable_and_not_noise():

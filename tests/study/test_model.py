@@ -14,6 +14,7 @@ from training.study.tokenizer import train_study_tokenizer
     "field,value",
     [
         ("image_size", 50),
+        ("patch_size", 0),
         ("heads", 3),
         ("layers", 0),
         ("rope_theta", 1.0),
@@ -30,6 +31,39 @@ def test_bad_sizes_are_refused(field, value):
 def test_visual_tokens():
     assert StudyModelConfig(image_size=56).visual_tokens == 4
     assert StudyModelConfig(image_size=112).visual_tokens == 16
+    assert StudyModelConfig(image_size=56, patch_size=7).visual_tokens == 16
+
+
+def test_image_size_must_hold_whole_merged_patches():
+    with pytest.raises(ValueError, match="multiple of 14"):
+        StudyModelConfig(image_size=63, patch_size=7)
+
+
+def test_smaller_patches_give_the_model_more_visual_tokens(tmp_path):
+    # 7 px patches: 8x8 patches per 56 px image, 16 merged tokens that the model reads
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    tokenizer = train_study_tokenizer(["<answer>Image A</answer>"] * 3, terms=["Pink"])
+    config = StudyModelConfig(
+        hidden_size=32, layers=1, heads=2, vision_depth=1, image_size=56, patch_size=7
+    )
+    folder = make_study_model(tmp_path / "m", config, tokenizer)
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert model.config.vision_config.patch_size == 7
+    encoded = processor.image_processor(
+        images=[Image.new("RGB", (64, 64), "red")], return_tensors="pt"
+    )
+    assert encoded["image_grid_thw"].tolist() == [[1, 8, 8]]
+    with torch.no_grad():
+        features = model.model.get_image_features(
+            encoded["pixel_values"], encoded["image_grid_thw"]
+        )
+    tokens = features.pooler_output if hasattr(features, "pooler_output") else features
+    tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
+    assert tokens.shape == (config.visual_tokens, 32)
 
 
 def test_saved_model_loads_with_from_pretrained(tmp_path):

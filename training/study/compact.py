@@ -26,6 +26,11 @@ names the term each candidate shows, then gives the scores:
 
     1. Artistic style: Cubism / Op Art; Op Art vs Cubism; Image A(0); Image B(5)
 
+With `inline` as well, each candidate's term comes right before its own score, so each score
+follows a term the model has just read off that image:
+
+    1. Artistic style: Cubism / Op Art; Op Art: Image A(0); Cubism: Image B(5)
+
 With `restate` alone the line keeps the profile's terms and leaves the candidates' out, so each
 score is the decision itself (does this candidate show the liked term?):
 
@@ -63,6 +68,7 @@ def write_compact(
     answer: str,
     described: Optional[tuple[Mapping[str, str], Mapping[str, str]]] = None,
     restate: bool = False,
+    inline: bool = False,
 ) -> str:
     """The compact predict-then-assess text.
 
@@ -75,6 +81,8 @@ def write_compact(
             liked / disliked terms from `profile` ("-" for none).
         restate: each element line restates the element's liked / disliked terms from `profile`
             (implied by `described`), so the scores follow the two terms they are judged against.
+        inline: with `described`, each candidate's term comes right before its own score
+            ("Neon: Image A(0); Pastel: Image B(5)") instead of both before the scores.
 
     Returns:
         Text that `preferthinker.parser.parse_output` reads back as complete (same profile,
@@ -126,11 +134,13 @@ def write_compact(
                 raise ValueError(
                     f"described candidates need a term for {score.element}, got {named}"
                 )
-            terms += f"{named[0]} vs {named[1]}; "
-        steps.append(
-            f"{number}. {ELEMENT_NAMES[score.element]}: {terms}"
-            f"Image A({score.score_a}); Image B({score.score_b})"
-        )
+            if not inline:
+                terms += f"{named[0]} vs {named[1]}; "
+        if described is not None and inline:
+            judged = f"{named[0]}: Image A({score.score_a}); {named[1]}: Image B({score.score_b})"
+        else:
+            judged = f"Image A({score.score_a}); Image B({score.score_b})"
+        steps.append(f"{number}. {ELEMENT_NAMES[score.element]}: {terms}{judged}")
     if values_a:
         steps.append(
             f"Total: Image A: {'+'.join(map(str, values_a))}  "

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 EVAL_DIR = "eval"
 TRAIN_DIR = "train"
 SCORE_MODES = ("ranged", "fixed")
-DESCRIBE_MODES = ("none", "profile", "candidates")
+DESCRIBE_MODES = ("none", "profile", "candidates", "observed")
 # One score per relation of a candidate's term to the profile (training.cot.relation).
 FIXED_SCORES = {"liked": 5, "disliked": 0, "neutral": 2, "unknown": 2}
 
@@ -84,7 +84,12 @@ class StudyDataConfig:
         describe: what each element line of the target says before the scores. "none": nothing;
             "profile": the profile's liked / disliked terms (`write_compact`'s `restate`);
             "candidates": those, then the term each candidate shows (the renderer's ground
-            truth; `write_compact`'s `described`).
+            truth; `write_compact`'s `described`); "observed": the profile's terms, then each
+            candidate's term right before its own score (`write_compact`'s `inline`).
+        same_colour_share: share of training users whose candidate pairs show one colour (the
+            colour is never the flipped element, and both candidates get the same colour term),
+            so that the other elements must decide those pairs. 0 keeps SynthPref's pairs,
+            where colour tells about 6 pairs in 10 apart. Evaluation pairs are never changed.
     """
 
     seed: int = 0
@@ -97,6 +102,7 @@ class StudyDataConfig:
     held_out_fraction: float = 0.25
     scores: str = "ranged"
     describe: str = "none"
+    same_colour_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scores not in SCORE_MODES:
@@ -110,6 +116,8 @@ class StudyDataConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.size < 64 or self.size % 32:
             raise ValueError(f"size must be a multiple of 32 and >= 64, got {self.size}")
+        if not 0 <= self.same_colour_share <= 1:
+            raise ValueError(f"same_colour_share must be in [0, 1], got {self.same_colour_share}")
         if not 0 < self.held_out_fraction < 1:
             raise ValueError(f"held_out_fraction must be in (0, 1), got {self.held_out_fraction}")
 
@@ -173,8 +181,22 @@ def build_study_data(
     train_root = out / TRAIN_DIR
     for user in train_users:
         rng = random.Random(f"{config.seed}:{user.user_id}")
+        # A separate draw, so the default (share 0) keeps the earlier runs' data bit for bit.
+        shared = (
+            ("color",)
+            if random.Random(f"{config.seed}:{user.user_id}:same").random()
+            < config.same_colour_share
+            else ()
+        )
         items = make_user_items(
-            user, renderer, DEFAULT_SUBJECTS, config.refs, config.train_pairs, rng, split="train"
+            user,
+            renderer,
+            DEFAULT_SUBJECTS,
+            config.refs,
+            config.train_pairs,
+            rng,
+            split="train",
+            shared=shared,
         )
         for item in items:
             attrs_a, attrs_b = item.meta["attributes_a"], item.meta["attributes_b"]
@@ -215,13 +237,15 @@ def build_study_data(
                     user.profile,
                     scores,
                     item.answer,
-                    (attrs_a, attrs_b) if config.describe == "candidates" else None,
+                    (attrs_a, attrs_b) if config.describe in ("candidates", "observed") else None,
                     restate=config.describe == "profile",
+                    inline=config.describe == "observed",
                 ),
                 meta={
                     "attributes_a": attrs_a,
                     "attributes_b": attrs_b,
                     "mismatched": item.meta.get("mismatched"),
+                    "shared": list(shared),
                 },
             )
             write_sample(sample, train_root)

@@ -5,8 +5,8 @@ processor (the study BPE tokenizer + a Qwen2-VL image processor that resizes eve
 `image_size` x `image_size`) and saves both with `save_pretrained`, so SFT, GRPO and the
 evaluation load it exactly like any Qwen2.5-VL checkpoint (`from_pretrained(folder)`).
 
-Image size sets the visual tokens: 56 px -> 4x4 patches of 14 px -> 2x2 merged = 4 tokens per
-image, 112 px -> 16 tokens.
+Image size and patch size set the visual tokens: 56 px -> 4x4 patches of 14 px -> 2x2 merged = 4
+tokens per image; 112 px with 14 px patches, or 56 px with 7 px patches -> 16 tokens.
 
 Example:
     >>> config = StudyModelConfig()
@@ -31,7 +31,9 @@ class StudyModelConfig:
         layers: text decoder layers.
         heads: attention heads (hidden_size must divide by it; head size even).
         vision_depth: vision transformer blocks (the last one uses full attention).
-        image_size: images are resized to this side in pixels (multiple of 28).
+        image_size: images are resized to this side in pixels (a multiple of 2 x patch_size).
+        patch_size: side of a vision patch in pixels (Qwen2.5-VL's is 14); 2x2 patches merge
+            into one visual token, so 7 gives 4 times the tokens of 14 from the same pixels.
         rope_theta: rotary base. Qwen's 1e6 is made for 32k-token contexts; in a ~150-token
             sequence most of its frequencies barely turn, which leaves a small model few ways to
             tell the liked references from the disliked ones by position. 1e4 suits short ones.
@@ -48,6 +50,7 @@ class StudyModelConfig:
     heads: int = 4
     vision_depth: int = 2
     image_size: int = 56
+    patch_size: int = 14
     rope_theta: float = 10000.0
     image_mean: Optional[list[float]] = None
     image_std: Optional[list[float]] = None
@@ -64,9 +67,13 @@ class StudyModelConfig:
             )
         if self.rope_theta <= 1:
             raise ValueError(f"rope_theta must be > 1, got {self.rope_theta}")
-        if self.image_size < 28 or self.image_size % 28:
+        if self.patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {self.patch_size}")
+        side = 2 * self.patch_size
+        if self.image_size < side or self.image_size % side:
             raise ValueError(
-                f"image_size must be a multiple of 28 (2x2 patches of 14 px), got {self.image_size}"
+                f"image_size must be a multiple of {side} (2x2 patches of {self.patch_size} px), "
+                f"got {self.image_size}"
             )
         for name in ("image_mean", "image_std"):
             value = getattr(self, name)
@@ -84,7 +91,7 @@ class StudyModelConfig:
     @property
     def visual_tokens(self) -> int:
         """Tokens per image after the 2x2 patch merge."""
-        return (self.image_size // 28) ** 2
+        return (self.image_size // (2 * self.patch_size)) ** 2
 
 
 def build_processor(
@@ -92,12 +99,14 @@ def build_processor(
     image_size: int = 56,
     image_mean: Optional[list[float]] = None,
     image_std: Optional[list[float]] = None,
+    patch_size: int = 14,
 ):
-    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2 and
-    normalised with `image_mean` / `image_std` where given (else Qwen2.5-VL's)."""
+    """A Qwen2.5-VL processor around the study tokenizer; images resized to `image_size`^2, cut
+    into `patch_size` patches and normalised with `image_mean` / `image_std` where given (else
+    Qwen2.5-VL's)."""
     from preferthinker.tiny import processor_for
 
-    processor = processor_for(tokenizer, image_size)
+    processor = processor_for(tokenizer, image_size, patch_size)
     if image_mean is not None:
         processor.image_processor.image_mean = [float(v) for v in image_mean]
     if image_std is not None:
@@ -146,7 +155,7 @@ def build_study_model(config: StudyModelConfig, tokenizer: Any):
             intermediate_size=hidden * 2,
             num_heads=heads,
             out_hidden_size=hidden,
-            patch_size=14,
+            patch_size=config.patch_size,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=config.image_size,
@@ -185,7 +194,9 @@ def make_study_model(directory: Union[str, Path], config: StudyModelConfig, toke
 
     directory = Path(directory)
     model = build_study_model(config, tokenizer)
-    processor = build_processor(tokenizer, config.image_size, config.image_mean, config.image_std)
+    processor = build_processor(
+        tokenizer, config.image_size, config.image_mean, config.image_std, config.patch_size
+    )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory, safe_serialization=True)
     processor.save_pretrained(directory)
