@@ -19,12 +19,23 @@ and a linear probe of its vision features.
 
        python benchmarks/study_reading.py --probe runs/learning-study/seed1/sft/final \\
            --data runs/learning-study/seed1/data/eval
+
+3. Named terms (`--outputs MODEL`): for a model trained on targets that name each candidate's
+   term before its score (`data.describe: observed`), its greedy outputs on the evaluation pairs,
+   read line by line: how often the term named for a candidate is the one it shows (reading),
+   and how often the score follows from that term and the line's restated profile terms (5
+   liked, 0 disliked, else 2: deciding). Separates a model that cannot see an element from one
+   that sees it and does not score by it.
+
+       python benchmarks/study_reading.py --outputs runs/v8/observed/seed0/sft/final \\
+           --data runs/v8/observed/seed0/data/eval
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -189,12 +200,114 @@ def probe(model_dir: str, data: Path, batch: int = 64) -> list[dict[str, Any]]:
     return results
 
 
+# "2. Color: Orange / Pink; Pink: Image A(0); Orange: Image B(5)" (training.study.compact, inline)
+_OBSERVED_LINE = re.compile(
+    r"^\d+\.\s*(?P<name>[^:]+):\s*(?P<liked>[^/;]*?)\s*/\s*(?P<disliked>[^;]*?);\s*"
+    r"(?P<term_a>[^;:]+):\s*Image A\((?P<score_a>\d)\);\s*"
+    r"(?P<term_b>[^;:]+):\s*Image B\((?P<score_b>\d)\)\s*$"
+)
+
+
+def read_observed(text: str) -> dict[str, dict[str, Any]]:
+    """{element: {liked, disliked (term sets), term_a, term_b, score_a, score_b}} for each
+    element line of an observed-terms output that reads cleanly (others are left out)."""
+    from preferthinker.profile import ELEMENT_NAMES
+
+    by_name = {name.lower(): element for element, name in ELEMENT_NAMES.items()}
+    lines: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        match = _OBSERVED_LINE.match(line.strip())
+        element = match and by_name.get(match["name"].strip().lower())
+        if not element:
+            continue
+        lines[element] = {
+            "liked": {t.strip().lower() for t in match["liked"].split(",") if t.strip()},
+            "disliked": {t.strip().lower() for t in match["disliked"].split(",") if t.strip()},
+            **{f"term_{s}": match[f"term_{s}"].strip() for s in "ab"},
+            **{f"score_{s}": int(match[f"score_{s}"]) for s in "ab"},
+        }
+    return lines
+
+
+def scored_by_term(line: dict[str, Any], side: str) -> bool:
+    """Whether a line's score for `side` is what its named term earns against the line's
+    restated terms (5 liked, 0 disliked, else 2)."""
+    term = line[f"term_{side}"].lower()
+    earned = 5 if term in line["liked"] else 0 if term in line["disliked"] else 2
+    return line[f"score_{side}"] == earned
+
+
+def named_terms(lines_per_pair: list[tuple[dict, dict, dict]]) -> list[dict[str, Any]]:
+    """Per element: candidates named (n), named right (the term it shows), scored by the
+    named term; from (read_observed lines, attributes A, attributes B) per pair."""
+    results = []
+    for element in ELEMENTS:
+        n = right = scored = 0
+        for lines, attrs_a, attrs_b in lines_per_pair:
+            line = lines.get(element)
+            if line is None:
+                continue
+            for side, attrs in (("a", attrs_a), ("b", attrs_b)):
+                n += 1
+                right += line[f"term_{side}"].lower() == str(attrs.get(element, "")).lower()
+                scored += scored_by_term(line, side)
+        results.append({"element": element, "n": n, "named_right": right, "scored_by_term": scored})
+    return results
+
+
+def outputs(model_dir: str, data: Path, max_new_tokens: int = 200) -> list[dict[str, Any]]:
+    """Greedy outputs of `model_dir` on every evaluation pair of `data`, read by `named_terms`."""
+    from transformers.utils import logging as transformers_logging
+
+    from preferthinker.assessor import Assessor, AssessorConfig
+    from preferthinker.benchmark import load_benchmark
+
+    transformers_logging.set_verbosity_error()  # one kwargs warning per pair otherwise
+    items = load_benchmark(data)
+    config = AssessorConfig(
+        assessor=model_dir,
+        device="cpu",
+        max_new_tokens=max_new_tokens,
+        repetition_penalty=1.0,  # as the study's evaluation: the format repeats its pieces
+        max_retries=0,
+        max_pixels=64 * 64,
+    )
+    read = []
+    with Assessor.from_config(config) as assessor:
+        for item in items:
+            comparison = assessor.compare(
+                item.image_a, item.image_b, liked=item.preferred, disliked=item.non_preferred
+            )
+            text = comparison.raw_texts[0] if comparison.raw_texts else ""
+            read.append((read_observed(text), item.meta["attributes_a"], item.meta["attributes_b"]))
+    return named_terms(read)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", nargs="?", type=Path, help="a learning_study.py --out folder")
     parser.add_argument("--probe", help="a model folder: probe its vision features instead")
-    parser.add_argument("--data", type=Path, help="with --probe: a seed's data/eval folder")
+    parser.add_argument(
+        "--outputs", help="a model folder (observed-terms targets): read its named terms"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="with --probe / --outputs: a seed's data/eval folder"
+    )
     args = parser.parse_args(argv)
+    if args.outputs:
+        if args.data is None or not (args.data / "benchmark.json").exists():
+            parser.error("--outputs needs --data <seed>/data/eval (a folder with benchmark.json)")
+        print(
+            "| element | candidates named | named right % | scored by the named term % |\n"
+            "|---|---|---|---|"
+        )
+        for r in outputs(args.outputs, args.data):
+            n = r["n"] or 1
+            print(
+                f"| {r['element']} | {r['n']} | {100 * r['named_right'] / n:.1f} "
+                f"| {100 * r['scored_by_term'] / n:.1f} |"
+            )
+        return
     if args.probe:
         if args.data is None or not (args.data / "benchmark.json").exists():
             parser.error("--probe needs --data <seed>/data/eval (a folder with benchmark.json)")

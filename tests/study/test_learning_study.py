@@ -330,3 +330,30 @@ def test_grpo_rows_alone_start_from_the_earlier_sft_model(smoke_run, tmp_path):
         and (out / "seed0" / "grpo" / "final" / "config.json").is_file()
     )
     assert "+SFT+GRPO" in summary["table"]
+
+
+def test_observed_lines_are_read_and_scored_against_their_own_terms():
+    reading = _script("study_reading")
+    text = (
+        "<think>\n"
+        "1. Artistic style: Cubism / Op Art; Op Art: Image A(0); Cubism: Image B(5)\n"
+        "2. Color: Orange, Pink / Gray; Gray: Image A(5); Pink: Image B(5)\n"
+        "3. Artistic medium: Mosaic / Oil Painting; 3D Modeling: Image A(2); Mosaic: Image B(0)\n"
+        "4. Saturation: Pastel / Neon; Image A(0); Image B(5)\n"  # no named terms: left out
+        "Total: Image A: 0+5+2  Image B: 5+5+0\n</think>\n<answer>Image B</answer>"
+    )
+    lines = reading.read_observed(text)
+    assert set(lines) == {"art_style", "color", "art_medium"}
+    assert lines["color"]["liked"] == {"orange", "pink"} and lines["color"]["term_a"] == "Gray"
+    assert lines["art_medium"]["term_a"] == "3D Modeling"
+    # style: both scores follow the terms; colour A: Gray is disliked, so 5 is not what it earns;
+    # medium A: 3D Modeling is neither, 2 earned; medium B: Mosaic is liked, 0 is not earned
+    assert [reading.scored_by_term(lines[e], s) for e in lines for s in "ab"] == [
+        True, True, False, True, True, False
+    ]  # fmt: skip
+    truth_a = {"art_style": "Op Art", "color": "Orange", "art_medium": "3D Modeling"}
+    truth_b = {"art_style": "Cubism", "color": "Pink", "art_medium": "Mosaic"}
+    table = {r["element"]: r for r in reading.named_terms([(lines, truth_a, truth_b)])}
+    assert (table["color"]["n"], table["color"]["named_right"]) == (2, 1)  # A named Gray
+    assert table["art_medium"]["scored_by_term"] == 1
+    assert table["saturation"]["n"] == 0 and table["detail"]["n"] == 0
