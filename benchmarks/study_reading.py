@@ -152,9 +152,15 @@ def ridge_cv_accuracy(
     return right / len(y)
 
 
-def probe(model_dir: str, data: Path, batch: int = 64) -> list[dict[str, Any]]:
+def probe(
+    model_dir: str, data: Path, batch: int = 64, pool: str = "concat"
+) -> list[dict[str, Any]]:
     """Probe accuracy per element for the vision features and the 8x8 pixels, with chance (the
-    most common term's share)."""
+    most common term's share). `pool`: "concat" joins an image's visual tokens (the probe sees
+    where things are), "mean" averages them (one hidden-size vector per image whatever the
+    token count, so 4-token and 16-token models are probed with as many features)."""
+    if pool not in ("concat", "mean"):
+        raise ValueError(f"pool must be concat or mean, got {pool!r}")
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -177,7 +183,9 @@ def probe(model_dir: str, data: Path, batch: int = 64) -> list[dict[str, Any]]:
             )
             tokens = output.pooler_output if hasattr(output, "pooler_output") else output
             tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
-            features.append(tokens.reshape(len(images), -1).float().numpy())
+            tokens = tokens.reshape(len(images), -1, tokens.shape[-1])
+            tokens = tokens.mean(1) if pool == "mean" else tokens.reshape(len(images), -1)
+            features.append(tokens.float().numpy())
             pixels.append(
                 np.stack(
                     [np.asarray(im.resize((8, 8)), dtype=np.float32).ravel() / 255 for im in images]
@@ -288,6 +296,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("run", nargs="?", type=Path, help="a learning_study.py --out folder")
     parser.add_argument("--probe", help="a model folder: probe its vision features instead")
     parser.add_argument(
+        "--pool",
+        choices=("concat", "mean"),
+        default="concat",
+        help="with --probe: join an image's visual tokens or average them (default: concat)",
+    )
+    parser.add_argument(
         "--outputs", help="a model folder (observed-terms targets): read its named terms"
     )
     parser.add_argument(
@@ -315,7 +329,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             "| element | terms | chance % | vision features % | raw 8x8 pixels % |\n"
             "|---|---|---|---|---|"
         )
-        for r in probe(args.probe, args.data):
+        for r in probe(args.probe, args.data, pool=args.pool):
             print(
                 f"| {r['element']} | {r['terms']} | {100 * r['chance']:.1f} "
                 f"| {100 * r['vision']:.1f} | {100 * r['pixels_8x8']:.1f} |"

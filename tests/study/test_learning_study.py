@@ -289,6 +289,13 @@ def test_vision_probe_runs_on_a_saved_model(smoke_run):
     # the renderer draws each color as one hue: 8x8 pixels tell colors apart far above chance
     color = results[0]
     assert color["pixels_8x8"] >= color["chance"] + 0.15, color  # 0.44 against 0.22 here
+    # averaged tokens: one hidden-size vector per image; the pixels' probe does not change
+    pooled = _script("study_reading").probe(
+        str(out / "seed0" / "sft" / "final"), out / "seed0" / "data" / "eval", pool="mean"
+    )
+    assert [r["pixels_8x8"] for r in pooled] == [r["pixels_8x8"] for r in results]
+    with pytest.raises(ValueError, match="pool"):
+        _script("study_reading").probe("unused", out, pool="max")
 
 
 def test_grpo_rows_alone_need_an_earlier_sft_model(tmp_path):
