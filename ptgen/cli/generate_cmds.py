@@ -249,6 +249,8 @@ def _open_folder(
     if resume is not None:
         if out_dir is not None:
             raise InputError("--resume continues the run in its own folder; leave out --out")
+        if force:  # --force replaces a folder; a resumed run keeps what it has
+            raise InputError("--resume keeps the run's results; leave out --force")
         folder = resume.expanduser()
     else:
         from generation.report import prepare_run_dir

@@ -29,6 +29,16 @@ def test_generate_resume_of_a_rerank_run_names_the_command(images):
     )
 
 
+def test_resume_with_force_is_refused_and_keeps_the_run(images):
+    out = rerank_run(images)
+    before = (out / "result.json").read_bytes()
+    done, _ = run_ptgen("rerank", "--resume", out, "--force")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--resume keeps the run's results; leave out --force" in done.stderr
+    assert (out / "result.json").read_bytes() == before
+
+
 def test_resume_of_a_binary_journal_is_one_line(images):
     out = rerank_run(images)
     (out / "journal.jsonl").write_bytes(b"\x00\xff\xfe\x80garbage\n")
