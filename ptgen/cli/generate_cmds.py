@@ -240,6 +240,15 @@ def _style_config(adapter: Optional[str], scale: Optional[float], loop_cfg: Any)
         raise InputError(str(error)) from None
 
 
+def _check_explain(loop_cfg: Any, cfg: Any) -> None:
+    """`--explain` re-judges one match with a full verdict: it means something only when the
+    tournament's verdicts were compact (a full verdict already carries its rationale)."""
+    if loop_cfg.explain and (cfg is None or cfg.verdict != "compact"):
+        raise InputError(
+            "--explain needs --verdict compact (full verdicts already explain every match)"
+        )
+
+
 def _open_folder(
     resume: Optional[Path], out_dir: Optional[Path], out_root: Path, force: bool
 ) -> Path:
@@ -598,6 +607,7 @@ def generate(
             timeout=o("timeout"),
             verdict=o("verdict"),
         )
+    _check_explain(loop_cfg, cfg)
     # Everything cheap first: a typo must not cost the imports and model loads below.
     check_references(refs_path if loop_cfg.personalize else None, "--refs")
     check_references(disliked_path if loop_cfg.personalize else None, "--disliked")
@@ -790,6 +800,7 @@ def rerank(
         timeout=o("timeout"),
         verdict=o("verdict"),
     )
+    _check_explain(loop_cfg, cfg)
     check_references(refs_path, "--refs")
     check_references(disliked_path, "--disliked")
     check_assessor(cfg.assessor)

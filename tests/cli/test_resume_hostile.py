@@ -75,3 +75,15 @@ def test_a_refused_resume_leaves_a_complete_run_as_it_was(images, change):
     assert "cannot resume" in done.stderr and "Traceback" not in done.stderr
     assert "partial run written" not in done.stdout + done.stderr
     assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_explain_without_compact_verdicts_is_refused_before_anything_is_written(images):
+    out = images["root"] / "explained"
+    done, _ = run_ptgen(
+        "rerank", *images["candidates"][:3], "--refs", images["liked"],
+        "--assessor", "analytic", "--explain", "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--explain needs --verdict compact" in done.stderr
+    assert not out.exists()
