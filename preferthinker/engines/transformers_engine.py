@@ -178,6 +178,12 @@ def _not_found_message(model: str, error: BaseException, offline_reason: str = "
             f"model {model!r} has no safetensors weights (ptgen loads safetensors only); "
             f"convert it, or {hint}"
         )
+    if Path(model).expanduser().is_dir():  # there, but not a whole saved model
+        first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        return (
+            f"model folder {model!r} could not be loaded ({first}); it needs what "
+            "save_pretrained writes: config.json, *.safetensors weights and the processor files"
+        )
     return (
         f"model {model!r} could not be found locally and the Hugging Face hub is unreachable"
         f"{offline_reason}; {hint}"

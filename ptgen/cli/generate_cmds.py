@@ -9,8 +9,9 @@ partial (on an error, Ctrl-C or SIGTERM).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import typer
 
@@ -247,6 +248,18 @@ def _check_explain(loop_cfg: Any, cfg: Any) -> None:
         raise InputError(
             "--explain needs --verdict compact (full verdicts already explain every match)"
         )
+
+
+@contextmanager
+def _dropped_if_left_empty(folder: Optional[Path]) -> Iterator[None]:
+    """On a failure inside (a model that does not load), remove `folder`, the run folder this
+    command has just created, if nothing was written to it: no empty run folders left behind."""
+    try:
+        yield
+    except BaseException:
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 def _open_folder(
@@ -631,15 +644,19 @@ def generate(
     in_process = cfg is not None and backend_for(cfg.assessor) == "transformers"
     _quiet_loading(transformers=in_process, diffusers=True)
     assessor_obj = None
+    fresh = folder if batch is None and resume is None else None
     if cfg is not None:
         from preferthinker.assessor import Assessor
 
-        with console.status(f"loading the assessor {cfg.assessor}"):
+        with _dropped_if_left_empty(fresh), console.status(f"loading the assessor {cfg.assessor}"):
             assessor_obj = Assessor.from_config(cfg)
     try:
         if assessor_obj is not None and loop_cfg.sequential:
             assessor_obj.release()  # never both on the GPU, not even while loading
-        with console.status(f"loading the generator {gen_cfg.model}"):
+        with (
+            _dropped_if_left_empty(fresh),
+            console.status(f"loading the generator {gen_cfg.model}"),
+        ):
             generator_obj = DiffusersGenerator(gen_cfg, style=style_cfg)
         if batch is not None:
             return run_batch_command(
@@ -816,7 +833,8 @@ def rerank(
     from preferthinker.assessor import Assessor
 
     _quiet_loading(transformers=backend_for(cfg.assessor) == "transformers", diffusers=False)
-    with console.status(f"loading the assessor {cfg.assessor}"):
+    fresh = folder if resume is None else None
+    with _dropped_if_left_empty(fresh), console.status(f"loading the assessor {cfg.assessor}"):
         assessor_obj = Assessor.from_config(cfg)
     try:
         loop = PersonalizedGenerator(assessor_obj, None, loop_cfg)

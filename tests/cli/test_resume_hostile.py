@@ -87,3 +87,17 @@ def test_explain_without_compact_verdicts_is_refused_before_anything_is_written(
     assert "Traceback" not in done.stderr
     assert "--explain needs --verdict compact" in done.stderr
     assert not out.exists()
+
+
+def test_an_assessor_that_fails_to_load_leaves_no_empty_run_folder(images):
+    broken = images["root"] / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "qwen2_5_vl"}')  # no weights
+    out = images["root"] / "never-filled"
+    done, _ = run_ptgen(
+        "rerank", *images["candidates"][:2], "--refs", images["liked"],
+        "--assessor", broken, "--out", out,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert not out.exists()

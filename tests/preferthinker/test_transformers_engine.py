@@ -97,6 +97,14 @@ def test_missing_model_is_one_line(monkeypatch, tmp_path):
         TransformersEngine(str(tmp_path / "missing" / "model"), device="cpu")
     with pytest.raises(ModelNotFoundError, match="config.json"):
         TransformersEngine(str(tmp_path), device="cpu")
+    # a folder that is there but is not a whole saved model: said so, not "not found locally"
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    with pytest.raises(ModelNotFoundError) as info:
+        TransformersEngine(str(tmp_path), device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and "could not be found locally" not in message
+    assert f"model folder {str(tmp_path)!r} could not be loaded" in message
+    assert "save_pretrained" in message
 
 
 def test_dtype_names():
