@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from preferthinker.errors import InputError
+from preferthinker.errors import InputError, PTGenError
 
 StoreOption = typer.Option(
     None,
@@ -248,9 +248,13 @@ def list_users(store: Optional[Path] = StoreOption) -> None:
         return
     default = the_store.default()
     for name in names:
-        with the_store.user(name) as user:
-            counts = user.counts()
         mark = "*" if name == default else " "
+        try:  # one damaged user must not hide the others
+            with the_store.user(name) as user:
+                counts = user.counts()
+        except PTGenError as error:
+            say(f"{mark} {name}: cannot be read ({error})")
+            continue
         say(f"{mark} {name}: {counts['liked']} liked, {counts['disliked']} disliked")
 
 

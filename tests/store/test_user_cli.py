@@ -266,3 +266,14 @@ def test_like_reads_a_stopped_run_from_its_journal(env, capsys):
         5,
         0,
     )
+
+
+def test_list_shows_every_user_when_one_store_is_damaged(env, capsys):
+    assert main(["user", "create", "ana", "--refs", str(env / "liked")]) == 0
+    assert main(["user", "create", "bea", "--refs", str(env / "liked")]) == 0
+    (env / "store" / "users" / "ana" / "store.db").write_bytes(b"not a database" * 100)
+    capsys.readouterr()
+    assert main(["user", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "ana: cannot be read (" in listed and "store.db" in listed
+    assert "bea: 3 liked, 0 disliked" in listed
