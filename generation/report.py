@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from importlib import metadata
@@ -341,7 +342,8 @@ def write_run(
     `extra_html` is a section placed after the run summary (e.g. `ptgen demo`'s comparison);
     `user` names the stored user in the like/dislike commands the report lists.
     Candidates that came from a file (`ptgen rerank`) are referenced by path and content hash,
-    not copied, unless `copy_sources` (`--copy`): a folder of JPEGs is not duplicated as PNGs.
+    not copied, unless `copy_sources` (`--copy`), which copies each file as it is (its bytes,
+    its format, its hash).
 
     Returns:
         The `result.json` content.
@@ -355,8 +357,13 @@ def write_run(
     files: dict[int, str] = {}
     hashes: dict[int, str] = {}
     for candidate in result.candidates:
-        if candidate.source and not copy_sources and Path(candidate.source).is_file():
+        if candidate.source and Path(candidate.source).is_file():
             hashes[candidate.index] = file_sha256(candidate.source)
+            if copy_sources:  # the file as it is (a JPEG stays that JPEG, same hash)
+                source = Path(candidate.source)
+                name = f"{Path(candidate_filename(candidate)).stem}{source.suffix.lower()}"
+                shutil.copyfile(source, folder / name)
+                files[candidate.index] = name
             continue
         files[candidate.index] = save_candidate(
             candidate, folder, result.generator, result.generator_settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -149,6 +150,27 @@ def test_cli_rerank_copy_writes_pngs(folders, tmp_path):
     )
     assert code == 0
     assert len(list(out.glob("candidate-*.png"))) == 8
+
+
+def test_cli_rerank_copy_keeps_each_file_as_it_is(folders, tmp_path):
+    # A JPEG is copied byte for byte (not re-encoded as PNG), so its hash is the source's.
+    shots = []
+    for k, source in enumerate(sorted(folders["shots"].glob("*.png"))[:3]):
+        path = tmp_path / f"shot{k}.JPG"
+        Image.open(source).convert("RGB").save(path, format="JPEG", quality=80)
+        shots.append(path)
+    out = tmp_path / "copied-jpegs"
+    code = main(
+        ["rerank", *map(str, shots), "--refs", str(folders["liked"]), "--assessor", "analytic",
+         "--out", str(out), "--no-cache", "--copy"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads((out / "result.json").read_text())
+    for entry in data["candidates"]:
+        source = Path(entry["source"])
+        copied = out / entry["file"]
+        assert copied.suffix == ".jpg" and copied.read_bytes() == source.read_bytes()
+        assert entry["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize(
