@@ -104,8 +104,9 @@ class ImportConfig:
 # 2. Reading the records
 
 
-def read_records(source: PathLike) -> list[dict[str, Any]]:
+def read_records(source: PathLike) -> list[Any]:
     """The records of an authors'-layout file: JSON list, JSONL, `save_to_disk` folder, parquet.
+    A JSONL line that is not JSON comes back as an `UnreadableLine` in its place.
 
     Example:
         >>> read_records("PreferThinker-Dataset/train.jsonl")[0]["imageA"]  # doctest: +SKIP
@@ -135,14 +136,22 @@ def read_records(source: PathLike) -> list[dict[str, Any]]:
                 f"{path} is not valid JSON (line {error.lineno}: {error.msg})"
             ) from None
         return data
-    records = []
+    records: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path} line {number} is not valid JSON: {error.msg}") from None
+            except json.JSONDecodeError as error:  # one bad line costs that record only
+                records.append(UnreadableLine(number, error.msg))
     return records
+
+
+@dataclass(frozen=True)
+class UnreadableLine:
+    """A JSONL line that is not JSON, kept in place so the import reports it and goes on."""
+
+    number: int
+    message: str
 
 
 def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
@@ -368,6 +377,8 @@ def _convert(
     """("sft" | "grpo", the ptgen record) for one authors' record, or raises _Reject."""
     from training.rewards import stated_answer
 
+    if isinstance(raw, UnreadableLine):
+        raise _Reject("not_json", f"line {raw.number} is not valid JSON: {raw.message}")
     if not isinstance(raw, dict):
         raise _Reject("not_a_record", f"a {type(raw).__name__}, not an object")
     for key in raw:
@@ -537,6 +548,15 @@ def import_dataset(config: ImportConfig, progress: Optional[Progress] = None) ->
                 written[GRPO_SPLIT].append(record)
         if progress:
             progress(index + 1, len(raws))
+    if not kinds:  # nothing to train on: say why instead of writing an empty dataset
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(rejected.items()))
+        first = "; ".join(
+            f"record {p['record']}: {p['reason']}" + (f" ({p['detail']})" if p["detail"] else "")
+            for p in problems[:3]
+        )
+        raise InputError(
+            f"{config.source}: none of its {len(raws)} records can be used ({reasons}); {first}"
+        )
     # 4. The files.
     out.mkdir(parents=True, exist_ok=True)
     for split, records in written.items():

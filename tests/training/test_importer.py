@@ -297,11 +297,13 @@ def test_question_format_line_alone_is_never_an_answer(tmp_path):
             ]
         )
     )
+    from preferthinker.errors import InputError
     from training.importer import ImportConfig, import_dataset
 
-    report = import_dataset(ImportConfig(str(source), str(images), str(tmp_path / "out")))
-    assert report["grpo_prompts"] == 0 and report["sft_targets"] == 0
-    assert report["rejected_total"] == 1
+    # the only record rejected: nothing to train on, so an error that says why, and no folder
+    with pytest.raises(InputError, match=r"none of its 1 records can be used \(no_answer: 1\)"):
+        import_dataset(ImportConfig(str(source), str(images), str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_reference_prompt_list_that_holds_no_prompts_is_a_counted_reject(tmp_path):
@@ -403,6 +405,32 @@ def test_import_of_an_unreadable_file_is_a_one_line_error(tmp_path, capsys, name
     err = capsys.readouterr().err
     assert f"error: {source}" in err or f"error: cannot read parquet {source}" in err
     assert message in err and "Traceback" not in err
+
+
+def test_a_line_that_is_not_json_costs_only_its_record(tmp_path, capsys):
+    records, images = authors_layout(tmp_path)
+    lines = [json.dumps(r) for r in records]
+    lines.insert(1, '{"imageA": "u1/a.png", "conversations": [')  # cut short
+    source = tmp_path / "train.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(source), "--images", str(images), "--out", str(out)]) == 0
+    report = json.loads((out / "import_report.json").read_text())
+    assert report["records"] == len(records) + 1
+    assert report["rejected"]["not_json"] == 1
+    assert {"record": 1, "reason": "not_json", "detail": report["problems"][0]["detail"]} in (
+        report["problems"]
+    )
+    assert "record 1: not_json (line 2 is not valid JSON" in capsys.readouterr().err
+    # every good record is still there
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert (
+        main(["data", "import", str(clean), "--images", str(images), "--out", str(tmp_path / "c")])
+        == 0
+    )
+    expected = json.loads((tmp_path / "c" / "import_report.json").read_text())
+    assert (report["sft"], report["grpo"]) == (expected["sft"], expected["grpo"])
 
 
 def test_import_summary_lines(tmp_path, capsys):
