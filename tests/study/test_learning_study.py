@@ -166,7 +166,9 @@ def test_lookup_probe_auc():
     assert auc([], [1.0]) is None and auc([1.0], []) is None  # a kind of score never seen
 
 
-@pytest.mark.parametrize("name", ["cpu", "gpu"])
+@pytest.mark.parametrize(
+    "name", ["cpu", "gpu", str(REPO / "training/configs/study-cpu-16tokens.yaml")]
+)
 def test_shipped_settings_build_valid_configs(name, tmp_path):
     # A stale value in a shipped setting (e.g. a renamed option) fails here, not an hour into a run.
     from preferthinker.config import config_from_dict
