@@ -308,9 +308,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         "--data", type=Path, help="with --probe / --outputs: a seed's data/eval folder"
     )
     args = parser.parse_args(argv)
+    mode = "--outputs" if args.outputs else "--probe" if args.probe else None
+    if mode and (args.data is None or not (args.data / "benchmark.json").exists()):
+        parser.error(f"{mode} needs --data <seed>/data/eval (a folder with benchmark.json)")
     if args.outputs:
-        if args.data is None or not (args.data / "benchmark.json").exists():
-            parser.error("--outputs needs --data <seed>/data/eval (a folder with benchmark.json)")
         print(
             "| element | candidates named | named right % | scored by the named term % |\n"
             "|---|---|---|---|"
@@ -323,8 +324,6 @@ def main(argv: Optional[list[str]] = None) -> None:
             )
         return
     if args.probe:
-        if args.data is None or not (args.data / "benchmark.json").exists():
-            parser.error("--probe needs --data <seed>/data/eval (a folder with benchmark.json)")
         print(
             "| element | terms | chance % | vision features % | raw 8x8 pixels % |\n"
             "|---|---|---|---|---|"
